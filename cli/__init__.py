@@ -1,0 +1,1 @@
+"""The `tributary` command line: parse, call one core service, render."""

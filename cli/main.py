@@ -1,0 +1,27 @@
+"""Entry point of the `tributary` command. Each command group lives in a module of its own."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import accounts, bounces, credits, data, db, phone, verify, web
+from cli.errors import run_cli
+
+app = typer.Typer(
+    name="tributary",
+    help="Tributary: credits, verified emails and phones, for Slack, Sheets and CSV.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+for module in (db, web, accounts, credits, data, verify, phone, bounces):
+    module.register(app)
+
+
+def main() -> None:
+    run_cli(app)
+
+
+if __name__ == "__main__":
+    main()

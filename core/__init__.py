@@ -1,0 +1,1 @@
+"""Tributary domain logic. Imports storage; never a web framework, Slack or Sheets library."""

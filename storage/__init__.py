@@ -1,0 +1,1 @@
+"""Tables, the database engine and sessions, and Alembic migrations. Imports nothing above it."""
