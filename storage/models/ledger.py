@@ -24,6 +24,9 @@ class LedgerAccount(SQLModel, table=True):
     credits_posted: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     debits_pending: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     credits_pending: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    # Wallets only: the earliest instant at which a hold times out or a lot expires, so a write
+    # can tell from the row it already locked whether anything needs sweeping.
+    next_sweep_at: datetime | None = None
 
 
 class LedgerTransfer(SQLModel, table=True):

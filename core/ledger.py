@@ -1,0 +1,1136 @@
+"""The credit ledger: double entry, immutable transfers, two-phase holds, expiring credit lots.
+
+Model (after TigerBeetle and Formance):
+- Each team has five accounts: its wallet and the system accounts issuance, spend, refund, expiry.
+  A transfer moves an amount from a debit account to a credit account and never changes; the sum
+  of (credits - debits) over all accounts is therefore always zero.
+- Every transfer carries an idempotency key, unique per team. Same key and same body: the original
+  result. Same key, other body: `IdempotencyConflict`. A key whose first attempt failed for lack of
+  credits is remembered and fails the same way for ever (TigerBeetle's `id_already_failed`).
+- Credits live in lots (one per grant) with an expiry; spending takes the soonest-expiring first.
+- A hold is a pending transfer that reserves credits from specific lots; it is posted (fully or in
+  part), voided, or releases itself when its timeout passes.
+- Available = live lots' unspent credits - live holds. It never goes below zero: a charge or hold
+  that would overdraw raises `InsufficientCredits` and changes no balance.
+
+Concurrency: every write takes the team's wallet row lock first (`SELECT ... FOR UPDATE` on
+PostgreSQL, `BEGIN IMMEDIATE` on SQLite) and only then touches the team's other rows, so writers
+of one team serialise and no two writers can deadlock; `run_write` re-runs a transaction whole on
+serialization failure or deadlock.
+
+Time: reads and writes take `now` so that tests and the cycle closer can speak of any instant.
+Timed-out holds and expired lots stop counting at once; the transfers that record them (a
+`hold_expire` or `expire`, dated when the event took effect) are written by the next write for the
+team, which sweeps before doing anything else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, case, delete, func, insert, or_, select, update
+
+from core.errors import InvalidInput, NotFound, TributaryError
+from storage.db import read_transaction, run_write
+from storage.models import (
+    CreditLot,
+    HoldAllocation,
+    LedgerAccount,
+    LedgerHold,
+    LedgerRejection,
+    LedgerTransfer,
+    Member,
+    ScheduledRefund,
+)
+from storage.models.enums import AccountKind, Category, Feature, HoldStatus, LotSource, TransferKind
+from storage.timeutil import as_utc, utcnow
+
+MAX_AMOUNT_CREDITS = 1_000_000_000
+MAX_KEY_LENGTH = 200
+MAX_HOLD_TIMEOUT_S = 7 * 24 * 3600
+SYSTEM_KEY_PREFIX = "sys:"
+
+_T = LedgerTransfer.__table__
+_A = LedgerAccount.__table__
+_H = LedgerHold.__table__
+_L = CreditLot.__table__
+_HA = HoldAllocation.__table__
+_R = LedgerRejection.__table__
+_SR = ScheduledRefund.__table__
+
+# Transfers that move posted credits (as opposed to reserving or releasing them).
+_POSTED_KINDS = (TransferKind.GRANT, TransferKind.SPEND, TransferKind.POST, TransferKind.EXPIRE, TransferKind.REFUND)
+# Transfers that show in the usage log as spend.
+_SPEND_KINDS = (TransferKind.SPEND, TransferKind.POST)
+
+
+class LedgerError(TributaryError):
+    pass
+
+
+class InsufficientCredits(LedgerError):
+    def __init__(self, team_id: int, requested_credits: int, available_credits: int) -> None:
+        self.team_id = team_id
+        self.requested_credits = requested_credits
+        self.available_credits = available_credits
+        super().__init__(f"insufficient credits: {requested_credits} requested, {available_credits} available")
+
+
+class IdempotencyConflict(LedgerError):
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"idempotency key {key!r} was already used for a different request")
+
+
+class HoldNotPending(LedgerError):
+    pass
+
+
+@dataclass(frozen=True)
+class UsageMeta:
+    """What credits were spent on: recorded on every debit, shown in the usage log."""
+
+    category: Category | None = None
+    feature: Feature | None = None
+    member_id: int | None = None
+    action: str | None = None
+    description: str | None = None
+    data_requested: str | None = None
+
+    def __post_init__(self) -> None:
+        for name, limit in (("action", 64), ("description", 500), ("data_requested", 500)):
+            value = getattr(self, name)
+            if value is not None and len(value) > limit:
+                raise InvalidInput(f"{name}: longer than {limit} characters")
+        if self.category is not None:
+            object.__setattr__(self, "category", Category(self.category))
+        if self.feature is not None:
+            object.__setattr__(self, "feature", Feature(self.feature))
+
+
+@dataclass(frozen=True)
+class Transfer:
+    id: int
+    team_id: int
+    key: str
+    kind: TransferKind
+    amount_credits: int
+    hold_id: int | None
+    created_at: datetime
+    effective_at: datetime
+    meta: UsageMeta = field(default_factory=UsageMeta)
+
+
+@dataclass(frozen=True)
+class Hold:
+    id: int
+    team_id: int
+    amount_credits: int
+    posted_credits: int
+    status: HoldStatus
+    expires_at: datetime
+
+    @property
+    def remaining_credits(self) -> int:
+        return self.amount_credits - self.posted_credits
+
+
+@dataclass(frozen=True)
+class Balance:
+    team_id: int
+    available_credits: int  # what can be spent now
+    held_credits: int  # reserved by live holds
+    as_of: datetime
+
+    @property
+    def total_credits(self) -> int:
+        return self.available_credits + self.held_credits
+
+
+@dataclass(frozen=True)
+class LotView:
+    id: int
+    source: LotSource
+    amount_credits: int
+    spent_credits: int
+    expired_credits: int
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    date: datetime
+    feature: str | None
+    action: str | None
+    description: str | None
+    credits: int  # positive: spent; negative: refunded
+    data_requested: str | None
+    user: str | None
+    category: str | None
+    kind: TransferKind
+
+
+@dataclass(frozen=True)
+class _Rejected:
+    requested: int
+    available: int
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+
+
+def _check_amount(amount: int, name: str = "amount") -> int:
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise InvalidInput(f"{name}: must be a whole number of credits, got {amount!r}")
+    if amount <= 0:
+        raise InvalidInput(f"{name}: must be positive, got {amount}")
+    if amount > MAX_AMOUNT_CREDITS:
+        raise InvalidInput(f"{name}: {amount} exceeds the limit of {MAX_AMOUNT_CREDITS}")
+    return amount
+
+
+def _check_key(key: str, *, system: bool = False) -> str:
+    if not isinstance(key, str) or not key.strip():
+        raise InvalidInput("idempotency key: must be a non-empty string")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidInput(f"idempotency key: longer than {MAX_KEY_LENGTH} characters")
+    if not system and key.startswith(SYSTEM_KEY_PREFIX):
+        raise InvalidInput(f"idempotency key: the prefix {SYSTEM_KEY_PREFIX!r} is reserved")
+    return key
+
+
+def _body_hash(operation: str, **body: Any) -> str:
+    def default(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return as_utc(value).isoformat()
+        if isinstance(value, UsageMeta):
+            return asdict(value)
+        raise TypeError(type(value))
+
+    canonical = json.dumps({"op": operation, **body}, sort_keys=True, default=default)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# The ledger
+
+
+class Ledger:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # ---- accounts ------------------------------------------------------------------------
+
+    @staticmethod
+    def open_accounts(conn: Connection, team_id: int) -> None:
+        """Create a team's five accounts. Called by core.accounts inside team creation."""
+        conn.execute(insert(_A), [{"team_id": team_id, "kind": kind.value} for kind in AccountKind])
+
+    def _accounts(self, conn: Connection, team_id: int, *, lock: bool) -> dict[AccountKind, Any]:
+        # Lock the wallet alone, first: the one lock order every writer follows.
+        stmt = select(_A).where(_A.c.team_id == team_id, _A.c.kind == AccountKind.WALLET.value)
+        wallet = conn.execute(stmt.with_for_update() if lock else stmt).one_or_none()
+        if wallet is None:
+            raise NotFound(f"unknown team id {team_id}")
+        others = conn.execute(select(_A).where(_A.c.team_id == team_id, _A.c.kind != AccountKind.WALLET.value))
+        accounts = {AccountKind(row.kind): row for row in others}
+        accounts[AccountKind.WALLET] = wallet
+        return accounts
+
+    # ---- idempotency ---------------------------------------------------------------------
+
+    def _replay(self, conn: Connection, team_id: int, key: str, body_hash: str) -> Any | None:
+        """The original outcome of `key`, or None if the key is new."""
+        row = conn.execute(select(_T).where(_T.c.team_id == team_id, _T.c.idempotency_key == key)).one_or_none()
+        if row is not None:
+            if row.body_hash != body_hash:
+                raise IdempotencyConflict(key)
+            return _transfer_from_row(row)
+        rejection = conn.execute(select(_R).where(_R.c.team_id == team_id, _R.c.idempotency_key == key)).one_or_none()
+        if rejection is not None:
+            if rejection.body_hash != body_hash:
+                raise IdempotencyConflict(key)
+            return _Rejected(rejection.requested_credits, rejection.available_credits)
+        return None
+
+    def _reject(
+        self, conn: Connection, team_id: int, key: str, body_hash: str, requested: int, available: int, now: datetime
+    ) -> _Rejected:
+        conn.execute(
+            insert(_R).values(
+                team_id=team_id,
+                idempotency_key=key,
+                body_hash=body_hash,
+                reason="insufficient_credits",
+                available_credits=available,
+                requested_credits=requested,
+                created_at=now,
+            )
+        )
+        return _Rejected(requested, available)
+
+    # ---- low-level movement --------------------------------------------------------------
+
+    def _record(
+        self,
+        conn: Connection,
+        *,
+        team_id: int,
+        key: str,
+        body_hash: str,
+        kind: TransferKind,
+        debit: Any,
+        credit: Any,
+        amount: int,
+        now: datetime,
+        effective_at: datetime | None = None,
+        hold_id: int | None = None,
+        meta: UsageMeta | None = None,
+        pending_delta: int = 0,
+        posted_delta: int | None = None,
+    ) -> Transfer:
+        """Append one transfer and apply it to both accounts' totals.
+
+        `posted_delta` (default: amount) moves posted totals; `pending_delta` moves pending totals
+        (positive for a hold, negative for its release)."""
+        assert amount > 0 and debit.id != credit.id
+        meta = meta or UsageMeta()
+        effective_at = effective_at or now
+        transfer_id = conn.execute(
+            insert(_T)
+            .values(
+                team_id=team_id,
+                idempotency_key=key,
+                body_hash=body_hash,
+                kind=kind.value,
+                debit_account_id=debit.id,
+                credit_account_id=credit.id,
+                amount=amount,
+                hold_id=hold_id,
+                category=meta.category.value if meta.category else None,
+                feature=meta.feature.value if meta.feature else None,
+                member_id=meta.member_id,
+                action=meta.action,
+                description=meta.description,
+                data_requested=meta.data_requested,
+                created_at=now,
+                effective_at=effective_at,
+            )
+            .returning(_T.c.id)
+        ).scalar_one()
+        posted = amount if posted_delta is None else posted_delta
+        # One statement for both sides of the entry.
+        conn.execute(
+            update(_A)
+            .where(_A.c.id.in_([debit.id, credit.id]))
+            .values(
+                debits_posted=_A.c.debits_posted + case((_A.c.id == debit.id, posted), else_=0),
+                credits_posted=_A.c.credits_posted + case((_A.c.id == credit.id, posted), else_=0),
+                debits_pending=_A.c.debits_pending + case((_A.c.id == debit.id, pending_delta), else_=0),
+                credits_pending=_A.c.credits_pending + case((_A.c.id == credit.id, pending_delta), else_=0),
+            )
+        )
+        return Transfer(
+            id=transfer_id,
+            team_id=team_id,
+            key=key,
+            kind=kind,
+            amount_credits=amount,
+            hold_id=hold_id,
+            created_at=now,
+            effective_at=effective_at,
+            meta=meta,
+        )
+
+    def _live_lots(self, conn: Connection, team_id: int, now: datetime) -> list[tuple[int, int]]:
+        """(lot id, free credits) of lots usable at `now`, soonest-expiring first."""
+        reserved = (
+            select(_HA.c.lot_id, func.sum(_HA.c.amount).label("reserved"))
+            .join(_H, _H.c.id == _HA.c.hold_id)
+            .where(_H.c.team_id == team_id, _H.c.status == HoldStatus.PENDING.value, _H.c.expires_at > now)
+            .group_by(_HA.c.lot_id)
+            .subquery()
+        )
+        free = _L.c.amount - _L.c.spent - _L.c.expired - func.coalesce(reserved.c.reserved, 0)
+        rows = conn.execute(
+            select(_L.c.id, free.label("free"))
+            .outerjoin(reserved, reserved.c.lot_id == _L.c.id)
+            .where(
+                _L.c.team_id == team_id,
+                or_(_L.c.expires_at.is_(None), _L.c.expires_at > now),
+                _L.c.amount - _L.c.spent - _L.c.expired > 0,
+            )
+            .order_by(_L.c.expires_at.is_(None), _L.c.expires_at, _L.c.id)
+        ).all()
+        return [(row.id, int(row.free)) for row in rows if row.free > 0]
+
+    @staticmethod
+    def _take(lots: list[tuple[int, int]], amount: int) -> list[tuple[int, int]]:
+        """Split `amount` over lots in order. The caller has checked that they cover it."""
+        taken: list[tuple[int, int]] = []
+        remaining = amount
+        for lot_id, free in lots:
+            if remaining == 0:
+                break
+            part = min(free, remaining)
+            taken.append((lot_id, part))
+            remaining -= part
+        assert remaining == 0, "lots do not cover the amount"
+        return taken
+
+    @staticmethod
+    def _spend_lots(conn: Connection, parts: Sequence[tuple[int, int]]) -> None:
+        for lot_id, part in parts:
+            conn.execute(update(_L).where(_L.c.id == lot_id).values(spent=_L.c.spent + part))
+
+    @staticmethod
+    def _lower_next_sweep(conn: Connection, wallet: Any, at: datetime | None) -> None:
+        if at is None:
+            return
+        # Decided in SQL: the row in hand may predate a sweep in this same transaction.
+        conn.execute(
+            update(_A)
+            .where(_A.c.id == wallet.id, or_(_A.c.next_sweep_at.is_(None), _A.c.next_sweep_at > at))
+            .values(next_sweep_at=at)
+        )
+
+    # ---- sweeping: timed-out holds and expired lots ----------------------------------------
+
+    def _sweep(self, conn: Connection, team_id: int, accounts: dict[AccountKind, Any], now: datetime) -> None:
+        wallet = accounts[AccountKind.WALLET]
+        if wallet.next_sweep_at is None or as_utc(wallet.next_sweep_at) > now:
+            return
+        timed_out = conn.execute(
+            select(_H).where(_H.c.team_id == team_id, _H.c.status == HoldStatus.PENDING.value, _H.c.expires_at <= now)
+        ).all()
+        for hold in timed_out:
+            self._release(
+                conn,
+                team_id,
+                accounts,
+                hold,
+                now,
+                kind=TransferKind.HOLD_EXPIRE,
+                key=f"{SYSTEM_KEY_PREFIX}hold-expire:{hold.id}",
+                effective_at=as_utc(hold.expires_at),
+                status=HoldStatus.EXPIRED,
+            )
+        self._expire_lots(conn, team_id, accounts, now)
+        self._reset_next_sweep(conn, team_id, wallet.id, now)
+
+    def _expire_lots(self, conn: Connection, team_id: int, accounts: dict[AccountKind, Any], now: datetime) -> None:
+        reserved = (
+            select(_HA.c.lot_id, func.sum(_HA.c.amount).label("reserved"))
+            .join(_H, _H.c.id == _HA.c.hold_id)
+            .where(_H.c.team_id == team_id, _H.c.status == HoldStatus.PENDING.value)
+            .group_by(_HA.c.lot_id)
+            .subquery()
+        )
+        rows = conn.execute(
+            select(_L, func.coalesce(reserved.c.reserved, 0).label("reserved"))
+            .outerjoin(reserved, reserved.c.lot_id == _L.c.id)
+            .where(
+                _L.c.team_id == team_id,
+                _L.c.expires_at.is_not(None),
+                _L.c.expires_at <= now,
+                _L.c.amount - _L.c.spent - _L.c.expired > 0,
+            )
+            .order_by(_L.c.expires_at, _L.c.id)
+        ).all()
+        for lot in rows:
+            # Credits a live hold reserved stay until the hold resolves; they expire after it.
+            amount = lot.amount - lot.spent - lot.expired - int(lot.reserved)
+            if amount <= 0:
+                continue
+            expired_total = lot.expired + amount
+            self._record(
+                conn,
+                team_id=team_id,
+                key=f"{SYSTEM_KEY_PREFIX}expire:{lot.id}:{expired_total}",
+                body_hash=_body_hash("expire", lot=lot.id, amount=amount),
+                kind=TransferKind.EXPIRE,
+                debit=accounts[AccountKind.WALLET],
+                credit=accounts[AccountKind.EXPIRY],
+                amount=amount,
+                now=now,
+                effective_at=max(as_utc(lot.expires_at), as_utc(lot.created_at)),
+                meta=UsageMeta(description=f"{LotSource(lot.source).value} credits expired"),
+            )
+            conn.execute(update(_L).where(_L.c.id == lot.id).values(expired=expired_total))
+
+    def _reset_next_sweep(self, conn: Connection, team_id: int, wallet_id: int, now: datetime) -> None:
+        next_hold = conn.execute(
+            select(func.min(_H.c.expires_at)).where(_H.c.team_id == team_id, _H.c.status == HoldStatus.PENDING.value)
+        ).scalar()
+        next_lot = conn.execute(
+            select(func.min(_L.c.expires_at)).where(
+                _L.c.team_id == team_id,
+                _L.c.expires_at.is_not(None),
+                _L.c.amount - _L.c.spent - _L.c.expired > 0,
+            )
+        ).scalar()
+        candidates = [as_utc(v) for v in (next_hold, next_lot) if v is not None]
+        # An expired lot still reserved by a live hold: look again when that hold resolves.
+        next_at = max(min(candidates), now) if candidates else None
+        conn.execute(update(_A).where(_A.c.id == wallet_id).values(next_sweep_at=next_at))
+
+    def _release(
+        self,
+        conn: Connection,
+        team_id: int,
+        accounts: dict[AccountKind, Any],
+        hold: Any,
+        now: datetime,
+        *,
+        kind: TransferKind,
+        key: str,
+        status: HoldStatus,
+        effective_at: datetime | None = None,
+        body_hash: str | None = None,
+    ) -> Transfer | None:
+        """Release whatever a hold still reserves and close it."""
+        remaining = hold.amount - hold.posted_amount
+        transfer = None
+        if remaining > 0:
+            transfer = self._record(
+                conn,
+                team_id=team_id,
+                key=key,
+                body_hash=body_hash or _body_hash(kind.value, hold=hold.id),
+                kind=kind,
+                debit=accounts[AccountKind.WALLET],
+                credit=accounts[AccountKind.SPEND],
+                amount=remaining,
+                now=now,
+                effective_at=effective_at,
+                hold_id=hold.id,
+                pending_delta=-remaining,
+                posted_delta=0,
+            )
+        conn.execute(delete(_HA).where(_HA.c.hold_id == hold.id))
+        conn.execute(update(_H).where(_H.c.id == hold.id).values(status=status.value, resolved_at=now))
+        return transfer
+
+    # ---- public operations ---------------------------------------------------------------
+
+    def grant(
+        self,
+        team_id: int,
+        amount: int,
+        *,
+        key: str,
+        expires_at: datetime | None,
+        source: LotSource = LotSource.TOPUP,
+        description: str | None = None,
+        now: datetime | None = None,
+    ) -> Transfer:
+        """Add credits to a team's wallet (a top-up pack or an admin grant), expiring at `expires_at`."""
+        _check_amount(amount)
+        _check_key(key)
+        now = as_utc(now or utcnow())
+        if expires_at is not None:
+            expires_at = as_utc(expires_at)
+            if expires_at <= now:
+                raise InvalidInput(f"expires: {expires_at.isoformat()} is not in the future")
+        body = _body_hash("grant", amount=amount, expires_at=expires_at, source=source.value, description=description)
+
+        def op(conn: Connection) -> Transfer:
+            accounts = self._accounts(conn, team_id, lock=True)
+            self._sweep(conn, team_id, accounts, now)
+            replay = self._replay(conn, team_id, key, body)
+            if replay is not None:
+                return replay
+            return self._grant(
+                conn,
+                team_id,
+                accounts,
+                amount,
+                key=key,
+                body_hash=body,
+                expires_at=expires_at,
+                source=source,
+                now=now,
+                description=description,
+            )
+
+        return run_write(self.engine, op)
+
+    def _grant(
+        self,
+        conn: Connection,
+        team_id: int,
+        accounts: dict[AccountKind, Any],
+        amount: int,
+        *,
+        key: str,
+        body_hash: str,
+        expires_at: datetime | None,
+        source: LotSource,
+        now: datetime,
+        effective_at: datetime | None = None,
+        description: str | None = None,
+        kind: TransferKind = TransferKind.GRANT,
+        meta: UsageMeta | None = None,
+    ) -> Transfer:
+        debit = accounts[AccountKind.REFUND if kind == TransferKind.REFUND else AccountKind.ISSUANCE]
+        transfer = self._record(
+            conn,
+            team_id=team_id,
+            key=key,
+            body_hash=body_hash,
+            kind=kind,
+            debit=debit,
+            credit=accounts[AccountKind.WALLET],
+            amount=amount,
+            now=now,
+            effective_at=effective_at,
+            meta=meta or UsageMeta(description=description),
+        )
+        conn.execute(
+            insert(_L).values(
+                team_id=team_id,
+                grant_transfer_id=transfer.id,
+                source=source.value,
+                amount=amount,
+                spent=0,
+                expired=0,
+                expires_at=expires_at,
+                created_at=effective_at or now,
+            )
+        )
+        self._lower_next_sweep(conn, accounts[AccountKind.WALLET], expires_at)
+        return transfer
+
+    def charge(self, team_id: int, amount: int, *, key: str, meta: UsageMeta, now: datetime | None = None) -> Transfer:
+        """Spend credits at once (single phase)."""
+        _check_amount(amount)
+        _check_key(key)
+        now = as_utc(now or utcnow())
+        body = _body_hash("charge", amount=amount, meta=meta)
+
+        def op(conn: Connection) -> Transfer | _Rejected:
+            accounts = self._accounts(conn, team_id, lock=True)
+            self._sweep(conn, team_id, accounts, now)
+            replay = self._replay(conn, team_id, key, body)
+            if replay is not None:
+                return replay
+            lots = self._live_lots(conn, team_id, now)
+            available = sum(free for _, free in lots)
+            if available < amount:
+                return self._reject(conn, team_id, key, body, amount, available, now)
+            transfer = self._record(
+                conn,
+                team_id=team_id,
+                key=key,
+                body_hash=body,
+                kind=TransferKind.SPEND,
+                debit=accounts[AccountKind.WALLET],
+                credit=accounts[AccountKind.SPEND],
+                amount=amount,
+                now=now,
+                meta=meta,
+            )
+            self._spend_lots(conn, self._take(lots, amount))
+            return transfer
+
+        return _raise_if_rejected(team_id, run_write(self.engine, op))
+
+    def hold(
+        self,
+        team_id: int,
+        amount: int,
+        *,
+        key: str,
+        timeout_s: int,
+        meta: UsageMeta,
+        now: datetime | None = None,
+    ) -> Hold:
+        """Reserve credits for up to `timeout_s` seconds (the first phase of a two-phase charge)."""
+        _check_amount(amount)
+        _check_key(key)
+        if isinstance(timeout_s, bool) or not isinstance(timeout_s, int) or not 0 < timeout_s <= MAX_HOLD_TIMEOUT_S:
+            raise InvalidInput(f"timeout_s: must be between 1 and {MAX_HOLD_TIMEOUT_S} seconds, got {timeout_s!r}")
+        now = as_utc(now or utcnow())
+        body = _body_hash("hold", amount=amount, timeout_s=timeout_s, meta=meta)
+
+        def op(conn: Connection) -> Hold | _Rejected:
+            accounts = self._accounts(conn, team_id, lock=True)
+            self._sweep(conn, team_id, accounts, now)
+            replay = self._replay(conn, team_id, key, body)
+            if isinstance(replay, Transfer):
+                return self._hold_view(conn, replay.id)
+            if replay is not None:
+                return replay
+            lots = self._live_lots(conn, team_id, now)
+            available = sum(free for _, free in lots)
+            if available < amount:
+                return self._reject(conn, team_id, key, body, amount, available, now)
+            transfer = self._record(
+                conn,
+                team_id=team_id,
+                key=key,
+                body_hash=body,
+                kind=TransferKind.HOLD,
+                debit=accounts[AccountKind.WALLET],
+                credit=accounts[AccountKind.SPEND],
+                amount=amount,
+                now=now,
+                meta=meta,
+                pending_delta=amount,
+                posted_delta=0,
+            )
+            expires_at = now + timedelta(seconds=timeout_s)
+            conn.execute(
+                insert(_H).values(
+                    id=transfer.id,
+                    team_id=team_id,
+                    amount=amount,
+                    posted_amount=0,
+                    status=HoldStatus.PENDING.value,
+                    expires_at=expires_at,
+                )
+            )
+            conn.execute(
+                insert(_HA),
+                [{"hold_id": transfer.id, "lot_id": lot, "amount": part} for lot, part in self._take(lots, amount)],
+            )
+            self._lower_next_sweep(conn, accounts[AccountKind.WALLET], expires_at)
+            return Hold(transfer.id, team_id, amount, 0, HoldStatus.PENDING, expires_at)
+
+        return _raise_if_rejected(team_id, run_write(self.engine, op))
+
+    def post(
+        self,
+        team_id: int,
+        hold_id: int,
+        amount: int | None = None,
+        *,
+        key: str,
+        close: bool = True,
+        meta: UsageMeta | None = None,
+        now: datetime | None = None,
+    ) -> Transfer:
+        """Spend `amount` (default: all that remains) of a hold. With `close`, release the rest."""
+        if amount is not None:
+            _check_amount(amount)
+        _check_key(key)
+        now = as_utc(now or utcnow())
+        body = _body_hash("post", hold=hold_id, amount=amount, close=close, meta=meta)
+
+        def op(conn: Connection) -> Transfer:
+            accounts = self._accounts(conn, team_id, lock=True)
+            self._sweep(conn, team_id, accounts, now)
+            replay = self._replay(conn, team_id, key, body)
+            if replay is not None:
+                return replay
+            hold = self._pending_hold(conn, team_id, hold_id)
+            remaining = hold.amount - hold.posted_amount
+            to_post = remaining if amount is None else amount
+            if to_post > remaining:
+                raise InvalidInput(f"amount: {to_post} exceeds the {remaining} credits hold {hold_id} still reserves")
+            hold_meta = meta or _transfer_from_row(conn.execute(select(_T).where(_T.c.id == hold_id)).one()).meta
+            transfer = self._record(
+                conn,
+                team_id=team_id,
+                key=key,
+                body_hash=body,
+                kind=TransferKind.POST,
+                debit=accounts[AccountKind.WALLET],
+                credit=accounts[AccountKind.SPEND],
+                amount=to_post,
+                now=now,
+                hold_id=hold_id,
+                meta=hold_meta,
+                pending_delta=-to_post,
+            )
+            # Spend from the hold's own lots, soonest-expiring first.
+            allocations = conn.execute(
+                select(_HA.c.lot_id, _HA.c.amount)
+                .join(_L, _L.c.id == _HA.c.lot_id)
+                .where(_HA.c.hold_id == hold_id)
+                .order_by(_L.c.expires_at.is_(None), _L.c.expires_at, _L.c.id)
+            ).all()
+            parts = self._take([(a.lot_id, a.amount) for a in allocations], to_post)
+            self._spend_lots(conn, parts)
+            for lot_id, part in parts:
+                conn.execute(
+                    update(_HA)
+                    .where(_HA.c.hold_id == hold_id, _HA.c.lot_id == lot_id)
+                    .values(amount=_HA.c.amount - part)
+                )
+            conn.execute(delete(_HA).where(_HA.c.hold_id == hold_id, _HA.c.amount == 0))
+            conn.execute(update(_H).where(_H.c.id == hold_id).values(posted_amount=_H.c.posted_amount + to_post))
+            if close or to_post == remaining:
+                hold = conn.execute(select(_H).where(_H.c.id == hold_id)).one()
+                self._release(
+                    conn,
+                    team_id,
+                    accounts,
+                    hold,
+                    now,
+                    kind=TransferKind.VOID,
+                    key=f"{key}:release",
+                    status=HoldStatus.POSTED,
+                )
+                self._expire_lots(conn, team_id, accounts, now)
+            return transfer
+
+        return run_write(self.engine, op)
+
+    def void(self, team_id: int, hold_id: int, *, key: str, now: datetime | None = None) -> Transfer | None:
+        """Release everything a hold still reserves. Returns None if it had nothing left."""
+        _check_key(key)
+        now = as_utc(now or utcnow())
+        body = _body_hash("void", hold=hold_id)
+
+        def op(conn: Connection) -> Transfer | None:
+            accounts = self._accounts(conn, team_id, lock=True)
+            self._sweep(conn, team_id, accounts, now)
+            replay = self._replay(conn, team_id, key, body)
+            if replay is not None:
+                return replay
+            hold = conn.execute(select(_H).where(_H.c.id == hold_id, _H.c.team_id == team_id)).one_or_none()
+            if hold is None:
+                raise NotFound(f"unknown hold {hold_id} for team {team_id}")
+            if hold.status != HoldStatus.PENDING.value:
+                # Voiding a hold that already expired or was voided is a no-op, not an error:
+                # callers void in cleanup paths where the timeout may have won.
+                if hold.status == HoldStatus.POSTED.value:
+                    raise HoldNotPending(f"hold {hold_id} is already posted")
+                return None
+            transfer = self._release(
+                conn,
+                team_id,
+                accounts,
+                hold,
+                now,
+                kind=TransferKind.VOID,
+                key=key,
+                status=HoldStatus.VOIDED,
+                body_hash=body,
+            )
+            self._expire_lots(conn, team_id, accounts, now)
+            return transfer
+
+        return run_write(self.engine, op)
+
+    def schedule_refund(
+        self,
+        team_id: int,
+        amount: int,
+        *,
+        key: str,
+        earned_at: datetime | None = None,
+        meta: UsageMeta | None = None,
+    ) -> int:
+        """Record a refund earned now; the next cycle close grants it. Returns its id (idempotent)."""
+        _check_amount(amount)
+        _check_key(key)
+        earned_at = as_utc(earned_at or utcnow())
+        meta = meta or UsageMeta()
+
+        def op(conn: Connection) -> int:
+            self._accounts(conn, team_id, lock=True)
+            existing = conn.execute(
+                select(_SR).where(_SR.c.team_id == team_id, _SR.c.idempotency_key == key)
+            ).one_or_none()
+            if existing is not None:
+                if existing.amount != amount:
+                    raise IdempotencyConflict(key)
+                return existing.id
+            return conn.execute(
+                insert(_SR)
+                .values(
+                    team_id=team_id,
+                    idempotency_key=key,
+                    amount=amount,
+                    earned_at=earned_at,
+                    category=meta.category.value if meta.category else None,
+                    member_id=meta.member_id,
+                    description=meta.description,
+                    data_requested=meta.data_requested,
+                )
+                .returning(_SR.c.id)
+            ).scalar_one()
+
+        return run_write(self.engine, op)
+
+    def grant_due_refunds(
+        self,
+        conn: Connection,
+        team_id: int,
+        accounts: dict[AccountKind, Any],
+        *,
+        cycle_start: datetime,
+        expires_at: datetime | None,
+        now: datetime,
+    ) -> list[Transfer]:
+        """Inside a cycle close: grant every refund earned before `cycle_start` not yet granted."""
+        due = conn.execute(
+            select(_SR)
+            .where(_SR.c.team_id == team_id, _SR.c.granted_transfer_id.is_(None), _SR.c.earned_at < cycle_start)
+            .order_by(_SR.c.id)
+        ).all()
+        granted = []
+        for refund in due:
+            meta = UsageMeta(
+                category=Category(refund.category) if refund.category else None,
+                member_id=refund.member_id,
+                action="refund",
+                description=refund.description,
+                data_requested=refund.data_requested,
+            )
+            transfer = self._grant(
+                conn,
+                team_id,
+                accounts,
+                refund.amount,
+                key=f"{SYSTEM_KEY_PREFIX}refund:{refund.id}",
+                body_hash=_body_hash("refund", refund=refund.id, amount=refund.amount),
+                expires_at=expires_at,
+                source=LotSource.REFUND,
+                now=now,
+                effective_at=cycle_start,
+                kind=TransferKind.REFUND,
+                meta=meta,
+            )
+            conn.execute(
+                update(_SR).where(_SR.c.id == refund.id).values(granted_transfer_id=transfer.id, granted_at=now)
+            )
+            granted.append(transfer)
+        return granted
+
+    def lock_and_sweep(self, conn: Connection, team_id: int, now: datetime) -> dict[AccountKind, Any]:
+        """For services that extend a ledger write (cycle close): lock the wallet, then sweep."""
+        accounts = self._accounts(conn, team_id, lock=True)
+        self._sweep(conn, team_id, accounts, now)
+        # Re-read: the sweep may have moved totals.
+        return self._accounts(conn, team_id, lock=False)
+
+    def allot(
+        self,
+        conn: Connection,
+        team_id: int,
+        accounts: dict[AccountKind, Any],
+        amount: int,
+        *,
+        cycle_id: int,
+        starts_at: datetime,
+        expires_at: datetime | None,
+        now: datetime,
+    ) -> Transfer | None:
+        """Inside a cycle open: grant the plan's allotment for one cycle (once per cycle)."""
+        if amount <= 0:
+            return None
+        key = f"{SYSTEM_KEY_PREFIX}allotment:{cycle_id}"
+        body = _body_hash("allotment", cycle=cycle_id, amount=amount)
+        replay = self._replay(conn, team_id, key, body)
+        if replay is not None:
+            return replay
+        return self._grant(
+            conn,
+            team_id,
+            accounts,
+            amount,
+            key=key,
+            body_hash=body,
+            expires_at=expires_at,
+            source=LotSource.ALLOTMENT,
+            now=now,
+            effective_at=starts_at,
+            description="billing cycle allotment",
+        )
+
+    def sweep(self, team_id: int, now: datetime | None = None) -> None:
+        """Record timed-out holds and expired credits now (writes also do this on their own)."""
+        now = as_utc(now or utcnow())
+        run_write(self.engine, lambda conn: self.lock_and_sweep(conn, team_id, now))
+
+    # ---- reads ---------------------------------------------------------------------------
+
+    def balance(self, team_id: int, now: datetime | None = None) -> Balance:
+        now = as_utc(now or utcnow())
+        with read_transaction(self.engine) as conn:
+            self._accounts(conn, team_id, lock=False)
+            available = sum(free for _, free in self._live_lots(conn, team_id, now))
+            held = conn.execute(
+                select(func.coalesce(func.sum(_H.c.amount - _H.c.posted_amount), 0)).where(
+                    _H.c.team_id == team_id, _H.c.status == HoldStatus.PENDING.value, _H.c.expires_at > now
+                )
+            ).scalar_one()
+        return Balance(team_id=team_id, available_credits=available, held_credits=int(held), as_of=now)
+
+    def balance_at(self, team_id: int, at: datetime) -> Balance:
+        """The wallet as it stood at a past instant, from the transfer log alone."""
+        at = as_utc(at)
+        with read_transaction(self.engine) as conn:
+            wallet = self._accounts(conn, team_id, lock=False)[AccountKind.WALLET]
+            signed_posted = case((_T.c.credit_account_id == wallet.id, _T.c.amount), else_=-_T.c.amount)
+            posted = conn.execute(
+                select(func.coalesce(func.sum(signed_posted), 0)).where(
+                    _T.c.team_id == team_id,
+                    _T.c.kind.in_([k.value for k in _POSTED_KINDS]),
+                    _T.c.effective_at <= at,
+                )
+            ).scalar_one()
+            signed_pending = case((_T.c.kind == TransferKind.HOLD.value, _T.c.amount), else_=-_T.c.amount)
+            held = conn.execute(
+                select(func.coalesce(func.sum(signed_pending), 0)).where(
+                    _T.c.team_id == team_id,
+                    _T.c.kind.in_(
+                        [
+                            TransferKind.HOLD.value,
+                            TransferKind.POST.value,
+                            TransferKind.VOID.value,
+                            TransferKind.HOLD_EXPIRE.value,
+                        ]
+                    ),
+                    _T.c.effective_at <= at,
+                )
+            ).scalar_one()
+        return Balance(team_id=team_id, available_credits=int(posted) - int(held), held_credits=int(held), as_of=at)
+
+    def hold_view(self, hold_id: int) -> Hold:
+        with read_transaction(self.engine) as conn:
+            return self._hold_view(conn, hold_id)
+
+    def lots(self, team_id: int) -> list[LotView]:
+        with read_transaction(self.engine) as conn:
+            rows = conn.execute(select(_L).where(_L.c.team_id == team_id).order_by(_L.c.id)).all()
+        return [
+            LotView(
+                r.id, LotSource(r.source), r.amount, r.spent, r.expired, as_utc(r.expires_at) if r.expires_at else None
+            )
+            for r in rows
+        ]
+
+    def account_totals(self, team_id: int | None = None) -> dict[tuple[int, AccountKind], int]:
+        """(team, kind) -> credits_posted - debits_posted. Their sum is zero by construction."""
+        with read_transaction(self.engine) as conn:
+            stmt = select(_A)
+            if team_id is not None:
+                stmt = stmt.where(_A.c.team_id == team_id)
+            return {
+                (row.team_id, AccountKind(row.kind)): row.credits_posted - row.debits_posted
+                for row in conn.execute(stmt)
+            }
+
+    def pending_totals(self, team_id: int) -> dict[AccountKind, tuple[int, int]]:
+        with read_transaction(self.engine) as conn:
+            return {
+                AccountKind(row.kind): (row.debits_pending, row.credits_pending)
+                for row in conn.execute(select(_A).where(_A.c.team_id == team_id))
+            }
+
+    def transfers(self, team_id: int) -> list[Transfer]:
+        with read_transaction(self.engine) as conn:
+            rows = conn.execute(select(_T).where(_T.c.team_id == team_id).order_by(_T.c.id)).all()
+        return [_transfer_from_row(r) for r in rows]
+
+    def usage_log(
+        self,
+        team_id: int,
+        *,
+        include_refunds: bool = True,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        member_id: int | None = None,
+        limit: int = 1000,
+    ) -> list[UsageRow]:
+        """Date, feature, action, description, credits, data requested, user; newest first."""
+        kinds = [k.value for k in _SPEND_KINDS] + ([TransferKind.REFUND.value] if include_refunds else [])
+        conditions = [_T.c.team_id == team_id, _T.c.kind.in_(kinds)]
+        if since is not None:
+            conditions.append(_T.c.effective_at >= as_utc(since))
+        if until is not None:
+            conditions.append(_T.c.effective_at < as_utc(until))
+        if member_id is not None:
+            conditions.append(_T.c.member_id == member_id)
+        member = Member.__table__
+        with read_transaction(self.engine) as conn:
+            rows = conn.execute(
+                select(_T, member.c.email)
+                .outerjoin(member, member.c.id == _T.c.member_id)
+                .where(and_(*conditions))
+                .order_by(_T.c.effective_at.desc(), _T.c.id.desc())
+                .limit(limit)
+            ).all()
+        return [
+            UsageRow(
+                date=as_utc(r.effective_at),
+                feature=r.feature,
+                action=r.action,
+                description=r.description,
+                credits=-r.amount if r.kind == TransferKind.REFUND.value else r.amount,
+                data_requested=r.data_requested,
+                user=r.email,
+                category=r.category,
+                kind=TransferKind(r.kind),
+            )
+            for r in rows
+        ]
+
+    # ---- internals -----------------------------------------------------------------------
+
+    def _pending_hold(self, conn: Connection, team_id: int, hold_id: int) -> Any:
+        hold = conn.execute(select(_H).where(_H.c.id == hold_id, _H.c.team_id == team_id)).one_or_none()
+        if hold is None:
+            raise NotFound(f"unknown hold {hold_id} for team {team_id}")
+        if hold.status != HoldStatus.PENDING.value:
+            raise HoldNotPending(f"hold {hold_id} is {hold.status}, not pending")
+        return hold
+
+    @staticmethod
+    def _hold_view(conn: Connection, hold_id: int) -> Hold:
+        row = conn.execute(select(_H).where(_H.c.id == hold_id)).one_or_none()
+        if row is None:
+            raise NotFound(f"unknown hold {hold_id}")
+        return Hold(row.id, row.team_id, row.amount, row.posted_amount, HoldStatus(row.status), as_utc(row.expires_at))
+
+
+def _transfer_from_row(row: Any) -> Transfer:
+    return Transfer(
+        id=row.id,
+        team_id=row.team_id,
+        key=row.idempotency_key,
+        kind=TransferKind(row.kind),
+        amount_credits=row.amount,
+        hold_id=row.hold_id,
+        created_at=as_utc(row.created_at),
+        effective_at=as_utc(row.effective_at),
+        meta=UsageMeta(
+            category=Category(row.category) if row.category else None,
+            feature=Feature(row.feature) if row.feature else None,
+            member_id=row.member_id,
+            action=row.action,
+            description=row.description,
+            data_requested=row.data_requested,
+        ),
+    )
+
+
+def _raise_if_rejected(team_id: int, result: Any) -> Any:
+    if isinstance(result, _Rejected):
+        raise InsufficientCredits(team_id, result.requested, result.available)
+    return result
+
+
+__all__ = [
+    "Balance",
+    "Hold",
+    "HoldNotPending",
+    "IdempotencyConflict",
+    "InsufficientCredits",
+    "Ledger",
+    "LedgerError",
+    "LotView",
+    "Transfer",
+    "UsageMeta",
+    "UsageRow",
+]
