@@ -204,7 +204,9 @@ class Accounts:
                 raise AlreadyExists(f"team {name!r} already exists")
             team_id = conn.execute(
                 insert(_TEAM)
-                .values(name=name, plan_id=plan_info.id, cycle_anchor_day=anchor_day, contribute=contribute, created_at=now)
+                .values(
+                    name=name, plan_id=plan_info.id, cycle_anchor_day=anchor_day, contribute=contribute, created_at=now
+                )
                 .returning(_TEAM.c.id)
             ).scalar_one()
             Ledger.open_accounts(conn, team_id)
@@ -401,15 +403,16 @@ def _member_info(row) -> MemberInfo:
 
 def _member(conn: Connection, ref: int | str, team_ref: int | str | None) -> MemberInfo:
     stmt = select(_MEMBER)
-    if team_ref is not None:
-        stmt = stmt.where(_MEMBER.c.team_id == _team(conn, team_ref).id)
+    team = _team(conn, team_ref) if team_ref is not None else None
+    if team is not None:
+        stmt = stmt.where(_MEMBER.c.team_id == team.id)
     if isinstance(ref, int):
         stmt = stmt.where(_MEMBER.c.id == ref)
     else:
         stmt = stmt.where(func.lower(_MEMBER.c.email) == ref.strip().lower())
     rows = conn.execute(stmt).all()
     if not rows:
-        where = f" in team {team_ref!r}" if team_ref is not None else ""
+        where = f" in team {team.name!r}" if team is not None else ""
         raise NotFound(f"unknown member {ref!r}{where}")
     if len(rows) > 1:
         raise InvalidInput(f"member {ref!r} belongs to several teams: name the team")

@@ -18,6 +18,9 @@ PostgreSQL, `BEGIN IMMEDIATE` on SQLite) and only then touches the team's other 
 of one team serialise and no two writers can deadlock; `run_write` re-runs a transaction whole on
 serialization failure or deadlock.
 
+Charge, hold, post and void accept `conn=` to run inside a caller's transaction (a data request
+settles its charge and records what it bought in one commit).
+
 Time: reads and writes take `now` so that tests and the cycle closer can speak of any instant.
 Timed-out holds and expired lots stop counting at once; the transfers that record them (a
 `hold_expire` or `expire`, dated when the event took effect) are written by the next write for the
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -607,7 +610,16 @@ class Ledger:
         self._lower_next_sweep(conn, accounts[AccountKind.WALLET], expires_at)
         return transfer
 
-    def charge(self, team_id: int, amount: int, *, key: str, meta: UsageMeta, now: datetime | None = None) -> Transfer:
+    def charge(
+        self,
+        team_id: int,
+        amount: int,
+        *,
+        key: str,
+        meta: UsageMeta,
+        now: datetime | None = None,
+        conn: Connection | None = None,
+    ) -> Transfer:
         """Spend credits at once (single phase)."""
         _check_amount(amount)
         _check_key(key)
@@ -639,7 +651,7 @@ class Ledger:
             self._spend_lots(conn, self._take(lots, amount))
             return transfer
 
-        return _raise_if_rejected(team_id, run_write(self.engine, op))
+        return _raise_if_rejected(team_id, self._run(op, conn))
 
     def hold(
         self,
@@ -650,6 +662,7 @@ class Ledger:
         timeout_s: int,
         meta: UsageMeta,
         now: datetime | None = None,
+        conn: Connection | None = None,
     ) -> Hold:
         """Reserve credits for up to `timeout_s` seconds (the first phase of a two-phase charge)."""
         _check_amount(amount)
@@ -703,7 +716,7 @@ class Ledger:
             self._lower_next_sweep(conn, accounts[AccountKind.WALLET], expires_at)
             return Hold(transfer.id, team_id, amount, 0, HoldStatus.PENDING, expires_at)
 
-        return _raise_if_rejected(team_id, run_write(self.engine, op))
+        return _raise_if_rejected(team_id, self._run(op, conn))
 
     def post(
         self,
@@ -715,6 +728,7 @@ class Ledger:
         close: bool = True,
         meta: UsageMeta | None = None,
         now: datetime | None = None,
+        conn: Connection | None = None,
     ) -> Transfer:
         """Spend `amount` (default: all that remains) of a hold. With `close`, release the rest."""
         if amount is not None:
@@ -781,9 +795,11 @@ class Ledger:
                 self._expire_lots(conn, team_id, accounts, now)
             return transfer
 
-        return run_write(self.engine, op)
+        return self._run(op, conn)
 
-    def void(self, team_id: int, hold_id: int, *, key: str, now: datetime | None = None) -> Transfer | None:
+    def void(
+        self, team_id: int, hold_id: int, *, key: str, now: datetime | None = None, conn: Connection | None = None
+    ) -> Transfer | None:
         """Release everything a hold still reserves. Returns None if it had nothing left."""
         _check_key(key)
         now = as_utc(now or utcnow())
@@ -818,7 +834,7 @@ class Ledger:
             self._expire_lots(conn, team_id, accounts, now)
             return transfer
 
-        return run_write(self.engine, op)
+        return self._run(op, conn)
 
     def schedule_refund(
         self,
@@ -1077,6 +1093,11 @@ class Ledger:
         ]
 
     # ---- internals -----------------------------------------------------------------------
+
+    def _run(self, op: Callable[[Connection], Any], conn: Connection | None) -> Any:
+        # With `conn`, the operation joins the caller's transaction, so that a charge and the
+        # record of what it paid for commit together (the caller owns commit and retries).
+        return op(conn) if conn is not None else run_write(self.engine, op)
 
     def _pending_hold(self, conn: Connection, team_id: int, hold_id: int) -> Any:
         hold = conn.execute(select(_H).where(_H.c.id == hold_id, _H.c.team_id == team_id)).one_or_none()

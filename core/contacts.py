@@ -1,0 +1,132 @@
+"""Writing contact records (people, companies, emails, phones) into the shared tables.
+
+Used by the demo seed and tests today; contributions and providers will write through it too."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, insert, select
+
+from core.errors import InvalidInput
+from core.people import canonical_linkedin_url
+from storage.db import run_write
+from storage.models import Company, EmailAddress, Person, Phone
+from storage.models.enums import EmailStatus, PhoneKind, PhoneStatus
+from storage.timeutil import utcnow
+
+_COMPANY = Company.__table__
+_PERSON = Person.__table__
+_EMAIL = EmailAddress.__table__
+_PHONE = Phone.__table__
+
+
+@dataclass(frozen=True)
+class NewEmail:
+    address: str
+    status: EmailStatus
+    score: int = 0
+    checked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class NewPhone:
+    e164: str
+    kind: PhoneKind
+    status: PhoneStatus = PhoneStatus.VALID
+    line_type: str | None = None
+
+
+@dataclass(frozen=True)
+class NewPerson:
+    full_name: str
+    first_name: str | None = None
+    last_name: str | None = None
+    title: str | None = None
+    company: str | None = None
+    domain: str | None = None
+    country_code: str | None = None
+    linkedin_url: str | None = None
+    location: str | None = None
+    emails: list[NewEmail] = field(default_factory=list)
+    phones: list[NewPhone] = field(default_factory=list)
+
+
+def company_id_in(conn: Connection, name: str, domain: str | None, country_code: str | None = None) -> int:
+    if domain:
+        found = conn.execute(select(_COMPANY.c.id).where(_COMPANY.c.domain == domain.lower())).scalar()
+        if found is not None:
+            return found
+    else:
+        found = conn.execute(select(_COMPANY.c.id).where(_COMPANY.c.name == name, _COMPANY.c.domain.is_(None))).scalar()
+        if found is not None:
+            return found
+    return conn.execute(
+        insert(_COMPANY)
+        .values(name=name, domain=domain.lower() if domain else None, country_code=country_code, created_at=utcnow())
+        .returning(_COMPANY.c.id)
+    ).scalar_one()
+
+
+def add_person_in(conn: Connection, person: NewPerson) -> int:
+    if not person.full_name.strip():
+        raise InvalidInput("person: full name must not be empty")
+    linkedin = None
+    if person.linkedin_url:
+        linkedin = canonical_linkedin_url(person.linkedin_url)
+        if linkedin is None:
+            raise InvalidInput(f"person: {person.linkedin_url!r} is not a LinkedIn profile URL")
+    company_id = company_id_in(conn, person.company, person.domain, person.country_code) if person.company else None
+    now = utcnow()
+    person_id = conn.execute(
+        insert(_PERSON)
+        .values(
+            full_name=person.full_name.strip(),
+            first_name=person.first_name,
+            last_name=person.last_name,
+            title=person.title,
+            company_id=company_id,
+            linkedin_url=linkedin,
+            location=person.location,
+            updated_at=now,
+        )
+        .returning(_PERSON.c.id)
+    ).scalar_one()
+    if person.emails:
+        conn.execute(
+            insert(_EMAIL),
+            [
+                dict(
+                    person_id=person_id,
+                    address=e.address.lower(),
+                    status=e.status.value,
+                    score=e.score,
+                    reasons=[],
+                    checked_at=e.checked_at,
+                    created_at=now,
+                )
+                for e in person.emails
+            ],
+        )
+    if person.phones:
+        conn.execute(
+            insert(_PHONE),
+            [
+                dict(
+                    person_id=person_id,
+                    e164=p.e164,
+                    kind=p.kind.value,
+                    line_type=p.line_type,
+                    status=p.status.value,
+                    checked_at=now,
+                    created_at=now,
+                )
+                for p in person.phones
+            ],
+        )
+    return person_id
+
+
+def add_person(engine: Engine, person: NewPerson) -> int:
+    return run_write(engine, lambda conn: add_person_in(conn, person))

@@ -1,0 +1,447 @@
+"""Data requests: accessing a person's email or mobile for credits, by the seed's rules.
+
+- Net-new only: a (team, person, kind) that was charged once is returned free for ever, across
+  Slack, Sheets, CSV and the API alike (one `data_request` row per team, person and kind).
+- Email: charged only when the email found is verified or likely_to_engage; anything else comes
+  back with its status, free. An email request also returns a valid office phone, free.
+- Mobile: charged once when at least one mobile number is found, whatever its status.
+- The price is held before the lookup, then posted or voided. Posting and recording what was
+  bought happen in one transaction, so a crash can never leave a charge without its record.
+
+A request runs in three steps: claim (row lock; take a hold; lease the request), lookup (no
+transaction open, so slow sources never block other writers), settle (row lock; post or void;
+record). A second caller for the same request waits for the first to settle; a caller whose lease
+ran out finds its attempt superseded and settles nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from core.accounts import Accounts, MemberInfo, TeamInfo
+from core.errors import TributaryError
+from core.ledger import HoldNotPending, InsufficientCredits, Ledger, UsageMeta
+from core.people import resolve_person_in
+from core.sources.base import ContactSource, EmailFinding, PersonInfo, PhoneFinding
+from storage.db import is_sqlite, read_transaction, run_write
+from storage.models import DataRequest, Phone, TeamContact
+from storage.models.enums import (
+    Category,
+    DataKind,
+    DataRequestStatus,
+    EmailStatus,
+    Feature,
+    PhoneKind,
+    PhoneStatus,
+)
+from storage.timeutil import as_utc, utcnow
+
+_DR = DataRequest.__table__
+_TC = TeamContact.__table__
+_PHONE = Phone.__table__
+
+DEFAULT_HOLD_TIMEOUT_S = 600
+DEFAULT_LEASE_S = 120
+WAIT_POLL_S = 0.05
+MAX_BATCH = 10_000
+
+# Re-checks an email whose verification is older than the freshness window; returns the new finding.
+Reverify = Callable[[EmailFinding], EmailFinding]
+
+
+class RequestInProgress(TributaryError):
+    pass
+
+
+@dataclass(frozen=True)
+class AccessResult:
+    request_id: int
+    person: PersonInfo
+    kind: DataKind
+    status: DataRequestStatus
+    charged_credits: int  # what this call cost: 0 for a replay of an earlier access
+    already_accessed: bool
+    email: EmailFinding | None = None
+    office_phone: PhoneFinding | None = None
+    mobile_phones: list[PhoneFinding] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    ref: str
+    result: AccessResult | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class _Claim:
+    request_id: int
+    attempt: int
+    hold_id: int | None
+    price: int
+    replay: AccessResult | None = None
+
+
+class DataRequests:
+    def __init__(
+        self,
+        engine: Engine,
+        source: ContactSource,
+        *,
+        accounts: Accounts | None = None,
+        reverify: Reverify | None = None,
+        freshness_window: timedelta = timedelta(days=30),
+        hold_timeout_s: int = DEFAULT_HOLD_TIMEOUT_S,
+        lease_s: int = DEFAULT_LEASE_S,
+    ) -> None:
+        assert hold_timeout_s > lease_s, "a hold must outlive the lease of the lookup it pays for"
+        self.engine = engine
+        self.source = source
+        self.accounts = accounts or Accounts(engine)
+        self.ledger: Ledger = self.accounts.ledger
+        self.reverify = reverify
+        self.freshness_window = freshness_window
+        self.hold_timeout_s = hold_timeout_s
+        self.lease_s = lease_s
+
+    # ---- public ----------------------------------------------------------------------------
+
+    def access_email(
+        self,
+        team: int | str,
+        member: int | str,
+        person: int | str,
+        *,
+        feature: Feature = Feature.CLI,
+        now: datetime | None = None,
+    ) -> AccessResult:
+        return self.access(team, member, person, DataKind.EMAIL, feature=feature, now=now)
+
+    def access_mobile(
+        self,
+        team: int | str,
+        member: int | str,
+        person: int | str,
+        *,
+        feature: Feature = Feature.CLI,
+        now: datetime | None = None,
+    ) -> AccessResult:
+        return self.access(team, member, person, DataKind.MOBILE, feature=feature, now=now)
+
+    def access_many(
+        self,
+        team: int | str,
+        member: int | str,
+        people: Sequence[int | str],
+        kind: DataKind,
+        *,
+        feature: Feature = Feature.CLI,
+    ) -> list[BatchItem]:
+        """Each item succeeds or fails on its own; one bad reference never spoils the batch."""
+        if len(people) > MAX_BATCH:
+            raise TributaryError(f"batch: {len(people)} people exceeds the limit of {MAX_BATCH}")
+        items = []
+        for ref in people:
+            try:
+                items.append(BatchItem(str(ref), self.access(team, member, ref, kind, feature=feature), None))
+            except TributaryError as exc:
+                items.append(BatchItem(str(ref), None, str(exc)))
+        return items
+
+    def access(
+        self,
+        team_ref: int | str,
+        member_ref: int | str,
+        person_ref: int | str,
+        kind: DataKind,
+        *,
+        feature: Feature = Feature.CLI,
+        now: datetime | None = None,
+    ) -> AccessResult:
+        kind = DataKind(kind)
+        feature = Feature(feature)
+        team = self.accounts.team(team_ref)
+        member = self.accounts.member(member_ref if not str(member_ref).isdigit() else int(member_ref), team.id)
+        with read_transaction(self.engine) as conn:
+            person = resolve_person_in(conn, person_ref)
+        price = team.plan.price_email_credits if kind == DataKind.EMAIL else team.plan.price_mobile_credits
+        deadline = time.monotonic() + self.lease_s
+        while True:
+            claim = self._claim(team, member, person, kind, price, feature, as_utc(now or utcnow()))
+            if claim is not None:
+                break
+            if time.monotonic() > deadline:
+                raise RequestInProgress(f"another lookup of {person.full_name}'s {kind} is still running; try again")
+            time.sleep(WAIT_POLL_S)  # another caller owns this request: wait for it to settle
+        if claim.replay is not None:
+            return claim.replay
+        try:
+            email, office, mobiles = self._lookup(person, kind, as_utc(now or utcnow()))
+        except BaseException:
+            self._abandon(claim)
+            raise
+        return self._settle(team, member, person, kind, feature, claim, email, office, mobiles, as_utc(now or utcnow()))
+
+    # ---- step 1: claim ---------------------------------------------------------------------
+
+    def _claim(
+        self,
+        team: TeamInfo,
+        member: MemberInfo,
+        person: PersonInfo,
+        kind: DataKind,
+        price: int,
+        feature: Feature,
+        now: datetime,
+    ) -> _Claim | None:
+        def op(conn: Connection) -> _Claim | None | InsufficientCredits:
+            row = self._lock_request(conn, team.id, person.id, kind, member, feature, now)
+            if row.status == DataRequestStatus.CHARGED.value:
+                self._save_contact(conn, team.id, person.id, member.id, now)
+                return _Claim(row.id, row.attempts, None, 0, replay=self._result_from_row(conn, row, person))
+            if row.status == DataRequestStatus.IN_PROGRESS.value and row.lease_until and as_utc(row.lease_until) > now:
+                return None
+            attempt = row.attempts + 1
+            if row.hold_id is not None:
+                # A previous attempt died mid-lookup: give its credits back before holding again.
+                try:
+                    self.ledger.void(team.id, row.hold_id, key=f"dr:{row.id}:{attempt}:void-stale", now=now, conn=conn)
+                except HoldNotPending:
+                    pass
+            hold_id = None
+            if price > 0:
+                try:
+                    hold = self.ledger.hold(
+                        team.id,
+                        price,
+                        key=f"dr:{row.id}:{attempt}:hold",
+                        timeout_s=self.hold_timeout_s,
+                        meta=self._meta(kind, feature, member, person),
+                        now=now,
+                        conn=conn,
+                    )
+                except InsufficientCredits as exc:
+                    # Keep the record of the refused attempt; nothing else changes.
+                    conn.execute(update(_DR).where(_DR.c.id == row.id).values(attempts=attempt, hold_id=None))
+                    return exc
+                hold_id = hold.id
+            conn.execute(
+                update(_DR)
+                .where(_DR.c.id == row.id)
+                .values(
+                    status=DataRequestStatus.IN_PROGRESS.value,
+                    attempts=attempt,
+                    hold_id=hold_id,
+                    lease_until=now + timedelta(seconds=self.lease_s),
+                    member_id=member.id,
+                    feature=feature.value,
+                )
+            )
+            return _Claim(row.id, attempt, hold_id, price)
+
+        result = run_write(self.engine, op)
+        if isinstance(result, InsufficientCredits):
+            raise result
+        return result
+
+    def _lock_request(
+        self,
+        conn: Connection,
+        team_id: int,
+        person_id: int,
+        kind: DataKind,
+        member: MemberInfo,
+        feature: Feature,
+        now: datetime,
+    ):
+        values = dict(
+            team_id=team_id,
+            person_id=person_id,
+            kind=kind.value,
+            status=DataRequestStatus.NOT_FOUND.value,
+            attempts=0,
+            member_id=member.id,
+            feature=feature.value,
+            credits_charged=0,
+            mobile_phones=[],
+            created_at=now,
+        )
+        insert = sqlite_insert if is_sqlite(self.engine) else pg_insert
+        conn.execute(
+            insert(_DR).values(**values).on_conflict_do_nothing(index_elements=["team_id", "person_id", "kind"])
+        )
+        return conn.execute(
+            select(_DR)
+            .where(_DR.c.team_id == team_id, _DR.c.person_id == person_id, _DR.c.kind == kind.value)
+            .with_for_update()
+        ).one()
+
+    # ---- step 2: lookup --------------------------------------------------------------------
+
+    def _lookup(
+        self, person: PersonInfo, kind: DataKind, now: datetime
+    ) -> tuple[EmailFinding | None, PhoneFinding | None, list[PhoneFinding]]:
+        phones = self.source.find_phones(person)
+        if kind == DataKind.MOBILE:
+            return None, None, [p for p in phones if p.kind == PhoneKind.MOBILE]
+        email = self.source.find_email(person)
+        if email is not None and email.chargeable and self._stale(email, now):
+            # A stale "verified" is not worth money: check again before charging for it.
+            email = self.reverify(email) if self.reverify else email
+        office = next((p for p in phones if p.kind == PhoneKind.OFFICE and p.status == PhoneStatus.VALID), None)
+        return email, office, []
+
+    def _stale(self, email: EmailFinding, now: datetime) -> bool:
+        return email.checked_at is None or now - email.checked_at > self.freshness_window
+
+    # ---- step 3: settle --------------------------------------------------------------------
+
+    def _settle(
+        self,
+        team: TeamInfo,
+        member: MemberInfo,
+        person: PersonInfo,
+        kind: DataKind,
+        feature: Feature,
+        claim: _Claim,
+        email: EmailFinding | None,
+        office: PhoneFinding | None,
+        mobiles: list[PhoneFinding],
+        now: datetime,
+    ) -> AccessResult:
+        if kind == DataKind.EMAIL:
+            chargeable = email is not None and email.chargeable
+            found = email is not None
+        else:
+            chargeable = found = bool(mobiles)
+        status = (
+            DataRequestStatus.CHARGED
+            if chargeable
+            else DataRequestStatus.FREE
+            if found
+            else DataRequestStatus.NOT_FOUND
+        )
+
+        def op(conn: Connection) -> AccessResult:
+            row = conn.execute(select(_DR).where(_DR.c.id == claim.request_id).with_for_update()).one()
+            if row.attempts != claim.attempt or row.status != DataRequestStatus.IN_PROGRESS.value:
+                # Our lease ran out and a newer attempt took over (and voided our hold).
+                raise RequestInProgress(f"the lookup of {person.full_name}'s {kind} took too long; try again")
+            charged = 0
+            transfer_id = None
+            if claim.hold_id is not None:
+                if chargeable:
+                    transfer = self.ledger.post(
+                        team.id, claim.hold_id, key=f"dr:{row.id}:{claim.attempt}:post", now=now, conn=conn
+                    )
+                    charged, transfer_id = transfer.amount_credits, transfer.id
+                else:
+                    self.ledger.void(
+                        team.id, claim.hold_id, key=f"dr:{row.id}:{claim.attempt}:void", now=now, conn=conn
+                    )
+            conn.execute(
+                update(_DR)
+                .where(_DR.c.id == row.id)
+                .values(
+                    status=status.value,
+                    lease_until=None,
+                    hold_id=None,
+                    credits_charged=charged,
+                    charge_transfer_id=transfer_id,
+                    member_id=member.id,
+                    feature=feature.value,
+                    email_address=email.address if email else None,
+                    email_status=email.status.value if email else None,
+                    office_phone=office.e164 if office else None,
+                    mobile_phones=[p.e164 for p in mobiles],
+                    settled_at=now,
+                )
+            )
+            self._save_contact(conn, team.id, person.id, member.id, now)
+            return AccessResult(
+                request_id=row.id,
+                person=person,
+                kind=kind,
+                status=status,
+                charged_credits=charged,
+                already_accessed=False,
+                email=email,
+                office_phone=office,
+                mobile_phones=mobiles,
+            )
+
+        return run_write(self.engine, op)
+
+    def _abandon(self, claim: _Claim) -> None:
+        """The lookup failed: give the credits back at once and free the request."""
+
+        def op(conn: Connection) -> None:
+            row = conn.execute(select(_DR).where(_DR.c.id == claim.request_id).with_for_update()).one()
+            if row.attempts != claim.attempt or row.status != DataRequestStatus.IN_PROGRESS.value:
+                return
+            if claim.hold_id is not None:
+                self.ledger.void(row.team_id, claim.hold_id, key=f"dr:{row.id}:{claim.attempt}:abandon", conn=conn)
+            conn.execute(
+                update(_DR)
+                .where(_DR.c.id == row.id)
+                .values(status=DataRequestStatus.NOT_FOUND.value, lease_until=None, hold_id=None)
+            )
+
+        run_write(self.engine, op)
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def _save_contact(self, conn: Connection, team_id: int, person_id: int, member_id: int, now: datetime) -> None:
+        insert = sqlite_insert if is_sqlite(self.engine) else pg_insert
+        conn.execute(
+            insert(_TC)
+            .values(team_id=team_id, person_id=person_id, created_by_member_id=member_id, created_at=now)
+            .on_conflict_do_nothing(index_elements=["team_id", "person_id"])
+        )
+
+    @staticmethod
+    def _meta(kind: DataKind, feature: Feature, member: MemberInfo, person: PersonInfo) -> UsageMeta:
+        what = f"{person.full_name}" + (f" ({person.company})" if person.company else "")
+        return UsageMeta(
+            category=Category.EMAIL if kind == DataKind.EMAIL else Category.MOBILE,
+            feature=feature,
+            member_id=member.id,
+            action=f"access_{kind.value}",
+            description=f"Accessed {kind.value} of {what}"[:500],
+            data_requested=f"person:{person.id} {kind.value}",
+        )
+
+    def _result_from_row(self, conn: Connection, row, person: PersonInfo) -> AccessResult:
+        phones = {p.e164: p for p in conn.execute(select(_PHONE).where(_PHONE.c.person_id == person.id)).all()}
+
+        def phone(e164: str) -> PhoneFinding:
+            p = phones.get(e164)
+            return PhoneFinding(
+                e164=e164,
+                kind=PhoneKind(p.kind) if p else PhoneKind.MOBILE,
+                status=PhoneStatus(p.status) if p else PhoneStatus.UNKNOWN,
+                line_type=p.line_type if p else None,
+                source="record",
+            )
+
+        email = None
+        if row.email_address:
+            email = EmailFinding(row.email_address, EmailStatus(row.email_status), 0, None, "record")
+        return AccessResult(
+            request_id=row.id,
+            person=person,
+            kind=DataKind(row.kind),
+            status=DataRequestStatus(row.status),
+            charged_credits=0,
+            already_accessed=True,
+            email=email,
+            office_phone=phone(row.office_phone) if row.office_phone else None,
+            mobile_phones=[phone(e) for e in row.mobile_phones or []],
+        )
