@@ -94,6 +94,8 @@ class DataRequest(SQLModel, table=True):
     member_id: int | None = Field(default=None, foreign_key="member.id")
     feature: str | None = Field(default=None, max_length=16)
     credits_charged: int = 0
+    # The hold taken by the latest attempt; a newer attempt voids it if it is still pending.
+    hold_id: int | None = None
     charge_transfer_id: int | None = None
     # What the team got: an email address or the mobile numbers, with statuses.
     email_address: str | None = Field(default=None, max_length=320)

@@ -209,6 +209,7 @@ def upgrade() -> None:
         sa.Column("member_id", sa.Integer(), nullable=True),
         sa.Column("feature", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("credits_charged", sa.Integer(), nullable=False),
+        sa.Column("hold_id", sa.Integer(), nullable=True),
         sa.Column("charge_transfer_id", sa.Integer(), nullable=True),
         sa.Column("email_address", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=True),
         sa.Column("email_status", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
