@@ -1,7 +1,140 @@
-"""Placeholder: this command group is being written."""
+"""`tributary teams|members|plans|demo ...`: customer accounts."""
+
+from __future__ import annotations
 
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from cli.context import echo_json, services
+from core import demo
+from storage.models.enums import Role
+
+teams_app = typer.Typer(help="Teams (customer accounts).", no_args_is_help=True)
+members_app = typer.Typer(help="Team members.", no_args_is_help=True)
+plans_app = typer.Typer(help="Plans: monthly credits, rollover and prices.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+
+
+@teams_app.command("create")
+def teams_create(
+    name: str,
+    plan: str = typer.Option("free", "--plan", help="Plan name."),
+    anchor_day: int | None = typer.Option(None, help="Day of month each billing cycle starts (default: today)."),
+    no_contribute: bool = typer.Option(False, "--no-contribute", help="Opt out of the contributor network."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Create a team with its first billing cycle and that cycle's credits."""
+    team = services().accounts.create_team(name, plan=plan, anchor_day=anchor_day, contribute=not no_contribute)
+    if as_json:
+        echo_json(team)
+    else:
+        typer.echo(f"team {team.name} (id {team.id}) on plan {team.plan.name}: {team.plan.monthly_credits} credits")
+
+
+@teams_app.command("list")
+def teams_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    teams = services().accounts.teams()
+    if as_json:
+        for team in teams:
+            echo_json(team)
+        return
+    table = Table("id", "name", "plan", "anchor day", "contributes")
+    for t in teams:
+        table.add_row(str(t.id), t.name, t.plan.name, str(t.cycle_anchor_day), "yes" if t.contribute else "no")
+    Console().print(table)
+
+
+@teams_app.command("set-plan")
+def teams_set_plan(team: str, plan: str) -> None:
+    """Change a team's plan; the new allotment applies from the next cycle."""
+    info = services().accounts.set_plan(team, plan)
+    typer.echo(f"team {info.name} is on plan {info.plan.name} from its next cycle")
+
+
+@members_app.command("add")
+def members_add(
+    team: str,
+    email: str,
+    admin: bool = typer.Option(False, "--admin", help="Make the member an admin."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    member = services().accounts.add_member(team, email, role=Role.ADMIN if admin else Role.MEMBER)
+    if as_json:
+        echo_json(member)
+    else:
+        typer.echo(f"{member.email} added to {team} as {member.role} (id {member.id})")
+
+
+@members_app.command("list")
+def members_list(team: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    members = services().accounts.members(team)
+    if as_json:
+        for m in members:
+            echo_json(m)
+        return
+    table = Table("id", "email", "role")
+    for m in members:
+        table.add_row(str(m.id), m.email, m.role.value)
+    Console().print(table)
+
+
+@plans_app.command("list")
+def plans_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    plans = services().accounts.plans()
+    if as_json:
+        for p in plans:
+            echo_json(p)
+        return
+    table = Table("name", "credits/month", "rollover", "email", "mobile", "export", "built in")
+    for p in plans:
+        table.add_row(
+            p.name,
+            str(p.monthly_credits),
+            "yes" if p.rollover else "no",
+            str(p.price_email_credits),
+            str(p.price_mobile_credits),
+            str(p.price_export_credits),
+            "yes" if p.builtin else "no",
+        )
+    Console().print(table)
+
+
+@plans_app.command("create")
+def plans_create(
+    name: str,
+    credits: int = typer.Option(..., "--credits", help="Credits granted each billing cycle."),
+    rollover: bool = typer.Option(False, "--rollover", help="Unspent credits do not expire at cycle end."),
+    email_price: int = typer.Option(1, "--email-price"),
+    mobile_price: int = typer.Option(8, "--mobile-price"),
+    export_price: int = typer.Option(0, "--export-price"),
+) -> None:
+    plan = services().accounts.create_plan(
+        name,
+        monthly_credits=credits,
+        rollover=rollover,
+        price_email_credits=email_price,
+        price_mobile_credits=mobile_price,
+        price_export_credits=export_price,
+    )
+    typer.echo(f"plan {plan.name}: {plan.monthly_credits} credits a month")
+
+
+@demo_app.command("seed")
+def demo_seed(
+    if_empty: bool = typer.Option(False, "--if-empty", help="Do nothing unless the database has no team yet."),
+) -> None:
+    """Create the `demo` team (basic plan, admin@demo.test, rep@demo.test) and a few people."""
+    accounts = services().accounts
+    if if_empty and not demo.is_empty(accounts):
+        typer.echo("database already has teams: demo seed skipped")
+        return
+    created = demo.seed_small(accounts)
+    typer.echo("demo team seeded" if created else "demo team already exists")
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.add_typer(teams_app, name="teams")
+    app.add_typer(members_app, name="members")
+    app.add_typer(plans_app, name="plans")
+    app.add_typer(demo_app, name="demo")

@@ -8,24 +8,11 @@ import typer
 
 from core.errors import TributaryError
 
-EXIT_USER_ERROR = 2
-
 
 def run_cli(app: typer.Typer) -> None:
     try:
-        app(standalone_mode=False)
+        # Standalone mode: usage errors are reported by click itself (with the usage line).
+        app()
     except TributaryError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(1)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

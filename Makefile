@@ -1,0 +1,35 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install lint bench clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Embedded defaults: SQLite under ./var, in-process jobs. Migrate, seed the demo team if empty, serve.
+run: install
+	$(BIN)/tributary db upgrade
+	$(BIN)/tributary demo seed --if-empty
+	$(BIN)/tributary serve
+
+lint: install
+	$(BIN)/lint-imports
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python -m benchmarks.ledger
+	$(BIN)/python -m benchmarks.verify
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

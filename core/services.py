@@ -1,0 +1,44 @@
+"""The composition root: core services built once from settings, shared by every front end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from sqlalchemy import Engine
+
+from core.accounts import Accounts
+from core.data_requests import DataRequests
+from core.ledger import Ledger
+from core.settings import Settings, get_settings
+from core.sources.database import DatabaseSource
+from storage.db import make_engine
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Services:
+        settings = settings or get_settings()
+        return cls(settings=settings, engine=make_engine(settings.database_url))
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        return Ledger(self.engine)
+
+    @cached_property
+    def accounts(self) -> Accounts:
+        return Accounts(self.engine, self.ledger)
+
+    @cached_property
+    def data_requests(self) -> DataRequests:
+        return DataRequests(
+            self.engine,
+            DatabaseSource(self.engine),
+            accounts=self.accounts,
+            hold_timeout_s=self.settings.data_request_hold_timeout_s,
+            lease_s=self.settings.data_request_lease_s,
+        )

@@ -1,0 +1,19 @@
+"""Flask app factory (Flask's own pattern): configuration in, blueprints registered, app out."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from core.services import Services
+from web.health import health_bp
+
+
+def create_app(services: Services | None = None) -> Flask:
+    app = Flask("tributary")
+    app.extensions["tributary"] = services or Services.from_settings()
+    app.register_blueprint(health_bp)
+    return app
+
+
+def services_of(app: Flask) -> Services:
+    return app.extensions["tributary"]
