@@ -1,0 +1,1 @@
+"""Bounce intake: reading delivery status notifications and other bounce messages."""
