@@ -11,7 +11,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+def db_upgrade(revision: str = typer.Argument("heads", help="Target revision.")) -> None:
     """Apply migrations (the only way the schema is created or changed)."""
     svc = services()
     upgrade(svc.settings.database_url, revision)
