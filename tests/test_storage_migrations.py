@@ -18,3 +18,13 @@ def test_builtin_plans_are_seeded_by_migration(engine: Engine) -> None:
     with read_transaction(engine) as conn:
         rows = conn.execute(select(Plan.name, Plan.monthly_credits).order_by(Plan.monthly_credits)).all()
     assert [tuple(r) for r in rows] == [("free", 100), ("basic", 1000), ("professional", 5000)]
+
+
+def test_models_and_migrations_agree(engine: Engine) -> None:
+    """A model change without its migration (or the reverse) fails here, on both databases."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diff == [], f"schema drift between storage/models and storage/migrations: {diff}"
