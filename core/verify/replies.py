@@ -62,7 +62,7 @@ _STRONG_BLOCK = re.compile(
     r"\bspam\b|client host",
     re.I,
 )
-_DISABLED = re.compile(r"disabled|deactivated|inactive|suspended|account (has been )?closed|locked", re.I)
+_DISABLED = re.compile(r"disabled|deactivated|inactive|suspended|account (has been )?closed|\blocked\b", re.I)
 _FULL = re.compile(r"\bfull\b|quota|over ?limit|insufficient (system )?storage|exceeded storage", re.I)
 _GREYLIST = re.compile(r"gr[ae]y ?list|try (again )?later|temporarily (deferred|rejected)", re.I)
 _NOT_FOUND = re.compile(
@@ -116,7 +116,8 @@ def classify_rcpt(reply: Reply) -> Outcome:
     # No enhanced code, or one that does not settle it (5.4.1 is Exchange Online's "no such user").
     by_text = _by_text(reply.text)
     if by_text is not None:
-        return Outcome.NOT_FOUND if by_text == Outcome.GREYLISTED else by_text
+        # A permanent code with "try later" wording is contradictory: never call that invalid.
+        return Outcome.TEMPORARY if by_text == Outcome.GREYLISTED else by_text
     if reply.code in (550, 551, 553):
         return Outcome.NOT_FOUND  # RFC 5321: mailbox unavailable / not local / name not allowed
     if reply.code == 552:

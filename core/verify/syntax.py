@@ -101,6 +101,6 @@ def suggest_domain(domain: str) -> str | None:
     for target in _TYPO_TARGETS:
         # OSA counts a swap of neighbours (gmial/gmail) as one edit.
         distance = OSA.distance(domain, target, score_cutoff=2)
-        if distance <= (2 if len(target) >= 10 else 1) and (best is None or distance < best[0]):
+        if distance <= (2 if len(target) >= 12 else 1) and (best is None or distance < best[0]):
             best = (distance, target)
     return best[1] if best else None
