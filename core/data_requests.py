@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.accounts import Accounts, MemberInfo, TeamInfo
-from core.errors import TributaryError
+from core.errors import InvalidInput, TributaryError
 from core.ledger import HoldNotPending, InsufficientCredits, Ledger, UsageMeta
 from core.people import resolve_person_in
 from core.sources.base import ContactSource, EmailFinding, PersonInfo, PhoneFinding
@@ -38,6 +38,7 @@ from storage.models.enums import (
     DataRequestStatus,
     EmailStatus,
     Feature,
+    HoldStatus,
     PhoneKind,
     PhoneStatus,
 )
@@ -58,6 +59,18 @@ Reverify = Callable[[EmailFinding], EmailFinding]
 
 class RequestInProgress(TributaryError):
     pass
+
+
+class BudgetExhausted(TributaryError):
+    """A job's spend cap (its ledger hold) cannot pay for this request: nothing was charged or revealed."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A ledger hold taken by a job: requests post their price from it instead of holding their own,
+    so the job can never spend more than the hold (its spend cap)."""
+
+    hold_id: int
 
 
 @dataclass(frozen=True)
@@ -121,8 +134,9 @@ class DataRequests:
         *,
         feature: Feature = Feature.CLI,
         now: datetime | None = None,
+        budget: Budget | None = None,
     ) -> AccessResult:
-        return self.access(team, member, person, DataKind.EMAIL, feature=feature, now=now)
+        return self.access(team, member, person, DataKind.EMAIL, feature=feature, now=now, budget=budget)
 
     def access_mobile(
         self,
@@ -132,8 +146,9 @@ class DataRequests:
         *,
         feature: Feature = Feature.CLI,
         now: datetime | None = None,
+        budget: Budget | None = None,
     ) -> AccessResult:
-        return self.access(team, member, person, DataKind.MOBILE, feature=feature, now=now)
+        return self.access(team, member, person, DataKind.MOBILE, feature=feature, now=now, budget=budget)
 
     def access_many(
         self,
@@ -164,6 +179,7 @@ class DataRequests:
         *,
         feature: Feature = Feature.CLI,
         now: datetime | None = None,
+        budget: Budget | None = None,
     ) -> AccessResult:
         kind = DataKind(kind)
         feature = Feature(feature)
@@ -174,7 +190,7 @@ class DataRequests:
         price = team.plan.price_email_credits if kind == DataKind.EMAIL else team.plan.price_mobile_credits
         deadline = time.monotonic() + self.lease_s
         while True:
-            claim = self._claim(team, member, person, kind, price, feature, as_utc(now or utcnow()))
+            claim = self._claim(team, member, person, kind, price, feature, as_utc(now or utcnow()), budget)
             if claim is not None:
                 break
             if time.monotonic() > deadline:
@@ -187,7 +203,9 @@ class DataRequests:
         except BaseException:
             self._abandon(claim)
             raise
-        return self._settle(team, member, person, kind, feature, claim, email, office, mobiles, as_utc(now or utcnow()))
+        return self._settle(
+            team, member, person, kind, feature, claim, email, office, mobiles, as_utc(now or utcnow()), budget
+        )
 
     # ---- step 1: claim ---------------------------------------------------------------------
 
@@ -200,8 +218,9 @@ class DataRequests:
         price: int,
         feature: Feature,
         now: datetime,
+        budget: Budget | None = None,
     ) -> _Claim | None:
-        def op(conn: Connection) -> _Claim | None | InsufficientCredits:
+        def op(conn: Connection) -> _Claim | None | TributaryError:
             row = self._lock_request(conn, team.id, person.id, kind, member, feature, now)
             if row.status == DataRequestStatus.CHARGED.value:
                 self._save_contact(conn, team.id, person.id, member.id, now)
@@ -216,7 +235,14 @@ class DataRequests:
                 except HoldNotPending:
                     pass
             hold_id = None
-            if price > 0:
+            if budget is not None and price > 0:
+                # Checked again, authoritatively, when the price is posted from the budget.
+                job_hold = self.ledger.hold_in(conn, budget.hold_id)
+                if job_hold.status != HoldStatus.PENDING or job_hold.remaining_credits < price:
+                    return BudgetExhausted(
+                        f"spend cap reached: {price} credits needed, {job_hold.remaining_credits} left in the cap"
+                    )
+            elif price > 0:
                 try:
                     hold = self.ledger.hold(
                         team.id,
@@ -247,7 +273,7 @@ class DataRequests:
             return _Claim(row.id, attempt, hold_id, price)
 
         result = run_write(self.engine, op)
-        if isinstance(result, InsufficientCredits):
+        if isinstance(result, TributaryError):
             raise result
         return result
 
@@ -315,6 +341,7 @@ class DataRequests:
         office: PhoneFinding | None,
         mobiles: list[PhoneFinding],
         now: datetime,
+        budget: Budget | None = None,
     ) -> AccessResult:
         if kind == DataKind.EMAIL:
             chargeable = email is not None and email.chargeable
@@ -329,14 +356,35 @@ class DataRequests:
             else DataRequestStatus.NOT_FOUND
         )
 
-        def op(conn: Connection) -> AccessResult:
+        def op(conn: Connection) -> AccessResult | BudgetExhausted:
             row = conn.execute(select(_DR).where(_DR.c.id == claim.request_id).with_for_update()).one()
             if row.attempts != claim.attempt or row.status != DataRequestStatus.IN_PROGRESS.value:
                 # Our lease ran out and a newer attempt took over (and voided our hold).
                 raise RequestInProgress(f"the lookup of {person.full_name}'s {kind} took too long; try again")
             charged = 0
             transfer_id = None
-            if claim.hold_id is not None:
+            if budget is not None and chargeable and claim.price > 0:
+                try:
+                    transfer = self.ledger.post(
+                        team.id,
+                        budget.hold_id,
+                        claim.price,
+                        key=f"dr:{row.id}:{claim.attempt}:post",
+                        close=False,
+                        meta=self._meta(kind, feature, member, person),
+                        now=now,
+                        conn=conn,
+                    )
+                except (InvalidInput, HoldNotPending) as exc:
+                    # The cap cannot pay: reveal nothing, charge nothing, leave the request retryable.
+                    conn.execute(
+                        update(_DR)
+                        .where(_DR.c.id == row.id)
+                        .values(status=DataRequestStatus.NOT_FOUND.value, lease_until=None, hold_id=None)
+                    )
+                    return BudgetExhausted(f"spend cap reached: {exc}")
+                charged, transfer_id = transfer.amount_credits, transfer.id
+            elif claim.hold_id is not None:
                 if chargeable:
                     transfer = self.ledger.post(
                         team.id, claim.hold_id, key=f"dr:{row.id}:{claim.attempt}:post", now=now, conn=conn
@@ -377,7 +425,10 @@ class DataRequests:
                 mobile_phones=mobiles,
             )
 
-        return run_write(self.engine, op)
+        result = run_write(self.engine, op)
+        if isinstance(result, BudgetExhausted):
+            raise result
+        return result
 
     def _abandon(self, claim: _Claim) -> None:
         """The lookup failed: give the credits back at once and free the request."""

@@ -1016,6 +1016,10 @@ class Ledger:
         with read_transaction(self.engine) as conn:
             return self._hold_view(conn, hold_id)
 
+    def hold_in(self, conn: Connection, hold_id: int) -> Hold:
+        """A hold's state read inside the caller's transaction."""
+        return self._hold_view(conn, hold_id)
+
     def lots(self, team_id: int) -> list[LotView]:
         with read_transaction(self.engine) as conn:
             rows = conn.execute(select(_L).where(_L.c.team_id == team_id).order_by(_L.c.id)).all()

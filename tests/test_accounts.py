@@ -15,7 +15,12 @@ T0 = datetime(2026, 1, 31, 9, 30, tzinfo=UTC)
     [
         (31, datetime(2026, 2, 10, tzinfo=UTC), datetime(2026, 1, 31, tzinfo=UTC), datetime(2026, 2, 28, tzinfo=UTC)),
         (31, datetime(2026, 2, 28, tzinfo=UTC), datetime(2026, 2, 28, tzinfo=UTC), datetime(2026, 3, 31, tzinfo=UTC)),
-        (1, datetime(2026, 12, 31, 23, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)),
+        (
+            1,
+            datetime(2026, 12, 31, 23, tzinfo=UTC),
+            datetime(2026, 12, 1, tzinfo=UTC),
+            datetime(2027, 1, 1, tzinfo=UTC),
+        ),
         (15, datetime(2026, 1, 14, tzinfo=UTC), datetime(2025, 12, 15, tzinfo=UTC), datetime(2026, 1, 15, tzinfo=UTC)),
     ],
 )
@@ -60,7 +65,12 @@ def test_team_and_member_errors_are_clear_and_write_nothing(engine: Engine) -> N
 def test_admin_defined_plan_with_rollover_and_prices(engine: Engine) -> None:
     accounts = Accounts(engine)
     plan = accounts.create_plan("custom", monthly_credits=50, rollover=True, price_mobile_credits=5)
-    assert (plan.monthly_credits, plan.rollover, plan.price_email_credits, plan.price_mobile_credits) == (50, True, 1, 5)
+    assert (plan.monthly_credits, plan.rollover, plan.price_email_credits, plan.price_mobile_credits) == (
+        50,
+        True,
+        1,
+        5,
+    )
     with pytest.raises(InvalidInput, match="monthly credits"):
         accounts.create_plan("bad", monthly_credits=-1)
     with pytest.raises(AlreadyExists):

@@ -14,7 +14,11 @@ def tributary(db_url, tmp_path):
 
     def run(*args, ok=True):
         proc = subprocess.run(
-            [sys.executable, "-m", "cli.main", *args], env=env, cwd=tmp_path, capture_output=True, text=True,
+            [sys.executable, "-m", "cli.main", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
             timeout=120,
         )
         if ok:
@@ -53,14 +57,14 @@ def test_accounts_credits_access_and_log(tributary) -> None:
 
 
 BAD_INPUT = [
-        (["credits", "grant", "demo", "0", "--expires", "2099-01-01", "--key", "k"], "amount: must be positive"),
-        (["credits", "grant", "demo", "--expires", "2099-01-01", "--key", "k", "--", "-5"], "must be positive"),
-        (["credits", "grant", "demo", "5", "--expires", "31/12/2099", "--key", "k"], "--expires: '31/12/2099' is not"),
-        (["credits", "grant", "demo", "5", "--expires", "2001-01-01", "--key", "k"], "is not in the future"),
-        (["credits", "grant", "ghost", "5", "--expires", "2099-01-01", "--key", "k"], "unknown team 'ghost'"),
-        (["access", "email", "demo", "nobody@demo.test", "1"], "unknown member 'nobody@demo.test'"),
-        (["access", "email", "demo", "rep@demo.test", "Jane"], "not an id, an email address or a LinkedIn"),
-        (["members", "add", "demo", "not-an-email"], "member email 'not-an-email'"),
+    (["credits", "grant", "demo", "0", "--expires", "2099-01-01", "--key", "k"], "amount: must be positive"),
+    (["credits", "grant", "demo", "--expires", "2099-01-01", "--key", "k", "--", "-5"], "must be positive"),
+    (["credits", "grant", "demo", "5", "--expires", "31/12/2099", "--key", "k"], "--expires: '31/12/2099' is not"),
+    (["credits", "grant", "demo", "5", "--expires", "2001-01-01", "--key", "k"], "is not in the future"),
+    (["credits", "grant", "ghost", "5", "--expires", "2099-01-01", "--key", "k"], "unknown team 'ghost'"),
+    (["access", "email", "demo", "nobody@demo.test", "1"], "unknown member 'nobody@demo.test'"),
+    (["access", "email", "demo", "rep@demo.test", "Jane"], "not an id, an email address or a LinkedIn"),
+    (["members", "add", "demo", "not-an-email"], "member email 'not-an-email'"),
     (["teams", "create", "x", "--plan", "gold"], "unknown plan 'gold'"),
 ]
 

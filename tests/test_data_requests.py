@@ -18,6 +18,7 @@ from storage.models.enums import (
     DataRequestStatus,
     EmailStatus,
     Feature,
+    HoldStatus,
     PhoneKind,
     PhoneStatus,
     TransferKind,
@@ -35,18 +36,28 @@ def world(engine: Engine):
     fresh = utcnow()
 
     def person(name, emails=(), phones=(), **kw):
-        return add_person(engine, NewPerson(full_name=name, company="Initech", domain="initech.test",
-                                            emails=list(emails), phones=list(phones), **kw))
+        return add_person(
+            engine,
+            NewPerson(
+                full_name=name, company="Initech", domain="initech.test", emails=list(emails), phones=list(phones), **kw
+            ),
+        )
 
     people = {
-        "verified": person("Vera Fied", [NewEmail("vera@initech.test", EmailStatus.VERIFIED, 97, fresh)],
-                           [NewPhone("+14155550100", PhoneKind.OFFICE, PhoneStatus.VALID, "fixed_line")],
-                           linkedin_url="https://linkedin.com/in/VeraFied/"),
+        "verified": person(
+            "Vera Fied",
+            [NewEmail("vera@initech.test", EmailStatus.VERIFIED, 97, fresh)],
+            [NewPhone("+14155550100", PhoneKind.OFFICE, PhoneStatus.VALID, "fixed_line")],
+            linkedin_url="https://linkedin.com/in/VeraFied/",
+        ),
         "catchall": person("Cat Chall", [NewEmail("cat@initech.test", EmailStatus.ACCEPT_ALL, 60, fresh)]),
         "nothing": person("No Body"),
-        "stale": person("Old Timer", [NewEmail("old@initech.test", EmailStatus.VERIFIED, 90,
-                                               fresh - timedelta(days=45))]),
-        "mobile": person("Mo Bile", phones=[NewPhone("+447700900123", PhoneKind.MOBILE, PhoneStatus.UNKNOWN, "mobile")]),
+        "stale": person(
+            "Old Timer", [NewEmail("old@initech.test", EmailStatus.VERIFIED, 90, fresh - timedelta(days=45))]
+        ),
+        "mobile": person(
+            "Mo Bile", phones=[NewPhone("+447700900123", PhoneKind.MOBILE, PhoneStatus.UNKNOWN, "mobile")]
+        ),
     }
     service = DataRequests(engine, DatabaseSource(engine), accounts=accounts, hold_timeout_s=30, lease_s=5)
     return service, accounts, team, people
@@ -229,8 +240,9 @@ def test_bad_references_are_clear_errors_and_write_nothing(world, engine: Engine
 
 def test_batch_reports_each_item_and_keeps_going(world) -> None:
     service, accounts, team, people = world
-    items = service.access_many("acme", "rep@acme.test", [people["verified"], "bogus ref", people["catchall"]],
-                                DataKind.EMAIL)
+    items = service.access_many(
+        "acme", "rep@acme.test", [people["verified"], "bogus ref", people["catchall"]], DataKind.EMAIL
+    )
     assert [i.error is None for i in items] == [True, False, True]
     assert items[0].result.charged_credits == 1 and items[2].result.charged_credits == 0
     assert "bogus ref" in items[1].error
@@ -240,3 +252,50 @@ def _meta():
     from core.ledger import UsageMeta
 
     return UsageMeta(category="email", feature="cli")
+
+
+def test_a_job_budget_caps_spend_and_reveals_nothing_beyond_it(world, engine: Engine) -> None:
+    from core.contacts import add_person as add
+    from core.data_requests import Budget, BudgetExhausted
+    from core.ledger import UsageMeta
+
+    service, accounts, team, people = world
+    fresh = utcnow()
+    verified = [
+        add(
+            engine,
+            NewPerson(full_name=f"P{i}", emails=[NewEmail(f"p{i}@initech.test", EmailStatus.VERIFIED, 90, fresh)]),
+        )
+        for i in range(6)
+    ]
+    job_hold = accounts.ledger.hold(team.id, 3, key="job-1", timeout_s=600, meta=UsageMeta(category="email"))
+    results, refused = [], []
+    errors = []
+
+    def run(person_id):
+        try:
+            results.append(service.access_email("acme", "rep@acme.test", person_id, budget=Budget(job_hold.id)))
+        except BudgetExhausted as exc:
+            refused.append((person_id, str(exc)))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in verified]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sum(r.charged_credits for r in results) == 3 and len(results) == 3 and len(refused) == 3
+    assert all("spend cap reached" in message for _, message in refused)
+    # Nothing outside the cap was charged from the wallet, and refused requests stay retryable later.
+    hold = accounts.ledger.hold_view(job_hold.id)
+    assert hold.posted_credits == 3 and hold.remaining_credits == 0
+    assert accounts.ledger.balance(team.id).available_credits == 97
+    assert hold.status == HoldStatus.POSTED  # fully used: the hold closed itself
+    retry = service.access_email("acme", "rep@acme.test", refused[0][0])
+    assert retry.charged_credits == 1 and retry.email is not None
+    # A budget never pays for what is not chargeable.
+    job2 = accounts.ledger.hold(team.id, 5, key="job-2", timeout_s=600, meta=UsageMeta(category="email"))
+    free = service.access_email("acme", "rep@acme.test", people["catchall"], budget=Budget(job2.id))
+    assert free.charged_credits == 0 and accounts.ledger.hold_view(job2.id).posted_credits == 0
