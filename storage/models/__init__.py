@@ -2,6 +2,7 @@
 
 from storage.models.accounts import BillingCycle, Member, Plan, Team
 from storage.models.contacts import Company, DataRequest, EmailAddress, Person, Phone, TeamContact
+from storage.models.digests import DigestDeliveryRecord, DigestPreference
 from storage.models.ledger import (
     CreditLot,
     HoldAllocation,
@@ -11,13 +12,18 @@ from storage.models.ledger import (
     LedgerTransfer,
     ScheduledRefund,
 )
+from storage.models.slack import SlackWorkspace, slack_bots, slack_installations, slack_oauth_states
+from storage.models.verification import EmailVerification
 
 __all__ = [
     "BillingCycle",
     "Company",
     "CreditLot",
     "DataRequest",
+    "DigestDeliveryRecord",
+    "DigestPreference",
     "EmailAddress",
+    "EmailVerification",
     "HoldAllocation",
     "LedgerAccount",
     "LedgerHold",
@@ -28,6 +34,10 @@ __all__ = [
     "Phone",
     "Plan",
     "ScheduledRefund",
+    "SlackWorkspace",
     "Team",
     "TeamContact",
+    "slack_bots",
+    "slack_installations",
+    "slack_oauth_states",
 ]
