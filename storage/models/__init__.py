@@ -2,7 +2,6 @@
 
 from storage.models.accounts import BillingCycle, Member, Plan, Team
 from storage.models.contacts import Company, DataRequest, EmailAddress, Person, Phone, TeamContact
-from storage.models.digests import DigestDeliveryRecord, DigestPreference
 from storage.models.ledger import (
     CreditLot,
     HoldAllocation,
@@ -12,7 +11,6 @@ from storage.models.ledger import (
     LedgerTransfer,
     ScheduledRefund,
 )
-from storage.models.slack import SlackWorkspace, slack_bots, slack_installations, slack_oauth_states
 from storage.models.verification import EmailVerification
 
 __all__ = [
@@ -20,8 +18,6 @@ __all__ = [
     "Company",
     "CreditLot",
     "DataRequest",
-    "DigestDeliveryRecord",
-    "DigestPreference",
     "EmailAddress",
     "EmailVerification",
     "HoldAllocation",
@@ -34,10 +30,6 @@ __all__ = [
     "Phone",
     "Plan",
     "ScheduledRefund",
-    "SlackWorkspace",
     "Team",
     "TeamContact",
-    "slack_bots",
-    "slack_installations",
-    "slack_oauth_states",
 ]
