@@ -2,6 +2,7 @@
 
 from storage.models.accounts import BillingCycle, Member, Plan, Team
 from storage.models.contacts import Company, DataRequest, EmailAddress, Person, Phone, TeamContact
+from storage.models.enrichment import EnrichmentJob, EnrichmentRow
 from storage.models.ledger import (
     CreditLot,
     HoldAllocation,
@@ -20,6 +21,8 @@ __all__ = [
     "DataRequest",
     "EmailAddress",
     "EmailVerification",
+    "EnrichmentJob",
+    "EnrichmentRow",
     "HoldAllocation",
     "LedgerAccount",
     "LedgerHold",
