@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
 from storage.models.enums import CHARGEABLE_EMAIL_STATUSES, EmailStatus, PhoneKind, PhoneStatus
@@ -45,10 +46,27 @@ class PhoneFinding:
     source: str
 
 
+class SourceError(Exception):
+    """A source could not answer (network, vendor error, bad response, circuit open): not "nothing found".
+
+    The waterfall logs it and moves on to the next source; `outcome` names the kind of failure."""
+
+    outcome = "error"
+
+
 class ContactSource(Protocol):
-    """Finds a person's email and phones. Later sources (providers, the pattern finder) plug in here."""
+    """Finds a person's email and phones: the contributor database, the pattern finder, HTTP providers,
+    and the waterfall that chains them all speak this.
+
+    Returning None / [] means "looked, found nothing"; raising SourceError means "could not look"."""
 
     name: str
+    # What one hit costs us (the vendor's price per found result, in US dollars); 0 for our own sources.
+    cost_per_hit_usd: Decimal
+    # Requests per second the source accepts; None = unlimited.
+    rate_limit_per_s: float | None
+    # The longest one call may take before the source gives up on it.
+    timeout_s: float
 
     def find_email(self, person: PersonInfo) -> EmailFinding | None: ...
 

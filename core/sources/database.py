@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from sqlalchemy import Engine, case, select
 
 from core.sources.base import EmailFinding, PersonInfo, PhoneFinding
@@ -27,6 +29,9 @@ _EMAIL_RANK = case(
 
 class DatabaseSource:
     name = "database"
+    cost_per_hit_usd = Decimal(0)
+    rate_limit_per_s: float | None = None
+    timeout_s = 30.0  # a local query; only a locked or overloaded database gets near this
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

@@ -1,0 +1,342 @@
+"""An external data vendor over HTTP, configured by base URL and API key.
+
+The response shape is Hunter's Email Finder v2:
+
+    GET {base}/v2/email-finder?domain=..&first_name=..&last_name=..&api_key=..
+    200 {"data": {"email": "a.b@x.com" | null, "score": 0-100, "accept_all": bool,
+                  "verification": {"date": "...", "status": "valid"|"accept_all"|"unknown"|... | null},
+                  "phone_number": str | null, ...}, "meta": {...}}
+    404 / 451, or 200 with "email": null  -> nothing found (451: the person asked to be left out)
+
+Vendor statuses are the vendor's claims, so they map down, never up:
+    valid, unknown, webmail, null -> unverified  (not chargeable, score = the vendor's)
+    accept_all (or data.accept_all) -> accept_all
+    invalid, disposable           -> nothing found
+Only our own verifier makes an email `verified`: the waterfall's validation step does that.
+
+Resilience, outermost first: a circuit breaker (fail fast after repeated failed calls), tenacity
+retries with backoff on 429/5xx/timeouts honouring Retry-After (seconds or HTTP date), and a token
+bucket per source in front of every attempt. A Retry-After longer than `max_retry_after_s` is not
+waited out: the call fails at once so a user's request is not held for minutes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from core.errors import InvalidInput
+from core.sources.base import EmailFinding, PersonInfo, PhoneFinding, SourceError
+from core.sources.circuit_breaker import CircuitBreaker
+from core.sources.rate_limit import TokenBucket
+from core.verify.phone import verify_phone
+from storage.models.enums import EmailStatus, PhoneKind, PhoneStatus
+
+log = logging.getLogger(__name__)
+
+_VENDOR_STATUS = {
+    "valid": EmailStatus.UNVERIFIED,
+    "unknown": EmailStatus.UNVERIFIED,
+    "webmail": EmailStatus.UNVERIFIED,
+    "accept_all": EmailStatus.ACCEPT_ALL,
+    "invalid": EmailStatus.INVALID,
+    "disposable": EmailStatus.INVALID,
+}
+_NOT_FOUND_HTTP = frozenset({404, 451})
+
+
+class ProviderHttpError(SourceError):
+    """A vendor answer that retrying may fix (429, 5xx) or a transport failure (timeout, refused)."""
+
+    def __init__(self, message: str, *, outcome: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.retry_after_s = retry_after_s
+
+
+class ProviderRejected(SourceError):
+    """The vendor refused the request itself (401/403/400...): retrying cannot help."""
+
+    outcome = "rejected_by_vendor"
+
+
+class ProviderBadResponse(SourceError):
+    outcome = "bad_response"
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    name: str
+    base_url: str
+    api_key: str
+    cost_per_hit_usd: Decimal = Decimal("0")
+    rate_limit_per_s: float = 10.0
+    burst: int | None = None
+    timeout_s: float = 10.0  # per HTTP attempt (connect and read each)
+    max_attempts: int = 4
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 8.0
+    max_retry_after_s: float = 30.0
+    circuit_failure_threshold: int = 5
+    circuit_cooldown_s: float = 60.0
+    memo_ttl_s: float = 120.0  # find_phones and find_email of one lookup share one vendor call
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"provider name {self.name!r}: letters, digits, '-' and '_' only")
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"provider {self.name}: base_url must start with http:// or https://")
+        if self.timeout_s <= 0 or self.max_attempts < 1 or self.rate_limit_per_s <= 0:
+            raise ValueError(f"provider {self.name}: timeout_s, max_attempts and rate_limit_per_s must be positive")
+
+
+@dataclass(frozen=True)
+class VendorAnswer:
+    """The fields we use from one email-finder response; email None = nothing found."""
+
+    email: str | None
+    vendor_status: str | None
+    accept_all: bool
+    score: int
+    phone_number: str | None
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Retry-After is delay-seconds or an HTTP-date (RFC 9110 10.2.3); anything else is ignored."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def parse_email_finder(payload: Any) -> VendorAnswer:
+    """Checks the shape strictly: a vendor that changes its format must fail loudly, not silently."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
+        raise ProviderBadResponse("response has no 'data' object")
+    data = payload["data"]
+    email = data.get("email")
+    if email is not None and (not isinstance(email, str) or "@" not in email or len(email) > 320):
+        raise ProviderBadResponse(f"'data.email' is not an email address: {str(email)[:80]!r}")
+    score = data.get("score")
+    if score is None:
+        score = 0
+    if not isinstance(score, int | float) or isinstance(score, bool) or not 0 <= score <= 100:
+        raise ProviderBadResponse(f"'data.score' must be a number 0-100, got {str(score)[:40]!r}")
+    verification = data.get("verification") or {}
+    if not isinstance(verification, dict):
+        raise ProviderBadResponse("'data.verification' is not an object")
+    status = verification.get("status")
+    if status is not None and not isinstance(status, str):
+        raise ProviderBadResponse("'data.verification.status' is not a string")
+    phone = data.get("phone_number")
+    if phone is not None and not isinstance(phone, str):
+        raise ProviderBadResponse("'data.phone_number' is not a string")
+    return VendorAnswer(
+        email=email.strip().lower() if email else None,
+        vendor_status=status,
+        accept_all=data.get("accept_all") is True,
+        score=int(score),
+        phone_number=phone or None,
+    )
+
+
+def _retryable(max_retry_after_s: float) -> Callable[[BaseException], bool]:
+    def check(exc: BaseException) -> bool:
+        if not isinstance(exc, ProviderHttpError):
+            return False
+        return exc.retry_after_s is None or exc.retry_after_s <= max_retry_after_s
+
+    return check
+
+
+class HttpProviderSource:
+    def __init__(
+        self,
+        config: ProviderConfig,
+        *,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self.cost_per_hit_usd = config.cost_per_hit_usd
+        self.rate_limit_per_s: float | None = config.rate_limit_per_s
+        self.timeout_s = config.timeout_s
+        self.session = session or requests.Session()
+        self.bucket = TokenBucket(config.rate_limit_per_s, burst=config.burst, clock=clock, sleep=sleep)
+        self.breaker = CircuitBreaker(
+            config.name,
+            failure_threshold=config.circuit_failure_threshold,
+            cooldown_s=config.circuit_cooldown_s,
+            clock=clock,
+        )
+        self._clock = clock
+        self._sleep = sleep
+        self._memo: OrderedDict[tuple[str, str, str], tuple[float, VendorAnswer | None]] = OrderedDict()
+        self._memo_lock = threading.Lock()
+        self.attempts = 0  # HTTP requests sent, for tests and benchmarks
+
+    # ---- ContactSource
+
+    def find_email(self, person: PersonInfo) -> EmailFinding | None:
+        answer = self.lookup(person)
+        if answer is None or answer.email is None:
+            return None
+        status = _VENDOR_STATUS.get(answer.vendor_status or "", EmailStatus.UNVERIFIED)
+        if answer.accept_all and status == EmailStatus.UNVERIFIED:
+            status = EmailStatus.ACCEPT_ALL
+        if status == EmailStatus.INVALID:
+            return None
+        # checked_at None: nobody we trust has checked it (the validation step will, if enabled).
+        return EmailFinding(answer.email, status, answer.score, None, self.name)
+
+    def find_phones(self, person: PersonInfo) -> list[PhoneFinding]:
+        answer = self.lookup(person)
+        if answer is None or answer.phone_number is None:
+            return []
+        try:
+            result = verify_phone(answer.phone_number, _region(person.country_code))
+        except InvalidInput:  # the company's country code is not one libphonenumber knows
+            result = verify_phone(answer.phone_number)
+        if result.e164 is None or result.kind is None:
+            return []  # not a usable number: nothing found
+        line_type = str(result.line_type) if result.line_type is not None else None
+        kind = result.kind if result.kind in (PhoneKind.MOBILE, PhoneKind.OFFICE) else PhoneKind.OFFICE
+        return [PhoneFinding(result.e164, kind, PhoneStatus(result.status), line_type, self.name)]
+
+    # ---- the vendor call
+
+    def lookup(self, person: PersonInfo) -> VendorAnswer | None:
+        """The vendor's answer for this person (None when the person cannot be asked about: no name
+        or no domain). Raises SourceError when the vendor could not answer."""
+        if not person.domain or not (person.first_name or person.full_name):
+            return None
+        first, last = _split_name(person)
+        key = (person.domain.lower(), first.lower(), last.lower())
+        cached = self._memo_get(key)
+        if cached is not None:
+            return cached[1]
+        self.breaker.before_call()
+        try:
+            answer = self._call_with_retries({"domain": key[0], "first_name": first, "last_name": last})
+        except Exception:  # SourceError or a bug: either way the vendor call did not work
+            self.breaker.record_failure()
+            raise
+        self.breaker.record_success()
+        self._memo_put(key, answer)
+        return answer
+
+    def _call_with_retries(self, params: dict[str, str]) -> VendorAnswer | None:
+        retrying = Retrying(
+            retry=retry_if_exception(_retryable(self.config.max_retry_after_s)),
+            stop=stop_after_attempt(self.config.max_attempts),
+            wait=self._wait,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        return retrying(self._attempt, params)
+
+    def _wait(self, retry_state: Any) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(exc, ProviderHttpError) and exc.retry_after_s is not None:
+            return exc.retry_after_s
+        backoff = wait_random_exponential(multiplier=self.config.backoff_initial_s, max=self.config.backoff_max_s)
+        return backoff(retry_state)
+
+    def _attempt(self, params: dict[str, str]) -> VendorAnswer | None:
+        self.bucket.acquire(max_wait_s=self.config.timeout_s)
+        url = self.config.base_url.rstrip("/") + "/v2/email-finder"
+        self.attempts += 1
+        try:
+            response = self.session.get(
+                url,
+                params={**params, "api_key": self.config.api_key},
+                timeout=self.config.timeout_s,
+                headers={"Accept": "application/json"},
+            )
+        except requests.Timeout as exc:
+            message = f"{self.name}: timed out after {self.config.timeout_s}s"
+            raise ProviderHttpError(message, outcome="timeout") from exc
+        except requests.RequestException as exc:
+            raise ProviderHttpError(f"{self.name}: {type(exc).__name__}", outcome="network_error") from exc
+        code = response.status_code
+        if code in _NOT_FOUND_HTTP:
+            return None
+        if code == 429 or code >= 500:
+            raise ProviderHttpError(
+                f"{self.name}: HTTP {code}",
+                outcome="http_429" if code == 429 else "http_5xx",
+                retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if code != 200:
+            raise ProviderRejected(f"{self.name}: HTTP {code}: {_vendor_error(response)}")
+        try:
+            payload = response.json()
+        except ValueError as exc:
+            raise ProviderBadResponse(f"{self.name}: response is not JSON") from exc
+        try:
+            answer = parse_email_finder(payload)
+        except ProviderBadResponse as exc:
+            raise ProviderBadResponse(f"{self.name}: {exc}") from exc
+        return answer
+
+    # ---- memo: one vendor call serves both halves of a data request
+
+    def _memo_get(self, key: tuple[str, str, str]) -> tuple[float, VendorAnswer | None] | None:
+        with self._memo_lock:
+            hit = self._memo.get(key)
+            if hit is None:
+                return None
+            if self._clock() - hit[0] > self.config.memo_ttl_s:
+                del self._memo[key]
+                return None
+            return hit
+
+    def _memo_put(self, key: tuple[str, str, str], answer: VendorAnswer | None) -> None:
+        with self._memo_lock:
+            self._memo[key] = (self._clock(), answer)
+            self._memo.move_to_end(key)
+            while len(self._memo) > 1024:
+                self._memo.popitem(last=False)
+
+
+def _split_name(person: PersonInfo) -> tuple[str, str]:
+    if person.first_name and person.last_name:
+        return person.first_name, person.last_name
+    parts = person.full_name.split()
+    first = person.first_name or (parts[0] if parts else "")
+    last = person.last_name or (parts[-1] if len(parts) > 1 else "")
+    return first, last
+
+
+def _region(country_code: str | None) -> str | None:
+    return country_code.upper() if country_code and len(country_code) == 2 else None
+
+
+def _vendor_error(response: requests.Response) -> str:
+    """Hunter's errors: {"errors": [{"id": ..., "code": ..., "details": "..."}]}."""
+    try:
+        errors = response.json().get("errors") or []
+        return "; ".join(str(e.get("details") or e.get("id")) for e in errors if isinstance(e, dict))[:200] or "-"
+    except (ValueError, AttributeError):
+        return response.text[:200] or "-"
