@@ -8,8 +8,13 @@ from functools import cached_property
 from sqlalchemy import Engine
 
 from core.accounts import Accounts
+from core.bounces.intake import BounceIntakeService
 from core.data_requests import DataRequests
 from core.ledger import Ledger
+from core.outbox import Outbox
+from core.refunds import Refunds
+from core.sending.relays import Relays
+from core.sending.service import Sending
 from core.settings import Settings, get_settings
 from core.sources.database import DatabaseSource
 from storage.db import make_engine
@@ -41,4 +46,31 @@ class Services:
             accounts=self.accounts,
             hold_timeout_s=self.settings.data_request_hold_timeout_s,
             lease_s=self.settings.data_request_lease_s,
+        )
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        return Outbox(self.engine)
+
+    @cached_property
+    def refunds(self) -> Refunds:
+        return Refunds(self.engine, self.ledger)
+
+    @cached_property
+    def bounce_intake(self) -> BounceIntakeService:
+        return BounceIntakeService(self.engine, self.refunds)
+
+    @cached_property
+    def relays(self) -> Relays:
+        return Relays(self.engine, self.accounts)
+
+    @cached_property
+    def sending(self) -> Sending:
+        return Sending(
+            self.engine,
+            self.accounts,
+            self.relays,
+            bounce_address=self.settings.bounce_address,
+            timeout_s=self.settings.smtp_timeout_s,
+            ca_file=self.settings.smtp_ca_file,
         )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_VAR_DIR = Path.cwd() / "var"
@@ -26,6 +27,34 @@ class Settings(BaseSettings):
     data_request_hold_timeout_s: int = 600
     # How long one data-request lookup may own a (team, person, kind) before another may retry it.
     data_request_lease_s: int = 120
+
+    # Background jobs (huey). Queue name: workers and producers of one deployment share it.
+    huey_name: str = "tributary"
+    # Run a job consumer inside `tributary serve`; unset means "yes unless Redis is configured"
+    # (embedded mode has no separate worker process).
+    jobs_in_process: bool | None = None
+    worker_threads: int = 2
+    # The digest sender the scheduler calls, "module:function" taking (services, now); skipped if absent.
+    digest_task: str = "core.usage.scheduled:send_due_digests"
+
+    # Sending through Tributary. Envelope sender for every send, so that DSNs reach the bounce mailbox.
+    bounce_address: str | None = None
+    smtp_timeout_s: float = 30.0
+    # Extra CA bundle trusted for relays with a private certificate (PEM file).
+    smtp_ca_file: str | None = None
+
+    # The bounce mailbox polled on a schedule (IMAP). security: ssl | starttls | none.
+    bounce_imap_host: str | None = None
+    bounce_imap_port: int = 993
+    bounce_imap_security: Literal["ssl", "starttls", "none"] = "ssl"
+    bounce_imap_user: str | None = None
+    bounce_imap_password: SecretStr | None = None
+    bounce_imap_folder: str = "INBOX"
+    bounce_imap_timeout_s: float = 30.0
+
+    # Bounce webhook (POST /api/v1/events/bounces): HMAC-SHA256 shared secret; unset disables it.
+    bounce_webhook_secret: SecretStr | None = None
+    bounce_webhook_tolerance_s: int = 300
 
 
 @lru_cache(maxsize=1)

@@ -12,14 +12,18 @@ from storage.models.ledger import (
     LedgerTransfer,
     ScheduledRefund,
 )
+from storage.models.sending import Bounce, BounceIntake, EmailSend, OutboxNotice, RefundDecision, SmtpRelay
 from storage.models.verification import EmailVerification
 
 __all__ = [
     "BillingCycle",
+    "Bounce",
+    "BounceIntake",
     "Company",
     "CreditLot",
     "DataRequest",
     "EmailAddress",
+    "EmailSend",
     "EmailVerification",
     "EnrichmentJob",
     "EnrichmentRow",
@@ -29,10 +33,13 @@ __all__ = [
     "LedgerRejection",
     "LedgerTransfer",
     "Member",
+    "OutboxNotice",
     "Person",
     "Phone",
     "Plan",
+    "RefundDecision",
     "ScheduledRefund",
+    "SmtpRelay",
     "Team",
     "TeamContact",
 ]

@@ -1,0 +1,55 @@
+"""Running huey consumers: the `tributary worker` process, or a consumer inside another process.
+
+In-process (embedded mode, `tributary serve`): worker and scheduler threads in the web process, no
+signal handlers (only a process's main thread may set them, and the web server owns them there);
+`stop()` finishes the running tasks and returns.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from huey.consumer import Consumer
+
+from core.jobs.tasks import Jobs
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_TIMEOUT_S = 30.0
+
+
+class InProcessConsumer(Consumer):
+    """A consumer whose threads run beside the host application's own."""
+
+    def _set_signal_handlers(self) -> None:
+        # The host process (web server, test runner) owns signal handling.
+        pass
+
+    def stop(self, graceful: bool = True) -> None:  # type: ignore[override]
+        super().stop(graceful=graceful)
+
+
+def start_in_process(jobs: Jobs, *, workers: int = 1, periodic: bool = True) -> InProcessConsumer:
+    """Start worker and scheduler threads now; call `.stop()` on shutdown."""
+    consumer = InProcessConsumer(
+        jobs.huey,
+        workers=workers,
+        periodic=periodic,
+        worker_type="thread",
+        initial_delay=0.05,
+        max_delay=1.0,
+        check_worker_health=False,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+    )
+    consumer.start()
+    log.info("in-process job consumer started (%s worker thread(s), periodic=%s)", workers, periodic)
+    return consumer
+
+
+def run_worker(jobs: Jobs, *, workers: int = 2, periodic: bool = True) -> None:
+    """Run a consumer in the foreground until SIGINT/SIGTERM (the `worker` process)."""
+    consumer = Consumer(jobs.huey, workers=workers, periodic=periodic, worker_type="thread")
+    consumer.run()
+
+
+__all__ = ["InProcessConsumer", "run_worker", "start_in_process"]

@@ -1,0 +1,89 @@
+"""The background tasks and their schedule, registered on one huey instance.
+
+Schedule (crontab, UTC):
+- every minute: expire holds and credits that are due; poll the bounce mailbox (if configured);
+- every 5 minutes: close billing cycles that ended; decide bounces left undecided;
+- every 15 minutes: send due usage digests (the digest engineer's function, when installed).
+Every task is idempotent (see maintenance.py), so a run repeated, or run by two workers at once,
+changes nothing more than one run. The mailbox poll also takes a huey lock so that two workers do
+not download the same messages at the same time (an efficiency, not what makes it correct).
+Each task can also be enqueued by hand with an explicit `now` (tests, catch-up).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from huey import Huey, crontab
+from huey.exceptions import TaskLockedException
+
+from core.bounces.mailbox import MailboxConfig, PollResult, poll_mailbox
+from core.jobs.maintenance import close_due_cycles, send_due_digests, sweep_due_holds
+from core.jobs.queue import make_huey
+
+if TYPE_CHECKING:
+    from core.services import Services
+
+log = logging.getLogger(__name__)
+
+POLL_LOCK = "poll-bounce-mailbox"
+POLL_LOCK_TTL_S = 600  # a poller that died holding the lock frees it after this
+TASK_PREFIX = "tributary."
+
+
+class Jobs:
+    def __init__(self, services: Services, huey: Huey | None = None) -> None:
+        self.services = services
+        self.huey = huey or make_huey(services.settings)
+        h = self.huey
+
+        def poll(now: datetime | None = None) -> PollResult:
+            config = MailboxConfig.from_settings(services.settings)
+            if config is None:
+                return PollResult(0, 0, 0, 0, 0, skipped="no bounce mailbox configured")
+            try:
+                with h.lock_task(POLL_LOCK, ttl=POLL_LOCK_TTL_S):
+                    return poll_mailbox(config, services.bounce_intake, now=now)
+            except TaskLockedException:
+                log.info("bounce mailbox: another worker is polling; skipped")
+                return PollResult(0, 0, 0, 0, 0, skipped="another worker is polling")
+
+        def process(now: datetime | None = None) -> int:
+            return len(services.refunds.process_pending(now=now))
+
+        # Tasks that can be enqueued (with an explicit `now` if wanted).
+        self.close_due_cycles = h.task(name=TASK_PREFIX + "close_due_cycles")(
+            lambda now=None: close_due_cycles(services, now)
+        )
+        self.sweep_holds = h.task(name=TASK_PREFIX + "sweep_holds")(lambda now=None: sweep_due_holds(services, now))
+        self.poll_bounces = h.task(name=TASK_PREFIX + "poll_bounces")(poll)
+        self.process_bounces = h.task(name=TASK_PREFIX + "process_bounces")(process)
+        self.send_digests = h.task(name=TASK_PREFIX + "send_digests")(
+            lambda now=None: send_due_digests(services, now)
+        )
+
+        # The schedule. Periodic tasks take no arguments: they act on the present.
+        self.periodic = [
+            h.periodic_task(crontab(minute="*"), name=TASK_PREFIX + "every_minute.sweep_holds")(
+                lambda: sweep_due_holds(services)
+            ),
+            h.periodic_task(crontab(minute="*"), name=TASK_PREFIX + "every_minute.poll_bounces")(lambda: poll()),
+            h.periodic_task(crontab(minute="*/5"), name=TASK_PREFIX + "every_5_min.close_due_cycles")(
+                lambda: close_due_cycles(services)
+            ),
+            h.periodic_task(crontab(minute="*/5"), name=TASK_PREFIX + "every_5_min.process_bounces")(
+                lambda: process()
+            ),
+            h.periodic_task(crontab(minute="*/15"), name=TASK_PREFIX + "every_15_min.send_digests")(
+                lambda: send_due_digests(services)
+            ),
+        ]
+
+    def due_periodic(self, at: datetime) -> list[str]:
+        """Names of the periodic tasks the scheduler would enqueue at `at` (UTC)."""
+        return sorted(task.name for task in self.huey.read_periodic(at))
+
+
+__all__ = ["Jobs"]
