@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import accounts, bounces, credits, data, db, phone, verify, web
+from cli import accounts, bounces, credits, data, db, enrich, phone, verify, web
 from cli.errors import run_cli
 
 app = typer.Typer(
@@ -15,7 +15,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (db, web, accounts, credits, data, verify, phone, bounces):
+for module in (db, web, accounts, credits, data, verify, phone, bounces, enrich):
     module.register(app)
 
 

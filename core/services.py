@@ -10,6 +10,8 @@ from sqlalchemy import Engine
 from core.accounts import Accounts
 from core.bounces.intake import BounceIntakeService
 from core.data_requests import DataRequests
+from core.enrichment.csv_enrich import CsvEnrichment
+from core.enrichment.jobs import EnrichmentJobs
 from core.ledger import Ledger
 from core.outbox import Outbox
 from core.refunds import Refunds
@@ -74,3 +76,17 @@ class Services:
             timeout_s=self.settings.smtp_timeout_s,
             ca_file=self.settings.smtp_ca_file,
         )
+
+    @cached_property
+    def enrichment_jobs(self) -> EnrichmentJobs:
+        return EnrichmentJobs(
+            self.engine,
+            self.data_requests,
+            accounts=self.accounts,
+            workers=self.settings.enrich_workers,
+            hold_timeout_s=self.settings.enrich_hold_timeout_s,
+        )
+
+    @cached_property
+    def csv_enrichment(self) -> CsvEnrichment:
+        return CsvEnrichment(self.enrichment_jobs, self.contributions)

@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     # How long one data-request lookup may own a (team, person, kind) before another may retry it.
     data_request_lease_s: int = 120
 
+    # Enrichment jobs (CSV, Sheets): lookups in flight per job (they are network-bound), and how long
+    # a job's spend-cap hold lives before it releases itself (a resumed job takes a new one).
+    enrich_workers: int = 16
+    enrich_hold_timeout_s: int = 24 * 3600
+
     # Background jobs (huey). Queue name: workers and producers of one deployment share it.
     huey_name: str = "tributary"
     # Run a job consumer inside `tributary serve`; unset means "yes unless Redis is configured"

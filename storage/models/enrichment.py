@@ -35,6 +35,9 @@ class EnrichmentJob(SQLModel, table=True):
     max_credits: int | None = None
     # The spend cap's ledger hold; a resumed job whose hold expired takes a new one for what is left.
     hold_id: int | None = None
+    # Credits posted from earlier holds of this job (a resumed job whose hold had expired): the new
+    # hold is only what is left of the cap.
+    spent_before_hold_credits: int = 0
     status: str = Field(max_length=16)
     cancel_requested: bool = False
     total_rows: int | None = None

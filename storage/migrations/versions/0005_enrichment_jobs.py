@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("want_mobile", sa.Boolean(), nullable=False),
         sa.Column("max_credits", sa.Integer(), nullable=True),
         sa.Column("hold_id", sa.Integer(), nullable=True),
+        sa.Column("spent_before_hold_credits", sa.Integer(), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("cancel_requested", sa.Boolean(), nullable=False),
         sa.Column("total_rows", sa.Integer(), nullable=True),

@@ -1,0 +1,211 @@
+"""CSV enrichment: a file in, the same file with enrichment columns appended out, through one job.
+
+Every input row is written, in order, with its original cells (ragged rows padded to the widest row,
+values neutralised against formula injection) followed by core.enrichment.rows.OUTPUT_COLUMNS. The
+output is written to `OUT.partial` and renamed when complete, so a crash never leaves a half file
+under the real name; `--resume` rewrites it whole (stored rows come back from the job's row table).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core.enrichment.csv_files import CsvFormat, CsvOutput, inspect_csv, read_rows
+from core.enrichment.estimate import CostEstimate, estimate_cost
+from core.enrichment.headers import HeaderMap, map_header
+from core.enrichment.jobs import CANCELLED_ERROR, EnrichmentJobs, JobInfo, JobOptions, JobProgress
+from core.enrichment.rows import OUTPUT_COLUMNS, RowInput
+from core.errors import InvalidInput
+from core.normalize.contact import ContactQuery
+from storage.models.enums import Feature
+
+if TYPE_CHECKING:
+    from core.contributions import Contributions
+
+CONTRIBUTE_BATCH_ROWS = 500
+
+
+@dataclass(frozen=True)
+class CsvEnrichRequest:
+    input_path: Path
+    output_path: Path
+    team: str
+    member: str
+    want_email: bool
+    want_mobile: bool
+    max_credits: int | None = None
+    resume: bool = False
+    column_map: tuple[tuple[str, str], ...] = ()  # (column, field) overrides
+
+
+@dataclass(frozen=True)
+class CsvPlan:
+    """What was understood of the file before anything runs."""
+
+    format: CsvFormat
+    header_map: HeaderMap
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class CsvSummary:
+    job_id: int
+    resumed: bool
+    cancelled: bool
+    rows: int
+    matched: int
+    email_statuses: tuple[tuple[str, int], ...]  # (status, rows), most common first
+    mobiles_found: int
+    office_phones_found: int
+    credits_charged: int
+    errors: int
+    output_path: Path
+
+
+class CsvEnrichment:
+    def __init__(self, jobs: EnrichmentJobs, contributions: Contributions | None = None) -> None:
+        self.jobs = jobs
+        # Rows that match no shared person are contributed (core/contributions.py applies the
+        # corroboration rules and the team's opt-out: an opted-out team's rows stay private to it).
+        self.contributions = contributions
+
+    def plan(self, request: CsvEnrichRequest) -> CsvPlan:
+        if request.output_path.resolve() == request.input_path.resolve():
+            raise InvalidInput("-o: the output must be another file than the input")
+        fmt = inspect_csv(request.input_path)
+        header_map = map_header(fmt.header, dict(request.column_map))
+        if not header_map.columns:
+            raise InvalidInput(
+                f"{request.input_path.name}: no column recognised as a name, email, LinkedIn URL, company or "
+                f"website (header: {', '.join(repr(h) for h in fmt.header[:20])}); use --map COLUMN=FIELD"
+            )
+        fingerprint = hashlib.sha256(
+            "|".join([fmt.fingerprint, repr(sorted(request.column_map))]).encode()
+        ).hexdigest()
+        return CsvPlan(fmt, header_map, fingerprint)
+
+    def estimate(self, request: CsvEnrichRequest, plan: CsvPlan, on_row: Callable[[int], None] | None = None):
+        return _estimate(self.jobs, request, plan, on_row)
+
+    def start_or_resume(self, request: CsvEnrichRequest, plan: CsvPlan) -> tuple[JobInfo, bool]:
+        options = self.options(request)
+        if request.resume:
+            job = self.jobs.resumable(request.team, plan.fingerprint, options)
+            if job is None:
+                raise InvalidInput(
+                    f"--resume: no unfinished job of team {request.team} for this file and these options"
+                )
+            if job.options.max_credits != request.max_credits:
+                raise InvalidInput(
+                    f"--resume: job {job.id} was started with --max-credits {job.options.max_credits}; "
+                    "resume it with the same cap"
+                )
+            return self.jobs.resume(job.id), True
+        job = self.jobs.start(
+            request.team,
+            request.member,
+            options,
+            label=request.input_path.name,
+            fingerprint=plan.fingerprint,
+            total_rows=plan.format.data_rows,
+        )
+        return job, False
+
+    @staticmethod
+    def options(request: CsvEnrichRequest) -> JobOptions:
+        return JobOptions(request.want_email, request.want_mobile, request.max_credits, Feature.CSV)
+
+    def run(
+        self,
+        request: CsvEnrichRequest,
+        plan: CsvPlan,
+        job: JobInfo,
+        *,
+        resumed: bool = False,
+        on_progress: Callable[[JobProgress], None] | None = None,
+    ) -> CsvSummary:
+        fmt = plan.format
+        in_flight: deque[tuple[list[str], RowInput]] = deque()
+        to_contribute: list[ContactQuery] = []
+
+        def inputs() -> Iterator[RowInput]:
+            for row in read_rows(fmt):
+                item = row_input(plan.header_map, row.index, row.cells)
+                in_flight.append((row.cells, item))
+                yield item
+
+        def contribute() -> None:
+            if self.contributions is not None and to_contribute:
+                self.contributions.contribute(job.team_id, list(to_contribute), _CSV_SOURCE_KIND)
+            to_contribute.clear()
+
+        partial = request.output_path.with_name(request.output_path.name + ".partial")
+        statuses: Counter[str] = Counter()
+        rows = matched = mobiles = offices = credits = errors = 0
+        cancelled = False
+        with CsvOutput(partial, fmt, OUTPUT_COLUMNS) as out:
+            for result in self.jobs.run(job.id, inputs(), on_progress=on_progress):
+                cells, item = in_flight.popleft()
+                out.write(cells, result.values())
+                if not result.matched and not result.error and item.problem is None:
+                    to_contribute.append(item.query)
+                    if len(to_contribute) >= CONTRIBUTE_BATCH_ROWS:
+                        contribute()
+                rows += 1
+                matched += result.matched
+                statuses[result.email_status] += bool(result.email_status)
+                mobiles += bool(result.mobile_phone)
+                offices += bool(result.office_phone)
+                credits += result.credits_charged
+                errors += bool(result.error)
+                cancelled = cancelled or result.error == CANCELLED_ERROR
+        contribute()
+        if rows != fmt.data_rows:  # the file changed under us: never publish a short output
+            raise InvalidInput(f"{request.input_path.name}: read {rows} rows, expected {fmt.data_rows}; did it change?")
+        os.replace(partial, request.output_path)
+        return CsvSummary(
+            job_id=job.id,
+            resumed=resumed,
+            cancelled=cancelled,
+            rows=rows,
+            matched=matched,
+            email_statuses=tuple((s, n) for s, n in statuses.most_common() if n),
+            mobiles_found=mobiles,
+            office_phones_found=offices,
+            credits_charged=credits,
+            errors=errors,
+            output_path=request.output_path,
+        )
+
+
+_CSV_SOURCE_KIND = "csv"  # storage.models.contributor.SourceKind.CSV
+
+
+def row_input(header_map: HeaderMap, index: int, cells: list[str]) -> RowInput:
+    row_number = index + 1
+    if not any(cell.strip() for cell in cells):
+        return RowInput(index, ContactQuery(), f"row {row_number}: empty row")
+    query, problem = header_map.read(cells, row_number)
+    return RowInput(index, query, problem)
+
+
+def _estimate(
+    jobs: EnrichmentJobs, request: CsvEnrichRequest, plan: CsvPlan, on_row: Callable[[int], None] | None
+) -> CostEstimate:
+    rows = (row_input(plan.header_map, r.index, r.cells) for r in read_rows(plan.format))
+    return estimate_cost(
+        jobs.engine,
+        jobs.accounts,
+        request.team,
+        rows,
+        want_email=request.want_email,
+        want_mobile=request.want_mobile,
+        max_credits=request.max_credits,
+        on_row=on_row,
+    )

@@ -1,0 +1,703 @@
+"""Enrichment jobs: rows in, enriched rows out, in order — for CSV files now, Sheets and Slack next.
+
+What a job guarantees:
+- Spend cap: with `max_credits`, the job takes ONE ledger hold of that size and every data request
+  posts its price from it (core.data_requests.Budget), so the job can never spend more.
+- No double charge: data requests are net-new per (team, person, kind), so a person is paid for at
+  most once whatever happens; each person is also looked up once per job (duplicates share it).
+- Resumption: every settled row is stored (enrichment_row, keyed by job id and row index) in input
+  order, so the stored rows are always a prefix of the input. A re-run after a crash writes those
+  back from the table without a lookup and continues after them.
+- Progress (done/total, matched, found, errors, credits) goes to a callback and onto the job row.
+- Cancellation: `cancel` sets a flag and releases the hold at once; a running job sees the flag at
+  its next flush, stops looking up, and marks the rows it did not reach.
+
+Throughput: lookups are network-bound, so rows run on a bounded thread pool with a window of rows
+in flight; matching runs a chunk at a time (core.matching's batch cache) ahead of the lookups.
+Output order is the input order whatever finishes first.
+
+Which row "paid": the first row (in input order) of a person gets the credits its lookup charged;
+later rows of the same person show 0. A row redone after a crash whose data request had already been
+charged shows the credits when this job paid them (same member, same front end, settled after the job
+started) and no earlier stored row has that person, so a resumed run writes what an uninterrupted
+one would have.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime
+from itertools import islice
+
+from sqlalchemy import Connection, Engine, and_, insert, select, update
+
+from core.accounts import Accounts, MemberInfo, TeamInfo
+from core.data_requests import AccessResult, Budget, DataRequests
+from core.enrichment.rows import RowInput, RowOutput
+from core.errors import InvalidInput, NotFound, TributaryError
+from core.ledger import HoldNotPending, UsageMeta
+from core.matching import MatchOutcome, MatchResult, match_contacts
+from core.people import resolve_person
+from storage.db import is_sqlite, read_transaction, run_write
+from storage.models import DataRequest, EnrichmentJob, EnrichmentRow
+from storage.models.enrichment import JobStatus
+from storage.models.enums import Category, DataKind, DataRequestStatus, Feature, HoldStatus
+from storage.timeutil import as_utc, utcnow
+
+_JOB = EnrichmentJob.__table__
+_ROW = EnrichmentRow.__table__
+_DR = DataRequest.__table__
+
+DEFAULT_WORKERS = 16
+DEFAULT_HOLD_TIMEOUT_S = 24 * 3600
+CHUNK_ROWS = 500  # rows matched (and checked against stored rows) together
+FLUSH_ROWS = 500  # settled rows stored, and progress saved, per transaction
+PERSON_CACHE_SIZE = 100_000  # people remembered for in-job dedupe; beyond it the row table answers
+CANCELLED_ERROR = "not enriched: the job was cancelled"
+
+ProgressCallback = Callable[["JobProgress"], None]
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    want_email: bool
+    want_mobile: bool
+    max_credits: int | None = None  # None: no cap (each request holds its own price)
+    feature: Feature = Feature.CSV
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    total_rows: int | None
+    done_rows: int
+    matched_rows: int
+    found_rows: int
+    error_rows: int
+    charged_credits: int
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    id: int
+    team_id: int
+    member_id: int
+    label: str
+    input_fingerprint: str
+    options: JobOptions
+    status: JobStatus
+    cancel_requested: bool
+    hold_id: int | None
+    progress: JobProgress
+    runs: int
+    created_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class _PersonOutcome:
+    """One person's lookup in this job, shared by every row that names them."""
+
+    person_id: int
+    email: str = ""
+    email_status: str = ""
+    email_score: str = ""
+    mobile_phone: str = ""
+    phone_status: str = ""
+    office_phone: str = ""
+    title: str = ""
+    company: str = ""
+    domain: str = ""
+    linkedin_url: str = ""
+    credits: int = 0
+    error: str = ""
+
+
+class _PersonEntry:
+    __slots__ = ("future", "attributed")
+
+    def __init__(self) -> None:
+        self.future: Future[_PersonOutcome] = Future()
+        self.attributed = False  # the credits went to a row already
+
+
+@dataclass(frozen=True)
+class _Pending:
+    index: int
+    entry: _PersonEntry
+    confidence: str
+
+
+class _Counters:
+    def __init__(self, total: int | None) -> None:
+        self.total = total
+        self.done = self.matched = self.found = self.errors = self.charged = 0
+
+    def add(self, out: RowOutput) -> None:
+        self.done += 1
+        self.matched += out.matched
+        self.found += out.found
+        self.errors += bool(out.error)
+        self.charged += out.credits_charged
+
+    def snapshot(self) -> JobProgress:
+        return JobProgress(self.total, self.done, self.matched, self.found, self.errors, self.charged)
+
+
+class EnrichmentJobs:
+    def __init__(
+        self,
+        engine: Engine,
+        data_requests: DataRequests,
+        *,
+        accounts: Accounts | None = None,
+        workers: int = DEFAULT_WORKERS,
+        hold_timeout_s: int = DEFAULT_HOLD_TIMEOUT_S,
+        person_cache_size: int = PERSON_CACHE_SIZE,
+    ) -> None:
+        if workers < 1:
+            raise InvalidInput(f"workers: must be at least 1, got {workers}")
+        self.engine = engine
+        self.data_requests = data_requests
+        self.accounts = accounts or data_requests.accounts
+        self.ledger = self.accounts.ledger
+        self.workers = workers
+        self.hold_timeout_s = hold_timeout_s
+        self.person_cache_size = person_cache_size
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def start(
+        self,
+        team_ref: int | str,
+        member_ref: int | str,
+        options: JobOptions,
+        *,
+        label: str,
+        fingerprint: str,
+        total_rows: int | None = None,
+    ) -> JobInfo:
+        """Create a job and take its spend-cap hold, in one transaction: no job without its cap."""
+        team = self.accounts.team(team_ref)
+        member = self.accounts.member(member_ref, team.id)
+        if options.max_credits is not None and options.max_credits < 0:
+            raise InvalidInput(f"max_credits: must be 0 or more, got {options.max_credits}")
+        now = utcnow()
+
+        def op(conn: Connection) -> int:
+            job_id = conn.execute(
+                insert(_JOB)
+                .values(
+                    team_id=team.id,
+                    member_id=member.id,
+                    feature=Feature(options.feature).value,
+                    label=label[:255],
+                    input_fingerprint=fingerprint[:64],
+                    want_email=options.want_email,
+                    want_mobile=options.want_mobile,
+                    max_credits=options.max_credits,
+                    spent_before_hold_credits=0,
+                    status=JobStatus.RUNNING.value,
+                    cancel_requested=False,
+                    total_rows=total_rows,
+                    done_rows=0,
+                    matched_rows=0,
+                    found_rows=0,
+                    error_rows=0,
+                    charged_credits=0,
+                    runs=1,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(_JOB.c.id)
+            ).scalar_one()
+            if options.max_credits:
+                hold = self._take_hold(conn, team, member, job_id, label, options, options.max_credits, 1, now)
+                conn.execute(update(_JOB).where(_JOB.c.id == job_id).values(hold_id=hold))
+            return job_id
+
+        return self.job(run_write(self.engine, op))
+
+    def resumable(self, team_ref: int | str, fingerprint: str, options: JobOptions) -> JobInfo | None:
+        """The latest unfinished job of this team over the same input with the same options."""
+        team = self.accounts.team(team_ref)
+        with read_transaction(self.engine) as conn:
+            job_id = conn.execute(
+                select(_JOB.c.id)
+                .where(
+                    _JOB.c.team_id == team.id,
+                    _JOB.c.input_fingerprint == fingerprint,
+                    _JOB.c.status == JobStatus.RUNNING.value,
+                    _JOB.c.want_email == options.want_email,
+                    _JOB.c.want_mobile == options.want_mobile,
+                    _JOB.c.feature == Feature(options.feature).value,
+                )
+                .order_by(_JOB.c.id.desc())
+                .limit(1)
+            ).scalar()
+        return None if job_id is None else self.job(job_id)
+
+    def resume(self, job_id: int) -> JobInfo:
+        """Count another run, and renew the cap's hold if it expired: only what is left of the cap."""
+        job = self.job(job_id)
+        if job.status != JobStatus.RUNNING:
+            raise InvalidInput(f"job {job_id} is {job.status}: only an unfinished job can be resumed")
+        team = self.accounts.team(job.team_id)
+        member = self.accounts.member(job.member_id, team.id)
+        now = utcnow()
+
+        def op(conn: Connection) -> None:
+            row = conn.execute(select(_JOB).where(_JOB.c.id == job_id).with_for_update()).one()
+            values: dict = {"runs": row.runs + 1, "updated_at": now}
+            if row.max_credits and row.hold_id is not None:
+                hold = self.ledger.hold_in(conn, row.hold_id)
+                if hold.status != HoldStatus.PENDING or as_utc(hold.expires_at) <= now:
+                    spent = row.spent_before_hold_credits + hold.posted_credits
+                    left = row.max_credits - spent
+                    values["spent_before_hold_credits"] = spent
+                    values["hold_id"] = (
+                        self._take_hold(conn, team, member, job_id, row.label, job.options, left, row.runs + 1, now)
+                        if left > 0
+                        else None
+                    )
+            conn.execute(update(_JOB).where(_JOB.c.id == job_id).values(**values))
+
+        run_write(self.engine, op)
+        return self.job(job_id)
+
+    def cancel(self, job_id: int) -> JobInfo:
+        """Stop a job: its hold is released now; a running job stops at its next flush."""
+        job = self.job(job_id)
+        now = utcnow()
+
+        def op(conn: Connection) -> None:
+            row = conn.execute(select(_JOB).where(_JOB.c.id == job_id).with_for_update()).one()
+            if row.status != JobStatus.RUNNING.value:
+                return
+            self._release_hold(conn, row.team_id, row.hold_id, f"enrich-job:{job_id}:cancel", now)
+            conn.execute(
+                update(_JOB)
+                .where(_JOB.c.id == job_id)
+                .values(
+                    cancel_requested=True, status=JobStatus.CANCELLED.value, finished_at=now, updated_at=now
+                )
+            )
+
+        run_write(self.engine, op)
+        return self.job(job.id)
+
+    def job(self, job_id: int) -> JobInfo:
+        with read_transaction(self.engine) as conn:
+            row = conn.execute(select(_JOB).where(_JOB.c.id == job_id)).one_or_none()
+        if row is None:
+            raise NotFound(f"no enrichment job {job_id}")
+        return _job_info(row)
+
+    def jobs(self, team_ref: int | str, *, limit: int = 50) -> list[JobInfo]:
+        team = self.accounts.team(team_ref)
+        with read_transaction(self.engine) as conn:
+            rows = conn.execute(
+                select(_JOB).where(_JOB.c.team_id == team.id).order_by(_JOB.c.id.desc()).limit(limit)
+            ).all()
+        return [_job_info(r) for r in rows]
+
+    # ---- running ---------------------------------------------------------------------------
+
+    def run(
+        self, job_id: int, rows: Iterable[RowInput], *, on_progress: ProgressCallback | None = None
+    ) -> Iterator[RowOutput]:
+        """Yield one output per input row, in input order. `rows` must be the job's whole input, from
+        the first row, every run (stored rows are written back, not looked up)."""
+        job = self.job(job_id)
+        if job.status != JobStatus.RUNNING:
+            raise InvalidInput(f"job {job_id} is {job.status}: it cannot run")
+        run = _JobRun(self, job)
+        try:
+            yield from run.outputs(rows, on_progress)
+        finally:
+            run.close()
+
+    # ---- helpers used by a run -------------------------------------------------------------
+
+    def _take_hold(
+        self,
+        conn: Connection,
+        team: TeamInfo,
+        member: MemberInfo,
+        job_id: int,
+        label: str,
+        options: JobOptions,
+        amount: int,
+        run: int,
+        now: datetime,
+    ) -> int:
+        hold = self.ledger.hold(
+            team.id,
+            amount,
+            key=f"enrich-job:{job_id}:hold:{run}",
+            timeout_s=self.hold_timeout_s,
+            meta=UsageMeta(
+                category=Category.ENRICHMENT,
+                feature=Feature(options.feature),
+                member_id=member.id,
+                action="enrichment_cap",
+                description=f"Spend cap of enrichment job {job_id} ({label})"[:500],
+            ),
+            now=now,
+            conn=conn,
+        )
+        return hold.id
+
+    def _release_hold(self, conn: Connection, team_id: int, hold_id: int | None, key: str, now: datetime) -> None:
+        if hold_id is None:
+            return
+        try:
+            self.ledger.void(team_id, hold_id, key=key, now=now, conn=conn)
+        except HoldNotPending:
+            pass  # fully spent: nothing left to release
+
+
+def _job_info(row) -> JobInfo:
+    return JobInfo(
+        id=row.id,
+        team_id=row.team_id,
+        member_id=row.member_id,
+        label=row.label,
+        input_fingerprint=row.input_fingerprint,
+        options=JobOptions(row.want_email, row.want_mobile, row.max_credits, Feature(row.feature)),
+        status=JobStatus(row.status),
+        cancel_requested=row.cancel_requested,
+        hold_id=row.hold_id,
+        progress=JobProgress(
+            row.total_rows, row.done_rows, row.matched_rows, row.found_rows, row.error_rows, row.charged_credits
+        ),
+        runs=row.runs,
+        created_at=as_utc(row.created_at),
+        finished_at=as_utc(row.finished_at) if row.finished_at else None,
+    )
+
+
+class _JobRun:
+    """One run of one job (a fresh start or a resume): the pools, the person cache, the row buffer."""
+
+    def __init__(self, jobs: EnrichmentJobs, job: JobInfo) -> None:
+        self.jobs = jobs
+        self.engine = jobs.engine
+        self.job = job
+        self.team = jobs.accounts.team(job.team_id)
+        self.member = jobs.accounts.member(job.member_id, job.team_id)
+        self.budget = Budget(job.hold_id) if job.hold_id is not None else None
+        self.capped_out = job.options.max_credits is not None and job.hold_id is None
+        self.pool = ThreadPoolExecutor(max_workers=jobs.workers, thread_name_prefix=f"enrich-{job.id}")
+        self.match_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"enrich-{job.id}-match")
+        self.people: OrderedDict[int, _PersonEntry] = OrderedDict()
+        self.lock = threading.Lock()
+        self.buffer: list[RowOutput] = []
+        self.cancelled = False
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.match_pool.shutdown(wait=True, cancel_futures=True)
+
+    # ---- the pipeline ----------------------------------------------------------------------
+
+    def outputs(self, rows: Iterable[RowInput], on_progress: ProgressCallback | None) -> Iterator[RowOutput]:
+        counters = _Counters(self.job.progress.total_rows)
+        # Items in input order: a stored/finished RowOutput, or a future of one.
+        window: deque[RowOutput | _Pending] = deque()
+        max_in_flight = self.jobs.workers * 8
+        chunks = _chunks(iter(rows), CHUNK_ROWS)
+        matching: deque[tuple[list[RowInput], dict[int, RowOutput], Future[list[MatchResult]] | None]] = deque()
+
+        def queue_chunk() -> bool:
+            chunk = next(chunks, None)
+            if chunk is None:
+                return False
+            stored = self._stored(chunk[0].index, chunk[-1].index)
+            todo = [r for r in chunk if r.index not in stored and r.problem is None]
+            future = self.match_pool.submit(self._match, todo) if todo and not self.cancelled else None
+            matching.append((chunk, stored, future))
+            return True
+
+        for _ in range(2):  # match one chunk ahead of the lookups
+            queue_chunk()
+        while matching:
+            chunk, stored, future = matching.popleft()
+            queue_chunk()
+            matches = iter(future.result()) if future is not None else iter(())
+            for row in chunk:
+                if row.index in stored:
+                    window.append(stored[row.index])
+                elif self.cancelled:
+                    window.append(RowOutput(index=row.index, error=CANCELLED_ERROR))
+                elif row.problem is not None:
+                    window.append(RowOutput(index=row.index, error=row.problem))
+                else:
+                    window.append(self._submit(row, next(matches)))
+                while len(window) > max_in_flight:
+                    yield self._settle(window.popleft(), counters, on_progress)
+        while window:
+            yield self._settle(window.popleft(), counters, on_progress)
+        self._flush(counters, final=True)
+        if on_progress:
+            on_progress(counters.snapshot())
+
+    def _settle(
+        self, item: RowOutput | _Pending, counters: _Counters, on_progress: ProgressCallback | None
+    ) -> RowOutput:
+        out = self._row_from(item.index, item.entry, item.confidence) if isinstance(item, _Pending) else item
+        out = self._attribute(out)
+        counters.add(out)
+        if out.error != CANCELLED_ERROR:
+            self.buffer.append(out)
+        if len(self.buffer) >= FLUSH_ROWS:
+            self._flush(counters)
+            if on_progress:
+                on_progress(counters.snapshot())
+        return out
+
+    def _attribute(self, out: RowOutput) -> RowOutput:
+        """Credits go to the first row of a person in input order; later rows show 0."""
+        if out.person_id is None or out.credits_charged == 0:
+            return out
+        entry = self.people.get(out.person_id)
+        if entry is None:
+            return out
+        if entry.attributed:
+            return _replace_credits(out, 0)
+        entry.attributed = True
+        return out
+
+    # ---- matching and lookups --------------------------------------------------------------
+
+    def _match(self, rows: list[RowInput]) -> list[MatchResult]:
+        return list(match_contacts(self.engine, [r.query for r in rows], batch_size=max(1, len(rows))))
+
+    def _submit(self, row: RowInput, match: MatchResult) -> RowOutput | _Pending:
+        confidence = f"{match.confidence:.2f}" if match.best else ""
+        if match.outcome == MatchOutcome.INVALID:
+            detail = (match.error or "").split(": ", 1)[-1]
+            return RowOutput(index=row.index, error=f"row {row.index + 1}: {detail}")
+        if match.outcome == MatchOutcome.AMBIGUOUS:
+            names = "; ".join(
+                f"{c.full_name or '?'}" + (f" ({c.domain or c.company})" if c.domain or c.company else "")
+                for c in match.candidates[:3]
+            )
+            return RowOutput(
+                index=row.index,
+                error=f"row {row.index + 1}: ambiguous match ({names}): add an email or LinkedIn URL to choose",
+            )
+        best = match.best
+        if match.outcome != MatchOutcome.MATCHED or best is None:
+            return RowOutput(index=row.index, email_status=self._not_found_status())
+        if best.person_id is None:
+            # Known only from this team's own uploads: firmographics, nothing to access yet.
+            return RowOutput(
+                index=row.index,
+                title=best.title or "",
+                company=best.company or "",
+                domain=best.domain or "",
+                linkedin_url=best.linkedin_url or "",
+                match_confidence=confidence,
+                email_status=self._not_found_status(),
+            )
+        entry, owner = self._entry(best.person_id)
+        if owner:
+            self.pool.submit(self._lookup_into, entry, best.person_id)
+        # Waited on by the caller's thread, never by a pool worker (workers waiting on queued owners
+        # could fill the pool and deadlock it).
+        return _Pending(row.index, entry, confidence)
+
+    def _not_found_status(self) -> str:
+        return "unavailable" if self.job.options.want_email else ""
+
+    def _entry(self, person_id: int) -> tuple[_PersonEntry, bool]:
+        with self.lock:
+            entry = self.people.get(person_id)
+            if entry is not None:
+                self.people.move_to_end(person_id)
+                return entry, False
+            entry = _PersonEntry()
+            self.people[person_id] = entry
+            return entry, True
+
+    @staticmethod
+    def _row_from(index: int, entry: _PersonEntry, confidence: str) -> RowOutput:
+        p = entry.future.result()  # re-raises an unexpected lookup failure: the run stops, resumable
+        return RowOutput(
+            index=index,
+            person_id=p.person_id,
+            email=p.email,
+            email_status=p.email_status,
+            email_score=p.email_score,
+            mobile_phone=p.mobile_phone,
+            phone_status=p.phone_status,
+            office_phone=p.office_phone,
+            title=p.title,
+            company=p.company,
+            domain=p.domain,
+            linkedin_url=p.linkedin_url,
+            credits_charged=p.credits,
+            match_confidence=confidence,
+            error=p.error,
+        )
+
+    def _lookup_into(self, entry: _PersonEntry, person_id: int) -> None:
+        try:
+            entry.future.set_result(self._lookup(person_id))
+        except BaseException as exc:  # noqa: BLE001 - the rows waiting on this person must wake up
+            entry.future.set_exception(exc)
+
+    def _lookup(self, person_id: int) -> _PersonOutcome:
+        opts = self.job.options
+        fields: dict = {}
+        errors: list[str] = []
+        credits = 0
+        results: list[AccessResult] = []
+        for kind, wanted in ((DataKind.EMAIL, opts.want_email), (DataKind.MOBILE, opts.want_mobile)):
+            if not wanted:
+                continue
+            if self.capped_out:
+                errors.append("spend cap reached: the job's cap is spent")
+                continue
+            try:
+                result = self.jobs.data_requests.access(
+                    self.team.id, self.member.id, person_id, kind, feature=opts.feature, budget=self.budget
+                )
+            except TributaryError as exc:
+                errors.append(str(exc))
+                continue
+            results.append(result)
+            credits += self._credits_of(result)
+            if kind == DataKind.EMAIL:
+                if result.email is not None:
+                    fields.update(
+                        email=result.email.address,
+                        email_status=result.email.status.value,
+                        email_score=str(result.email.score) if result.email.score else "",
+                    )
+                else:
+                    fields["email_status"] = "unavailable"
+                if result.office_phone is not None:
+                    fields["office_phone"] = result.office_phone.e164
+            elif result.mobile_phones:
+                fields.update(mobile_phone=result.mobile_phones[0].e164, phone_status=result.mobile_phones[0].status)
+        person = results[0].person if results else None
+        if person is None:
+            try:
+                person = resolve_person(self.engine, person_id)
+            except TributaryError as exc:
+                errors.append(str(exc))
+        if person is not None:
+            fields.update(
+                title=person.title or "",
+                company=person.company or "",
+                domain=person.domain or "",
+                linkedin_url=person.linkedin_url or "",
+            )
+        return _PersonOutcome(person_id=person_id, credits=credits, error="; ".join(errors), **fields)
+
+    def _credits_of(self, result: AccessResult) -> int:
+        if not result.already_accessed:
+            return result.charged_credits
+        if result.status != DataRequestStatus.CHARGED:
+            return 0
+        # A replay: did this job pay for it in a run that crashed before storing the row?
+        with read_transaction(self.engine) as conn:
+            paid = conn.execute(
+                select(_DR.c.credits_charged).where(
+                    _DR.c.id == result.request_id,
+                    _DR.c.member_id == self.member.id,
+                    _DR.c.feature == self.job.options.feature.value,
+                    _DR.c.settled_at >= self.job.created_at,
+                )
+            ).scalar()
+            if not paid:
+                return 0
+            earlier = conn.execute(
+                select(_ROW.c.row_index)
+                .where(_ROW.c.job_id == self.job.id, _ROW.c.person_id == result.person.id)
+                .limit(1)
+            ).scalar()
+        return 0 if earlier is not None else int(paid)
+
+    # ---- storage ---------------------------------------------------------------------------
+
+    def _stored(self, first: int, last: int) -> dict[int, RowOutput]:
+        with read_transaction(self.engine) as conn:
+            rows = conn.execute(
+                select(_ROW).where(
+                    and_(_ROW.c.job_id == self.job.id, _ROW.c.row_index >= first, _ROW.c.row_index <= last)
+                )
+            ).all()
+        return {r.row_index: RowOutput.from_stored(r.row_index, r.person_id, r.credits_charged, r.output) for r in rows}
+
+    def _flush(self, counters: _Counters, *, final: bool = False) -> None:
+        rows = self.buffer
+        self.buffer = []
+        now = utcnow()
+        progress = counters.snapshot()
+        cancelled = self.cancelled
+        insert_row = _insert_ignore(self.engine)
+
+        def op(conn: Connection) -> bool:
+            job = conn.execute(select(_JOB).where(_JOB.c.id == self.job.id).with_for_update()).one()
+            if rows:
+                conn.execute(
+                    insert_row,
+                    [
+                        dict(
+                            job_id=self.job.id,
+                            row_index=r.index,
+                            person_id=r.person_id,
+                            credits_charged=r.credits_charged,
+                            output=r.stored(),
+                            created_at=now,
+                        )
+                        for r in rows
+                    ],
+                )
+            values: dict = dict(
+                done_rows=progress.done_rows,
+                matched_rows=progress.matched_rows,
+                found_rows=progress.found_rows,
+                error_rows=progress.error_rows,
+                charged_credits=progress.charged_credits,
+                updated_at=now,
+            )
+            if final and job.status == JobStatus.RUNNING.value:
+                self.jobs._release_hold(conn, job.team_id, job.hold_id, f"enrich-job:{job.id}:finish", now)
+                values.update(status=JobStatus.DONE.value, finished_at=now)
+            conn.execute(update(_JOB).where(_JOB.c.id == self.job.id).values(**values))
+            return cancelled or job.cancel_requested
+
+        self.cancelled = run_write(self.engine, op)
+        if len(self.people) > self.jobs.person_cache_size:
+            # Rows are stored now, so an evicted person's earlier rows are found in the row table.
+            with self.lock:
+                while len(self.people) > self.jobs.person_cache_size // 2:
+                    person_id, entry = next(iter(self.people.items()))
+                    if not entry.future.done():
+                        break
+                    del self.people[person_id]
+
+
+def _replace_credits(out: RowOutput, credits: int) -> RowOutput:
+    return replace(out, credits_charged=credits)
+
+
+def _insert_ignore(engine: Engine):
+    """Rows already stored (by a run that raced this one) are kept as they are."""
+    if is_sqlite(engine):
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    return dialect_insert(_ROW).on_conflict_do_nothing(index_elements=["job_id", "row_index"])
+
+
+def _chunks(rows: Iterator[RowInput], size: int) -> Iterator[list[RowInput]]:
+    while chunk := list(islice(rows, size)):
+        yield chunk
