@@ -7,12 +7,15 @@ Nothing here decides what a reply means (see replies.py) or which host to use (s
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from dataclasses import dataclass
 
 from core.verify.replies import Reply
 
 _MAX_REPLY_LINES = 100
+# C0 controls (CR, LF, NUL...), DEL, and the Unicode line separators some stacks also break on.
+_UNSAFE = re.compile("[\x00-\x1f\x7f\u0085\u2028\u2029]")
 _MAX_TEXT_IN_EVIDENCE = 200
 
 
@@ -69,9 +72,9 @@ class SmtpStep:
 
 def check_wire_safe(line: str) -> None:
     """Raise UnsafeCommand unless `line` is printable text (UTF-8 allowed for SMTPUTF8)."""
-    for ch in line:
-        if ord(ch) < 0x20 or ord(ch) == 0x7F or ch in "\u0085\u2028\u2029":
-            raise UnsafeCommand(f"refusing to send a command containing U+{ord(ch):04X}")
+    bad = _UNSAFE.search(line)
+    if bad is not None:
+        raise UnsafeCommand(f"refusing to send a command containing U+{ord(bad.group()):04X}")
 
 
 class SmtpSession:

@@ -6,7 +6,7 @@ an extra line on the SMTP wire (the SMTP layer checks again, belt and braces).
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
@@ -52,11 +52,12 @@ class SyntaxProblem:
     message: str
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # exactly Unicode category Cc
+
+
 def _control_character(text: str) -> str | None:
-    for ch in text:
-        if unicodedata.category(ch) == "Cc":
-            return ch
-    return None
+    match = _CONTROL.search(text)
+    return match.group() if match else None
 
 
 def parse_address(raw: object, *, test_environment: bool = False) -> ParsedAddress | SyntaxProblem:

@@ -79,6 +79,7 @@ class MailNet:
         self.rcpt_log: list[tuple[str, str]] = []  # (host, recipient) in arrival order
         self._dns: DnsServer | None = None
         self._smtp: SmtpCluster | None = None
+        self._remote: tuple[int, int] | None = None
 
     # ---- describing the world
     def _ip(self) -> str:
@@ -206,14 +207,23 @@ class MailNet:
     ) -> None:
         self.stop()
 
+    def attach(self, dns_port: int, smtp_port: int) -> None:
+        """Describe a twin of this mailnet that runs elsewhere (another process, same description):
+        ground truth and `verifier_config` work here, recording stays with the running one."""
+        self._remote = (dns_port, smtp_port)
+
     # ---- pointing a verifier here
     @property
     def dns_port(self) -> int:
+        if self._remote is not None:
+            return self._remote[0]
         assert self._dns is not None, "start() first"
         return self._dns.port
 
     @property
     def smtp_port(self) -> int:
+        if self._remote is not None:
+            return self._remote[1]
         assert self._smtp is not None, "start() first"
         return self._smtp.port
 
