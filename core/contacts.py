@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, insert, select
 
 from core.errors import InvalidInput
+from core.name_index import index_company_in, index_person_in
 from core.people import canonical_linkedin_url
 from storage.db import run_write
 from storage.models import Company, EmailAddress, Person, Phone
@@ -62,11 +63,13 @@ def company_id_in(conn: Connection, name: str, domain: str | None, country_code:
         found = conn.execute(select(_COMPANY.c.id).where(_COMPANY.c.name == name, _COMPANY.c.domain.is_(None))).scalar()
         if found is not None:
             return found
-    return conn.execute(
+    company_id = conn.execute(
         insert(_COMPANY)
         .values(name=name, domain=domain.lower() if domain else None, country_code=country_code, created_at=utcnow())
         .returning(_COMPANY.c.id)
     ).scalar_one()
+    index_company_in(conn, company_id, name)
+    return company_id
 
 
 def add_person_in(conn: Connection, person: NewPerson) -> int:
@@ -93,6 +96,7 @@ def add_person_in(conn: Connection, person: NewPerson) -> int:
         )
         .returning(_PERSON.c.id)
     ).scalar_one()
+    index_person_in(conn, person_id, person.full_name, person.first_name, person.last_name)
     if person.emails:
         conn.execute(
             insert(_EMAIL),

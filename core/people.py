@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import Connection, Engine, func, select
 
 from core.errors import InvalidInput, NotFound
+from core.normalize.linkedin import canonical_linkedin_url
 from core.sources.base import PersonInfo
 from storage.db import read_transaction
 from storage.models import Company, EmailAddress, Person
@@ -14,15 +13,7 @@ from storage.models import Company, EmailAddress, Person
 _PERSON = Person.__table__
 _COMPANY = Company.__table__
 _EMAIL = EmailAddress.__table__
-_LINKEDIN = re.compile(r"^(?:https?://)?(?:[a-z]{2,3}\.)?linkedin\.com/in/([^/?#\s]+)/?", re.IGNORECASE)
 MAX_REF_LENGTH = 320
-
-
-def canonical_linkedin_url(url: str) -> str | None:
-    match = _LINKEDIN.match(url.strip())
-    if not match:
-        return None
-    return f"https://www.linkedin.com/in/{match.group(1).lower()}"
 
 
 def resolve_person(engine: Engine, ref: str | int) -> PersonInfo:

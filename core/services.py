@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from core.accounts import Accounts
 from core.bounces.intake import BounceIntakeService
+from core.contributions import Contributions
 from core.data_requests import DataRequests
 from core.enrichment.csv_enrich import CsvEnrichment
 from core.enrichment.jobs import EnrichmentJobs
@@ -76,6 +77,10 @@ class Services:
             timeout_s=self.settings.smtp_timeout_s,
             ca_file=self.settings.smtp_ca_file,
         )
+
+    @cached_property
+    def contributions(self) -> Contributions:
+        return Contributions(self.engine, self.settings.contributor_key.get_secret_value())
 
     @cached_property
     def enrichment_jobs(self) -> EnrichmentJobs:

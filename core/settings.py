@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     bounce_webhook_secret: SecretStr | None = None
     bounce_webhook_tolerance_s: int = 300
 
+    # Keys the contributor fingerprints (HMAC) in the shared tables. The default is for development
+    # only: production MUST set its own secret, kept outside the database (anyone with both can
+    # recompute which fingerprint is which team).
+    contributor_key: SecretStr = SecretStr("tributary-dev-contributor-key--set-TRIBUTARY_CONTRIBUTOR_KEY-in-production")
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

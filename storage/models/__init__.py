@@ -2,6 +2,7 @@
 
 from storage.models.accounts import BillingCycle, Member, Plan, Team
 from storage.models.contacts import Company, DataRequest, EmailAddress, Person, Phone, TeamContact
+from storage.models.contributor import CompanyNameKey, ContactCandidate, ContributionObservation, PersonNameKey
 from storage.models.enrichment import EnrichmentJob, EnrichmentRow
 from storage.models.ledger import (
     CreditLot,
@@ -20,6 +21,9 @@ __all__ = [
     "Bounce",
     "BounceIntake",
     "Company",
+    "CompanyNameKey",
+    "ContactCandidate",
+    "ContributionObservation",
     "CreditLot",
     "DataRequest",
     "EmailAddress",
@@ -35,6 +39,7 @@ __all__ = [
     "Member",
     "OutboxNotice",
     "Person",
+    "PersonNameKey",
     "Phone",
     "Plan",
     "RefundDecision",

@@ -1,0 +1,430 @@
+"""Matching a row or a lookup to a person, and the people search front ends call.
+
+Rules, tried in order; the first that finds anyone decides:
+1. email            exact normalised address                    confidence 0.99
+2. linkedin_url     canonical profile URL                       confidence 0.97
+3. name_at_domain   folded first+last name at the company domain confidence 0.90
+4. fuzzy_name       rapidfuzz similarity of the folded full name among the people of the company
+                    (by domain or by company-name key), at least FUZZY_NAME_THRESHOLD; confidence
+                    0.60-0.85 rising with the similarity (an exact name found only through the
+                    company *name* lands here too, at 0.85: a name is weaker evidence than a domain).
+Two different people whose confidences are within AMBIGUITY_MARGIN are returned as ambiguous with
+both, never guessed.
+
+Team view: with `team_id`, the team's private candidates (core/contributions.py) are matched by
+the same rules alongside the shared people; another team's candidates are never read. A candidate
+already linked to a shared person counts as that person.
+
+Every lookup goes through an index (email_address.address, person.linkedin_url, company.domain,
+company_name_key.name_key, person.company_id, person_name_key, contact_candidate's team indexes);
+bulk callers use `match_contacts`, which also caches each company's people for the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from rapidfuzz import fuzz
+from sqlalchemy import Connection, Engine, or_, select
+
+from core.errors import InvalidInput, TributaryError
+from core.normalize import (
+    ContactQuery,
+    NormalizedContact,
+    company_key,
+    normalize_contact,
+    parse_name,
+    registrable_domain,
+)
+from storage.db import read_transaction
+from storage.models import Company, CompanyNameKey, ContactCandidate, EmailAddress, Person, PersonNameKey
+
+_PERSON = Person.__table__
+_COMPANY = Company.__table__
+_EMAIL = EmailAddress.__table__
+_CKEY = CompanyNameKey.__table__
+_PKEY = PersonNameKey.__table__
+_CAND = ContactCandidate.__table__
+
+# rapidfuzz token_sort_ratio (0-100) on folded full names: 88 accepts "Jon Smith"/"John Smith" and
+# one-letter typos in ordinary names, and rejects "Jane Doe"/"John Doe".
+FUZZY_NAME_THRESHOLD = 88.0
+# Candidates whose confidences differ by less than this are "alike": ambiguous, not guessed.
+AMBIGUITY_MARGIN = 0.03
+EMAIL_CONFIDENCE = 0.99
+LINKEDIN_CONFIDENCE = 0.97
+NAME_AT_DOMAIN_CONFIDENCE = 0.90
+FUZZY_MIN_CONFIDENCE = 0.60
+FUZZY_MAX_CONFIDENCE = 0.85
+# People search ranks looser matches (the bot shows a short list for a person to choose from).
+SEARCH_MIN_SCORE = 70.0
+MAX_SEARCH_LIMIT = 50
+MATCH_BATCH_SIZE = 500
+
+
+class MatchRule(StrEnum):
+    EMAIL = "email"
+    LINKEDIN_URL = "linkedin_url"
+    NAME_AT_DOMAIN = "name_at_domain"
+    FUZZY_NAME = "fuzzy_name"
+
+
+class MatchOutcome(StrEnum):
+    MATCHED = "matched"
+    AMBIGUOUS = "ambiguous"
+    NO_MATCH = "no_match"
+    INVALID = "invalid"  # bulk only: the row could not be read (see `error`)
+
+
+@dataclass(frozen=True)
+class MatchCandidate:
+    """A shared person (`person_id`) or one of the team's private candidates (`candidate_id`).
+    Carries no email or phone: those are what data requests charge for."""
+
+    person_id: int | None
+    candidate_id: int | None
+    full_name: str | None
+    title: str | None
+    company: str | None
+    domain: str | None
+    linkedin_url: str | None
+    location: str | None
+    confidence: float
+    rule: MatchRule
+    private: bool  # True: known only from this team's own uploads
+
+    @property
+    def entity(self) -> tuple[str, int]:
+        return ("person", self.person_id) if self.person_id is not None else ("candidate", self.candidate_id or 0)
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    outcome: MatchOutcome
+    best: MatchCandidate | None = None  # only when MATCHED
+    candidates: tuple[MatchCandidate, ...] = ()  # the alike ones when AMBIGUOUS; (best,) when MATCHED
+    row: int | None = None  # 1-based position in a bulk call
+    error: str | None = None
+
+    @property
+    def rule(self) -> MatchRule | None:
+        return self.best.rule if self.best else None
+
+    @property
+    def confidence(self) -> float:
+        return self.best.confidence if self.best else 0.0
+
+
+@dataclass
+class _CompanyCache:
+    """Per batch: a company's people, so 100k rows at 2,000 companies read each company once."""
+
+    people_by_company: dict[int, list] = field(default_factory=dict)
+    ids_by_domain: dict[str, list[int]] = field(default_factory=dict)
+    ids_by_key: dict[str, list[int]] = field(default_factory=dict)
+
+
+def fuzzy_confidence(score: float) -> float:
+    span = (score - FUZZY_NAME_THRESHOLD) / (100.0 - FUZZY_NAME_THRESHOLD)
+    return round(FUZZY_MIN_CONFIDENCE + (FUZZY_MAX_CONFIDENCE - FUZZY_MIN_CONFIDENCE) * max(0.0, min(1.0, span)), 4)
+
+
+def match_contact(engine: Engine, query: ContactQuery, *, team_id: int | None = None) -> MatchResult:
+    """Raises InvalidInput (naming the field) for a query that cannot be read."""
+    contact = normalize_contact(query)
+    with read_transaction(engine) as conn:
+        return match_in(conn, contact, team_id=team_id)
+
+
+def match_contacts(
+    engine: Engine, queries: Iterable[ContactQuery], *, team_id: int | None = None, batch_size: int = MATCH_BATCH_SIZE
+) -> Iterator[MatchResult]:
+    """One result per query, in order, streamed. A bad row becomes an INVALID result saying which
+    row and field; it never stops the batch."""
+    batch: list[tuple[int, ContactQuery]] = []
+    for row, query in enumerate(queries, start=1):
+        batch.append((row, query))
+        if len(batch) >= batch_size:
+            yield from _match_batch(engine, batch, team_id)
+            batch = []
+    if batch:
+        yield from _match_batch(engine, batch, team_id)
+
+
+def _match_batch(engine: Engine, batch: list[tuple[int, ContactQuery]], team_id: int | None) -> list[MatchResult]:
+    cache = _CompanyCache()
+    results: list[MatchResult] = []
+    with read_transaction(engine) as conn:
+        for row, query in batch:
+            try:
+                contact = normalize_contact(query)
+            except TributaryError as exc:
+                results.append(MatchResult(MatchOutcome.INVALID, row=row, error=f"row {row}: {exc}"))
+                continue
+            result = match_in(conn, contact, team_id=team_id, cache=cache)
+            results.append(MatchResult(result.outcome, result.best, result.candidates, row=row))
+    return results
+
+
+def match_in(
+    conn: Connection,
+    contact: NormalizedContact,
+    *,
+    team_id: int | None = None,
+    cache: _CompanyCache | None = None,
+    rules: frozenset[MatchRule] | None = None,
+) -> MatchResult:
+    """Match inside the caller's transaction. `rules` limits which rules may answer (contributions
+    use only the exact ones)."""
+    cache = cache or _CompanyCache()
+    allowed = rules or frozenset(MatchRule)
+    steps = (
+        (MatchRule.EMAIL, _by_email),
+        (MatchRule.LINKEDIN_URL, _by_linkedin),
+    )
+    for rule, finder in steps:
+        if rule not in allowed:
+            continue
+        found = finder(conn, contact, team_id)
+        if found:
+            return _decide(found)
+    if contact.has_name and (contact.domain or contact.company_key):
+        found = [c for c in _by_name_at_company(conn, contact, team_id, cache) if c.rule in allowed]
+        if found:
+            return _decide(found)
+    return MatchResult(MatchOutcome.NO_MATCH)
+
+
+def _decide(found: list[MatchCandidate]) -> MatchResult:
+    merged = _merge(found)
+    best = merged[0]
+    alike = tuple(c for c in merged if best.confidence - c.confidence < AMBIGUITY_MARGIN)
+    if len(alike) > 1:
+        return MatchResult(MatchOutcome.AMBIGUOUS, candidates=alike)
+    return MatchResult(MatchOutcome.MATCHED, best=best, candidates=(best,))
+
+
+def _merge(found: list[MatchCandidate]) -> list[MatchCandidate]:
+    """One entry per entity (a shared person seen directly and through a team candidate is one),
+    keeping the most confident; best first, ties by id for a stable order."""
+    best: dict[tuple[str, int], MatchCandidate] = {}
+    for cand in found:
+        current = best.get(cand.entity)
+        # On equal confidence the shared view of a person wins over the team's private copy.
+        if current is None or (cand.confidence, not cand.private) > (current.confidence, not current.private):
+            best[cand.entity] = cand
+    return sorted(best.values(), key=lambda c: (-c.confidence, c.entity))
+
+
+# --- shared people --------------------------------------------------------------------------------
+
+_PERSON_COLUMNS = (
+    _PERSON.c.id,
+    _PERSON.c.full_name,
+    _PERSON.c.first_name,
+    _PERSON.c.last_name,
+    _PERSON.c.title,
+    _PERSON.c.linkedin_url,
+    _PERSON.c.location,
+    _PERSON.c.company_id,
+    _COMPANY.c.name.label("company"),
+    _COMPANY.c.domain,
+)
+
+
+def _person_select():
+    return select(*_PERSON_COLUMNS).outerjoin(_COMPANY, _COMPANY.c.id == _PERSON.c.company_id)
+
+
+def _person_candidate(row, rule: MatchRule, confidence: float) -> MatchCandidate:
+    return MatchCandidate(
+        person_id=row.id,
+        candidate_id=None,
+        full_name=row.full_name,
+        title=row.title,
+        company=row.company,
+        domain=row.domain,
+        linkedin_url=row.linkedin_url,
+        location=row.location,
+        confidence=confidence,
+        rule=rule,
+        private=False,
+    )
+
+
+def _candidate_candidate(row, rule: MatchRule, confidence: float) -> MatchCandidate:
+    return MatchCandidate(
+        person_id=row.person_id,
+        candidate_id=None if row.person_id is not None else row.id,
+        full_name=row.full_name,
+        title=row.title,
+        company=row.company,
+        domain=row.domain,
+        linkedin_url=row.linkedin_url,
+        location=row.location,
+        confidence=confidence,
+        rule=rule,
+        private=True,
+    )
+
+
+def _team_candidates(conn: Connection, team_id: int | None, *conditions) -> list:
+    if team_id is None:
+        return []
+    return conn.execute(select(_CAND).where(_CAND.c.team_id == team_id, *conditions).order_by(_CAND.c.id)).all()
+
+
+def _by_email(conn: Connection, contact: NormalizedContact, team_id: int | None) -> list[MatchCandidate]:
+    if contact.email is None:
+        return []
+    address = contact.email.address
+    person_id = select(_EMAIL.c.person_id).where(_EMAIL.c.address == address).scalar_subquery()
+    rows = conn.execute(_person_select().where(_PERSON.c.id == person_id)).all()
+    found = [_person_candidate(r, MatchRule.EMAIL, EMAIL_CONFIDENCE) for r in rows]
+    found += [
+        _candidate_candidate(r, MatchRule.EMAIL, EMAIL_CONFIDENCE)
+        for r in _team_candidates(conn, team_id, _CAND.c.email == address)
+    ]
+    return found
+
+
+def _by_linkedin(conn: Connection, contact: NormalizedContact, team_id: int | None) -> list[MatchCandidate]:
+    if contact.linkedin_url is None:
+        return []
+    rows = conn.execute(_person_select().where(_PERSON.c.linkedin_url == contact.linkedin_url)).all()
+    found = [_person_candidate(r, MatchRule.LINKEDIN_URL, LINKEDIN_CONFIDENCE) for r in rows]
+    found += [
+        _candidate_candidate(r, MatchRule.LINKEDIN_URL, LINKEDIN_CONFIDENCE)
+        for r in _team_candidates(conn, team_id, _CAND.c.linkedin_url == contact.linkedin_url)
+    ]
+    return found
+
+
+def _company_ids(conn: Connection, domain: str | None, key: str, cache: _CompanyCache) -> tuple[list[int], list[int]]:
+    """(companies with this domain, companies with this name key but not this domain)."""
+    by_domain: list[int] = []
+    if domain:
+        if domain not in cache.ids_by_domain:
+            cache.ids_by_domain[domain] = list(
+                conn.execute(select(_COMPANY.c.id).where(_COMPANY.c.domain == domain)).scalars()
+            )
+        by_domain = cache.ids_by_domain[domain]
+    by_key: list[int] = []
+    if key:
+        if key not in cache.ids_by_key:
+            cache.ids_by_key[key] = list(
+                conn.execute(
+                    select(_CKEY.c.company_id).where(_CKEY.c.name_key == key).order_by(_CKEY.c.company_id)
+                ).scalars()
+            )
+        by_key = [i for i in cache.ids_by_key[key] if i not in by_domain]
+    return by_domain, by_key
+
+
+def _people_at(conn: Connection, company_id: int, cache: _CompanyCache) -> list:
+    if company_id not in cache.people_by_company:
+        rows = conn.execute(_person_select().where(_PERSON.c.company_id == company_id).order_by(_PERSON.c.id)).all()
+        cache.people_by_company[company_id] = [
+            (row, parse_name(row.full_name, row.first_name, row.last_name)) for row in rows
+        ]
+    return cache.people_by_company[company_id]
+
+
+def _score_name(contact: NormalizedContact, first_key: str, last_key: str, full_key: str, at_domain: bool):
+    """(rule, confidence) or None."""
+    if first_key and first_key == contact.first_key and last_key == contact.last_key:
+        if at_domain:
+            return MatchRule.NAME_AT_DOMAIN, NAME_AT_DOMAIN_CONFIDENCE
+        return MatchRule.FUZZY_NAME, FUZZY_MAX_CONFIDENCE
+    score = fuzz.token_sort_ratio(contact.full_key, full_key)
+    if score >= FUZZY_NAME_THRESHOLD:
+        return MatchRule.FUZZY_NAME, fuzzy_confidence(score)
+    return None
+
+
+def _by_name_at_company(
+    conn: Connection, contact: NormalizedContact, team_id: int | None, cache: _CompanyCache
+) -> list[MatchCandidate]:
+    found: list[MatchCandidate] = []
+    by_domain, by_key = _company_ids(conn, contact.domain, contact.company_key, cache)
+    for company_ids, at_domain in ((by_domain, True), (by_key, False)):
+        for company_id in company_ids:
+            for row, name in _people_at(conn, company_id, cache):
+                scored = _score_name(contact, name.first_key, name.last_key, name.full_key, at_domain)
+                if scored:
+                    found.append(_person_candidate(row, *scored))
+    if team_id is not None:
+        where = []
+        if contact.domain:
+            where.append(_CAND.c.domain == contact.domain)
+        if contact.company_key:
+            where.append(_CAND.c.company_key == contact.company_key)
+        for row in _team_candidates(conn, team_id, or_(*where)):
+            at_domain = bool(contact.domain) and row.domain == contact.domain
+            scored = _score_name(contact, row.first_key, row.last_key, row.full_key, at_domain)
+            if scored:
+                found.append(_candidate_candidate(row, *scored))
+    return found
+
+
+# --- people search --------------------------------------------------------------------------------
+
+
+def search_people(
+    engine: Engine, name: str, company: str | None = None, *, team_id: int | None = None, limit: int = 5
+) -> list[MatchCandidate]:
+    """Ranked people for "Jane Doe at Acme": best first, at most `limit`. `company` may be a name or
+    a domain/website. Without a company, people whose folded last name equals the query's are ranked.
+    Raises InvalidInput for an empty or overlong name, or a limit outside 1..MAX_SEARCH_LIMIT."""
+    if not name or not name.strip():
+        raise InvalidInput("name: give a person's name to search for")
+    if len(name) > 255 or (company is not None and len(company) > 2048):
+        raise InvalidInput("name/company: too long (name at most 255, company at most 2048 characters)")
+    if not 1 <= limit <= MAX_SEARCH_LIMIT:
+        raise InvalidInput(f"limit: must be between 1 and {MAX_SEARCH_LIMIT}")
+    wanted = parse_name(name)
+    domain, key = _company_terms(company)
+    found: list[MatchCandidate] = []
+    with read_transaction(engine) as conn:
+        cache = _CompanyCache()
+        if domain or key:
+            by_domain, by_key = _company_ids(conn, domain, key, cache)
+            rows = [row for cid in by_domain + by_key for row, _ in _people_at(conn, cid, cache)]
+        else:
+            stmt = _person_select().join(_PKEY, _PKEY.c.person_id == _PERSON.c.id)
+            rows = conn.execute(stmt.where(_PKEY.c.last_key == (wanted.last_key or wanted.full_key)).limit(1000)).all()
+        for row in rows:
+            score = _search_score(wanted.full_key, parse_name(row.full_name, row.first_name, row.last_name).full_key)
+            if score >= SEARCH_MIN_SCORE:
+                found.append(_person_candidate(row, MatchRule.FUZZY_NAME, round(score / 100.0, 4)))
+        if team_id is not None:
+            if domain:
+                where = _CAND.c.domain == domain
+            elif key:
+                where = _CAND.c.company_key == key
+            else:
+                where = _CAND.c.last_key == (wanted.last_key or wanted.full_key)
+            for row in _team_candidates(conn, team_id, where):
+                score = _search_score(wanted.full_key, row.full_key)
+                if score >= SEARCH_MIN_SCORE:
+                    found.append(_candidate_candidate(row, MatchRule.FUZZY_NAME, round(score / 100.0, 4)))
+    return _merge(found)[:limit]
+
+
+def _search_score(wanted: str, full_key: str) -> float:
+    return float(fuzz.token_sort_ratio(wanted, full_key))
+
+
+def _company_terms(company: str | None) -> tuple[str | None, str]:
+    """A company given as "acme.com" or a URL is a domain; anything else is a name."""
+    if company is None or not company.strip():
+        return None, ""
+    text = company.strip()
+    if "." in text and " " not in text:
+        try:
+            return registrable_domain(text), ""
+        except InvalidInput:
+            pass
+    return None, company_key(text)

@@ -1,0 +1,32 @@
+"""Unicode folding: the comparison form of free text ("José Müller" and "JOSE MULLER" fold alike)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Letters that carry no combining mark to strip, so NFKD alone would leave them as they are.
+_NON_DECOMPOSING = str.maketrans(
+    {
+        "ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ð": "d", "Ð": "d", "þ": "th", "Þ": "th",
+        "æ": "ae", "Æ": "ae", "œ": "oe", "Œ": "oe", "ı": "i", "ß": "ss", "ẞ": "ss",
+    }
+)
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+_SPACES = re.compile(r"\s+")
+
+
+def fold(text: str) -> str:
+    """Lower-case, accents removed, punctuation turned into single spaces, trimmed."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_NON_DECOMPOSING))
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return _SPACES.sub(" ", _NON_WORD.sub(" ", stripped.casefold())).strip()
+
+
+def clean(text: str | None) -> str | None:
+    """Display form: whitespace collapsed, control characters dropped; None for blank input."""
+    if text is None:
+        return None
+    visible = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf") or ch in " \t")
+    collapsed = _SPACES.sub(" ", unicodedata.normalize("NFC", visible)).strip()
+    return collapsed or None
