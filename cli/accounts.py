@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+from pathlib import Path
+
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from cli.context import echo_json, services
-from core import demo
+from core import demo, demo_world
 from storage.models.enums import Role
 
 teams_app = typer.Typer(help="Teams (customer accounts).", no_args_is_help=True)
@@ -123,14 +128,43 @@ def plans_create(
 @demo_app.command("seed")
 def demo_seed(
     if_empty: bool = typer.Option(False, "--if-empty", help="Do nothing unless the database has no team yet."),
+    small: bool = typer.Option(False, "--small", help="Only the demo team and its few people, not the large world."),
 ) -> None:
-    """Create the `demo` team (basic plan, admin@demo.test, rep@demo.test) and a few people."""
+    """Create the `demo` team (basic plan, admin@demo.test, rep@demo.test), a few people, and the large
+    deterministic demo world (2,000 companies, 50,000 people; skipped if already there)."""
     accounts = services().accounts
     if if_empty and not demo.is_empty(accounts):
         typer.echo("database already has teams: demo seed skipped")
         return
-    created = demo.seed_small(accounts)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        tasks: dict[str, int] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done)
+
+        created, world = demo.seed(accounts, world=not small, on_progress=on_progress)
     typer.echo("demo team seeded" if created else "demo team already exists")
+    if world is not None:
+        typer.echo(
+            f"demo world seeded: {world.companies} companies, {world.people} people, {world.emails} emails, "
+            f"{world.phones} phones"
+            if world.created
+            else "demo world already exists"
+        )
+
+
+@demo_app.command("mail-servers")
+def demo_mail_servers(
+    output: Path = typer.Option(..., "-o", "--output", help="JSON file to write the description to."),
+) -> None:
+    """Describe the demo world's mail servers (behaviour and mailboxes per domain) as JSON, for the
+    simulated mail internet (tests/mailnet) to serve."""
+    domains = demo_world.mail_servers()
+    output.write_text(json.dumps([asdict(d) for d in domains], indent=1))
+    typer.echo(f"{len(domains)} demo mail domains written to {output}")
 
 
 def register(app: typer.Typer) -> None:

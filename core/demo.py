@@ -1,13 +1,16 @@
-"""The small demo world `make run` starts with: team `demo` on `basic`, an admin, a rep, a few people."""
+"""The demo `make run` starts with: team `demo` on `basic`, an admin, a rep, a few people — and the
+large deterministic world of core/demo_world.py (2,000 companies, 50,000 people) around them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from core.accounts import Accounts
 from core.contacts import NewEmail, NewPerson, NewPhone, add_person
+from core.demo_world import DemoWorldSummary, seed_world
 from storage.db import read_transaction
 from storage.models import Person, Team
 from storage.models.enums import EmailStatus, PhoneKind, PhoneStatus, Role
@@ -76,3 +79,11 @@ def seed_small(accounts: Accounts) -> bool:
     ):
         add_person(engine, person)
     return True
+
+
+def seed(
+    accounts: Accounts, *, world: bool = True, on_progress: Callable[[str, int, int], None] | None = None
+) -> tuple[bool, DemoWorldSummary | None]:
+    """The small demo team first (its people only go in an empty database), then the large world."""
+    created = seed_small(accounts)
+    return created, seed_world(accounts.engine, on_progress=on_progress) if world else None
