@@ -107,8 +107,10 @@ class BounceIntakeService:
         source: str,
         source_ref: str | None = None,
         now: datetime | None = None,
+        decide: bool = True,
     ) -> IntakeResult:
-        """Store one raw bounce message and decide its bounces. Bad input is stored, not raised."""
+        """Store one raw bounce message and decide its bounces (unless `decide` is False: then the
+        scheduler's `process_pending` does). Bad input is stored, not raised."""
         now = as_utc(now or utcnow())
         raw = bytes(raw)
         digest = hashlib.sha256(raw).hexdigest()
@@ -131,8 +133,9 @@ class BounceIntakeService:
             for r in report.recipients
         ]
         status = IntakeStatus.PARSED if bounces else IntakeStatus.NO_RECIPIENT
+        note = None if bounces else report.reason
         return self._store(
-            raw, digest, source, source_ref, status, bounces, received_at, None, None if bounces else report.reason, now
+            raw, digest, source, source_ref, status, bounces, received_at, None, note, now, decide=decide
         )
 
     def ingest_event(
@@ -215,6 +218,8 @@ class BounceIntakeService:
         error_code: str | None,
         error: str | None,
         now: datetime | None = None,
+        *,
+        decide: bool = True,
     ) -> IntakeResult:
         now = now or received_at
         insert = sqlite_insert if is_sqlite(self.engine) else pg_insert
@@ -267,7 +272,7 @@ class BounceIntakeService:
             log.warning("bounce intake %s from %s kept as unparseable: %s", intake_id, source, error_code)
         # Deciding is idempotent, so a duplicate delivery re-runs it harmlessly (and finishes the
         # work of a worker that died after storing).
-        outcomes = tuple(self.refunds.process_bounce(bounce_id, now=now) for bounce_id in bounce_ids)
+        outcomes = tuple(self.refunds.process_bounce(bounce_id, now=now) for bounce_id in bounce_ids) if decide else ()
         return IntakeResult(intake_id, status, duplicate, tuple(bounce_ids), outcomes, error, error_code)
 
 

@@ -40,6 +40,7 @@ def start_in_process(jobs: Jobs, *, workers: int = 1, periodic: bool = True) -> 
         max_delay=1.0,
         check_worker_health=False,
         shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+        flush_locks=True,  # a lock left by a process that died (no TTL on SQLite storage)
     )
     consumer.start()
     log.info("in-process job consumer started (%s worker thread(s), periodic=%s)", workers, periodic)
@@ -48,7 +49,7 @@ def start_in_process(jobs: Jobs, *, workers: int = 1, periodic: bool = True) -> 
 
 def run_worker(jobs: Jobs, *, workers: int = 2, periodic: bool = True) -> None:
     """Run a consumer in the foreground until SIGINT/SIGTERM (the `worker` process)."""
-    consumer = Consumer(jobs.huey, workers=workers, periodic=periodic, worker_type="thread")
+    consumer = Consumer(jobs.huey, workers=workers, periodic=periodic, worker_type="thread", flush_locks=True)
     consumer.run()
 
 

@@ -39,12 +39,15 @@ class Jobs:
         self.huey = huey or make_huey(services.settings)
         h = self.huey
 
+        # huey's SQLite storage has no key expiry; there, consumers flush stale locks when they start.
+        lock_ttl_s = POLL_LOCK_TTL_S if services.settings.redis_url else None
+
         def poll(now: datetime | None = None) -> PollResult:
             config = MailboxConfig.from_settings(services.settings)
             if config is None:
                 return PollResult(0, 0, 0, 0, 0, skipped="no bounce mailbox configured")
             try:
-                with h.lock_task(POLL_LOCK, ttl=POLL_LOCK_TTL_S):
+                with h.lock_task(POLL_LOCK, ttl=lock_ttl_s):
                     return poll_mailbox(config, services.bounce_intake, now=now)
             except TaskLockedException:
                 log.info("bounce mailbox: another worker is polling; skipped")

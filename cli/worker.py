@@ -1,0 +1,26 @@
+"""`tributary worker`: run the background-job consumer (schedules and queued tasks) in the foreground."""
+
+from __future__ import annotations
+
+import typer
+
+from cli.context import services
+
+
+def worker(
+    threads: int | None = typer.Option(None, "--threads", help="Worker threads (default from settings)."),
+    no_periodic: bool = typer.Option(False, "--no-periodic", help="Run queued tasks only, not the schedule."),
+) -> None:
+    """Run the job consumer until interrupted (Procfile: `worker: tributary worker`)."""
+    from core.jobs.consumer import run_worker
+    from core.jobs.tasks import Jobs
+
+    svc = services()
+    jobs = Jobs(svc)
+    storage = "Redis" if svc.settings.redis_url else f"SQLite ({svc.settings.huey_sqlite_path})"
+    typer.echo(f"Tributary worker: queue {jobs.huey.name!r} on {storage}")
+    run_worker(jobs, workers=threads or svc.settings.worker_threads, periodic=not no_periodic)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("worker")(worker)

@@ -1,0 +1,84 @@
+"""`POST /api/v1/events/bounces`: bounces reported by email-sending services (see core.bounces.webhook).
+
+401 for a missing, wrong or stale signature (the body is not stored: anyone can send junk, and a
+sender with the right secret retries on any non-2xx, so nothing genuine is lost). 400 naming the
+field for a body that is authenticated but wrong, which is kept as an unparseable intake row. 503
+while no secret is configured. Items of a list are taken one by one: the good ones are processed
+even when another is refused.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from core.bounces.intake import IntakeSource
+from core.bounces.webhook import (
+    MAX_BODY_BYTES,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    WebhookAuthError,
+    WebhookBodyError,
+    parse_body,
+    verify_signature,
+)
+
+events_bp = Blueprint("events", __name__)
+
+
+@events_bp.post("/api/v1/events/bounces")
+def bounce_events():
+    services = current_app.extensions["tributary"]
+    secret = services.settings.bounce_webhook_secret
+    if secret is None:
+        return jsonify(error="the bounce webhook is not configured (TRIBUTARY_BOUNCE_WEBHOOK_SECRET)"), 503
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        return jsonify(error=f"body: larger than {MAX_BODY_BYTES} bytes"), 413
+    body = request.get_data(cache=False)
+    try:
+        verify_signature(
+            secret.get_secret_value(),
+            timestamp=request.headers.get(TIMESTAMP_HEADER),
+            signature=request.headers.get(SIGNATURE_HEADER),
+            body=body,
+            tolerance_s=services.settings.bounce_webhook_tolerance_s,
+        )
+    except WebhookAuthError as exc:
+        current_app.logger.warning("bounce webhook refused from %s: %s", request.remote_addr, exc)
+        return jsonify(error=str(exc)), 401
+    intake = services.bounce_intake
+    try:
+        is_list, items = parse_body(body)
+    except WebhookBodyError as exc:
+        kept = intake.record_unparseable(body, source=IntakeSource.WEBHOOK, error_code="bad_body", error=str(exc))
+        return jsonify(error=str(exc), field=exc.field, intake_id=kept.intake_id), 400
+    results = []
+    failed = False
+    for item in items:
+        if item.error is not None:
+            failed = True
+            kept = intake.record_unparseable(
+                body if not is_list else f"item {item.index} of ".encode() + body,
+                source=IntakeSource.WEBHOOK,
+                error_code="bad_event",
+                error=str(item.error),
+            )
+            results.append({"index": item.index, "error": str(item.error), "field": item.error.field,
+                            "intake_id": kept.intake_id})
+            continue
+        stored = intake.ingest_event(item.event, body)
+        outcome = stored.outcomes[0] if stored.outcomes else None
+        results.append(
+            {
+                "index": item.index,
+                "intake_id": stored.intake_id,
+                "bounce_id": stored.bounce_ids[0] if stored.bounce_ids else None,
+                "matched": bool(outcome and outcome.matched),
+                "refund": outcome.decision.outcome.value if outcome and outcome.decision else None,
+            }
+        )
+    if not is_list:
+        result = results[0]
+        if "error" in result:
+            return jsonify(error=result["error"], field=result["field"], intake_id=result["intake_id"]), 400
+        return jsonify(result), 200
+    return jsonify(results=results), 400 if failed else 200
