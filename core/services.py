@@ -10,15 +10,18 @@ from sqlalchemy import Engine
 from core.accounts import Accounts
 from core.bounces.intake import BounceIntakeService
 from core.contributions import Contributions
+from core.credit_overview import CreditOverviews
 from core.data_requests import DataRequests
 from core.enrichment.csv_enrich import CsvEnrichment
 from core.enrichment.jobs import EnrichmentJobs
 from core.ledger import Ledger
 from core.outbox import Outbox
+from core.person_preview import PersonPreviews
 from core.refunds import Refunds
 from core.sending.relays import Relays
 from core.sending.service import Sending
 from core.settings import Settings, get_settings
+from core.slack_links import SlackLinks
 from core.sources.database import DatabaseSource
 from storage.db import make_engine
 
@@ -95,3 +98,15 @@ class Services:
     @cached_property
     def csv_enrichment(self) -> CsvEnrichment:
         return CsvEnrichment(self.enrichment_jobs, self.contributions)
+
+    @cached_property
+    def slack_links(self) -> SlackLinks:
+        return SlackLinks(self.engine, self.accounts)
+
+    @cached_property
+    def credit_overviews(self) -> CreditOverviews:
+        return CreditOverviews(self.engine, self.accounts)
+
+    @cached_property
+    def person_previews(self) -> PersonPreviews:
+        return PersonPreviews(self.engine)

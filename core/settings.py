@@ -28,6 +28,18 @@ class Settings(BaseSettings):
     # How long one data-request lookup may own a (team, person, kind) before another may retry it.
     data_request_lease_s: int = 120
 
+    # Slack (bot/). Single-workspace mode: a bot token. Multi-workspace mode: client id and secret (OAuth).
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = None
+    # Socket Mode's app-level token (xapp-...), for `tributary bot --socket-mode`.
+    slack_app_token: str | None = None
+    # The Web API base URL; tests point it at a loopback server.
+    slack_api_url: str = "https://slack.com/api/"
+    # Refund notices sent per `tributary bot deliver-notices` pass.
+    slack_notice_batch: int = 100
+
     # Enrichment jobs (CSV, Sheets): lookups in flight per job (they are network-bound), and how long
     # a job's spend-cap hold lives before it releases itself (a resumed job takes a new one).
     enrich_workers: int = 16

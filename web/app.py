@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from bot.flask import slack_blueprint
 from core.services import Services
 from web.events import events_bp
 from web.health import health_bp
@@ -13,6 +14,7 @@ def create_app(services: Services | None = None) -> Flask:
     app = Flask("tributary")
     app.extensions["tributary"] = services or Services.from_settings()
     app.register_blueprint(health_bp)
+    app.register_blueprint(slack_blueprint(app.extensions["tributary"]))
     app.register_blueprint(events_bp)
     return app
 

@@ -14,6 +14,7 @@ from storage.models.ledger import (
     ScheduledRefund,
 )
 from storage.models.sending import Bounce, BounceIntake, EmailSend, OutboxNotice, RefundDecision, SmtpRelay
+from storage.models.slack import SlackWorkspace, slack_bots, slack_installations, slack_oauth_states
 from storage.models.verification import EmailVerification
 
 __all__ = [
@@ -44,7 +45,11 @@ __all__ = [
     "Plan",
     "RefundDecision",
     "ScheduledRefund",
+    "SlackWorkspace",
     "SmtpRelay",
     "Team",
     "TeamContact",
+    "slack_bots",
+    "slack_installations",
+    "slack_oauth_states",
 ]

@@ -6,7 +6,7 @@ import random
 
 from tests.mailnet.net import DnsShape, Mailbox, MailNet
 
-SLOW_BANNER_S = 3.0  # far past the tests' 0.5 s connect timeout
+SLOW_BANNER_S = 3.0  # far past the tests' 1 s connect timeout
 
 
 def standard(net: MailNet) -> MailNet:

@@ -27,7 +27,7 @@ def harness_args(net: MailNet) -> list[str]:
         "--from",
         "cli-probe@tributary.test",
         "--timeout",
-        "0.5",
+        "1",
         "--retry-wait",
         "0.01",
         "--allow-test-domains",

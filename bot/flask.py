@@ -1,0 +1,33 @@
+"""The Slack endpoints of the product's Flask app, served through bolt's Flask adapter.
+
+`/slack/events` takes commands, interactivity and events (one Request URL in the manifest);
+`/slack/install` and `/slack/oauth_redirect` run the OAuth install in multi-workspace mode.
+Without Slack settings the endpoints answer 503 saying which settings are missing.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+from slack_bolt.adapter.flask import SlackRequestHandler
+
+from bot.app import SlackNotConfigured, create_bolt_app
+from core.services import Services
+
+
+def slack_blueprint(services: Services) -> Blueprint:
+    bp = Blueprint("slack", __name__)
+    try:
+        handler: SlackRequestHandler | None = SlackRequestHandler(create_bolt_app(services, services.settings))
+        problem = None
+    except SlackNotConfigured as exc:
+        handler, problem = None, str(exc)
+
+    def handle():
+        if handler is None:
+            return jsonify(error="slack_not_configured", detail=problem), 503
+        return handler.handle(request)
+
+    bp.add_url_rule("/slack/events", "events", handle, methods=["POST"])
+    bp.add_url_rule("/slack/install", "install", handle, methods=["GET"])
+    bp.add_url_rule("/slack/oauth_redirect", "oauth_redirect", handle, methods=["GET"])
+    return bp

@@ -1,0 +1,54 @@
+"""A Web API client speaking as the bot in the workspace(s) of a Tributary team.
+
+Used by deliveries that start from our side (refund notices, digests) rather than from a Slack
+request: the token comes from the single-workspace setting or from slack_sdk's installation store.
+"""
+
+from __future__ import annotations
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+
+from core.services import Services
+from core.settings import Settings
+
+# In-call retries: 429s wait for Retry-After, 5xx back off. What still fails is rescheduled by the caller.
+MAX_RETRIES_PER_CALL = 2
+WEB_API_TIMEOUT_S = 10
+
+
+def installation_store(services: Services, settings: Settings) -> SQLAlchemyInstallationStore | None:
+    if not settings.slack_client_id:
+        return None
+    return SQLAlchemyInstallationStore(client_id=settings.slack_client_id, engine=services.engine)
+
+
+def web_client(settings: Settings, token: str | None) -> WebClient:
+    return WebClient(
+        token=token,
+        base_url=settings.slack_api_url,
+        timeout=WEB_API_TIMEOUT_S,
+        retry_handlers=[
+            RateLimitErrorRetryHandler(max_retry_count=MAX_RETRIES_PER_CALL),
+            ServerErrorRetryHandler(max_retry_count=MAX_RETRIES_PER_CALL),
+        ],
+    )
+
+
+def bot_clients_for_team(services: Services, settings: Settings, team_id: int) -> list[WebClient]:
+    """One client per Slack workspace connected to the team (single-workspace mode: the one token)."""
+    workspaces = services.slack_links.workspaces_of(team_id)
+    if not workspaces:
+        return []
+    if settings.slack_bot_token:
+        return [web_client(settings, settings.slack_bot_token)]
+    store = installation_store(services, settings)
+    if store is None:
+        return []
+    clients = []
+    for slack_team_id in workspaces:
+        bot = store.find_bot(enterprise_id=None, team_id=slack_team_id)
+        if bot is not None and bot.bot_token:
+            clients.append(web_client(settings, bot.bot_token))
+    return clients

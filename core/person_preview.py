@@ -1,0 +1,72 @@
+"""What a team may see of a person before paying: firmographics, the email's status (not the address)
+and whether a mobile is on file; plus what the team already accessed, which it sees in full.
+
+Reads the contributor database only (never a paid provider), so a preview is free and fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, select
+
+from core.sources.base import EmailFinding, PersonInfo
+from core.sources.database import DatabaseSource
+from storage.db import read_transaction
+from storage.models import DataRequest
+from storage.models.enums import DataKind, DataRequestStatus, EmailStatus, PhoneKind
+
+_DR = DataRequest.__table__
+_SETTLED = (DataRequestStatus.CHARGED.value, DataRequestStatus.FREE.value)
+
+
+@dataclass(frozen=True)
+class PersonPreview:
+    person: PersonInfo
+    email_status: EmailStatus | None  # the best email on file; None when there is none
+    mobile_available: bool
+    # What the team already has (free to see again): None / empty when not accessed yet.
+    accessed_email: EmailFinding | None
+    accessed_office_phone: str | None
+    accessed_mobiles: tuple[str, ...]
+    email_accessed: bool
+    mobile_accessed: bool
+
+
+class PersonPreviews:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.source = DatabaseSource(engine)
+
+    def preview(self, team_id: int, person: PersonInfo) -> PersonPreview:
+        email = self.source.find_email(person)
+        phones = self.source.find_phones(person)
+        with read_transaction(self.engine) as conn:
+            rows = {
+                r.kind: r
+                for r in conn.execute(
+                    select(_DR).where(
+                        _DR.c.team_id == team_id, _DR.c.person_id == person.id, _DR.c.status.in_(_SETTLED)
+                    )
+                )
+            }
+        email_row = rows.get(DataKind.EMAIL.value)
+        mobile_row = rows.get(DataKind.MOBILE.value)
+        accessed_email = None
+        if email_row is not None and email_row.email_address:
+            accessed_email = EmailFinding(
+                email_row.email_address, EmailStatus(email_row.email_status), 0, None, "record"
+            )
+        return PersonPreview(
+            person=person,
+            email_status=email.status if email else None,
+            mobile_available=any(p.kind == PhoneKind.MOBILE for p in phones),
+            accessed_email=accessed_email,
+            accessed_office_phone=email_row.office_phone if email_row is not None else None,
+            accessed_mobiles=tuple(mobile_row.mobile_phones or ()) if mobile_row is not None else (),
+            email_accessed=email_row is not None,
+            mobile_accessed=mobile_row is not None,
+        )
+
+
+__all__ = ["PersonPreview", "PersonPreviews"]

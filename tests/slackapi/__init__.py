@@ -1,0 +1,1 @@
+"""A loopback Slack Web API server for tests (see server.py)."""
