@@ -55,6 +55,8 @@ MAX_BATCH = 10_000
 
 # Re-checks an email whose verification is older than the freshness window; returns the new finding.
 Reverify = Callable[[EmailFinding], EmailFinding]
+# The source a team's request of one kind goes to (its waterfall); unset = `source` for everyone.
+SourceFor = Callable[[TeamInfo, DataKind], ContactSource]
 
 
 class RequestInProgress(TributaryError):
@@ -113,10 +115,12 @@ class DataRequests:
         freshness_window: timedelta = timedelta(days=30),
         hold_timeout_s: int = DEFAULT_HOLD_TIMEOUT_S,
         lease_s: int = DEFAULT_LEASE_S,
+        sources: SourceFor | None = None,
     ) -> None:
         assert hold_timeout_s > lease_s, "a hold must outlive the lease of the lookup it pays for"
         self.engine = engine
         self.source = source
+        self.sources = sources
         self.accounts = accounts or Accounts(engine)
         self.ledger: Ledger = self.accounts.ledger
         self.reverify = reverify
@@ -199,7 +203,8 @@ class DataRequests:
         if claim.replay is not None:
             return claim.replay
         try:
-            email, office, mobiles = self._lookup(person, kind, as_utc(now or utcnow()))
+            source = self.sources(team, kind) if self.sources is not None else self.source
+            email, office, mobiles = self._lookup(person, kind, as_utc(now or utcnow()), source)
         except BaseException:
             self._abandon(claim)
             raise
@@ -312,12 +317,12 @@ class DataRequests:
     # ---- step 2: lookup --------------------------------------------------------------------
 
     def _lookup(
-        self, person: PersonInfo, kind: DataKind, now: datetime
+        self, person: PersonInfo, kind: DataKind, now: datetime, source: ContactSource
     ) -> tuple[EmailFinding | None, PhoneFinding | None, list[PhoneFinding]]:
-        phones = self.source.find_phones(person)
+        phones = source.find_phones(person)
         if kind == DataKind.MOBILE:
             return None, None, [p for p in phones if p.kind == PhoneKind.MOBILE]
-        email = self.source.find_email(person)
+        email = source.find_email(person)
         if email is not None and email.chargeable and self._stale(email, now):
             # A stale "verified" is not worth money: check again before charging for it.
             email = self.reverify(email) if self.reverify else email

@@ -12,6 +12,7 @@ from core.bounces.intake import BounceIntakeService
 from core.contributions import Contributions
 from core.credit_overview import CreditOverviews
 from core.data_requests import DataRequests
+from core.finder.verification import stored_verify_batch
 from core.enrichment.csv_enrich import CsvEnrichment
 from core.enrichment.jobs import EnrichmentJobs
 from core.ledger import Ledger
@@ -23,6 +24,10 @@ from core.sending.service import Sending
 from core.settings import Settings, get_settings
 from core.slack_links import SlackLinks
 from core.sources.database import DatabaseSource
+from core.sources.registry import build_sources
+from core.verify.config import VerifierConfig
+from core.verify.pipeline import EmailVerifier
+from core.waterfall import Waterfalls
 from storage.db import make_engine
 
 
@@ -52,6 +57,7 @@ class Services:
             accounts=self.accounts,
             hold_timeout_s=self.settings.data_request_hold_timeout_s,
             lease_s=self.settings.data_request_lease_s,
+            sources=self.waterfalls.for_team,
         )
 
     @cached_property
@@ -110,3 +116,19 @@ class Services:
     @cached_property
     def person_previews(self) -> PersonPreviews:
         return PersonPreviews(self.engine)
+
+    @cached_property
+    def email_verifier(self) -> EmailVerifier:
+        return EmailVerifier(VerifierConfig())
+
+    @cached_property
+    def waterfalls(self) -> Waterfalls:
+        verify_batch = stored_verify_batch(self.engine, self.email_verifier)
+        sources = build_sources(
+            self.engine,
+            self.settings.providers,
+            verify_batch,
+            finder_max_candidates=self.settings.finder_max_candidates,
+            finder_batch_size=self.settings.finder_batch_size,
+        )
+        return Waterfalls(self.engine, sources, accounts=self.accounts, validate=lambda a: verify_batch([a])[0])

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.provider_settings import ProviderSettings
+
 DEFAULT_VAR_DIR = Path.cwd() / "var"
 
 
@@ -72,6 +74,12 @@ class Settings(BaseSettings):
     # Bounce webhook (POST /api/v1/events/bounces): HMAC-SHA256 shared secret; unset disables it.
     bounce_webhook_secret: SecretStr | None = None
     bounce_webhook_tolerance_s: int = 300
+
+    # Waterfall enrichment: external data providers, a JSON list (see core/provider_settings.py).
+    providers: list[ProviderSettings] = Field(default_factory=list)
+    # The pattern finder: candidates verified per person at most, and per verifier batch.
+    finder_max_candidates: int = 8
+    finder_batch_size: int = 3
 
     # Keys the contributor fingerprints (HMAC) in the shared tables. The default is for development
     # only: production MUST set its own secret, kept outside the database (anyone with both can

@@ -16,6 +16,7 @@ from storage.models.ledger import (
 from storage.models.sending import Bounce, BounceIntake, EmailSend, OutboxNotice, RefundDecision, SmtpRelay
 from storage.models.slack import SlackWorkspace, slack_bots, slack_installations, slack_oauth_states
 from storage.models.verification import EmailVerification
+from storage.models.waterfall import SourceCall, WaterfallConfig
 
 __all__ = [
     "BillingCycle",
@@ -47,8 +48,10 @@ __all__ = [
     "ScheduledRefund",
     "SlackWorkspace",
     "SmtpRelay",
+    "SourceCall",
     "Team",
     "TeamContact",
+    "WaterfallConfig",
     "slack_bots",
     "slack_installations",
     "slack_oauth_states",
