@@ -43,7 +43,7 @@ from core.ledger import HoldNotPending, UsageMeta
 from core.matching import MatchOutcome, MatchResult, match_contacts
 from core.people import resolve_person
 from storage.db import is_sqlite, read_transaction, run_write
-from storage.models import DataRequest, EnrichmentJob, EnrichmentRow
+from storage.models import DataRequest, EmailAddress, EnrichmentJob, EnrichmentRow, LedgerTransfer
 from storage.models.enrichment import JobStatus
 from storage.models.enums import Category, DataKind, DataRequestStatus, Feature, HoldStatus
 from storage.timeutil import as_utc, utcnow
@@ -51,6 +51,8 @@ from storage.timeutil import as_utc, utcnow
 _JOB = EnrichmentJob.__table__
 _ROW = EnrichmentRow.__table__
 _DR = DataRequest.__table__
+_TRANSFER = LedgerTransfer.__table__
+_EMAIL = EmailAddress.__table__
 
 DEFAULT_WORKERS = 16
 DEFAULT_HOLD_TIMEOUT_S = 24 * 3600
@@ -95,6 +97,7 @@ class JobInfo:
     runs: int
     created_at: datetime
     finished_at: datetime | None
+    had_earlier_holds: bool = False  # a resume replaced an expired cap hold
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,7 @@ class EnrichmentJobs:
         workers: int = DEFAULT_WORKERS,
         hold_timeout_s: int = DEFAULT_HOLD_TIMEOUT_S,
         person_cache_size: int = PERSON_CACHE_SIZE,
+        flush_rows: int = FLUSH_ROWS,
     ) -> None:
         if workers < 1:
             raise InvalidInput(f"workers: must be at least 1, got {workers}")
@@ -167,6 +171,7 @@ class EnrichmentJobs:
         self.workers = workers
         self.hold_timeout_s = hold_timeout_s
         self.person_cache_size = person_cache_size
+        self.flush_rows = max(1, flush_rows)
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -377,6 +382,7 @@ def _job_info(row) -> JobInfo:
         runs=row.runs,
         created_at=as_utc(row.created_at),
         finished_at=as_utc(row.finished_at) if row.finished_at else None,
+        had_earlier_holds=row.runs > 1 and row.spent_before_hold_credits > 0,
     )
 
 
@@ -453,7 +459,7 @@ class _JobRun:
         counters.add(out)
         if out.error != CANCELLED_ERROR:
             self.buffer.append(out)
-        if len(self.buffer) >= FLUSH_ROWS:
+        if len(self.buffer) >= self.jobs.flush_rows:
             self._flush(counters)
             if on_progress:
                 on_progress(counters.snapshot())
@@ -574,10 +580,13 @@ class _JobRun:
             credits += self._credits_of(result)
             if kind == DataKind.EMAIL:
                 if result.email is not None:
+                    score = result.email.score
+                    if result.already_accessed and not score:
+                        score = self._stored_score(result.email.address)
                     fields.update(
                         email=result.email.address,
                         email_status=result.email.status.value,
-                        email_score=str(result.email.score) if result.email.score else "",
+                        email_score=str(score) if score else "",
                     )
                 else:
                     fields["email_status"] = "unavailable"
@@ -600,23 +609,37 @@ class _JobRun:
             )
         return _PersonOutcome(person_id=person_id, credits=credits, error="; ".join(errors), **fields)
 
+    def _stored_score(self, address: str) -> int:
+        """A replayed request carries no score (data_request does not keep it): the shared table has it."""
+        with read_transaction(self.engine) as conn:
+            score = conn.execute(select(_EMAIL.c.score).where(_EMAIL.c.address == address.lower())).scalar()
+        return int(score or 0)
+
     def _credits_of(self, result: AccessResult) -> int:
         if not result.already_accessed:
             return result.charged_credits
-        if result.status != DataRequestStatus.CHARGED:
-            return 0
-        # A replay: did this job pay for it in a run that crashed before storing the row?
+        if result.status != DataRequestStatus.CHARGED or self.job.runs == 1:
+            return 0  # a first run never paid for anything before: a replay was paid by someone else
+        # A replay in a resumed run: did an earlier run of this job pay for it and crash before
+        # storing the row? With a cap, the charge was posted from the job's hold; without one, it was
+        # settled for this member and front end after the job started.
+        conditions = [
+            _DR.c.id == result.request_id,
+            _DR.c.member_id == self.member.id,
+            _DR.c.feature == self.job.options.feature.value,
+            _DR.c.settled_at >= self.job.created_at,
+        ]
         with read_transaction(self.engine) as conn:
-            paid = conn.execute(
-                select(_DR.c.credits_charged).where(
-                    _DR.c.id == result.request_id,
-                    _DR.c.member_id == self.member.id,
-                    _DR.c.feature == self.job.options.feature.value,
-                    _DR.c.settled_at >= self.job.created_at,
-                )
-            ).scalar()
-            if not paid:
+            row = conn.execute(
+                select(_DR.c.credits_charged, _TRANSFER.c.hold_id)
+                .outerjoin(_TRANSFER, _TRANSFER.c.id == _DR.c.charge_transfer_id)
+                .where(*conditions)
+            ).one_or_none()
+            if row is None or not row.credits_charged:
                 return 0
+            if self.budget is not None and row.hold_id != self.budget.hold_id and not self.job.had_earlier_holds:
+                return 0
+            paid = row.credits_charged
             earlier = conn.execute(
                 select(_ROW.c.row_index)
                 .where(_ROW.c.job_id == self.job.id, _ROW.c.person_id == result.person.id)

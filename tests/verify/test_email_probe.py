@@ -252,3 +252,24 @@ def test_config_refuses_unsafe_helo_and_sender(value: str) -> None:
         VerifierConfig(mail_from=value)
     with pytest.raises(ValueError):
         VerifierConfig(helo_name=value)
+
+
+def test_starttls_when_offered_and_only_when_enabled() -> None:
+    pytest.importorskip("cryptography")
+    net = MailNet()
+    net.add_domain("tls.test", mailboxes=["alice"], starttls=True)
+    with net:
+        result = EmailVerifier(net.verifier_config()).verify_sync("alice@tls.test")
+        assert (result.status, result.reasons) == (V, ())
+        assert [(s.step, s.code) for s in result.evidence] == [
+            ("banner", 220),
+            ("ehlo", 250),
+            ("starttls", 220),
+            ("ehlo", 250),
+            ("mail", 250),
+            ("rcpt_probe", 550),
+            ("rcpt", 250),
+        ]
+        plain = EmailVerifier(net.verifier_config(starttls=False)).verify_sync("alice@tls.test")
+        assert plain.status == V and "starttls" not in [s.step for s in plain.evidence]
+        assert net.commands("mx.tls.test").count("STARTTLS") == 1
