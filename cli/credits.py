@@ -79,7 +79,8 @@ def credits_log(
     svc = services()
     info = svc.accounts.team(team)
     member_id = svc.accounts.member(member, info.id).id if member else None
-    rows = svc.ledger.usage_log(
+    # Refund decisions (granted or refused, with the reason) join the log when refunds are shown.
+    rows = svc.refunds.usage_log(
         info.id,
         include_refunds=refunds,
         member_id=member_id,

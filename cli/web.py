@@ -14,13 +14,27 @@ def serve(
     """Run the web app with the development server; production runs it under gunicorn (Procfile)."""
     from werkzeug.serving import run_simple
 
+    from core.jobs.consumer import start_in_process
+    from core.jobs.tasks import Jobs
     from web.app import create_app
 
     svc = services()
     host = host or svc.settings.web_host
     port = port or svc.settings.web_port
-    typer.echo(f"Tributary listening on http://{host}:{port} (health: /healthz)")
-    run_simple(host, port, create_app(svc), threaded=True, use_reloader=False)
+    # Embedded mode runs the job consumer beside the web app; with Redis, `tributary worker` does.
+    in_process = svc.settings.jobs_in_process
+    if in_process is None:
+        in_process = not svc.settings.redis_url
+    consumer = start_in_process(Jobs(svc), workers=svc.settings.worker_threads) if in_process else None
+    typer.echo(
+        f"Tributary listening on http://{host}:{port} (health: /healthz); "
+        f"jobs {'in-process' if consumer else 'on external workers'}"
+    )
+    try:
+        run_simple(host, port, create_app(svc), threaded=True, use_reloader=False)
+    finally:
+        if consumer is not None:
+            consumer.stop()
 
 
 def register(app: typer.Typer) -> None:
