@@ -4,7 +4,22 @@ from __future__ import annotations
 
 import typer
 
-from cli import accounts, bot, bounces, credits, data, db, enrich, phone, sending, verify, waterfall, web, worker
+from cli import (
+    accounts,
+    bot,
+    bounces,
+    credits,
+    data,
+    db,
+    digest,
+    enrich,
+    phone,
+    sending,
+    verify,
+    waterfall,
+    web,
+    worker,
+)
 from cli.errors import run_cli
 
 app = typer.Typer(
@@ -15,7 +30,9 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (db, web, accounts, credits, data, verify, phone, bounces, bot, enrich, sending, worker, waterfall):
+for module in (
+    db, web, accounts, credits, data, verify, phone, bounces, bot, digest, waterfall, enrich, sending, worker
+):
     module.register(app)
 
 

@@ -25,6 +25,8 @@ from core.settings import Settings, get_settings
 from core.slack_links import SlackLinks
 from core.sources.database import DatabaseSource
 from core.sources.registry import build_sources
+from core.usage.delivery import DigestDeliveries
+from core.usage.digest import UsageDigests
 from core.verify.config import VerifierConfig
 from core.verify.pipeline import EmailVerifier
 from core.waterfall import Waterfalls
@@ -58,6 +60,16 @@ class Services:
             hold_timeout_s=self.settings.data_request_hold_timeout_s,
             lease_s=self.settings.data_request_lease_s,
             sources=self.waterfalls.for_team,
+        )
+
+    @cached_property
+    def usage_digests(self) -> UsageDigests:
+        return UsageDigests(self.engine, self.ledger, self.accounts)
+
+    @cached_property
+    def digest_deliveries(self) -> DigestDeliveries:
+        return DigestDeliveries(
+            self.engine, self.usage_digests, self.accounts, lease_s=self.settings.digest_delivery_lease_s
         )
 
     @cached_property

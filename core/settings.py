@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     enrich_workers: int = 16
     enrich_hold_timeout_s: int = 24 * 3600
 
+    # A worker sending a digest owns it this long; after that another worker may retry it.
+    digest_delivery_lease_s: int = 600
+
     # Background jobs (huey). Queue name: workers and producers of one deployment share it.
     huey_name: str = "tributary"
     # Run a job consumer inside `tributary serve`; unset means "yes unless Redis is configured"

@@ -3,6 +3,7 @@
 from storage.models.accounts import BillingCycle, Member, Plan, Team
 from storage.models.contacts import Company, DataRequest, EmailAddress, Person, Phone, TeamContact
 from storage.models.contributor import CompanyNameKey, ContactCandidate, ContributionObservation, PersonNameKey
+from storage.models.digests import DigestDeliveryRecord, DigestPreference
 from storage.models.enrichment import EnrichmentJob, EnrichmentRow
 from storage.models.ledger import (
     CreditLot,
@@ -28,6 +29,8 @@ __all__ = [
     "ContributionObservation",
     "CreditLot",
     "DataRequest",
+    "DigestDeliveryRecord",
+    "DigestPreference",
     "EmailAddress",
     "EmailSend",
     "EmailVerification",
