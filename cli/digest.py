@@ -53,6 +53,7 @@ def _digest_json(digest: UsageDigest) -> str:
     body = asdict(digest)
     body["forecast"]["credits_per_day"] = digest.forecast.credits_per_day
     body["forecast"]["window_days"] = digest.forecast.window_days
+    body["forecast"]["beyond_horizon"] = digest.forecast.beyond_horizon
     return json.dumps(body, default=_json_default, sort_keys=True)
 
 

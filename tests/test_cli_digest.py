@@ -32,7 +32,8 @@ def test_digest_command(tributary, tmp_path) -> None:
     assert digest["spent_credits"] == 1 and digest["period"]["kind"] == "weekly"
     assert {c["category"]: c["credits"] for c in digest["by_category"]}["email"] == 1
     assert [(m["email"], m["credits"]) for m in digest["by_member"]] == [("rep@demo.test", 1)]
-    assert digest["forecast"]["window_days"] == 7 and digest["balance"]["available_credits"] == 999
+    assert digest["forecast"]["window_days"] == 7 and digest["forecast"]["beyond_horizon"] is True
+    assert digest["balance"]["available_credits"] == 999
     assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
     text = tributary("digest", "demo", "--period", "daily").stdout
