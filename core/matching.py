@@ -62,6 +62,7 @@ FUZZY_MAX_CONFIDENCE = 0.85
 SEARCH_MIN_SCORE = 70.0
 MAX_SEARCH_LIMIT = 50
 MATCH_BATCH_SIZE = 500
+CACHE_MAX_COMPANIES = 5000
 
 
 class MatchRule(StrEnum):
@@ -119,11 +120,16 @@ class MatchResult:
 
 @dataclass
 class _CompanyCache:
-    """Per batch: a company's people, so 100k rows at 2,000 companies read each company once."""
+    """Per bulk call: a company's people, so 100k rows at 2,000 companies read each company once."""
 
     people_by_company: dict[int, list] = field(default_factory=dict)
     ids_by_domain: dict[str, list[int]] = field(default_factory=dict)
     ids_by_key: dict[str, list[int]] = field(default_factory=dict)
+
+    def clear(self) -> None:
+        self.people_by_company.clear()
+        self.ids_by_domain.clear()
+        self.ids_by_key.clear()
 
 
 def fuzzy_confidence(score: float) -> float:
@@ -144,17 +150,22 @@ def match_contacts(
     """One result per query, in order, streamed. A bad row becomes an INVALID result saying which
     row and field; it never stops the batch."""
     batch: list[tuple[int, ContactQuery]] = []
+    cache = _CompanyCache()
     for row, query in enumerate(queries, start=1):
         batch.append((row, query))
         if len(batch) >= batch_size:
-            yield from _match_batch(engine, batch, team_id)
+            yield from _match_batch(engine, batch, team_id, cache)
             batch = []
     if batch:
-        yield from _match_batch(engine, batch, team_id)
+        yield from _match_batch(engine, batch, team_id, cache)
 
 
-def _match_batch(engine: Engine, batch: list[tuple[int, ContactQuery]], team_id: int | None) -> list[MatchResult]:
-    cache = _CompanyCache()
+def _match_batch(
+    engine: Engine, batch: list[tuple[int, ContactQuery]], team_id: int | None, cache: _CompanyCache
+) -> list[MatchResult]:
+    # Bounded: a long run sees each company's people as of at most CACHE_MAX_COMPANIES companies ago.
+    if len(cache.people_by_company) > CACHE_MAX_COMPANIES:
+        cache.clear()
     results: list[MatchResult] = []
     with read_transaction(engine) as conn:
         for row, query in batch:
@@ -324,11 +335,24 @@ def _company_ids(conn: Connection, domain: str | None, key: str, cache: _Company
 
 
 def _people_at(conn: Connection, company_id: int, cache: _CompanyCache) -> list:
+    """(row, first_key, last_key, full_key) for each person at the company; keys from person_name_key,
+    computed here only for a person written without them."""
     if company_id not in cache.people_by_company:
-        rows = conn.execute(_person_select().where(_PERSON.c.company_id == company_id).order_by(_PERSON.c.id)).all()
-        cache.people_by_company[company_id] = [
-            (row, parse_name(row.full_name, row.first_name, row.last_name)) for row in rows
-        ]
+        rows = conn.execute(
+            _person_select()
+            .add_columns(_PKEY.c.first_key, _PKEY.c.last_key, _PKEY.c.full_key)
+            .outerjoin(_PKEY, _PKEY.c.person_id == _PERSON.c.id)
+            .where(_PERSON.c.company_id == company_id)
+            .order_by(_PERSON.c.id)
+        ).all()
+        people = []
+        for row in rows:
+            if row.full_key is None:
+                name = parse_name(row.full_name, row.first_name, row.last_name)
+                people.append((row, name.first_key, name.last_key, name.full_key))
+            else:
+                people.append((row, row.first_key, row.last_key, row.full_key))
+        cache.people_by_company[company_id] = people
     return cache.people_by_company[company_id]
 
 
@@ -351,8 +375,8 @@ def _by_name_at_company(
     by_domain, by_key = _company_ids(conn, contact.domain, contact.company_key, cache)
     for company_ids, at_domain in ((by_domain, True), (by_key, False)):
         for company_id in company_ids:
-            for row, name in _people_at(conn, company_id, cache):
-                scored = _score_name(contact, name.first_key, name.last_key, name.full_key, at_domain)
+            for row, first_key, last_key, full_key in _people_at(conn, company_id, cache):
+                scored = _score_name(contact, first_key, last_key, full_key, at_domain)
                 if scored:
                     found.append(_person_candidate(row, *scored))
     if team_id is not None:
@@ -391,12 +415,15 @@ def search_people(
         cache = _CompanyCache()
         if domain or key:
             by_domain, by_key = _company_ids(conn, domain, key, cache)
-            rows = [row for cid in by_domain + by_key for row, _ in _people_at(conn, cid, cache)]
+            keyed = [
+                (row, full_key) for cid in by_domain + by_key for row, _, _, full_key in _people_at(conn, cid, cache)
+            ]
         else:
-            stmt = _person_select().join(_PKEY, _PKEY.c.person_id == _PERSON.c.id)
+            stmt = _person_select().add_columns(_PKEY.c.full_key).join(_PKEY, _PKEY.c.person_id == _PERSON.c.id)
             rows = conn.execute(stmt.where(_PKEY.c.last_key == (wanted.last_key or wanted.full_key)).limit(1000)).all()
-        for row in rows:
-            score = _search_score(wanted.full_key, parse_name(row.full_name, row.first_name, row.last_name).full_key)
+            keyed = [(row, row.full_key) for row in rows]
+        for row, full_key in keyed:
+            score = _search_score(wanted.full_key, full_key)
             if score >= SEARCH_MIN_SCORE:
                 found.append(_person_candidate(row, MatchRule.FUZZY_NAME, round(score / 100.0, 4)))
         if team_id is not None:

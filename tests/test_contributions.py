@@ -7,6 +7,8 @@ import hmac
 import threading
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, String, func, inspect, select, text
 
 from core.accounts import Accounts
@@ -35,8 +37,15 @@ from storage.models.enums import EmailStatus
 from storage.timeutil import utcnow
 
 KEY = "test-contributor-key"
-SHARED_TABLES = ("company", "person", "email_address", "phone", "contribution_observation", "person_name_key",
-                 "company_name_key")
+SHARED_TABLES = (
+    "company",
+    "person",
+    "email_address",
+    "phone",
+    "contribution_observation",
+    "person_name_key",
+    "company_name_key",
+)
 
 
 def jane(**overrides) -> ContactRecord:
@@ -169,9 +178,7 @@ def test_smtp_verified_email_is_shared_alone_and_the_rest_stays_private(engine, 
 
 
 def test_existing_person_gets_new_values_only_when_corroborated(engine, accounts, contributions) -> None:
-    person_id = add_person(
-        engine, NewPerson(full_name="Jane Doe", company="Acme", domain="acme.com", title="VP Sales")
-    )
+    person_id = add_person(engine, NewPerson(full_name="Jane Doe", company="Acme", domain="acme.com", title="VP Sales"))
     a, b = accounts.create_team("a"), accounts.create_team("b")
     record = ContactRecord(full_name="Jane Doe", domain="acme.com", phone="+14155550100")
     first = contributions.contribute(a.id, [record], SourceKind.CSV)
@@ -198,8 +205,9 @@ def test_opted_out_team_leaves_nothing_in_shared_tables(engine, accounts, contri
     private = accounts.create_team("private", contribute=False)
     other = accounts.create_team("other")
     before = shared_snapshot(engine)
-    summary = contributions.contribute(private.id, [jane(), jane(full_name="Ravi Patel", email="ravi@acme.com",
-                                                             linkedin_url=None)], SourceKind.CSV)
+    summary = contributions.contribute(
+        private.id, [jane(), jane(full_name="Ravi Patel", email="ravi@acme.com", linkedin_url=None)], SourceKind.CSV
+    )
     assert summary.candidates == 2
     assert shared_snapshot(engine) == before
     # Its candidates serve it, and never corroborate another team's upload.
@@ -220,8 +228,15 @@ def test_opting_out_after_uploading_withdraws_the_candidates_from_corroboration(
 
 
 def test_opted_out_team_upload_of_a_known_person_adds_no_observation(engine, accounts, contributions) -> None:
-    add_person(engine, NewPerson(full_name="Jane Doe", company="Acme", domain="acme.com",
-                                 emails=[NewEmail("jane.doe@acme.com", EmailStatus.VERIFIED, 95)]))
+    add_person(
+        engine,
+        NewPerson(
+            full_name="Jane Doe",
+            company="Acme",
+            domain="acme.com",
+            emails=[NewEmail("jane.doe@acme.com", EmailStatus.VERIFIED, 95)],
+        ),
+    )
     private = accounts.create_team("private", contribute=False)
     before = shared_snapshot(engine)
     contributions.contribute(private.id, [jane()], SourceKind.CSV)
@@ -280,8 +295,12 @@ def test_sensitive_columns_and_personal_emails_are_stored_nowhere(engine, accoun
 def test_upload_is_deduped_against_the_teams_contacts(engine, accounts, contributions) -> None:
     person_id = add_person(
         engine,
-        NewPerson(full_name="Jane Doe", company="Acme", domain="acme.com",
-                  emails=[NewEmail("jane.doe@acme.com", EmailStatus.VERIFIED, 95, utcnow())]),
+        NewPerson(
+            full_name="Jane Doe",
+            company="Acme",
+            domain="acme.com",
+            emails=[NewEmail("jane.doe@acme.com", EmailStatus.VERIFIED, 95, utcnow())],
+        ),
     )
     a = accounts.create_team("a")
     member = accounts.add_member("a", "rep@a.test")
@@ -362,8 +381,12 @@ def test_corroborated_move_marks_old_email_update_required_and_tells_the_team(en
 
 def test_a_stale_export_cannot_move_the_person_back_with_old_sightings(engine, accounts, contributions) -> None:
     """Observations of the old employer made before the move do not corroborate a move back."""
-    add_person(engine, NewPerson(full_name="Jane Doe", company="Acme", domain="acme.com",
-                                 linkedin_url="https://www.linkedin.com/in/janedoe"))
+    add_person(
+        engine,
+        NewPerson(
+            full_name="Jane Doe", company="Acme", domain="acme.com", linkedin_url="https://www.linkedin.com/in/janedoe"
+        ),
+    )
     a, b, c = accounts.create_team("a"), accounts.create_team("b"), accounts.create_team("c")
     old = ContactRecord(full_name="Jane Doe", linkedin_url="linkedin.com/in/janedoe", domain="acme.com")
     new = ContactRecord(full_name="Jane Doe", linkedin_url="linkedin.com/in/janedoe", domain="globex.com")
@@ -375,9 +398,10 @@ def test_a_stale_export_cannot_move_the_person_back_with_old_sightings(engine, a
     contributions.contribute(c.id, [new], SourceKind.CSV, now=t0 + timedelta(days=5))
     contributions.contribute(b.id, [old], SourceKind.CSV, now=t0 + timedelta(days=6))  # one fresh sighting of Acme
     with read_transaction(engine) as conn:
-        assert conn.execute(
-            select(Company.domain).join(Person, Person.company_id == Company.id)
-        ).scalar_one() == "globex.com"
+        assert (
+            conn.execute(select(Company.domain).join(Person, Person.company_id == Company.id)).scalar_one()
+            == "globex.com"
+        )
 
 
 # --- concurrency -----------------------------------------------------------------------------------
@@ -412,3 +436,42 @@ def test_string_columns_are_bounded(engine) -> None:
     for column in ContactCandidate.__table__.columns:
         if isinstance(column.type, String):
             assert column.type.length is not None, column.name
+
+
+# --- property: shared iff two independent contributing teams -----------------------------------------
+
+_PEOPLE = iter(range(1_000_000))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(uploads=st.lists(st.tuples(st.integers(0, 3), st.sampled_from([SourceKind.CSV, SourceKind.CRM])), max_size=6))
+def test_a_person_is_shared_exactly_when_two_contributing_teams_supplied_it(engine, uploads) -> None:
+    """Teams 0-2 contribute, team 3 opted out; each example uploads a fresh person."""
+    contributions = Contributions(engine, KEY)
+    accounts = Accounts(engine)
+    existing = {t.name: t for t in accounts.teams()}
+    teams = [existing.get(f"p{i}") or accounts.create_team(f"p{i}", contribute=i != 3) for i in range(4)]
+    n = next(_PEOPLE)
+    record = ContactRecord(
+        full_name=f"Person Number{n}", domain="prop.test", company="Prop", email=f"p{n}@prop.test", title="CTO"
+    )
+    for team_index, source in uploads:
+        contributions.contribute(teams[team_index].id, [record], source)
+    contributing = {i for i, _ in uploads if i != 3}
+    with read_transaction(engine) as conn:
+        person_ids = (
+            conn.execute(select(EmailAddress.person_id).where(EmailAddress.address == f"p{n}@prop.test"))
+            .scalars()
+            .all()
+        )
+        fingerprints = set(
+            conn.execute(
+                select(ContributionObservation.contributor)
+                .join(EmailAddress, EmailAddress.person_id == ContributionObservation.person_id)
+                .where(EmailAddress.address == f"p{n}@prop.test")
+            ).scalars()
+        )
+    assert len(person_ids) == (1 if len(contributing) >= 2 else 0)
+    # Exactly the contributing teams that supplied it are counted, each once; the opted-out never.
+    expected = {contributor_fingerprint(KEY, teams[i].id) for i in contributing} if len(contributing) >= 2 else set()
+    assert fingerprints == expected

@@ -149,3 +149,8 @@ def test_bad_records_say_which_field() -> None:
         normalize_contact(ContactQuery(full_name="Jane Doe", linkedin_url="https://example.com/jane"))
     with pytest.raises(InvalidInput, match="^domain:"):
         normalize_contact(ContactQuery(full_name="Jane Doe", domain="10.0.0.1"))
+
+
+def test_demo_world_test_domains_are_accepted() -> None:
+    assert normalize_email("Jane.Doe@acme.test").address == "jane.doe@acme.test"
+    assert normalize_contact(ContactQuery(email="jane.doe@acme.test")).domain == "acme.test"

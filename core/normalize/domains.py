@@ -9,6 +9,7 @@ False, so run_and_cache calls straight through and writes nothing).
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 import idna
 import tldextract
@@ -24,6 +25,8 @@ _EXTRACT = tldextract.TLDExtract(
 )
 
 
+# A bulk file names the same few thousand companies over and over.
+@lru_cache(maxsize=65_536)
 def registrable_domain(text: str | None) -> str | None:
     """None for blank input. Raises InvalidInput for text that names no registrable domain (an IP,
     a bare public suffix, a single word). International names come back in ASCII (punycode) form."""

@@ -34,7 +34,8 @@ def normalize_email(text: str) -> NormalizedEmail:
     if len(raw) > MAX_EMAIL_LENGTH:
         raise InvalidInput(f"email: longer than {MAX_EMAIL_LENGTH} characters")
     try:
-        info = validate_email(raw, check_deliverability=False)
+        # test_environment admits the reserved `.test` TLD the demo world uses, as core/accounts does.
+        info = validate_email(raw, check_deliverability=False, test_environment=True)
     except EmailNotValidError as exc:
         raise InvalidInput(f"email: {raw[:80]!r} is not a valid address ({exc})") from exc
     domain = info.ascii_domain.lower()

@@ -8,8 +8,23 @@ import unicodedata
 # Letters that carry no combining mark to strip, so NFKD alone would leave them as they are.
 _NON_DECOMPOSING = str.maketrans(
     {
-        "ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ð": "d", "Ð": "d", "þ": "th", "Þ": "th",
-        "æ": "ae", "Æ": "ae", "œ": "oe", "Œ": "oe", "ı": "i", "ß": "ss", "ẞ": "ss",
+        "ø": "o",
+        "Ø": "o",
+        "ł": "l",
+        "Ł": "l",
+        "đ": "d",
+        "Đ": "d",
+        "ð": "d",
+        "Ð": "d",
+        "þ": "th",
+        "Þ": "th",
+        "æ": "ae",
+        "Æ": "ae",
+        "œ": "oe",
+        "Œ": "oe",
+        "ı": "i",
+        "ß": "ss",
+        "ẞ": "ss",
     }
 )
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
@@ -24,9 +39,12 @@ def fold(text: str) -> str:
 
 
 def clean(text: str | None) -> str | None:
-    """Display form: whitespace collapsed, control characters dropped; None for blank input."""
+    """Display form: whitespace collapsed, control characters turned into spaces; None for blank input."""
     if text is None:
         return None
-    visible = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf") or ch in " \t")
-    collapsed = _SPACES.sub(" ", unicodedata.normalize("NFC", visible)).strip()
+    # isprintable() is False for every control/format character (and for tabs/newlines, which the
+    # slow path keeps as spaces); the common clean cell skips the per-character scan.
+    if not text.isprintable():
+        text = "".join(ch if unicodedata.category(ch) not in ("Cc", "Cf") else " " for ch in text)
+    collapsed = " ".join(unicodedata.normalize("NFC", text).split())
     return collapsed or None
