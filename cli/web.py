@@ -14,6 +14,7 @@ def serve(
     """Run the web app with the development server; production runs it under gunicorn (Procfile)."""
     from werkzeug.serving import run_simple
 
+    from bot.digests import digest_deliverer
     from core.jobs.consumer import start_in_process
     from core.jobs.tasks import Jobs
     from web.app import create_app
@@ -25,7 +26,8 @@ def serve(
     in_process = svc.settings.jobs_in_process
     if in_process is None:
         in_process = not svc.settings.redis_url
-    consumer = start_in_process(Jobs(svc), workers=svc.settings.worker_threads) if in_process else None
+    jobs = Jobs(svc, deliver_digest=digest_deliverer(svc, svc.settings))
+    consumer = start_in_process(jobs, workers=svc.settings.worker_threads) if in_process else None
     typer.echo(
         f"Tributary listening on http://{host}:{port} (health: /healthz); "
         f"jobs {'in-process' if consumer else 'on external workers'}"

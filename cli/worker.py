@@ -12,11 +12,13 @@ def worker(
     no_periodic: bool = typer.Option(False, "--no-periodic", help="Run queued tasks only, not the schedule."),
 ) -> None:
     """Run the job consumer until interrupted (Procfile: `worker: tributary worker`)."""
+    from bot.digests import digest_deliverer
     from core.jobs.consumer import run_worker
     from core.jobs.tasks import Jobs
 
     svc = services()
-    jobs = Jobs(svc)
+    # Digests go to admins in Slack: the worker is where the bot's deliverer meets the scheduler.
+    jobs = Jobs(svc, deliver_digest=digest_deliverer(svc, svc.settings))
     storage = "Redis" if svc.settings.redis_url else f"SQLite ({svc.settings.huey_sqlite_path})"
     typer.echo(f"Tributary worker: queue {jobs.huey.name!r} on {storage}")
     run_worker(jobs, workers=threads or svc.settings.worker_threads, periodic=not no_periodic)

@@ -36,7 +36,21 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 
 from core.errors import InvalidInput, NotFound, TributaryError
 from storage.db import read_transaction, run_write
@@ -110,10 +124,15 @@ class UsageMeta:
             value = getattr(self, name)
             if value is not None and len(value) > limit:
                 raise InvalidInput(f"{name}: longer than {limit} characters")
-        if self.category is not None:
-            object.__setattr__(self, "category", Category(self.category))
-        if self.feature is not None:
-            object.__setattr__(self, "feature", Feature(self.feature))
+        for name, vocabulary in (("category", Category), ("feature", Feature)):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            try:
+                object.__setattr__(self, name, vocabulary(value))
+            except ValueError:
+                allowed = ", ".join(v.value for v in vocabulary)
+                raise InvalidInput(f"{name}: {value!r} is not one of {allowed}") from None
 
 
 @dataclass(frozen=True)
@@ -208,6 +227,14 @@ def _check_key(key: str, *, system: bool = False) -> str:
     return key
 
 
+def _check_time(value: datetime | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise InvalidInput(f"{name}: must be a date and time, got {value!r}")
+    return as_utc(value)
+
+
 def _body_hash(operation: str, **body: Any) -> str:
     def default(value: Any) -> Any:
         if isinstance(value, datetime):
@@ -224,9 +251,72 @@ def _body_hash(operation: str, **body: Any) -> str:
 # The ledger
 
 
+@dataclass(frozen=True)
+class _AccountRef:
+    id: int
+
+
+# Hot-path statements are built once: constructing SQLAlchemy expressions per call cost more
+# Python time than the database spent executing them, all of it inside the wallet lock.
+_LOCK_WALLET = (
+    select(_A.c.id, _A.c.credits_posted, _A.c.debits_posted, _A.c.debits_pending, _A.c.next_sweep_at)
+    .where(_A.c.id == bindparam("wallet_id"))
+    .with_for_update()
+)
+_READ_WALLET = select(_A.c.id, _A.c.credits_posted, _A.c.debits_posted, _A.c.debits_pending, _A.c.next_sweep_at).where(
+    _A.c.id == bindparam("wallet_id")
+)
+_ACCOUNT_IDS = select(_A.c.id, _A.c.kind).where(_A.c.team_id == bindparam("team_id"))
+_REPLAY = union_all(
+    select(literal("transfer").label("source"), _T.c.id, _T.c.body_hash).where(
+        _T.c.team_id == bindparam("team_id"), _T.c.idempotency_key == bindparam("key")
+    ),
+    select(literal("rejection").label("source"), _R.c.id, _R.c.body_hash).where(
+        _R.c.team_id == bindparam("team_id"), _R.c.idempotency_key == bindparam("key")
+    ),
+)
+_RESERVED_LIVE = (
+    select(_HA.c.lot_id, func.sum(_HA.c.amount).label("reserved"))
+    .join(_H, _H.c.id == _HA.c.hold_id)
+    .where(
+        _H.c.team_id == bindparam("team_id"),
+        _H.c.status == HoldStatus.PENDING.value,
+        _H.c.expires_at > bindparam("now"),
+    )
+    .group_by(_HA.c.lot_id)
+    .subquery()
+)
+_FREE = _L.c.amount - _L.c.spent - _L.c.expired - func.coalesce(_RESERVED_LIVE.c.reserved, 0)
+_LIVE_LOTS = (
+    select(_L.c.id, _FREE.label("free"))
+    .outerjoin(_RESERVED_LIVE, _RESERVED_LIVE.c.lot_id == _L.c.id)
+    .where(
+        _L.c.team_id == bindparam("team_id"),
+        or_(_L.c.expires_at.is_(None), _L.c.expires_at > bindparam("now")),
+        _L.c.amount - _L.c.spent - _L.c.expired > 0,
+    )
+    .order_by(_L.c.expires_at.is_(None), _L.c.expires_at, _L.c.id)
+)
+_INSERT_TRANSFER = insert(_T).returning(_T.c.id)
+_MOVE = (
+    update(_A)
+    .where(_A.c.id.in_([bindparam("debit_id"), bindparam("credit_id")]))
+    .values(
+        debits_posted=_A.c.debits_posted + case((_A.c.id == bindparam("debit_id"), bindparam("posted")), else_=0),
+        credits_posted=_A.c.credits_posted + case((_A.c.id == bindparam("credit_id"), bindparam("posted")), else_=0),
+        debits_pending=_A.c.debits_pending + case((_A.c.id == bindparam("debit_id"), bindparam("pending")), else_=0),
+        credits_pending=_A.c.credits_pending + case((_A.c.id == bindparam("credit_id"), bindparam("pending")), else_=0),
+    )
+)
+_SPEND_LOT = update(_L).where(_L.c.id == bindparam("lot_id")).values(spent=_L.c.spent + bindparam("part"))
+_MEMBER_TEAM = select(Member.__table__.c.team_id).where(Member.__table__.c.id == bindparam("member_id"))
+
+
 class Ledger:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # A team's account ids never change once opened.
+        self._account_ids: dict[int, dict[AccountKind, int]] = {}
 
     # ---- accounts ------------------------------------------------------------------------
 
@@ -235,32 +325,52 @@ class Ledger:
         """Create a team's five accounts. Called by core.accounts inside team creation."""
         conn.execute(insert(_A), [{"team_id": team_id, "kind": kind.value} for kind in AccountKind])
 
+    def _ids(self, conn: Connection, team_id: int) -> dict[AccountKind, int]:
+        ids = self._account_ids.get(team_id)
+        if ids is None:
+            ids = {AccountKind(row.kind): row.id for row in conn.execute(_ACCOUNT_IDS, {"team_id": team_id})}
+            if len(ids) != len(AccountKind):
+                raise NotFound(f"unknown team id {team_id}")
+            self._account_ids[team_id] = ids
+        return ids
+
     def _accounts(self, conn: Connection, team_id: int, *, lock: bool) -> dict[AccountKind, Any]:
-        # Lock the wallet alone, first: the one lock order every writer follows.
-        stmt = select(_A).where(_A.c.team_id == team_id, _A.c.kind == AccountKind.WALLET.value)
-        wallet = conn.execute(stmt.with_for_update() if lock else stmt).one_or_none()
-        if wallet is None:
-            raise NotFound(f"unknown team id {team_id}")
-        others = conn.execute(select(_A).where(_A.c.team_id == team_id, _A.c.kind != AccountKind.WALLET.value))
-        accounts = {AccountKind(row.kind): row for row in others}
+        """The team's accounts; the wallet as a fresh row (locked when `lock`), the others by id.
+
+        Locking the wallet alone, first, is the one lock order every writer follows."""
+        ids = self._ids(conn, team_id)
+        wallet = conn.execute(_LOCK_WALLET if lock else _READ_WALLET, {"wallet_id": ids[AccountKind.WALLET]}).one()
+        accounts: dict[AccountKind, Any] = {kind: _AccountRef(account_id) for kind, account_id in ids.items()}
         accounts[AccountKind.WALLET] = wallet
         return accounts
+
+    def _check_member(self, conn: Connection, team_id: int, meta: UsageMeta | None) -> None:
+        if meta is None or meta.member_id is None:
+            return
+        member_team = conn.execute(_MEMBER_TEAM, {"member_id": meta.member_id}).scalar()
+        if member_team is None:
+            raise NotFound(f"unknown member id {meta.member_id}")
+        if member_team != team_id:
+            raise InvalidInput(f"member {meta.member_id} does not belong to team {team_id}")
+
+    @staticmethod
+    def _available(wallet: Any) -> int:
+        """Spendable credits, read off the locked wallet row: exact once the team is swept."""
+        return wallet.credits_posted - wallet.debits_posted - wallet.debits_pending
 
     # ---- idempotency ---------------------------------------------------------------------
 
     def _replay(self, conn: Connection, team_id: int, key: str, body_hash: str) -> Any | None:
         """The original outcome of `key`, or None if the key is new."""
-        row = conn.execute(select(_T).where(_T.c.team_id == team_id, _T.c.idempotency_key == key)).one_or_none()
-        if row is not None:
-            if row.body_hash != body_hash:
-                raise IdempotencyConflict(key)
-            return _transfer_from_row(row)
-        rejection = conn.execute(select(_R).where(_R.c.team_id == team_id, _R.c.idempotency_key == key)).one_or_none()
-        if rejection is not None:
-            if rejection.body_hash != body_hash:
-                raise IdempotencyConflict(key)
-            return _Rejected(rejection.requested_credits, rejection.available_credits)
-        return None
+        found = conn.execute(_REPLAY, {"team_id": team_id, "key": key}).first()
+        if found is None:
+            return None
+        if found.body_hash != body_hash:
+            raise IdempotencyConflict(key)
+        if found.source == "transfer":
+            return _transfer_from_row(conn.execute(select(_T).where(_T.c.id == found.id)).one())
+        rejection = conn.execute(select(_R).where(_R.c.id == found.id)).one()
+        return _Rejected(rejection.requested_credits, rejection.available_credits)
 
     def _reject(
         self, conn: Connection, team_id: int, key: str, body_hash: str, requested: int, available: int, now: datetime
@@ -306,38 +416,31 @@ class Ledger:
         meta = meta or UsageMeta()
         effective_at = effective_at or now
         transfer_id = conn.execute(
-            insert(_T)
-            .values(
-                team_id=team_id,
-                idempotency_key=key,
-                body_hash=body_hash,
-                kind=kind.value,
-                debit_account_id=debit.id,
-                credit_account_id=credit.id,
-                amount=amount,
-                hold_id=hold_id,
-                category=meta.category.value if meta.category else None,
-                feature=meta.feature.value if meta.feature else None,
-                member_id=meta.member_id,
-                action=meta.action,
-                description=meta.description,
-                data_requested=meta.data_requested,
-                created_at=now,
-                effective_at=effective_at,
-            )
-            .returning(_T.c.id)
+            _INSERT_TRANSFER,
+            {
+                "team_id": team_id,
+                "idempotency_key": key,
+                "body_hash": body_hash,
+                "kind": kind.value,
+                "debit_account_id": debit.id,
+                "credit_account_id": credit.id,
+                "amount": amount,
+                "hold_id": hold_id,
+                "category": meta.category.value if meta.category else None,
+                "feature": meta.feature.value if meta.feature else None,
+                "member_id": meta.member_id,
+                "action": meta.action,
+                "description": meta.description,
+                "data_requested": meta.data_requested,
+                "created_at": now,
+                "effective_at": effective_at,
+            },
         ).scalar_one()
         posted = amount if posted_delta is None else posted_delta
         # One statement for both sides of the entry.
         conn.execute(
-            update(_A)
-            .where(_A.c.id.in_([debit.id, credit.id]))
-            .values(
-                debits_posted=_A.c.debits_posted + case((_A.c.id == debit.id, posted), else_=0),
-                credits_posted=_A.c.credits_posted + case((_A.c.id == credit.id, posted), else_=0),
-                debits_pending=_A.c.debits_pending + case((_A.c.id == debit.id, pending_delta), else_=0),
-                credits_pending=_A.c.credits_pending + case((_A.c.id == credit.id, pending_delta), else_=0),
-            )
+            _MOVE,
+            {"debit_id": debit.id, "credit_id": credit.id, "posted": posted, "pending": pending_delta},
         )
         return Transfer(
             id=transfer_id,
@@ -353,24 +456,7 @@ class Ledger:
 
     def _live_lots(self, conn: Connection, team_id: int, now: datetime) -> list[tuple[int, int]]:
         """(lot id, free credits) of lots usable at `now`, soonest-expiring first."""
-        reserved = (
-            select(_HA.c.lot_id, func.sum(_HA.c.amount).label("reserved"))
-            .join(_H, _H.c.id == _HA.c.hold_id)
-            .where(_H.c.team_id == team_id, _H.c.status == HoldStatus.PENDING.value, _H.c.expires_at > now)
-            .group_by(_HA.c.lot_id)
-            .subquery()
-        )
-        free = _L.c.amount - _L.c.spent - _L.c.expired - func.coalesce(reserved.c.reserved, 0)
-        rows = conn.execute(
-            select(_L.c.id, free.label("free"))
-            .outerjoin(reserved, reserved.c.lot_id == _L.c.id)
-            .where(
-                _L.c.team_id == team_id,
-                or_(_L.c.expires_at.is_(None), _L.c.expires_at > now),
-                _L.c.amount - _L.c.spent - _L.c.expired > 0,
-            )
-            .order_by(_L.c.expires_at.is_(None), _L.c.expires_at, _L.c.id)
-        ).all()
+        rows = conn.execute(_LIVE_LOTS, {"team_id": team_id, "now": now}).all()
         return [(row.id, int(row.free)) for row in rows if row.free > 0]
 
     @staticmethod
@@ -389,8 +475,7 @@ class Ledger:
 
     @staticmethod
     def _spend_lots(conn: Connection, parts: Sequence[tuple[int, int]]) -> None:
-        for lot_id, part in parts:
-            conn.execute(update(_L).where(_L.c.id == lot_id).values(spent=_L.c.spent + part))
+        conn.execute(_SPEND_LOT, [{"lot_id": lot_id, "part": part} for lot_id, part in parts])
 
     @staticmethod
     def _lower_next_sweep(conn: Connection, wallet: Any, at: datetime | None) -> None:
@@ -405,10 +490,19 @@ class Ledger:
 
     # ---- sweeping: timed-out holds and expired lots ----------------------------------------
 
-    def _sweep(self, conn: Connection, team_id: int, accounts: dict[AccountKind, Any], now: datetime) -> None:
+    def _lock_and_sweep(self, conn: Connection, team_id: int, now: datetime) -> dict[AccountKind, Any]:
+        accounts = self._accounts(conn, team_id, lock=True)
+        if self._sweep(conn, team_id, accounts, now):
+            accounts[AccountKind.WALLET] = conn.execute(
+                _READ_WALLET, {"wallet_id": accounts[AccountKind.WALLET].id}
+            ).one()
+        return accounts
+
+    def _sweep(self, conn: Connection, team_id: int, accounts: dict[AccountKind, Any], now: datetime) -> bool:
+        """Record what timed out or expired by `now`. Returns whether anything could have moved."""
         wallet = accounts[AccountKind.WALLET]
         if wallet.next_sweep_at is None or as_utc(wallet.next_sweep_at) > now:
-            return
+            return False
         timed_out = conn.execute(
             select(_H).where(_H.c.team_id == team_id, _H.c.status == HoldStatus.PENDING.value, _H.c.expires_at <= now)
         ).all()
@@ -426,6 +520,7 @@ class Ledger:
             )
         self._expire_lots(conn, team_id, accounts, now)
         self._reset_next_sweep(conn, team_id, wallet.id, now)
+        return True
 
     def _expire_lots(self, conn: Connection, team_id: int, accounts: dict[AccountKind, Any], now: datetime) -> None:
         reserved = (
@@ -447,40 +542,27 @@ class Ledger:
             .order_by(_L.c.expires_at, _L.c.id)
         ).all()
         for lot in rows:
-            # Credits a live hold reserved stay until the hold resolves; they expire after it.
+            # Credits a live hold reserved stay until the hold resolves (its release expires them).
             amount = lot.amount - lot.spent - lot.expired - int(lot.reserved)
             if amount <= 0:
                 continue
-            expired_total = lot.expired + amount
-            self._record(
-                conn,
-                team_id=team_id,
-                key=f"{SYSTEM_KEY_PREFIX}expire:{lot.id}:{expired_total}",
-                body_hash=_body_hash("expire", lot=lot.id, amount=amount),
-                kind=TransferKind.EXPIRE,
-                debit=accounts[AccountKind.WALLET],
-                credit=accounts[AccountKind.EXPIRY],
-                amount=amount,
-                now=now,
-                effective_at=max(as_utc(lot.expires_at), as_utc(lot.created_at)),
-                meta=UsageMeta(description=f"{LotSource(lot.source).value} credits expired"),
-            )
-            conn.execute(update(_L).where(_L.c.id == lot.id).values(expired=expired_total))
+            effective_at = max(as_utc(lot.expires_at), as_utc(lot.created_at))
+            self._expire(conn, team_id, accounts, lot.id, lot.expired, amount, lot.source, now, effective_at)
 
     def _reset_next_sweep(self, conn: Connection, team_id: int, wallet_id: int, now: datetime) -> None:
         next_hold = conn.execute(
             select(func.min(_H.c.expires_at)).where(_H.c.team_id == team_id, _H.c.status == HoldStatus.PENDING.value)
         ).scalar()
+        # Expired lots still reserved by a live hold are left to that hold's release.
         next_lot = conn.execute(
             select(func.min(_L.c.expires_at)).where(
                 _L.c.team_id == team_id,
-                _L.c.expires_at.is_not(None),
+                _L.c.expires_at > now,
                 _L.c.amount - _L.c.spent - _L.c.expired > 0,
             )
         ).scalar()
         candidates = [as_utc(v) for v in (next_hold, next_lot) if v is not None]
-        # An expired lot still reserved by a live hold: look again when that hold resolves.
-        next_at = max(min(candidates), now) if candidates else None
+        next_at = min(candidates) if candidates else None
         conn.execute(update(_A).where(_A.c.id == wallet_id).values(next_sweep_at=next_at))
 
     def _release(
@@ -516,9 +598,48 @@ class Ledger:
                 pending_delta=-remaining,
                 posted_delta=0,
             )
+        # Credits going back to a lot that expired meanwhile expire now, dated with the release:
+        # dated with the lot's expiry they would count as both held and expired in between.
+        released_at = effective_at or now
+        stale = conn.execute(
+            select(_HA.c.amount, _L.c.id, _L.c.expired, _L.c.source)
+            .join(_L, _L.c.id == _HA.c.lot_id)
+            .where(_HA.c.hold_id == hold.id, _L.c.expires_at.is_not(None), _L.c.expires_at <= released_at)
+        ).all()
+        for part in stale:
+            if part.amount > 0:
+                self._expire(conn, team_id, accounts, part.id, part.expired, part.amount, part.source, now, released_at)
         conn.execute(delete(_HA).where(_HA.c.hold_id == hold.id))
         conn.execute(update(_H).where(_H.c.id == hold.id).values(status=status.value, resolved_at=now))
         return transfer
+
+    def _expire(
+        self,
+        conn: Connection,
+        team_id: int,
+        accounts: dict[AccountKind, Any],
+        lot_id: int,
+        expired_before: int,
+        amount: int,
+        source: str,
+        now: datetime,
+        effective_at: datetime,
+    ) -> None:
+        expired_total = expired_before + amount
+        self._record(
+            conn,
+            team_id=team_id,
+            key=f"{SYSTEM_KEY_PREFIX}expire:{lot_id}:{expired_total}",
+            body_hash=_body_hash("expire", lot=lot_id, amount=amount),
+            kind=TransferKind.EXPIRE,
+            debit=accounts[AccountKind.WALLET],
+            credit=accounts[AccountKind.EXPIRY],
+            amount=amount,
+            now=now,
+            effective_at=effective_at,
+            meta=UsageMeta(description=f"{LotSource(source).value} credits expired"),
+        )
+        conn.execute(update(_L).where(_L.c.id == lot_id).values(expired=expired_total))
 
     # ---- public operations ---------------------------------------------------------------
 
@@ -536,19 +657,17 @@ class Ledger:
         """Add credits to a team's wallet (a top-up pack or an admin grant), expiring at `expires_at`."""
         _check_amount(amount)
         _check_key(key)
-        now = as_utc(now or utcnow())
-        if expires_at is not None:
-            expires_at = as_utc(expires_at)
-            if expires_at <= now:
-                raise InvalidInput(f"expires: {expires_at.isoformat()} is not in the future")
+        now = _check_time(now, "now") or utcnow()
+        expires_at = _check_time(expires_at, "expires")
         body = _body_hash("grant", amount=amount, expires_at=expires_at, source=source.value, description=description)
 
         def op(conn: Connection) -> Transfer:
-            accounts = self._accounts(conn, team_id, lock=True)
-            self._sweep(conn, team_id, accounts, now)
+            accounts = self._lock_and_sweep(conn, team_id, now)
             replay = self._replay(conn, team_id, key, body)
             if replay is not None:
-                return replay
+                return replay  # even after its expiry has passed: a replay is the original result
+            if expires_at is not None and expires_at <= now:
+                raise InvalidInput(f"expires: {expires_at.isoformat()} is not in the future")
             return self._grant(
                 conn,
                 team_id,
@@ -623,19 +742,19 @@ class Ledger:
         """Spend credits at once (single phase)."""
         _check_amount(amount)
         _check_key(key)
-        now = as_utc(now or utcnow())
+        now = _check_time(now, "now") or utcnow()
         body = _body_hash("charge", amount=amount, meta=meta)
 
         def op(conn: Connection) -> Transfer | _Rejected:
-            accounts = self._accounts(conn, team_id, lock=True)
-            self._sweep(conn, team_id, accounts, now)
+            accounts = self._lock_and_sweep(conn, team_id, now)
             replay = self._replay(conn, team_id, key, body)
             if replay is not None:
                 return replay
-            lots = self._live_lots(conn, team_id, now)
-            available = sum(free for _, free in lots)
+            self._check_member(conn, team_id, meta)
+            available = self._available(accounts[AccountKind.WALLET])
             if available < amount:
                 return self._reject(conn, team_id, key, body, amount, available, now)
+            lots = self._live_lots(conn, team_id, now)
             transfer = self._record(
                 conn,
                 team_id=team_id,
@@ -669,21 +788,21 @@ class Ledger:
         _check_key(key)
         if isinstance(timeout_s, bool) or not isinstance(timeout_s, int) or not 0 < timeout_s <= MAX_HOLD_TIMEOUT_S:
             raise InvalidInput(f"timeout_s: must be between 1 and {MAX_HOLD_TIMEOUT_S} seconds, got {timeout_s!r}")
-        now = as_utc(now or utcnow())
+        now = _check_time(now, "now") or utcnow()
         body = _body_hash("hold", amount=amount, timeout_s=timeout_s, meta=meta)
 
         def op(conn: Connection) -> Hold | _Rejected:
-            accounts = self._accounts(conn, team_id, lock=True)
-            self._sweep(conn, team_id, accounts, now)
+            accounts = self._lock_and_sweep(conn, team_id, now)
             replay = self._replay(conn, team_id, key, body)
             if isinstance(replay, Transfer):
                 return self._hold_view(conn, replay.id)
             if replay is not None:
                 return replay
-            lots = self._live_lots(conn, team_id, now)
-            available = sum(free for _, free in lots)
+            self._check_member(conn, team_id, meta)
+            available = self._available(accounts[AccountKind.WALLET])
             if available < amount:
                 return self._reject(conn, team_id, key, body, amount, available, now)
+            lots = self._live_lots(conn, team_id, now)
             transfer = self._record(
                 conn,
                 team_id=team_id,
@@ -734,16 +853,16 @@ class Ledger:
         if amount is not None:
             _check_amount(amount)
         _check_key(key)
-        now = as_utc(now or utcnow())
+        now = _check_time(now, "now") or utcnow()
         body = _body_hash("post", hold=hold_id, amount=amount, close=close, meta=meta)
 
         def op(conn: Connection) -> Transfer:
-            accounts = self._accounts(conn, team_id, lock=True)
-            self._sweep(conn, team_id, accounts, now)
+            accounts = self._lock_and_sweep(conn, team_id, now)
             replay = self._replay(conn, team_id, key, body)
             if replay is not None:
                 return replay
             hold = self._pending_hold(conn, team_id, hold_id)
+            self._check_member(conn, team_id, meta)
             remaining = hold.amount - hold.posted_amount
             to_post = remaining if amount is None else amount
             if to_post > remaining:
@@ -789,10 +908,9 @@ class Ledger:
                     hold,
                     now,
                     kind=TransferKind.VOID,
-                    key=f"{key}:release",
+                    key=f"{SYSTEM_KEY_PREFIX}release:{hold_id}",
                     status=HoldStatus.POSTED,
                 )
-                self._expire_lots(conn, team_id, accounts, now)
             return transfer
 
         return self._run(op, conn)
@@ -802,12 +920,11 @@ class Ledger:
     ) -> Transfer | None:
         """Release everything a hold still reserves. Returns None if it had nothing left."""
         _check_key(key)
-        now = as_utc(now or utcnow())
+        now = _check_time(now, "now") or utcnow()
         body = _body_hash("void", hold=hold_id)
 
         def op(conn: Connection) -> Transfer | None:
-            accounts = self._accounts(conn, team_id, lock=True)
-            self._sweep(conn, team_id, accounts, now)
+            accounts = self._lock_and_sweep(conn, team_id, now)
             replay = self._replay(conn, team_id, key, body)
             if replay is not None:
                 return replay
@@ -831,7 +948,6 @@ class Ledger:
                 status=HoldStatus.VOIDED,
                 body_hash=body,
             )
-            self._expire_lots(conn, team_id, accounts, now)
             return transfer
 
         return self._run(op, conn)
@@ -848,7 +964,7 @@ class Ledger:
         """Record a refund earned now; the next cycle close grants it. Returns its id (idempotent)."""
         _check_amount(amount)
         _check_key(key)
-        earned_at = as_utc(earned_at or utcnow())
+        earned_at = _check_time(earned_at, "earned_at") or utcnow()
         meta = meta or UsageMeta()
 
         def op(conn: Connection) -> int:
@@ -924,10 +1040,7 @@ class Ledger:
 
     def lock_and_sweep(self, conn: Connection, team_id: int, now: datetime) -> dict[AccountKind, Any]:
         """For services that extend a ledger write (cycle close): lock the wallet, then sweep."""
-        accounts = self._accounts(conn, team_id, lock=True)
-        self._sweep(conn, team_id, accounts, now)
-        # Re-read: the sweep may have moved totals.
-        return self._accounts(conn, team_id, lock=False)
+        return self._lock_and_sweep(conn, team_id, now)
 
     def allot(
         self,
@@ -965,13 +1078,13 @@ class Ledger:
 
     def sweep(self, team_id: int, now: datetime | None = None) -> None:
         """Record timed-out holds and expired credits now (writes also do this on their own)."""
-        now = as_utc(now or utcnow())
+        now = _check_time(now, "now") or utcnow()
         run_write(self.engine, lambda conn: self.lock_and_sweep(conn, team_id, now))
 
     # ---- reads ---------------------------------------------------------------------------
 
     def balance(self, team_id: int, now: datetime | None = None) -> Balance:
-        now = as_utc(now or utcnow())
+        now = _check_time(now, "now") or utcnow()
         with read_transaction(self.engine) as conn:
             self._accounts(conn, team_id, lock=False)
             available = sum(free for _, free in self._live_lots(conn, team_id, now))

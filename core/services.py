@@ -12,9 +12,9 @@ from core.bounces.intake import BounceIntakeService
 from core.contributions import Contributions
 from core.credit_overview import CreditOverviews
 from core.data_requests import DataRequests
-from core.finder.verification import stored_verify_batch
 from core.enrichment.csv_enrich import CsvEnrichment
 from core.enrichment.jobs import EnrichmentJobs
+from core.finder.verification import stored_verify_batch
 from core.ledger import Ledger
 from core.outbox import Outbox
 from core.person_preview import PersonPreviews
@@ -73,6 +73,34 @@ class Services:
         )
 
     @cached_property
+    def slack_links(self) -> SlackLinks:
+        return SlackLinks(self.engine, self.accounts)
+
+    @cached_property
+    def credit_overviews(self) -> CreditOverviews:
+        return CreditOverviews(self.engine, self.accounts)
+
+    @cached_property
+    def person_previews(self) -> PersonPreviews:
+        return PersonPreviews(self.engine)
+
+    @cached_property
+    def email_verifier(self) -> EmailVerifier:
+        return EmailVerifier(VerifierConfig())
+
+    @cached_property
+    def waterfalls(self) -> Waterfalls:
+        verify_batch = stored_verify_batch(self.engine, self.email_verifier)
+        sources = build_sources(
+            self.engine,
+            self.settings.providers,
+            verify_batch,
+            finder_max_candidates=self.settings.finder_max_candidates,
+            finder_batch_size=self.settings.finder_batch_size,
+        )
+        return Waterfalls(self.engine, sources, accounts=self.accounts, validate=lambda a: verify_batch([a])[0])
+
+    @cached_property
     def outbox(self) -> Outbox:
         return Outbox(self.engine)
 
@@ -116,31 +144,3 @@ class Services:
     @cached_property
     def csv_enrichment(self) -> CsvEnrichment:
         return CsvEnrichment(self.enrichment_jobs, self.contributions)
-
-    @cached_property
-    def slack_links(self) -> SlackLinks:
-        return SlackLinks(self.engine, self.accounts)
-
-    @cached_property
-    def credit_overviews(self) -> CreditOverviews:
-        return CreditOverviews(self.engine, self.accounts)
-
-    @cached_property
-    def person_previews(self) -> PersonPreviews:
-        return PersonPreviews(self.engine)
-
-    @cached_property
-    def email_verifier(self) -> EmailVerifier:
-        return EmailVerifier(VerifierConfig())
-
-    @cached_property
-    def waterfalls(self) -> Waterfalls:
-        verify_batch = stored_verify_batch(self.engine, self.email_verifier)
-        sources = build_sources(
-            self.engine,
-            self.settings.providers,
-            verify_batch,
-            finder_max_candidates=self.settings.finder_max_candidates,
-            finder_batch_size=self.settings.finder_batch_size,
-        )
-        return Waterfalls(self.engine, sources, accounts=self.accounts, validate=lambda a: verify_batch([a])[0])

@@ -42,11 +42,6 @@ class Settings(BaseSettings):
     # Refund notices sent per `tributary bot deliver-notices` pass.
     slack_notice_batch: int = 100
 
-    # Enrichment jobs (CSV, Sheets): lookups in flight per job (they are network-bound), and how long
-    # a job's spend-cap hold lives before it releases itself (a resumed job takes a new one).
-    enrich_workers: int = 16
-    enrich_hold_timeout_s: int = 24 * 3600
-
     # A worker sending a digest owns it this long; after that another worker may retry it.
     digest_delivery_lease_s: int = 600
 
@@ -56,8 +51,6 @@ class Settings(BaseSettings):
     # (embedded mode has no separate worker process).
     jobs_in_process: bool | None = None
     worker_threads: int = 2
-    # The digest sender the scheduler calls, "module:function" taking (services, now); skipped if absent.
-    digest_task: str = "core.usage.scheduled:send_due_digests"
 
     # Sending through Tributary. Envelope sender for every send, so that DSNs reach the bounce mailbox.
     bounce_address: str | None = None
@@ -88,6 +81,11 @@ class Settings(BaseSettings):
     # only: production MUST set its own secret, kept outside the database (anyone with both can
     # recompute which fingerprint is which team).
     contributor_key: SecretStr = SecretStr("tributary-dev-contributor-key--set-TRIBUTARY_CONTRIBUTOR_KEY-in-production")
+
+    # Enrichment jobs (CSV, Sheets): lookups in flight per job (they are network-bound), and how long
+    # a job's spend-cap hold lives before it releases itself (a resumed job takes a new one).
+    enrich_workers: int = 16
+    enrich_hold_timeout_s: int = 24 * 3600
 
 
 @lru_cache(maxsize=1)

@@ -77,7 +77,7 @@ def test_expired_holds_are_swept_once(jobs, running_jobs) -> None:  # noqa: F811
 def test_digest_slot_and_schedule(jobs, running_jobs) -> None:  # noqa: F811
     running_jobs(jobs, workers=1)
     run = jobs.send_digests(utcnow()).get(blocking=True, timeout=60)
-    assert isinstance(run, DigestRun)
+    assert run == DigestRun(installed=False)  # this worker was started without a deliverer
     polled = jobs.poll_bounces().get(blocking=True, timeout=60)
     assert polled.skipped == "no bounce mailbox configured"
     at_quarter = utcnow().replace(minute=15, second=0, microsecond=0)
@@ -91,4 +91,21 @@ def test_digest_slot_and_schedule(jobs, running_jobs) -> None:  # noqa: F811
     assert jobs.due_periodic(at_quarter.replace(minute=16)) == [
         "tributary.every_minute.poll_bounces",
         "tributary.every_minute.sweep_holds",
+    ]
+
+
+def test_a_worker_with_a_deliverer_sends_each_due_digest_once(jobs, running_jobs) -> None:  # noqa: F811
+    svc = jobs.services
+    now = utcnow()
+    svc.accounts.create_team("acme", plan="free", now=now - timedelta(days=3))
+    svc.accounts.add_member("acme", "boss@acme.test", role="admin")
+    svc.digest_deliveries.set_preference("acme", "boss@acme.test", "daily", now=now - timedelta(days=3))
+    delivered = []
+    with_deliverer = Jobs(svc, deliver_digest=delivered.append)  # same queue name and storage
+    running_jobs(with_deliverer, workers=2)
+    runs = [with_deliverer.send_digests(now) for _ in range(3)]
+    results = [r.get(blocking=True, timeout=60) for r in runs]
+    assert sum(r.sent for r in results) == 1 and all(r.installed for r in results)
+    assert [(d.team_name, d.member_email, d.digest.period.kind) for d in delivered] == [
+        ("acme", "boss@acme.test", "daily")
     ]

@@ -727,7 +727,7 @@ def test_past_or_present_expiry_is_rejected_without_a_write(wallet) -> None:
         )
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a malformed expiry (str or date) raises AttributeError, not InvalidInput")
+
 @pytest.mark.parametrize("expires_at", ["2026-02-30", "next week", date(2026, 4, 1), 1_800_000_000])
 def test_malformed_expiry_is_a_clear_error_without_a_write(wallet, expires_at) -> None:
     ledger, team = wallet
@@ -808,14 +808,14 @@ def test_rejected_key_stays_rejected_and_conflicts_write_nothing(wallet) -> None
     assert "big" not in {t.key for t in ledger.transfers(team)}
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a member id that does not exist surfaces as a raw IntegrityError")
+
 def test_unknown_member_is_a_clear_error_without_a_write(wallet) -> None:
     ledger, team = wallet
     meta = UsageMeta(category=Category.EMAIL, member_id=987_654)
     _rejects(ledger, team, NotFound, "member", lambda: ledger.charge(team, 1, key="c", meta=meta, now=T0))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a charge may be attributed to a member of another team")
+
 def test_member_of_another_team_is_rejected(engine: Engine) -> None:
     accounts = Accounts(engine)
     ledger = accounts.ledger
@@ -831,7 +831,7 @@ def test_member_of_another_team_is_rejected(engine: Engine) -> None:
 # ---- found while writing these tests -----------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a post's derived release key `<key>:release` collides with user keys")
+
 def test_post_release_key_does_not_collide_with_a_user_key(wallet) -> None:
     ledger, team = wallet
     ledger.charge(team, 1, key="p:release", meta=META, now=T0)
@@ -842,7 +842,7 @@ def test_post_release_key_does_not_collide_with_a_user_key(wallet) -> None:
     assert ledger.hold_view(hold.id).status == HoldStatus.POSTED
 
 
-@pytest.mark.xfail(strict=True, reason="bug: balance_at goes negative between a reserved lot's expiry and its release")
+
 def test_balance_at_is_never_negative_when_a_reserved_lot_expires(engine: Engine) -> None:
     accounts = Accounts(engine)
     accounts.create_plan("none", monthly_credits=0)

@@ -14,8 +14,8 @@ def create_app(services: Services | None = None) -> Flask:
     app = Flask("tributary")
     app.extensions["tributary"] = services or Services.from_settings()
     app.register_blueprint(health_bp)
-    app.register_blueprint(slack_blueprint(app.extensions["tributary"]))
     app.register_blueprint(events_bp)
+    app.register_blueprint(slack_blueprint(app.extensions["tributary"]))
     return app
 
 

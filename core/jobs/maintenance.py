@@ -7,13 +7,11 @@ key (bounce decisions, digests).
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, select
 
@@ -24,6 +22,7 @@ from storage.timeutil import as_utc, utcnow
 
 if TYPE_CHECKING:
     from core.services import Services
+    from core.usage.delivery import DigestDelivery
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +35,16 @@ def close_due_cycles(services: Services, now: datetime | None = None) -> int:
     """Close the billing cycle of every team whose open cycle has ended. Returns cycles closed."""
     now = as_utc(now or utcnow())
     with read_transaction(services.engine) as conn:
-        team_ids = conn.execute(
-            select(_C.c.team_id).where(_C.c.closed_at.is_(None), _C.c.ends_at <= now).distinct().order_by(_C.c.team_id)
-        ).scalars().all()
+        team_ids = (
+            conn.execute(
+                select(_C.c.team_id)
+                .where(_C.c.closed_at.is_(None), _C.c.ends_at <= now)
+                .distinct()
+                .order_by(_C.c.team_id)
+            )
+            .scalars()
+            .all()
+        )
     closed = 0
     for team_id in team_ids:
         closed += len(services.accounts.close_cycle(team_id, now=now).closed)
@@ -60,37 +66,22 @@ def sweep_due_holds(services: Services, now: datetime | None = None) -> int:
     return len(team_ids)
 
 
-def digest_sender(services: Services) -> Callable[[datetime], Any] | None:
-    """The digest engineer's `send_due_digests`, named by settings.digest_task ("module:function",
-    taking (services, now) or (now)); None while it is not installed."""
-    module_name, _, attr = services.settings.digest_task.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            return None
-        raise
-    fn = getattr(module, attr, None)
-    if fn is None:
-        return None
-    if len(inspect.signature(fn).parameters) >= 2:
-        return lambda now: fn(services, now)
-    return fn
-
-
 @dataclass(frozen=True)
 class DigestRun:
-    installed: bool  # False until the digest sender exists
-    result: Any = None  # what the sender returned (e.g. digests sent)
+    installed: bool  # False when this process was started without a digest deliverer
+    sent: int = 0
 
 
-def send_due_digests(services: Services, now: datetime | None = None) -> DigestRun:
-    now = as_utc(now or utcnow())
-    sender = digest_sender(services)
-    if sender is None:
-        log.info("digests: no sender installed (%s); skipped", services.settings.digest_task)
+def send_due_digests(
+    services: Services, deliver: Callable[[DigestDelivery], None] | None, now: datetime | None = None
+) -> DigestRun:
+    """Send the usage digests that are due. `deliver` comes from the front end that started the
+    worker (the Slack bot's), injected so that core never imports a front end."""
+    if deliver is None:
+        log.info("digests: no deliverer installed in this worker; skipped")
         return DigestRun(installed=False)
-    return DigestRun(installed=True, result=sender(now))
+    now = as_utc(now or utcnow())
+    return DigestRun(installed=True, sent=services.digest_deliveries.send_due_digests(now, deliver))
 
 
-__all__ = ["DigestRun", "close_due_cycles", "digest_sender", "send_due_digests", "sweep_due_holds"]
+__all__ = ["DigestRun", "close_due_cycles", "send_due_digests", "sweep_due_holds"]

@@ -13,6 +13,7 @@ Each task can also be enqueued by hand with an explicit `now` (tests, catch-up).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ from core.jobs.queue import make_huey
 
 if TYPE_CHECKING:
     from core.services import Services
+    from core.usage.delivery import DigestDelivery
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,13 @@ TASK_PREFIX = "tributary."
 
 
 class Jobs:
-    def __init__(self, services: Services, huey: Huey | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        huey: Huey | None = None,
+        *,
+        deliver_digest: Callable[[DigestDelivery], None] | None = None,
+    ) -> None:
         self.services = services
         self.huey = huey or make_huey(services.settings)
         h = self.huey
@@ -64,7 +72,7 @@ class Jobs:
         self.poll_bounces = h.task(name=TASK_PREFIX + "poll_bounces")(poll)
         self.process_bounces = h.task(name=TASK_PREFIX + "process_bounces")(process)
         self.send_digests = h.task(name=TASK_PREFIX + "send_digests")(
-            lambda now=None: send_due_digests(services, now)
+            lambda now=None: send_due_digests(services, deliver_digest, now)
         )
 
         # The schedule. Periodic tasks take no arguments: they act on the present.
@@ -76,11 +84,9 @@ class Jobs:
             h.periodic_task(crontab(minute="*/5"), name=TASK_PREFIX + "every_5_min.close_due_cycles")(
                 lambda: close_due_cycles(services)
             ),
-            h.periodic_task(crontab(minute="*/5"), name=TASK_PREFIX + "every_5_min.process_bounces")(
-                lambda: process()
-            ),
+            h.periodic_task(crontab(minute="*/5"), name=TASK_PREFIX + "every_5_min.process_bounces")(lambda: process()),
             h.periodic_task(crontab(minute="*/15"), name=TASK_PREFIX + "every_15_min.send_digests")(
-                lambda: send_due_digests(services)
+                lambda: send_due_digests(services, deliver_digest)
             ),
         ]
 
