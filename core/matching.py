@@ -63,6 +63,8 @@ SEARCH_MIN_SCORE = 70.0
 MAX_SEARCH_LIMIT = 50
 MATCH_BATCH_SIZE = 500
 CACHE_MAX_COMPANIES = 5000
+# Companies sharing one name key that a name-only company is looked for in (lowest ids first).
+MAX_COMPANIES_PER_NAME = 20
 
 
 class MatchRule(StrEnum):
@@ -202,7 +204,8 @@ def match_in(
         if found:
             return _decide(found)
     if contact.has_name and (contact.domain or contact.company_key):
-        found = [c for c in _by_name_at_company(conn, contact, team_id, cache) if c.rule in allowed]
+        fuzzy_allowed = MatchRule.FUZZY_NAME in allowed
+        found = [c for c in _by_name_at_company(conn, contact, team_id, cache, fuzzy_allowed) if c.rule in allowed]
         if found:
             return _decide(found)
     return MatchResult(MatchOutcome.NO_MATCH)
@@ -369,10 +372,15 @@ def _score_name(contact: NormalizedContact, first_key: str, last_key: str, full_
 
 
 def _by_name_at_company(
-    conn: Connection, contact: NormalizedContact, team_id: int | None, cache: _CompanyCache
+    conn: Connection, contact: NormalizedContact, team_id: int | None, cache: _CompanyCache, fuzzy_allowed: bool = True
 ) -> list[MatchCandidate]:
     found: list[MatchCandidate] = []
     by_domain, by_key = _company_ids(conn, contact.domain, contact.company_key, cache)
+    # A known domain decides which company is meant; the name is only a fallback, and a common one
+    # ("Consulting") must not fan out to every company that shares it.
+    if by_domain or not fuzzy_allowed:
+        by_key = []
+    by_key = by_key[:MAX_COMPANIES_PER_NAME]
     for company_ids, at_domain in ((by_domain, True), (by_key, False)):
         for company_id in company_ids:
             for row, first_key, last_key, full_key in _people_at(conn, company_id, cache):
