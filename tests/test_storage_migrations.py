@@ -28,3 +28,17 @@ def test_models_and_migrations_agree(engine: Engine) -> None:
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     assert diff == [], f"schema drift between storage/models and storage/migrations: {diff}"
+
+
+def test_the_history_is_linear_and_downgrades_cleanly(db_url: str, engine: Engine) -> None:
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    from storage.migrate import alembic_config
+
+    config = alembic_config(db_url)
+    assert len(ScriptDirectory.from_config(config).get_heads()) == 1, "migrations must form one line"
+    command.downgrade(config, "base")
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    command.upgrade(config, "head")
+    assert current_revision(engine) == head_revision()

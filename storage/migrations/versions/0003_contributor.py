@@ -1,7 +1,7 @@
 """contributor database: observations (shared, fingerprinted), team-private candidates, name keys
 
 Revision ID: 0003_contributor
-Revises: 0001_foundation
+Revises: 0002_email_verification
 Create Date: 2026-11-23 16:53:35.246030
 """
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = '0003_contributor'
-down_revision: str | None = '0001_foundation'
+down_revision: str | None = "0002_email_verification"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

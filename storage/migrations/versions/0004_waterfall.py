@@ -1,7 +1,7 @@
 """waterfall: per-team source order for email and phone, and the log of every source call
 
 Revision ID: 0004_waterfall
-Revises: 0001_foundation
+Revises: 0003_contributor
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = "0004_waterfall"
-down_revision: str | None = "0001_foundation"
+down_revision: str | None = "0003_contributor"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

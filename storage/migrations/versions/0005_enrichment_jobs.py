@@ -1,7 +1,7 @@
 """enrichment jobs: one row per job (progress, spend-cap hold, cancel flag) and one per settled input row
 
 Revision ID: 0005_enrichment_jobs
-Revises: 0001_foundation
+Revises: 0004_waterfall
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = "0005_enrichment_jobs"
-down_revision: str | None = "0001_foundation"
+down_revision: str | None = "0004_waterfall"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """sending, bounces, refund decisions, outbox
 
 Revision ID: 0006_sending_refunds
-Revises: 0001_foundation
+Revises: 0005_enrichment_jobs
 Create Date: 2026-11-23 16:52:42.539178
 """
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = '0006_sending_refunds'
-down_revision: str | None = '0001_foundation'
+down_revision: str | None = "0005_enrichment_jobs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

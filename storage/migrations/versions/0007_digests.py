@@ -1,7 +1,7 @@
 """usage digests: preferences and deliveries
 
 Revision ID: 0007_digests
-Revises: 0001_foundation
+Revises: 0006_sending_refunds
 Create Date: 2026-11-23 16:51:09.529795
 """
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = '0007_digests'
-down_revision: str | None = '0001_foundation'
+down_revision: str | None = "0006_sending_refunds"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

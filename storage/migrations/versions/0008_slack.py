@@ -4,7 +4,7 @@ The three slack_* tables are slack_sdk's (SQLAlchemyInstallationStore, SQLAlchem
 created here exactly as slack_sdk 3.x defines them so its stores run on our database.
 
 Revision ID: 0008_slack
-Revises: 0001_foundation
+Revises: 0007_digests
 """
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0008_slack"
-down_revision: str | None = "0001_foundation"
+down_revision: str | None = "0007_digests"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
