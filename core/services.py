@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 
 from sqlalchemy import Engine
@@ -29,6 +30,7 @@ from core.usage.delivery import DigestDeliveries
 from core.usage.digest import UsageDigests
 from core.verify.config import VerifierConfig
 from core.verify.pipeline import EmailVerifier
+from core.verify.recheck import stale_email_rechecker
 from core.waterfall import Waterfalls
 from storage.db import make_engine
 
@@ -57,6 +59,8 @@ class Services:
             self.engine,
             DatabaseSource(self.engine),
             accounts=self.accounts,
+            reverify=stale_email_rechecker(self.engine, self.email_verifier),
+            freshness_window=timedelta(days=self.settings.verify_freshness_days),
             hold_timeout_s=self.settings.data_request_hold_timeout_s,
             lease_s=self.settings.data_request_lease_s,
             sources=self.waterfalls.for_team,
@@ -86,7 +90,20 @@ class Services:
 
     @cached_property
     def email_verifier(self) -> EmailVerifier:
-        return EmailVerifier(VerifierConfig())
+        st = self.settings
+        return EmailVerifier(
+            VerifierConfig(
+                dns_nameservers=tuple(st.verify_dns_nameservers),
+                dns_port=st.verify_dns_port,
+                smtp_port=st.verify_smtp_port,
+                helo_name=st.verify_helo_name,
+                mail_from=st.verify_mail_from,
+                connect_timeout_s=st.verify_connect_timeout_s,
+                command_timeout_s=st.verify_command_timeout_s,
+                freshness_window=timedelta(days=st.verify_freshness_days),
+                test_environment=st.verify_test_domains,
+            )
+        )
 
     @cached_property
     def waterfalls(self) -> Waterfalls:

@@ -25,6 +25,20 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 8000
 
+    # Email verification. Defaults are the real internet's: the system resolver and SMTP port 25.
+    # `make run` and the tests point these at the simulated mail internet on loopback.
+    verify_dns_nameservers: list[str] = Field(default_factory=list)
+    verify_dns_port: int = 53
+    verify_smtp_port: int = 25
+    verify_helo_name: str = "verifier.tributary.invalid"
+    verify_mail_from: str = "verify@tributary.invalid"
+    verify_connect_timeout_s: float = 10.0
+    verify_command_timeout_s: float = 30.0
+    # A verification older than this is re-checked before anything is charged for it.
+    verify_freshness_days: int = 30
+    # Accept RFC 6761 `.test` domains (the demo world and the loopback harness); never in production.
+    verify_test_domains: bool = False
+
     # A hold that is neither posted nor voided within this time releases itself.
     data_request_hold_timeout_s: int = 600
     # How long one data-request lookup may own a (team, person, kind) before another may retry it.
