@@ -30,6 +30,9 @@ test: lint
 bench: install
 	$(BIN)/python -m benchmarks.ledger
 	$(BIN)/python -m benchmarks.verify
+	$(BIN)/python -m benchmarks.matching
+	$(BIN)/python -m benchmarks.enrich
+	$(BIN)/python -m benchmarks.slack_ack
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
