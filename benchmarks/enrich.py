@@ -1,27 +1,45 @@
-"""CSV enrichment throughput and memory: a CSV of people (30% duplicate rows) with --email --mobile
-through a waterfall of three loopback HTTP providers (Hunter email-finder v2 shape; each answers after
-`--latency-ms` and accepts `--rate` requests/second), and a one-by-one baseline in the same run.
+"""CSV enrichment throughput and memory: a CSV of people (30% duplicate rows) enriched with --email
+--mobile through a waterfall of three loopback HTTP providers (Hunter email-finder v2 shape; each
+answers after `--latency-ms` and accepts `--rate` requests/second, enforced server-side with 429), and
+a one-by-one baseline (one worker) in the same run.
 
-    .venv/bin/python -m benchmarks.enrich                          # 100,000 rows, baseline 1,000 rows
-    .venv/bin/python -m benchmarks.enrich --rows 10000 --baseline-rows 500 --memory-rows 0   # shorter
+    .venv/bin/python -m benchmarks.enrich                                    # 100k rows, SQLite
+    .venv/bin/python -m benchmarks.enrich --db postgresql                    # the same on PostgreSQL
+    .venv/bin/python -m benchmarks.enrich --rows 5000 --baseline-rows 300 --memory-rows 0   # shorter
 
-Each run is a child process (peak memory = its ru_maxrss) on a fresh SQLite database seeded with the
-demo world (core/demo_world.py) sized to the distinct people. The rate-limit lower bound is
-max over providers of (requests that provider received / its rate): no schedule can beat it.
-Vendor emails are claims ("valid" is not verified by us), so every email lookup walks all three
-providers; a valid mobile stops the phone waterfall at the provider that has it.
+What the vendors return (deterministic per vendor and person): p1 and p2 know 50% of people, p3 60%.
+A hit carries an email (the vendor's "valid" claim, 1 in 10 on a catch-all domain) and, for 1 in 3
+hits, a libphonenumber-valid mobile (GB/DE/FR/ES/IT ranges), for another 1 in 6 a valid office
+line. By our rules a vendor's email is a claim, not a verification: it comes back `unverified` (or
+`accept_all`) and is FREE; validation is off in this waterfall, so every email request walks all
+three providers. Mobiles are what is charged: the plan's mobile price, once per person with a mobile.
+The credits charged are checked against the ledger (the wallet's drop equals the sum charged).
 
-`--memory-rows N` also enriches an N-row file (default 1,000,000) with the contributor database as
-the only source (fast, local) and reports that child's peak memory.
+The rate-limit lower bound: provider i accepted n_i requests and admits `rate` per second, so no
+schedule can finish before n_i / rate seconds; the bound is the max over providers (each person
+costs one request per provider it reaches: a lookup's email and phone halves share one call). The
+ratio is run time / bound (1.0 would be perfect).
+
+Each measured run is a child process (peak memory = its ru_maxrss, seeding included) on a fresh
+database seeded with the demo world sized to the distinct people: a SQLite file, or with
+`--db postgresql` a scratch database on postgresql://postgres@127.0.0.1:5432 that is dropped after.
+The vendors run in this (parent) process so they do not compete with the job for its interpreter.
+`--memory-rows N` (default 1,000,000) also enriches an N-row file with the contributor database as
+the only source (fast, local) and reports that child's peak memory. The 1-minute load average is
+printed at the start and end of each run: the machine is shared.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import csv
 import hashlib
+import io
 import json
 import multiprocessing
+import os
+import pstats
 import random
 import resource
 import sys
@@ -37,21 +55,44 @@ if __package__ in (None, ""):  # `python benchmarks/enrich.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 PROVIDERS = ("p1", "p2", "p3")
+HIT_SHARES = (0.5, 0.5, 0.6)
+PG_SERVER_URL = "postgresql://postgres@127.0.0.1:5432"
+PG_ADMIN_DB = "test"
 
 
-# ---- loopback providers --------------------------------------------------------------------------
+# ---- loopback providers (in the parent process) ---------------------------------------------------
+
+
+def _phone_pools() -> tuple[list[str], list[str]]:
+    """Valid mobile and fixed-line numbers (libphonenumber's example numbers, last digits varied)."""
+    import phonenumbers
+    from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+    pools: dict[int, list[str]] = {PhoneNumberType.MOBILE: [], PhoneNumberType.FIXED_LINE: []}
+    for region in ("GB", "DE", "FR", "ES", "IT"):
+        for kind, pool in pools.items():
+            example = phonenumbers.example_number_for_type(region, kind)
+            digits = str(example.national_number)
+            for tail in range(200):
+                candidate = phonenumbers.parse(f"+{example.country_code}{digits[:-3]}{tail:03d}")
+                if phonenumbers.is_valid_number(candidate) and phonenumbers.number_type(candidate) == kind:
+                    pool.append(phonenumbers.format_number(candidate, PhoneNumberFormat.E164))
+    return pools[PhoneNumberType.MOBILE], pools[PhoneNumberType.FIXED_LINE]
 
 
 class _Vendor(ThreadingHTTPServer):
     daemon_threads = True
-    request_queue_size = 256
+    request_queue_size = 512
 
-    def __init__(self, name: str, latency_s: float, rate_per_s: float, hit_share: float) -> None:
+    def __init__(
+        self, name: str, latency_s: float, rate_per_s: float, hit_share: float, phones: tuple[list[str], list[str]]
+    ) -> None:
         super().__init__(("127.0.0.1", 0), _VendorHandler)
         self.name = name
         self.latency_s = latency_s
         self.rate_per_s = rate_per_s
         self.hit_share = hit_share
+        self.mobiles, self.fixed_lines = phones
         self.lock = threading.Lock()
         self.requests = 0
         self.rejected = 0
@@ -64,6 +105,7 @@ class _Vendor(ThreadingHTTPServer):
 
 class _VendorHandler(BaseHTTPRequestHandler):
     server: _Vendor
+    protocol_version = "HTTP/1.1"  # keep-alive, as real vendor APIs do
 
     def log_message(self, *args: object) -> None:
         pass
@@ -74,7 +116,8 @@ class _VendorHandler(BaseHTTPRequestHandler):
         with vendor.lock:
             vendor.requests += 1
             # Enforce the advertised limit like a vendor would (a sliding one-second window).
-            vendor.window = [t for t in vendor.window if now - t < 1.0]
+            while vendor.window and now - vendor.window[0] >= 1.0:
+                vendor.window.pop(0)
             over = len(vendor.window) >= vendor.rate_per_s * 1.05
             if over:
                 vendor.rejected += 1
@@ -87,11 +130,16 @@ class _VendorHandler(BaseHTTPRequestHandler):
         params = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
         first, last, domain = params.get("first_name", ""), params.get("last_name", ""), params.get("domain", "")
         digest = hashlib.sha256(f"{vendor.name}|{first}|{last}|{domain}".encode()).digest()
-        if digest[0] / 255 >= vendor.hit_share:
+        if digest[0] / 256 >= vendor.hit_share:
             self._reply(404, {"errors": [{"id": "email_not_found", "code": 404}]})
             return
-        phone = f"+1415555{100 + digest[1] % 100:04d}" if digest[2] % 3 == 0 else None
-        email = f"{first}.{last}@{domain}".lower()
+        pick = int.from_bytes(digest[5:9], "big")
+        phone = None
+        if digest[2] % 6 < 2:  # 1 in 3 hits: a mobile
+            phone = vendor.mobiles[pick % len(vendor.mobiles)]
+        elif digest[2] % 6 == 2:  # 1 in 6: an office line
+            phone = vendor.fixed_lines[pick % len(vendor.fixed_lines)]
+        email = f"{first}.{last}@{domain}".lower().replace(" ", "")
         body = {
             "data": {
                 "first_name": first, "last_name": last, "email": email, "score": 60 + digest[3] % 40,
@@ -114,6 +162,15 @@ class _VendorHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+def _start_vendors(latency_s: float, rate_per_s: float, phones: tuple[list[str], list[str]]) -> list[_Vendor]:
+    vendors = []
+    for name, share in zip(PROVIDERS, HIT_SHARES, strict=True):
+        vendor = _Vendor(name, latency_s, rate_per_s, share, phones)
+        threading.Thread(target=vendor.serve_forever, daemon=True).start()
+        vendors.append(vendor)
+    return vendors
+
+
 # ---- one measured run, in a child process -------------------------------------------------------
 
 
@@ -121,26 +178,52 @@ class _VendorHandler(BaseHTTPRequestHandler):
 class RunSpec:
     rows: int
     workers: int
-    providers: bool  # False: the contributor database only (the memory run)
-    latency_s: float
+    vendor_urls: tuple[str, ...]  # empty: the contributor database only (the memory run)
     rate_per_s: float
     workdir: str
+    db_url: str
+    profile: bool = False
+
+
+@dataclass(frozen=True)
+class ChildResult:
+    rows: int
+    distinct_people: int
+    seconds: float
+    peak_rss_mb: float
+    credits_charged: int  # the job's summary
+    ledger_spent_credits: int  # the wallet's drop over the run
+    charged_requests: int  # data requests charged (mobiles found)
+    matched: int
+    mobiles_found: int
+    email_statuses: dict[str, int]
+    sql_statements: int
+    load_avg_start: float
+    load_avg_end: float
+    profile: str
 
 
 @dataclass(frozen=True)
 class RunResult:
+    label: str
+    db: str
     rows: int
     distinct_people: int
     workers: int
     seconds: float
     rows_per_s: float
     peak_rss_mb: float
+    credits_charged: int
+    ledger_spent_credits: int
+    mobiles_found: int
+    email_statuses: dict[str, int]
     provider_requests: dict[str, int]
     provider_rejected_429: int
-    bound_s: float  # rate-limit lower bound
+    bound_s: float
     ratio_to_bound: float
-    credits_charged: int
-    matched: int
+    sql_statements_per_row: float
+    load_avg_start: float
+    load_avg_end: float
 
 
 def _write_csv(path: Path, people: list[tuple[str, str, str, str]], rows: int, seed: int = 11) -> int:
@@ -157,7 +240,9 @@ def _write_csv(path: Path, people: list[tuple[str, str, str, str]], rows: int, s
 
 
 def _child(spec: RunSpec, pipe) -> None:  # pragma: no cover - runs in the child
-    from sqlalchemy import select
+    from decimal import Decimal
+
+    from sqlalchemy import event, func, select
 
     from core.accounts import Accounts
     from core.data_requests import DataRequests
@@ -169,13 +254,13 @@ def _child(spec: RunSpec, pipe) -> None:  # pragma: no cover - runs in the child
     from core.waterfall import Waterfalls
     from storage.db import make_engine, read_transaction
     from storage.migrate import upgrade
-    from storage.models import Company, Person
+    from storage.models import Company, DataRequest, Person
 
     work = Path(spec.workdir)
-    url = f"sqlite:///{work / 'bench.db'}"
-    upgrade(url)
-    engine = make_engine(url, pool_size=spec.workers + 4)
-    distinct_wanted = max(1, round(spec.rows * 0.7)) if spec.providers else 20_000
+    upgrade(spec.db_url)
+    engine = make_engine(spec.db_url, pool_size=spec.workers + 4)
+    providers = bool(spec.vendor_urls)
+    distinct_wanted = max(1, round(spec.rows * 0.7)) if providers else 20_000
     seed_world(engine, company_count=2_000, people=distinct_wanted)
     with read_transaction(engine) as conn:
         people = [
@@ -192,84 +277,185 @@ def _child(spec: RunSpec, pipe) -> None:  # pragma: no cover - runs in the child
     accounts = Accounts(engine)
     accounts.create_team("bench", plan="professional")
     accounts.add_member("bench", "rep@bench.example")
-    accounts.ledger.grant(accounts.team("bench").id, 10_000_000, key="bench-topup", expires_at=None)
-    vendors: list[_Vendor] = []
+    team_id = accounts.team("bench").id
+    accounts.ledger.grant(team_id, 10_000_000, key="bench-topup", expires_at=None)
     sources: dict = {"database": DatabaseSource(engine)}
-    if spec.providers:
-        for i, name in enumerate(PROVIDERS):
-            vendor = _Vendor(name, spec.latency_s, spec.rate_per_s, hit_share=(0.5, 0.5, 0.6)[i])
-            threading.Thread(target=vendor.serve_forever, daemon=True).start()
-            vendors.append(vendor)
-            sources[name] = HttpProviderSource(
-                ProviderConfig(name=name, base_url=vendor.url, api_key="bench", rate_limit_per_s=spec.rate_per_s,
-                               timeout_s=10.0, backoff_initial_s=0.2)
+    for name, url in zip(PROVIDERS, spec.vendor_urls, strict=False):
+        sources[name] = HttpProviderSource(
+            ProviderConfig(
+                name=name,
+                base_url=url,
+                api_key="bench",
+                cost_per_hit_usd=Decimal("0.01"),
+                rate_limit_per_s=spec.rate_per_s,
+                # A vendor that counts a sliding second admits no burst on top of its rate.
+                burst=max(1, int(spec.rate_per_s // 40)),
+                timeout_s=10.0,
+                backoff_initial_s=0.2,
             )
+        )
     waterfalls = Waterfalls(engine, sources, accounts=accounts)
-    if spec.providers:
-        waterfalls.set("bench", email_sources=list(PROVIDERS), phone_sources=list(PROVIDERS))
+    if providers:
+        waterfalls.set("bench", email_sources=list(PROVIDERS), phone_sources=list(PROVIDERS), validate_email=False)
     data_requests = DataRequests(engine, DatabaseSource(engine), accounts=accounts, sources=waterfalls.for_team)
     jobs = EnrichmentJobs(engine, data_requests, accounts=accounts, workers=spec.workers)
     svc = CsvEnrichment(jobs)
     request = CsvEnrichRequest(inp, work / "out.csv", "bench", "rep@bench.example", True, True)
     plan = svc.plan(request)
     job, _ = svc.start_or_resume(request, plan)
+    statements = [0]
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _count(*_args: object) -> None:
+        statements[0] += 1
+
+    before = accounts.ledger.balance(team_id).total_credits
+    load_start = os.getloadavg()[0]
+    profiler = cProfile.Profile() if spec.profile else None
     started = time.perf_counter()
+    if profiler:
+        profiler.enable()
     summary = svc.run(request, plan, job)
+    if profiler:
+        profiler.disable()
     seconds = time.perf_counter() - started
-    requests = {v.name: v.requests for v in vendors}
-    bound = max((n / spec.rate_per_s for n in requests.values()), default=0.0)
+    load_end = os.getloadavg()[0]
+    spent = before - accounts.ledger.balance(team_id).total_credits
+    with read_transaction(engine) as conn:
+        charged_requests = conn.execute(
+            select(func.count()).where(DataRequest.team_id == team_id, DataRequest.credits_charged > 0)
+        ).scalar_one()
+    profile_text = ""
+    if profiler:
+        buf = io.StringIO()
+        pstats.Stats(profiler, stream=buf).sort_stats("tottime").print_stats(30)
+        profile_text = buf.getvalue()
     pipe.send(
-        RunResult(
+        ChildResult(
             rows=summary.rows,
             distinct_people=distinct,
-            workers=spec.workers,
             seconds=round(seconds, 2),
-            rows_per_s=round(summary.rows / seconds, 1),
             peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            provider_requests=requests,
-            provider_rejected_429=sum(v.rejected for v in vendors),
-            bound_s=round(bound, 2),
-            ratio_to_bound=round(seconds / bound, 3) if bound else 0.0,
             credits_charged=summary.credits_charged,
+            ledger_spent_credits=spent,
+            charged_requests=charged_requests,
             matched=summary.matched,
+            mobiles_found=summary.mobiles_found,
+            email_statuses=dict(summary.email_statuses),
+            sql_statements=statements[0],
+            load_avg_start=round(load_start, 2),
+            load_avg_end=round(load_end, 2),
+            profile=profile_text,
         )
     )
+    engine.dispose()
 
 
-def measure(spec: RunSpec) -> RunResult:
+def _in_child(spec: RunSpec) -> ChildResult:
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(spec, child))
     proc.start()
     child.close()
-    result = parent.recv()
+    try:
+        result = parent.recv()
+    except EOFError:
+        proc.join()
+        raise SystemExit(f"the measured run died (exit code {proc.exitcode})") from None
     proc.join()
     return result
 
 
+def _scratch_postgres(label: str) -> tuple[str, str]:
+    import psycopg
+
+    name = f"tributary_bench_enrich_{os.getpid()}_{label}"
+    with psycopg.connect(f"{PG_SERVER_URL}/{PG_ADMIN_DB}", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name, f"{PG_SERVER_URL}/{name}"
+
+
+def _drop_postgres(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{PG_SERVER_URL}/{PG_ADMIN_DB}", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def measure(
+    label: str, rows: int, workers: int, *, providers: bool, args: argparse.Namespace, tmp: Path, phones
+) -> RunResult:
+    workdir = tmp / label
+    workdir.mkdir()
+    vendors = _start_vendors(args.latency_ms / 1000, args.rate, phones) if providers else []
+    pg_name = None
+    if args.db == "postgresql":
+        pg_name, db_url = _scratch_postgres(label.replace("-", "_"))
+    else:
+        db_url = f"sqlite:///{workdir / 'bench.db'}"
+    try:
+        spec = RunSpec(rows, workers, tuple(v.url for v in vendors), args.rate, str(workdir), db_url, args.profile)
+        child = _in_child(spec)
+    finally:
+        for vendor in vendors:
+            vendor.shutdown()
+            vendor.server_close()
+        if pg_name:
+            _drop_postgres(pg_name)
+    if child.profile:
+        print(f"--- profile of {label} (tottime) ---\n{child.profile}", flush=True)
+    requests = {v.name: v.requests for v in vendors}
+    accepted = [v.requests - v.rejected for v in vendors]
+    bound = max((n / args.rate for n in accepted), default=0.0)
+    return RunResult(
+        label=label,
+        db=args.db,
+        rows=child.rows,
+        distinct_people=child.distinct_people,
+        workers=workers,
+        seconds=child.seconds,
+        rows_per_s=round(child.rows / child.seconds, 1),
+        peak_rss_mb=child.peak_rss_mb,
+        credits_charged=child.credits_charged,
+        ledger_spent_credits=child.ledger_spent_credits,
+        mobiles_found=child.mobiles_found,
+        email_statuses=child.email_statuses,
+        provider_requests=requests,
+        provider_rejected_429=sum(v.rejected for v in vendors),
+        bound_s=round(bound, 2),
+        ratio_to_bound=round(child.seconds / bound, 3) if bound else 0.0,
+        sql_statements_per_row=round(child.sql_statements / max(1, child.rows), 1),
+        load_avg_start=child.load_avg_start,
+        load_avg_end=child.load_avg_end,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=32)
     parser.add_argument("--baseline-rows", type=int, default=1_000)
     parser.add_argument("--memory-rows", type=int, default=1_000_000)
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--rate", type=float, default=200.0, help="requests/second each provider accepts")
+    parser.add_argument("--profile", action="store_true", help="cProfile the measured runs (slows them)")
     args = parser.parse_args(argv)
-    results = {}
+    phones = _phone_pools()
+    results: dict[str, RunResult] = {}
     with TemporaryDirectory() as tmp:
         runs = [("pool", args.rows, args.workers, True), ("one-by-one", args.baseline_rows, 1, True)]
-        if args.memory_rows:
-            runs.append(("memory (database source)", args.memory_rows, args.workers, False))
+        runs.append(("memory", args.memory_rows, args.workers, False))
         for label, rows, workers, providers in runs:
             if rows <= 0:
                 continue
-            workdir = Path(tmp) / label.split()[0]
-            workdir.mkdir()
-            spec = RunSpec(rows, workers, providers, args.latency_ms / 1000, args.rate, str(workdir))
-            result = measure(spec)
+            result = measure(label, rows, workers, providers=providers, args=args, tmp=Path(tmp), phones=phones)
             results[label] = result
             print(f"{label}: {json.dumps(asdict(result))}", flush=True)
+            if result.credits_charged != result.ledger_spent_credits:
+                print(f"!! {label}: the job reports {result.credits_charged} credits, the ledger lost "
+                      f"{result.ledger_spent_credits}", flush=True)
     pool, base = results.get("pool"), results.get("one-by-one")
     if pool and base:
         per_row = base.seconds / base.rows

@@ -12,20 +12,27 @@ A request runs in three steps: claim (row lock; take a hold; lease the request),
 transaction open, so slow sources never block other writers), settle (row lock; post or void;
 record). A second caller for the same request waits for the first to settle; a caller whose lease
 ran out finds its attempt superseded and settles nothing.
+
+A source that keeps bookkeeping of its own (the waterfall's source-call log and write-back) can
+hand those writes to the settle transaction (`SettleWrites`) instead of opening transactions of its
+own: on SQLite's single writer every transaction per request counts.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.accounts import Accounts, MemberInfo, TeamInfo
+from core.deferred_writes import DeferredWrites
 from core.errors import InvalidInput, TributaryError
 from core.ledger import HoldNotPending, InsufficientCredits, Ledger, UsageMeta
 from core.people import resolve_person_in
@@ -61,6 +68,15 @@ SourceFor = Callable[[TeamInfo, DataKind], ContactSource]
 
 class RequestInProgress(TributaryError):
     pass
+
+
+@runtime_checkable
+class SettleWrites(Protocol):
+    """A source whose own writes (call log, write-back) may join the request's settle transaction."""
+
+    def deferring(self) -> AbstractContextManager[DeferredWrites]:
+        """Within the block, this thread's writes are kept in the yielded object instead of run."""
+        ...
 
 
 class BudgetExhausted(TributaryError):
@@ -176,21 +192,33 @@ class DataRequests:
 
     def access(
         self,
-        team_ref: int | str,
-        member_ref: int | str,
-        person_ref: int | str,
+        team_ref: int | str | TeamInfo,
+        member_ref: int | str | MemberInfo,
+        person_ref: int | str | PersonInfo,
         kind: DataKind,
         *,
         feature: Feature = Feature.CLI,
         now: datetime | None = None,
         budget: Budget | None = None,
+        source: ContactSource | None = None,
     ) -> AccessResult:
+        """Team, member and person may be given already resolved (a job resolves them once, not per
+        request); the price is then the one of the given team's plan. `source`: the one from
+        `source_for`, pinned by a caller that makes many requests (a job's run)."""
         kind = DataKind(kind)
         feature = Feature(feature)
-        team = self.accounts.team(team_ref)
-        member = self.accounts.member(member_ref if not str(member_ref).isdigit() else int(member_ref), team.id)
-        with read_transaction(self.engine) as conn:
-            person = resolve_person_in(conn, person_ref)
+        team = team_ref if isinstance(team_ref, TeamInfo) else self.accounts.team(team_ref)
+        if isinstance(member_ref, MemberInfo):
+            if member_ref.team_id != team.id:
+                raise InvalidInput(f"member {member_ref.email} is not in team {team.name}")
+            member = member_ref
+        else:
+            member = self.accounts.member(member_ref if not str(member_ref).isdigit() else int(member_ref), team.id)
+        if isinstance(person_ref, PersonInfo):
+            person = person_ref
+        else:
+            with read_transaction(self.engine) as conn:
+                person = resolve_person_in(conn, person_ref)
         price = team.plan.price_email_credits if kind == DataKind.EMAIL else team.plan.price_mobile_credits
         deadline = time.monotonic() + self.lease_s
         while True:
@@ -202,15 +230,40 @@ class DataRequests:
             time.sleep(WAIT_POLL_S)  # another caller owns this request: wait for it to settle
         if claim.replay is not None:
             return claim.replay
+        deferred: DeferredWrites | None = None
         try:
-            source = self.sources(team, kind) if self.sources is not None else self.source
-            email, office, mobiles = self._lookup(person, kind, as_utc(now or utcnow()), source)
+            source = source if source is not None else self.source_for(team, kind)
+            if isinstance(source, SettleWrites):
+                with source.deferring() as deferred:
+                    email, office, mobiles = self._lookup(person, kind, as_utc(now or utcnow()), source)
+            else:
+                email, office, mobiles = self._lookup(person, kind, as_utc(now or utcnow()), source)
         except BaseException:
-            self._abandon(claim)
+            self._abandon(claim, deferred)
             raise
-        return self._settle(
-            team, member, person, kind, feature, claim, email, office, mobiles, as_utc(now or utcnow()), budget
-        )
+        try:
+            return self._settle(
+                team,
+                member,
+                person,
+                kind,
+                feature,
+                claim,
+                email,
+                office,
+                mobiles,
+                as_utc(now or utcnow()),
+                budget,
+                deferred,
+            )
+        except RequestInProgress:
+            if deferred is not None:  # superseded: the calls were still made, so keep their log
+                run_write(self.engine, deferred.write)
+            raise
+
+    def source_for(self, team: TeamInfo, kind: DataKind) -> ContactSource:
+        """Where a request of this team and kind is looked up now (its waterfall)."""
+        return self.sources(team, kind) if self.sources is not None else self.source
 
     # ---- step 1: claim ---------------------------------------------------------------------
 
@@ -347,6 +400,7 @@ class DataRequests:
         mobiles: list[PhoneFinding],
         now: datetime,
         budget: Budget | None = None,
+        deferred: DeferredWrites | None = None,
     ) -> AccessResult:
         if kind == DataKind.EMAIL:
             chargeable = email is not None and email.chargeable
@@ -387,6 +441,8 @@ class DataRequests:
                         .where(_DR.c.id == row.id)
                         .values(status=DataRequestStatus.NOT_FOUND.value, lease_until=None, hold_id=None)
                     )
+                    if deferred is not None:
+                        deferred.write(conn)
                     return BudgetExhausted(f"spend cap reached: {exc}")
                 charged, transfer_id = transfer.amount_credits, transfer.id
             elif claim.hold_id is not None:
@@ -418,6 +474,8 @@ class DataRequests:
                 )
             )
             self._save_contact(conn, team.id, person.id, member.id, now)
+            if deferred is not None:
+                deferred.write(conn)
             return AccessResult(
                 request_id=row.id,
                 person=person,
@@ -435,11 +493,13 @@ class DataRequests:
             raise result
         return result
 
-    def _abandon(self, claim: _Claim) -> None:
+    def _abandon(self, claim: _Claim, deferred: DeferredWrites | None = None) -> None:
         """The lookup failed: give the credits back at once and free the request."""
 
         def op(conn: Connection) -> None:
             row = conn.execute(select(_DR).where(_DR.c.id == claim.request_id).with_for_update()).one()
+            if deferred is not None:
+                deferred.write(conn)
             if row.attempts != claim.attempt or row.status != DataRequestStatus.IN_PROGRESS.value:
                 return
             if claim.hold_id is not None:

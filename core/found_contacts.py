@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.sources.base import EmailFinding, PhoneFinding
-from storage.db import is_sqlite, run_write
+from storage.db import run_write
 from storage.models import EmailAddress, Phone
 from storage.models.enums import CHARGEABLE_EMAIL_STATUSES
 from storage.timeutil import utcnow
@@ -37,31 +37,42 @@ def storable_email(finding: EmailFinding) -> bool:
 def record_found(
     engine: Engine, person_id: int, email: EmailFinding | None, phones: Sequence[PhoneFinding] = ()
 ) -> None:
+    if has_storable(email, phones):
+        run_write(engine, lambda conn: record_found_in(conn, person_id, email, phones))
+
+
+def has_storable(email: EmailFinding | None, phones: Sequence[PhoneFinding] = ()) -> bool:
+    return bool(phones) or (email is not None and storable_email(email))
+
+
+def record_found_in(
+    conn: Connection, person_id: int, email: EmailFinding | None, phones: Sequence[PhoneFinding] = ()
+) -> None:
+    """`record_found` in the caller's transaction."""
     email = email if email is not None and storable_email(email) else None
     if email is None and not phones:
         return
-    insert = sqlite_insert if is_sqlite(engine) else pg_insert
-
-    def op(conn: Connection) -> None:
-        now = utcnow()
-        if email is not None:
-            conn.execute(
-                insert(_E)
-                .values(
-                    person_id=person_id,
-                    address=email.address.lower(),
-                    status=email.status.value,
-                    score=email.score,
-                    reasons=[],
-                    checked_at=email.checked_at,
-                    created_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["address"])
+    insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+    now = utcnow()
+    if email is not None:
+        conn.execute(
+            insert(_E)
+            .values(
+                person_id=person_id,
+                address=email.address.lower(),
+                status=email.status.value,
+                score=email.score,
+                reasons=[],
+                checked_at=email.checked_at,
+                created_at=now,
             )
-        for phone in phones:
-            conn.execute(
-                insert(_P)
-                .values(
+            .on_conflict_do_nothing(index_elements=["address"])
+        )
+    if phones:
+        conn.execute(
+            insert(_P).on_conflict_do_nothing(index_elements=["person_id", "e164"]),
+            [
+                dict(
                     person_id=person_id,
                     e164=phone.e164,
                     kind=phone.kind.value,
@@ -70,7 +81,6 @@ def record_found(
                     checked_at=now,
                     created_at=now,
                 )
-                .on_conflict_do_nothing(index_elements=["person_id", "e164"])
-            )
-
-    run_write(engine, op)
+                for phone in phones
+            ],
+        )

@@ -14,6 +14,8 @@ one after another until one gives an actionable result.
 - Every source call (and every validation) is logged in `source_call`: source, position, latency,
   outcome, the status found, and our cost (the source's price per hit, when it hit).
 - Findings from outside the contributor database are written back (core.found_contacts).
+- Within `deferring()` (DataRequests uses it), the call log and write-back are kept and run inside
+  the data request's settle transaction instead of transactions of their own.
 
 `Waterfall` speaks the ContactSource protocol, so DataRequests uses it like any other source.
 """
@@ -21,8 +23,10 @@ one after another until one gives an actionable result.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -32,8 +36,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.accounts import Accounts, TeamInfo
+from core.deferred_writes import DeferredWrites, WriteOp
 from core.errors import InvalidInput
-from core.found_contacts import record_found
+from core.found_contacts import has_storable, record_found_in
 from core.sources.base import ContactSource, EmailFinding, PersonInfo, PhoneFinding, SourceError
 from core.verify.result import EmailResult
 from storage.db import is_sqlite, read_transaction, run_write
@@ -148,6 +153,37 @@ class Waterfall:
         self.validate = validate
         used = {*plan.email_sources, *plan.phone_sources}
         self.timeout_s = sum(sources[name].timeout_s for name in used if name in sources)
+        self._local = threading.local()
+
+    @contextmanager
+    def deferring(self) -> Iterator[DeferredWrites]:
+        """This thread's call log and write-back inside the block are kept, not written: the caller
+        runs them in its own transaction (core.data_requests.SettleWrites)."""
+        pending = DeferredWrites()
+        previous = getattr(self._local, "pending", None)
+        self._local.pending = pending
+        try:
+            yield pending
+        finally:
+            self._local.pending = previous
+
+    def _write(self, op: WriteOp) -> None:
+        pending: DeferredWrites | None = getattr(self._local, "pending", None)
+        if pending is None:
+            run_write(self.engine, op)
+        else:
+            pending.add(op)
+
+    def _save(self, records: Sequence[SourceCallRecord]) -> None:
+        if records:
+            rows = list(records)
+            self._write(lambda conn: save_calls_in(conn, rows))
+
+    def _record_found(
+        self, person_id: int, email: EmailFinding | None, phones: Sequence[PhoneFinding] = ()
+    ) -> None:
+        if has_storable(email, phones):
+            self._write(lambda conn: record_found_in(conn, person_id, email, phones))
 
     # ---- email
 
@@ -156,9 +192,9 @@ class Waterfall:
         try:
             found = self._find_email(person, calls)
         finally:
-            _save_calls(self.engine, calls.records)
+            self._save(calls.records)
         if found is not None and found.source != "database":
-            record_found(self.engine, person.id, found)
+            self._record_found(person.id, found)
         return found
 
     def _find_email(self, person: PersonInfo, calls: _CallLog) -> EmailFinding | None:
@@ -220,10 +256,10 @@ class Waterfall:
         try:
             collected = self._find_phones(person, calls)
         finally:
-            _save_calls(self.engine, calls.records)
+            self._save(calls.records)
         outside = [p for p in collected if p.source != "database"]
         if outside:
-            record_found(self.engine, person.id, None, outside)
+            self._record_found(person.id, None, outside)
         return collected
 
     def _find_phones(self, person: PersonInfo, calls: _CallLog) -> list[PhoneFinding]:
@@ -269,7 +305,8 @@ class Waterfall:
         calls.add(kind, name, position, outcome, started, detail=f"{type(exc).__name__}: {exc}")
 
 
-def _save_calls(engine: Engine, records: Sequence[SourceCallRecord]) -> None:
+def save_calls_in(conn: Connection, records: Sequence[SourceCallRecord]) -> None:
+    """Log source calls in the caller's transaction (one multi-row insert)."""
     if not records:
         return
     rows = [
@@ -288,7 +325,7 @@ def _save_calls(engine: Engine, records: Sequence[SourceCallRecord]) -> None:
         )
         for r in records
     ]
-    run_write(engine, lambda conn: conn.execute(insert(_SC), rows))
+    conn.execute(insert(_SC), rows)
 
 
 class Waterfalls:

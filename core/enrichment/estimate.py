@@ -67,7 +67,7 @@ def estimate_cost(
     for chunk in _chunks(iter(rows)):
         todo = [r for r in chunk if r.problem is None]
         errors += len(chunk) - len(todo)
-        for result in match_contacts(engine, [r.query for r in todo], batch_size=max(1, len(todo))):
+        for result in match_contacts(engine, [r.query for r in todo], team_id=team.id, batch_size=max(1, len(todo))):
             if result.outcome == MatchOutcome.MATCHED and result.best and result.best.person_id is not None:
                 matched += 1
                 people.add(result.best.person_id)

@@ -396,6 +396,9 @@ class _JobRun:
         self.team = jobs.accounts.team(job.team_id)
         self.member = jobs.accounts.member(job.member_id, job.team_id)
         self.budget = Budget(job.hold_id) if job.hold_id is not None else None
+        # Team, member and waterfall are read once per run, not once per request (the plan's prices
+        # and the team's sources are those of the run's start).
+        self.sources = {kind: jobs.data_requests.source_for(self.team, kind) for kind in DataKind}
         self.capped_out = job.options.max_credits is not None and job.hold_id is None
         self.pool = ThreadPoolExecutor(max_workers=jobs.workers, thread_name_prefix=f"enrich-{job.id}")
         self.match_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"enrich-{job.id}-match")
@@ -480,7 +483,11 @@ class _JobRun:
     # ---- matching and lookups --------------------------------------------------------------
 
     def _match(self, rows: list[RowInput]) -> list[MatchResult]:
-        return list(match_contacts(self.engine, [r.query for r in rows], batch_size=max(1, len(rows))))
+        return list(
+            match_contacts(
+                self.engine, [r.query for r in rows], team_id=self.job.team_id, batch_size=max(1, len(rows))
+            )
+        )
 
     def _submit(self, row: RowInput, match: MatchResult) -> RowOutput | _Pending:
         confidence = f"{match.confidence:.2f}" if match.best else ""
@@ -571,7 +578,13 @@ class _JobRun:
                 continue
             try:
                 result = self.jobs.data_requests.access(
-                    self.team.id, self.member.id, person_id, kind, feature=opts.feature, budget=self.budget
+                    self.team,
+                    self.member,
+                    results[0].person if results else person_id,
+                    kind,
+                    feature=opts.feature,
+                    budget=self.budget,
+                    source=self.sources[kind],
                 )
             except TributaryError as exc:
                 errors.append(str(exc))

@@ -34,6 +34,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from core.errors import InvalidInput
@@ -91,6 +92,7 @@ class ProviderConfig:
     circuit_failure_threshold: int = 5
     circuit_cooldown_s: float = 60.0
     memo_ttl_s: float = 120.0  # find_phones and find_email of one lookup share one vendor call
+    max_connections: int = 64  # kept-alive connections: one per concurrent caller (a job's workers)
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
@@ -182,7 +184,7 @@ class HttpProviderSource:
         self.cost_per_hit_usd = config.cost_per_hit_usd
         self.rate_limit_per_s: float | None = config.rate_limit_per_s
         self.timeout_s = config.timeout_s
-        self.session = session or requests.Session()
+        self.session = session or _pooled_session(config.max_connections)
         self.bucket = TokenBucket(config.rate_limit_per_s, burst=config.burst, clock=clock, sleep=sleep)
         self.breaker = CircuitBreaker(
             config.name,
@@ -318,6 +320,16 @@ class HttpProviderSource:
             self._memo.move_to_end(key)
             while len(self._memo) > 1024:
                 self._memo.popitem(last=False)
+
+
+def _pooled_session(max_connections: int) -> requests.Session:
+    # requests keeps 10 connections per host by default: more concurrent callers would each open
+    # (and then drop) a fresh connection per call.
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(1, max_connections))
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 def _split_name(person: PersonInfo) -> tuple[str, str]:
