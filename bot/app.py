@@ -1,4 +1,4 @@
-"""The bolt App factory: configuration in, listeners and middleware registered, App out.
+"""The bolt App factory: configuration in, listeners registered, App out.
 
 Modes, chosen by settings:
 - multi-workspace (TRIBUTARY_SLACK_CLIENT_ID/SECRET): OAuth install; installations and OAuth states
@@ -9,6 +9,8 @@ Either way TRIBUTARY_SLACK_SIGNING_SECRET verifies every request (Socket Mode ne
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from slack_bolt import App
 from slack_bolt.oauth import OAuthFlow
 from slack_bolt.oauth.oauth_settings import OAuthSettings
@@ -16,7 +18,6 @@ from slack_sdk import WebClient
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 
 from bot import commands, home, interactive
-from bot.middleware import identity_middleware
 from bot.tokens import WEB_API_TIMEOUT_S, installation_store
 from core.errors import TributaryError
 from core.services import Services
@@ -46,8 +47,11 @@ def create_bolt_app(services: Services, settings: Settings, *, socket_mode: bool
         name="tributary",
         signing_secret=settings.slack_signing_secret or "",
         client=client,
-        # Lazy listeners carry the slow work, so the ack goes back at once.
-        process_before_response=False,
+        # Every listener is ack + lazy: the ack function is cheap (no database, no Web API), so it runs
+        # inline in the request thread. With False bolt would queue it on the executor behind the lazy
+        # work and poll for it in 10 ms sleeps; that queueing was most of the ack latency under load.
+        process_before_response=True,
+        listener_executor=ThreadPoolExecutor(max_workers=settings.slack_lazy_threads, thread_name_prefix="slack-lazy"),
         request_verification_enabled=not socket_mode,
         user_facing_authorize_error_message=NOT_INSTALLED,
     )
@@ -75,7 +79,6 @@ def create_bolt_app(services: Services, settings: Settings, *, socket_mode: bool
             "Slack: set TRIBUTARY_SLACK_BOT_TOKEN (one workspace) or TRIBUTARY_SLACK_CLIENT_ID and "
             "TRIBUTARY_SLACK_CLIENT_SECRET (OAuth, many workspaces)"
         )
-    app.use(identity_middleware(services))
     commands.register(app, services)
     interactive.register(app, services)
     home.register(app, services)

@@ -14,7 +14,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot import messages
-from bot.middleware import SlackActor, actor_of, ensure_member, profile_email
+from bot.identity import SlackActor, actor_of, ensure_member, profile_email
 from core.errors import InvalidInput, NotFound, TributaryError
 from core.people import canonical_linkedin_url
 from core.person_lookup import LookupQuery, find_people
@@ -102,7 +102,7 @@ def register(app: App, services: Services) -> None:
             return  # already answered in the ack
         if parsed.name == "help":
             return
-        actor = actor_of(context)
+        actor = actor_of(services, context)
         try:
             handler = _HANDLERS[parsed.name]
             handler(services, actor, parsed.argument, respond, client)

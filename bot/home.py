@@ -8,7 +8,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot import messages
-from bot.middleware import actor_of, ensure_member
+from bot.identity import actor_of, ensure_member
 from core.services import Services
 from storage.timeutil import utcnow
 
@@ -25,7 +25,7 @@ def register(app: App, services: Services) -> None:
     def publish_home(event: dict, context: BoltContext, client: WebClient) -> None:
         if event.get("tab", "home") != "home":
             return
-        actor = actor_of(context)
+        actor = actor_of(services, context)
         if actor.team is None:
             view = messages.home_view(None, [], [], None)
         else:

@@ -1,14 +1,13 @@
 """Who is asking: the Tributary team of the Slack workspace and the member behind the Slack user.
 
-The global middleware runs before every listener and so before every ack: it only reads our own
-database (two indexed lookups). Matching a Slack user by profile email needs a Web API call
-(users.info), so it happens later, in the lazy listeners, through `ensure_member`.
+Resolved in the lazy listeners, after the ack, never in a middleware: nothing touches the database
+(or waits on the enrichment writer) before Slack gets its HTTP answer. Matching a Slack user by
+profile email needs a Web API call (users.info), so it happens on demand through `ensure_member`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from slack_bolt import BoltContext
@@ -19,7 +18,6 @@ from core.accounts import MemberInfo, TeamInfo
 from core.errors import TributaryError
 from core.services import Services
 
-ACTOR_KEY = "tributary_actor"
 log = logging.getLogger(__name__)
 
 
@@ -44,17 +42,9 @@ def resolve_actor(services: Services, slack_team_id: str | None, slack_user_id: 
     return SlackActor(slack_team_id, slack_user_id, team, member)
 
 
-def identity_middleware(services: Services) -> Callable[..., None]:
-    def resolve_identity(context: BoltContext, next: Callable[[], None]) -> None:  # noqa: A002 (bolt's name)
-        context[ACTOR_KEY] = resolve_actor(services, context.team_id, context.user_id)
-        next()
-
-    return resolve_identity
-
-
-def actor_of(context: BoltContext) -> SlackActor:
-    actor = context.get(ACTOR_KEY)
-    return actor if actor is not None else SlackActor(context.team_id, context.user_id, None, None)
+def actor_of(services: Services, context: BoltContext) -> SlackActor:
+    """The actor of this request; call it from a lazy listener (it reads the database)."""
+    return resolve_actor(services, context.team_id, context.user_id)
 
 
 def profile_email(client: WebClient, slack_user_id: str) -> str | None:

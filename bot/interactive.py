@@ -15,7 +15,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot import messages
-from bot.middleware import actor_of, ensure_member
+from bot.identity import actor_of, ensure_member
 from core.errors import InvalidInput, TributaryError
 from core.ledger import InsufficientCredits
 from core.people import resolve_person
@@ -38,7 +38,7 @@ def register(app: App, services: Services) -> None:
 
     def access(kind: DataKind):
         def run(body: dict, respond: Respond, context: BoltContext, client: WebClient) -> None:
-            actor = actor_of(context)
+            actor = actor_of(services, context)
             try:
                 if actor.team is None:
                     raise InvalidInput("this Slack workspace is not connected to a Tributary team")
@@ -85,7 +85,7 @@ def register(app: App, services: Services) -> None:
         return run
 
     def pick_person(body: dict, respond: Respond, context: BoltContext) -> None:
-        actor = actor_of(context)
+        actor = actor_of(services, context)
         try:
             if actor.team is None:
                 raise InvalidInput("this Slack workspace is not connected to a Tributary team")

@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     enrich_workers: int = 16
     enrich_hold_timeout_s: int = 24 * 3600
 
+    # Slack: threads per web worker running the work behind acknowledged commands and buttons
+    # (lookups, data requests, respond). Few: they share the worker's GIL with the acks.
+    slack_lazy_threads: int = 4
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -36,6 +36,7 @@ class Call:
     token: str | None
     status: int  # what the server answered
     headers: dict[str, str] = field(default_factory=dict)
+    received_monotonic_s: float = field(default_factory=time.monotonic)  # benchmarks time answers by it
 
 
 class SlackApiServer:
