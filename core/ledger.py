@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -310,6 +311,103 @@ _MOVE = (
 )
 _SPEND_LOT = update(_L).where(_L.c.id == bindparam("lot_id")).values(spent=_L.c.spent + bindparam("part"))
 _MEMBER_TEAM = select(Member.__table__.c.team_id).where(Member.__table__.c.id == bindparam("member_id"))
+
+
+# ---- the charge fast path: hand-written SQL per dialect -----------------------------------------
+# A plain charge (nothing to sweep, enough credits, a new key, one lot covering it) is nearly all
+# charges, and all of it runs inside the wallet lock, so it is sent as precompiled SQL through
+# `exec_driver_sql`: no expression building, compiling or bind processing per call (that Python
+# time was most of a charge). Anything else falls back to the general path, which re-reads
+# everything under the same lock: the fast path only ever decides the plain case, and decides it
+# the same way. The first live lot below is the one `_live_lots` + `_take` would spend from first;
+# when it alone covers the amount, the general path takes exactly (that lot, amount) too.
+_FIRST_LOT_SQL = f"""
+    SELECT l.id AS lot_id, l.amount - l.spent - l.expired - COALESCE(r.reserved, 0) AS free
+    FROM credit_lot AS l
+    LEFT JOIN (
+        SELECT a.lot_id, SUM(a.amount) AS reserved
+        FROM hold_allocation AS a JOIN ledger_hold AS h ON h.id = a.hold_id
+        WHERE h.team_id = :team_id AND h.status = '{HoldStatus.PENDING.value}' AND h.expires_at > :now
+        GROUP BY a.lot_id
+    ) AS r ON r.lot_id = l.id
+    WHERE l.team_id = :team_id
+      AND (l.expires_at IS NULL OR l.expires_at > :now)
+      AND l.amount - l.spent - l.expired - COALESCE(r.reserved, 0) > 0
+    ORDER BY l.expires_at IS NULL, l.expires_at, l.id
+    LIMIT 1
+"""
+# The key is new (neither a transfer nor a remembered rejection) and the member, if any, is the team's.
+_KEY_NEW_AND_MEMBER_OK_SQL = """
+    NOT EXISTS (SELECT 1 FROM ledger_transfer WHERE team_id = :team_id AND idempotency_key = :key)
+    AND NOT EXISTS (SELECT 1 FROM ledger_rejection WHERE team_id = :team_id AND idempotency_key = :key)
+    AND (CAST(:member_id AS INTEGER) IS NULL
+         OR EXISTS (SELECT 1 FROM member WHERE id = :member_id AND team_id = :team_id))
+"""
+_TRANSFER_COLUMNS_SQL = """ledger_transfer (
+    team_id, idempotency_key, body_hash, kind, debit_account_id, credit_account_id, amount, hold_id,
+    category, feature, member_id, action, description, data_requested, created_at, effective_at)"""
+# "Plain" read off the wallet row: swept up to `now` (so its totals are exact) and able to pay.
+_WALLET_PLAIN_SQL = """
+    (w.next_sweep_at IS NULL OR w.next_sweep_at > :now)
+    AND w.credits_posted - w.debits_posted - w.debits_pending >= :amount
+"""
+_SPEND_SQL = """
+    UPDATE ledger_account SET
+        debits_posted = debits_posted + CASE WHEN id = :wallet_id THEN :amount ELSE 0 END,
+        credits_posted = credits_posted + CASE WHEN id = :spend_id THEN :amount ELSE 0 END
+    WHERE id IN (:wallet_id, :spend_id)
+"""
+
+# SQLite: BEGIN IMMEDIATE already made this the only writer, so one read decides everything and
+# the three writes follow; there are no round trips to save, only Python per statement.
+_SQLITE_CHARGE_CHECK = f"""
+    SELECT ({_WALLET_PLAIN_SQL}) AND ({_KEY_NEW_AND_MEMBER_OK_SQL}) AND lot.free >= :amount AS plain, lot.lot_id
+    FROM ledger_account AS w LEFT JOIN ({_FIRST_LOT_SQL}) AS lot ON 1 = 1
+    WHERE w.id = :wallet_id
+"""
+_SQLITE_CHARGE_INSERT = f"""
+    INSERT INTO {_TRANSFER_COLUMNS_SQL}
+    VALUES (:team_id, :key, :body_hash, '{TransferKind.SPEND.value}', :wallet_id, :spend_id, :amount, NULL,
+            :category, :feature, :member_id, :action, :description, :data_requested, :now, :now)
+    RETURNING id
+"""
+_SQLITE_CHARGE_MOVE = _SPEND_SQL
+_SQLITE_CHARGE_SPEND_LOT = "UPDATE credit_lot SET spent = spent + :amount WHERE id = :lot_id"
+
+
+def _psycopg(sql: str) -> str:
+    """`:name` placeholders as psycopg's `%(name)s` (the templates contain no `::` casts)."""
+    return re.sub(r":([a-z_]+)", r"%(\1)s", sql)
+
+
+# PostgreSQL: each statement is a round trip made while the wallet row is locked, so after the
+# lock everything is ONE statement: data-modifying CTEs choose the lot, check the key and the
+# member, insert the transfer and move both accounts and the lot, or do nothing at all (then the
+# general path takes over). It must be a statement of its own, after the lock: a statement's
+# snapshot is taken when it starts, so checks folded into the locking statement could miss what
+# the previous lock holder committed while this one waited.
+_PG_LOCK_WALLET = _psycopg(
+    f"SELECT {_WALLET_PLAIN_SQL} AS plain FROM ledger_account AS w WHERE w.id = :wallet_id FOR UPDATE"
+)
+_PG_CHARGE = _psycopg(f"""
+    WITH lot AS ({_FIRST_LOT_SQL}),
+    chosen AS (
+        SELECT lot_id FROM lot WHERE free >= :amount AND {_KEY_NEW_AND_MEMBER_OK_SQL}
+    ),
+    transfer AS (
+        INSERT INTO {_TRANSFER_COLUMNS_SQL}
+        -- Typed: in a SELECT list PostgreSQL would take an untyped NULL parameter for text.
+        SELECT :team_id, :key, :body_hash, '{TransferKind.SPEND.value}', :wallet_id, :spend_id, :amount, NULL,
+               CAST(:category AS VARCHAR), CAST(:feature AS VARCHAR), CAST(:member_id AS INTEGER),
+               CAST(:action AS VARCHAR), CAST(:description AS VARCHAR), CAST(:data_requested AS VARCHAR),
+               CAST(:now AS TIMESTAMPTZ), CAST(:now AS TIMESTAMPTZ)
+        FROM chosen
+        RETURNING id
+    ),
+    moved AS ({_SPEND_SQL} AND EXISTS (SELECT 1 FROM chosen)),
+    spent AS (UPDATE credit_lot SET spent = spent + :amount WHERE id = (SELECT lot_id FROM chosen))
+    SELECT id FROM transfer
+""")
 
 
 class Ledger:
@@ -746,6 +844,10 @@ class Ledger:
         body = _body_hash("charge", amount=amount, meta=meta)
 
         def op(conn: Connection) -> Transfer | _Rejected:
+            plain = self._charge_plain(conn, team_id, amount, key=key, body_hash=body, meta=meta, now=now)
+            if plain is not None:
+                return plain
+            # Anything but the plain case: sweep, replay, rejection, a bad member, several lots.
             accounts = self._lock_and_sweep(conn, team_id, now)
             replay = self._replay(conn, team_id, key, body)
             if replay is not None:
@@ -771,6 +873,52 @@ class Ledger:
             return transfer
 
         return _raise_if_rejected(team_id, self._run(op, conn))
+
+    def _charge_plain(
+        self, conn: Connection, team_id: int, amount: int, *, key: str, body_hash: str, meta: UsageMeta, now: datetime
+    ) -> Transfer | None:
+        """The plain charge in a few precompiled statements (see `_PG_CHARGE`), or None when the
+        charge is anything else and must take the general path (nothing is written then)."""
+        ids = self._ids(conn, team_id)
+        params = {
+            "team_id": team_id,
+            "wallet_id": ids[AccountKind.WALLET],
+            "spend_id": ids[AccountKind.SPEND],
+            "amount": amount,
+            "key": key,
+            "body_hash": body_hash,
+            "category": meta.category.value if meta.category else None,
+            "feature": meta.feature.value if meta.feature else None,
+            "member_id": meta.member_id,
+            "action": meta.action,
+            "description": meta.description,
+            "data_requested": meta.data_requested,
+            "now": _driver_time(conn, now),
+        }
+        if conn.dialect.name == "sqlite":
+            check = conn.exec_driver_sql(_SQLITE_CHARGE_CHECK, params).one()
+            if not check.plain:
+                return None
+            transfer_id = conn.exec_driver_sql(_SQLITE_CHARGE_INSERT, params).scalar_one()
+            conn.exec_driver_sql(_SQLITE_CHARGE_MOVE, params)
+            conn.exec_driver_sql(_SQLITE_CHARGE_SPEND_LOT, {"amount": amount, "lot_id": check.lot_id})
+        else:
+            if not conn.exec_driver_sql(_PG_LOCK_WALLET, params).scalar_one():
+                return None
+            transfer_id = conn.exec_driver_sql(_PG_CHARGE, params).scalar()
+            if transfer_id is None:
+                return None
+        return Transfer(
+            id=transfer_id,
+            team_id=team_id,
+            key=key,
+            kind=TransferKind.SPEND,
+            amount_credits=amount,
+            hold_id=None,
+            created_at=now,
+            effective_at=now,
+            meta=meta,
+        )
 
     def hold(
         self,
@@ -1230,6 +1378,20 @@ class Ledger:
         if row is None:
             raise NotFound(f"unknown hold {hold_id}")
         return Hold(row.id, row.team_id, row.amount, row.posted_amount, HoldStatus(row.status), as_utc(row.expires_at))
+
+
+_TIME_BINDERS: dict[str, Callable[[datetime], Any]] = {}
+
+
+def _driver_time(conn: Connection, value: datetime) -> Any:
+    """`value` as SQLAlchemy would send it to this driver for a UTCDateTime column (on SQLite the
+    exact text format stored), for statements sent through `exec_driver_sql`."""
+    name = conn.dialect.name
+    bind = _TIME_BINDERS.get(name)
+    if bind is None:
+        processor = _T.c.created_at.type.bind_processor(conn.dialect)
+        bind = _TIME_BINDERS[name] = processor or (lambda v: v)
+    return bind(value)
 
 
 def _transfer_from_row(row: Any) -> Transfer:
