@@ -9,9 +9,11 @@ Either way TRIBUTARY_SLACK_SIGNING_SECRET verifies every request (Socket Mode ne
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
+from slack_bolt.authorization.authorize import InstallationStoreAuthorize
 from slack_bolt.oauth import OAuthFlow
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
@@ -69,8 +71,20 @@ def create_bolt_app(services: Services, settings: Settings, *, socket_mode: bool
             install_path="/slack/install",
             redirect_uri_path="/slack/oauth_redirect",
         )
+        # bolt's default authorize would call auth.test on Slack for every request, before the ack;
+        # cache_enabled keeps each bot token's auth.test result (the installation is still read each time,
+        # so an uninstalled workspace stops working at once).
+        authorize = InstallationStoreAuthorize(
+            logger=logging.getLogger("slack_bolt.authorize"),
+            installation_store=store,
+            client_id=settings.slack_client_id,
+            client_secret=settings.slack_client_secret,
+            cache_enabled=True,
+            client=client,
+        )
         app = App(
             installation_store=store,
+            authorize=authorize,
             oauth_flow=OAuthFlow(client=client, settings=oauth_settings),
             **common,
         )

@@ -102,8 +102,9 @@ class Settings(BaseSettings):
     enrich_hold_timeout_s: int = 24 * 3600
 
     # Slack: threads per web worker running the work behind acknowledged commands and buttons
-    # (lookups, data requests, respond). Few: they share the worker's GIL with the acks.
-    slack_lazy_threads: int = 4
+    # (lookups, data requests, respond). Few: busy ones take the worker's GIL from the acks (2 kept the
+    # benchmark's ack p99 under 300 ms, 4 did not); raise it if slow provider calls queue the buttons.
+    slack_lazy_threads: int = 2
 
 
 @lru_cache(maxsize=1)

@@ -160,6 +160,13 @@ def test_oauth_install_stores_the_installation_and_then_serves_that_workspace(db
             [reply] = [c.params for c in slack_api.calls_to("response_url")]
             assert "connected to team *acme*" in reply["text"]
             assert {c.token for c in slack_api.calls_to("users.info")} == {"xoxb-installed-abc"}
+            # Authorization reads the installation per request but asks Slack's auth.test once per token:
+            # a round trip to Slack before every ack would eat into the 3 s.
+            auth_tests = len(slack_api.calls_to("auth.test"))
+            for key in ("a1", "a2"):
+                answer = sender.command("help", user="UADMIN", response_url=slack_api.response_url(key))
+                assert answer.status_code == 200 and "help" in answer.text.lower()
+            assert auth_tests >= 1 and len(slack_api.calls_to("auth.test")) == auth_tests
             # A workspace that never installed the app gets nothing done.
             other = sender.command("credits", user="UX", team="TNEW", response_url=slack_api.response_url("n"))
             assert other.status_code == 200
