@@ -198,6 +198,7 @@ class ChildResult:
     mobiles_found: int
     email_statuses: dict[str, int]
     sql_statements: int
+    cpu_s: float  # the child's CPU time (user + system) over the run: ~seconds means one core's worth
     load_avg_start: float
     load_avg_end: float
     profile: str
@@ -222,6 +223,7 @@ class RunResult:
     bound_s: float
     ratio_to_bound: float
     sql_statements_per_row: float
+    cpu_s: float
     load_avg_start: float
     load_avg_end: float
 
@@ -312,6 +314,8 @@ def _child(spec: RunSpec, pipe) -> None:  # pragma: no cover - runs in the child
     before = accounts.ledger.balance(team_id).total_credits
     load_start = os.getloadavg()[0]
     profiler = cProfile.Profile() if spec.profile else None
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_start = usage.ru_utime + usage.ru_stime
     started = time.perf_counter()
     if profiler:
         profiler.enable()
@@ -319,6 +323,8 @@ def _child(spec: RunSpec, pipe) -> None:  # pragma: no cover - runs in the child
     if profiler:
         profiler.disable()
     seconds = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_s = usage.ru_utime + usage.ru_stime - cpu_start
     load_end = os.getloadavg()[0]
     spent = before - accounts.ledger.balance(team_id).total_credits
     with read_transaction(engine) as conn:
@@ -343,6 +349,7 @@ def _child(spec: RunSpec, pipe) -> None:  # pragma: no cover - runs in the child
             mobiles_found=summary.mobiles_found,
             email_statuses=dict(summary.email_statuses),
             sql_statements=statements[0],
+            cpu_s=round(cpu_s, 1),
             load_avg_start=round(load_start, 2),
             load_avg_end=round(load_end, 2),
             profile=profile_text,
@@ -426,6 +433,7 @@ def measure(
         bound_s=round(bound, 2),
         ratio_to_bound=round(child.seconds / bound, 3) if bound else 0.0,
         sql_statements_per_row=round(child.sql_statements / max(1, child.rows), 1),
+        cpu_s=child.cpu_s,
         load_avg_start=child.load_avg_start,
         load_avg_end=child.load_avg_end,
     )

@@ -21,7 +21,7 @@ own: on SQLite's single writer every transaction per request counts.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -85,10 +85,20 @@ class BudgetExhausted(TributaryError):
 
 @dataclass(frozen=True)
 class Budget:
-    """A ledger hold taken by a job: requests post their price from it instead of holding their own,
-    so the job can never spend more than the hold (its spend cap)."""
+    """How a job's requests pay, instead of each holding its own price before its lookup.
 
-    hold_id: int
+    - `hold_id` set: the job's ledger hold (its spend cap); requests post their price from it, so the
+      job can never spend more than the hold.
+    - `hold_id` None (`Budget.uncapped()`): no cap; a request that found something chargeable is
+      charged from the wallet in its settle transaction. If the wallet cannot pay then, nothing is
+      charged or revealed and the request stays retryable, exactly as when a cap is spent. This saves
+      a hold and its void per request (most requests find nothing chargeable)."""
+
+    hold_id: int | None
+
+    @classmethod
+    def uncapped(cls) -> Budget:
+        return cls(None)
 
 
 @dataclass(frozen=True)
@@ -118,6 +128,33 @@ class _Claim:
     hold_id: int | None
     price: int
     replay: AccessResult | None = None
+
+
+@dataclass(frozen=True)
+class _Context:
+    """Who asks about whom, how they pay, and when (None: the clock at each step)."""
+
+    team: TeamInfo
+    member: MemberInfo
+    person: PersonInfo
+    feature: Feature
+    now: datetime | None
+    budget: Budget | None
+
+    def at(self) -> datetime:
+        return self.now or utcnow()
+
+
+@dataclass(frozen=True)
+class _Found:
+    email: EmailFinding | None
+    office: PhoneFinding | None
+    mobiles: list[PhoneFinding]
+    deferred: DeferredWrites | None = None
+
+
+def _price(team: TeamInfo, kind: DataKind) -> int:
+    return team.plan.price_email_credits if kind == DataKind.EMAIL else team.plan.price_mobile_credits
 
 
 class DataRequests:
@@ -206,7 +243,103 @@ class DataRequests:
         request); the price is then the one of the given team's plan. `source`: the one from
         `source_for`, pinned by a caller that makes many requests (a job's run)."""
         kind = DataKind(kind)
-        feature = Feature(feature)
+        ctx = self._context(team_ref, member_ref, person_ref, feature, now, budget)
+        deadline = time.monotonic() + self.lease_s
+        while True:
+            claim = self._claim(
+                ctx.team, ctx.member, ctx.person, kind, _price(ctx.team, kind), ctx.feature, ctx.at(), budget
+            )
+            if claim is not None:
+                break
+            if time.monotonic() > deadline:
+                raise RequestInProgress(
+                    f"another lookup of {ctx.person.full_name}'s {kind} is still running; try again"
+                )
+            time.sleep(WAIT_POLL_S)  # another caller owns this request: wait for it to settle
+        if claim.replay is not None:
+            return claim.replay
+        pending: list[DeferredWrites] = []
+        try:
+            found = self._look_up(ctx, kind, source, pending)
+        except BaseException:
+            self._abandon([claim], pending)
+            raise
+        result = self._settle(ctx, [(kind, claim, found)])[0]
+        if isinstance(result, TributaryError):
+            raise result
+        return result
+
+    def access_kinds(
+        self,
+        team_ref: int | str | TeamInfo,
+        member_ref: int | str | MemberInfo,
+        person_ref: int | str | PersonInfo,
+        kinds: Sequence[DataKind],
+        *,
+        feature: Feature = Feature.CLI,
+        now: datetime | None = None,
+        budget: Budget | None = None,
+        sources: Mapping[DataKind, ContactSource] | None = None,
+    ) -> dict[DataKind, AccessResult | TributaryError]:
+        """`access` for several kinds of one person, each with the same rules and outcome as its own
+        `access`, but claimed together in one transaction and settled together in one (a job's
+        email + mobile). Each kind succeeds or fails on its own: a user error is returned in its place."""
+        kinds = list(dict.fromkeys(DataKind(k) for k in kinds))
+        ctx = self._context(team_ref, member_ref, person_ref, feature, now, budget)
+        sources = sources or {}
+        results: dict[DataKind, AccessResult | TributaryError] = {}
+        claimed = self._claim_many(ctx, kinds)
+        live: list[tuple[DataKind, _Claim]] = []
+        busy: list[DataKind] = []
+        for kind, claim in zip(kinds, claimed, strict=True):
+            if claim is None:
+                busy.append(kind)  # another caller is looking it up: wait for it on its own, below
+            elif isinstance(claim, TributaryError):
+                results[kind] = claim
+            elif claim.replay is not None:
+                results[kind] = claim.replay
+            else:
+                live.append((kind, claim))
+        settling: list[tuple[DataKind, _Claim, _Found]] = []
+        pending: list[DeferredWrites] = []
+        try:
+            for kind, claim in live:
+                settling.append((kind, claim, self._look_up(ctx, kind, sources.get(kind), pending)))
+        except BaseException:
+            self._abandon([claim for _, claim in live], pending)
+            raise
+        if settling:
+            for (kind, _, _), result in zip(settling, self._settle(ctx, settling), strict=True):
+                results[kind] = result
+        for kind in busy:
+            try:
+                results[kind] = self.access(
+                    ctx.team,
+                    ctx.member,
+                    ctx.person,
+                    kind,
+                    feature=ctx.feature,
+                    now=now,
+                    budget=budget,
+                    source=sources.get(kind),
+                )
+            except TributaryError as exc:
+                results[kind] = exc
+        return {kind: results[kind] for kind in kinds}
+
+    def source_for(self, team: TeamInfo, kind: DataKind) -> ContactSource:
+        """Where a request of this team and kind is looked up now (its waterfall)."""
+        return self.sources(team, kind) if self.sources is not None else self.source
+
+    def _context(
+        self,
+        team_ref: int | str | TeamInfo,
+        member_ref: int | str | MemberInfo,
+        person_ref: int | str | PersonInfo,
+        feature: Feature,
+        now: datetime | None,
+        budget: Budget | None,
+    ) -> _Context:
         team = team_ref if isinstance(team_ref, TeamInfo) else self.accounts.team(team_ref)
         if isinstance(member_ref, MemberInfo):
             if member_ref.team_id != team.id:
@@ -219,51 +352,7 @@ class DataRequests:
         else:
             with read_transaction(self.engine) as conn:
                 person = resolve_person_in(conn, person_ref)
-        price = team.plan.price_email_credits if kind == DataKind.EMAIL else team.plan.price_mobile_credits
-        deadline = time.monotonic() + self.lease_s
-        while True:
-            claim = self._claim(team, member, person, kind, price, feature, as_utc(now or utcnow()), budget)
-            if claim is not None:
-                break
-            if time.monotonic() > deadline:
-                raise RequestInProgress(f"another lookup of {person.full_name}'s {kind} is still running; try again")
-            time.sleep(WAIT_POLL_S)  # another caller owns this request: wait for it to settle
-        if claim.replay is not None:
-            return claim.replay
-        deferred: DeferredWrites | None = None
-        try:
-            source = source if source is not None else self.source_for(team, kind)
-            if isinstance(source, SettleWrites):
-                with source.deferring() as deferred:
-                    email, office, mobiles = self._lookup(person, kind, as_utc(now or utcnow()), source)
-            else:
-                email, office, mobiles = self._lookup(person, kind, as_utc(now or utcnow()), source)
-        except BaseException:
-            self._abandon(claim, deferred)
-            raise
-        try:
-            return self._settle(
-                team,
-                member,
-                person,
-                kind,
-                feature,
-                claim,
-                email,
-                office,
-                mobiles,
-                as_utc(now or utcnow()),
-                budget,
-                deferred,
-            )
-        except RequestInProgress:
-            if deferred is not None:  # superseded: the calls were still made, so keep their log
-                run_write(self.engine, deferred.write)
-            raise
-
-    def source_for(self, team: TeamInfo, kind: DataKind) -> ContactSource:
-        """Where a request of this team and kind is looked up now (its waterfall)."""
-        return self.sources(team, kind) if self.sources is not None else self.source
+        return _Context(team, member, person, Feature(feature), as_utc(now) if now else None, budget)
 
     # ---- step 1: claim ---------------------------------------------------------------------
 
@@ -278,62 +367,85 @@ class DataRequests:
         now: datetime,
         budget: Budget | None = None,
     ) -> _Claim | None:
-        def op(conn: Connection) -> _Claim | None | TributaryError:
-            row = self._lock_request(conn, team.id, person.id, kind, member, feature, now)
-            if row.status == DataRequestStatus.CHARGED.value:
-                self._save_contact(conn, team.id, person.id, member.id, now)
-                return _Claim(row.id, row.attempts, None, 0, replay=self._result_from_row(conn, row, person))
-            if row.status == DataRequestStatus.IN_PROGRESS.value and row.lease_until and as_utc(row.lease_until) > now:
-                return None
-            attempt = row.attempts + 1
-            if row.hold_id is not None:
-                # A previous attempt died mid-lookup: give its credits back before holding again.
-                try:
-                    self.ledger.void(team.id, row.hold_id, key=f"dr:{row.id}:{attempt}:void-stale", now=now, conn=conn)
-                except HoldNotPending:
-                    pass
-            hold_id = None
-            if budget is not None and price > 0:
-                # Checked again, authoritatively, when the price is posted from the budget.
-                job_hold = self.ledger.hold_in(conn, budget.hold_id)
-                if job_hold.status != HoldStatus.PENDING or job_hold.remaining_credits < price:
-                    return BudgetExhausted(
-                        f"spend cap reached: {price} credits needed, {job_hold.remaining_credits} left in the cap"
-                    )
-            elif price > 0:
-                try:
-                    hold = self.ledger.hold(
-                        team.id,
-                        price,
-                        key=f"dr:{row.id}:{attempt}:hold",
-                        timeout_s=self.hold_timeout_s,
-                        meta=self._meta(kind, feature, member, person),
-                        now=now,
-                        conn=conn,
-                    )
-                except InsufficientCredits as exc:
-                    # Keep the record of the refused attempt; nothing else changes.
-                    conn.execute(update(_DR).where(_DR.c.id == row.id).values(attempts=attempt, hold_id=None))
-                    return exc
-                hold_id = hold.id
-            conn.execute(
-                update(_DR)
-                .where(_DR.c.id == row.id)
-                .values(
-                    status=DataRequestStatus.IN_PROGRESS.value,
-                    attempts=attempt,
-                    hold_id=hold_id,
-                    lease_until=now + timedelta(seconds=self.lease_s),
-                    member_id=member.id,
-                    feature=feature.value,
-                )
-            )
-            return _Claim(row.id, attempt, hold_id, price)
-
-        result = run_write(self.engine, op)
+        ctx = _Context(team, member, person, feature, now, budget)
+        result = self._claim_many(ctx, [kind], {kind: price})[0]
         if isinstance(result, TributaryError):
             raise result
         return result
+
+    def _claim_many(
+        self, ctx: _Context, kinds: Sequence[DataKind], prices: Mapping[DataKind, int] | None = None
+    ) -> list[_Claim | None | TributaryError]:
+        """One transaction: every request row locked first (in the order given), then each claimed."""
+
+        def op(conn: Connection) -> list[_Claim | None | TributaryError]:
+            now = ctx.at()
+            rows = [
+                self._lock_request(conn, ctx.team.id, ctx.person.id, kind, ctx.member, ctx.feature, now)
+                for kind in kinds
+            ]
+            return [
+                self._claim_in(conn, ctx, kind, row, now, prices[kind] if prices else _price(ctx.team, kind))
+                for kind, row in zip(kinds, rows, strict=True)
+            ]
+
+        return run_write(self.engine, op)
+
+    def _claim_in(
+        self, conn: Connection, ctx: _Context, kind: DataKind, row, now: datetime, price: int
+    ) -> _Claim | None | TributaryError:
+        team, member, person, feature, budget = ctx.team, ctx.member, ctx.person, ctx.feature, ctx.budget
+        if row.status == DataRequestStatus.CHARGED.value:
+            self._save_contact(conn, team.id, person.id, member.id, now)
+            return _Claim(row.id, row.attempts, None, 0, replay=self._result_from_row(conn, row, person))
+        if row.status == DataRequestStatus.IN_PROGRESS.value and row.lease_until and as_utc(row.lease_until) > now:
+            return None
+        attempt = row.attempts + 1
+        if row.hold_id is not None:
+            # A previous attempt died mid-lookup: give its credits back before holding again.
+            try:
+                self.ledger.void(team.id, row.hold_id, key=f"dr:{row.id}:{attempt}:void-stale", now=now, conn=conn)
+            except HoldNotPending:
+                pass
+        hold_id = None
+        if budget is not None and budget.hold_id is None:
+            pass  # charged from the wallet at settle, if found (see Budget)
+        elif budget is not None and price > 0:
+            # Checked again, authoritatively, when the price is posted from the budget.
+            job_hold = self.ledger.hold_in(conn, budget.hold_id)
+            if job_hold.status != HoldStatus.PENDING or job_hold.remaining_credits < price:
+                return BudgetExhausted(
+                    f"spend cap reached: {price} credits needed, {job_hold.remaining_credits} left in the cap"
+                )
+        elif price > 0:
+            try:
+                hold = self.ledger.hold(
+                    team.id,
+                    price,
+                    key=f"dr:{row.id}:{attempt}:hold",
+                    timeout_s=self.hold_timeout_s,
+                    meta=self._meta(kind, feature, member, person),
+                    now=now,
+                    conn=conn,
+                )
+            except InsufficientCredits as exc:
+                # Keep the record of the refused attempt; nothing else changes.
+                conn.execute(update(_DR).where(_DR.c.id == row.id).values(attempts=attempt, hold_id=None))
+                return exc
+            hold_id = hold.id
+        conn.execute(
+            update(_DR)
+            .where(_DR.c.id == row.id)
+            .values(
+                status=DataRequestStatus.IN_PROGRESS.value,
+                attempts=attempt,
+                hold_id=hold_id,
+                lease_until=now + timedelta(seconds=self.lease_s),
+                member_id=member.id,
+                feature=feature.value,
+            )
+        )
+        return _Claim(row.id, attempt, hold_id, price)
 
     def _lock_request(
         self,
@@ -369,6 +481,18 @@ class DataRequests:
 
     # ---- step 2: lookup --------------------------------------------------------------------
 
+    def _look_up(
+        self, ctx: _Context, kind: DataKind, source: ContactSource | None, pending: list[DeferredWrites]
+    ) -> _Found:
+        """The lookup, no transaction open. A source's own writes are kept for the settle (and put in
+        `pending` first, so that a failed lookup's abandon still writes them)."""
+        source = source if source is not None else self.source_for(ctx.team, kind)
+        if not isinstance(source, SettleWrites):
+            return _Found(*self._lookup(ctx.person, kind, ctx.at(), source))
+        with source.deferring() as deferred:
+            pending.append(deferred)
+            return _Found(*self._lookup(ctx.person, kind, ctx.at(), source), deferred=deferred)
+
     def _lookup(
         self, person: PersonInfo, kind: DataKind, now: datetime, source: ContactSource
     ) -> tuple[EmailFinding | None, PhoneFinding | None, list[PhoneFinding]]:
@@ -388,127 +512,144 @@ class DataRequests:
     # ---- step 3: settle --------------------------------------------------------------------
 
     def _settle(
-        self,
-        team: TeamInfo,
-        member: MemberInfo,
-        person: PersonInfo,
-        kind: DataKind,
-        feature: Feature,
-        claim: _Claim,
-        email: EmailFinding | None,
-        office: PhoneFinding | None,
-        mobiles: list[PhoneFinding],
-        now: datetime,
-        budget: Budget | None = None,
-        deferred: DeferredWrites | None = None,
-    ) -> AccessResult:
+        self, ctx: _Context, items: Sequence[tuple[DataKind, _Claim, _Found]]
+    ) -> list[AccessResult | TributaryError]:
+        """One transaction: every request row locked first (in the order given), then each settled."""
+
+        def op(conn: Connection) -> list[AccessResult | TributaryError]:
+            now = ctx.at()
+            rows = [
+                conn.execute(select(_DR).where(_DR.c.id == claim.request_id).with_for_update()).one()
+                for _, claim, _ in items
+            ]
+            return [
+                self._settle_in(conn, ctx, kind, claim, found, row, now)
+                for (kind, claim, found), row in zip(items, rows, strict=True)
+            ]
+
+        return run_write(self.engine, op)
+
+    def _settle_in(
+        self, conn: Connection, ctx: _Context, kind: DataKind, claim: _Claim, found: _Found, row, now: datetime
+    ) -> AccessResult | TributaryError:
+        team, member, person, feature, budget = ctx.team, ctx.member, ctx.person, ctx.feature, ctx.budget
+        email, office, mobiles = found.email, found.office, found.mobiles
         if kind == DataKind.EMAIL:
             chargeable = email is not None and email.chargeable
-            found = email is not None
+            is_found = email is not None
         else:
-            chargeable = found = bool(mobiles)
+            chargeable = is_found = bool(mobiles)
         status = (
             DataRequestStatus.CHARGED
             if chargeable
             else DataRequestStatus.FREE
-            if found
+            if is_found
             else DataRequestStatus.NOT_FOUND
         )
+        if found.deferred is not None:
+            found.deferred.write(conn)  # the calls were made whatever happens below: keep their log
+        if row.attempts != claim.attempt or row.status != DataRequestStatus.IN_PROGRESS.value:
+            # Our lease ran out and a newer attempt took over (and voided our hold).
+            return RequestInProgress(f"the lookup of {person.full_name}'s {kind} took too long; try again")
 
-        def op(conn: Connection) -> AccessResult | BudgetExhausted:
-            row = conn.execute(select(_DR).where(_DR.c.id == claim.request_id).with_for_update()).one()
-            if row.attempts != claim.attempt or row.status != DataRequestStatus.IN_PROGRESS.value:
-                # Our lease ran out and a newer attempt took over (and voided our hold).
-                raise RequestInProgress(f"the lookup of {person.full_name}'s {kind} took too long; try again")
-            charged = 0
-            transfer_id = None
-            if budget is not None and chargeable and claim.price > 0:
-                try:
-                    transfer = self.ledger.post(
-                        team.id,
-                        budget.hold_id,
-                        claim.price,
-                        key=f"dr:{row.id}:{claim.attempt}:post",
-                        close=False,
-                        meta=self._meta(kind, feature, member, person),
-                        now=now,
-                        conn=conn,
-                    )
-                except (InvalidInput, HoldNotPending) as exc:
-                    # The cap cannot pay: reveal nothing, charge nothing, leave the request retryable.
-                    conn.execute(
-                        update(_DR)
-                        .where(_DR.c.id == row.id)
-                        .values(status=DataRequestStatus.NOT_FOUND.value, lease_until=None, hold_id=None)
-                    )
-                    if deferred is not None:
-                        deferred.write(conn)
-                    return BudgetExhausted(f"spend cap reached: {exc}")
-                charged, transfer_id = transfer.amount_credits, transfer.id
-            elif claim.hold_id is not None:
-                if chargeable:
-                    transfer = self.ledger.post(
-                        team.id, claim.hold_id, key=f"dr:{row.id}:{claim.attempt}:post", now=now, conn=conn
-                    )
-                    charged, transfer_id = transfer.amount_credits, transfer.id
-                else:
-                    self.ledger.void(
-                        team.id, claim.hold_id, key=f"dr:{row.id}:{claim.attempt}:void", now=now, conn=conn
-                    )
-            conn.execute(
-                update(_DR)
-                .where(_DR.c.id == row.id)
-                .values(
-                    status=status.value,
-                    lease_until=None,
-                    hold_id=None,
-                    credits_charged=charged,
-                    charge_transfer_id=transfer_id,
-                    member_id=member.id,
-                    feature=feature.value,
-                    email_address=email.address if email else None,
-                    email_status=email.status.value if email else None,
-                    office_phone=office.e164 if office else None,
-                    mobile_phones=[p.e164 for p in mobiles],
-                    settled_at=now,
-                )
-            )
-            self._save_contact(conn, team.id, person.id, member.id, now)
-            if deferred is not None:
-                deferred.write(conn)
-            return AccessResult(
-                request_id=row.id,
-                person=person,
-                kind=kind,
-                status=status,
-                charged_credits=charged,
-                already_accessed=False,
-                email=email,
-                office_phone=office,
-                mobile_phones=mobiles,
-            )
-
-        result = run_write(self.engine, op)
-        if isinstance(result, BudgetExhausted):
-            raise result
-        return result
-
-    def _abandon(self, claim: _Claim, deferred: DeferredWrites | None = None) -> None:
-        """The lookup failed: give the credits back at once and free the request."""
-
-        def op(conn: Connection) -> None:
-            row = conn.execute(select(_DR).where(_DR.c.id == claim.request_id).with_for_update()).one()
-            if deferred is not None:
-                deferred.write(conn)
-            if row.attempts != claim.attempt or row.status != DataRequestStatus.IN_PROGRESS.value:
-                return
-            if claim.hold_id is not None:
-                self.ledger.void(row.team_id, claim.hold_id, key=f"dr:{row.id}:{claim.attempt}:abandon", conn=conn)
+        def refuse(error: TributaryError) -> TributaryError:
+            # Nothing can pay: reveal nothing, charge nothing, leave the request retryable.
             conn.execute(
                 update(_DR)
                 .where(_DR.c.id == row.id)
                 .values(status=DataRequestStatus.NOT_FOUND.value, lease_until=None, hold_id=None)
             )
+            return error
+
+        charged = 0
+        transfer_id = None
+        if budget is not None and budget.hold_id is None and chargeable and claim.price > 0:
+            try:
+                transfer = self.ledger.charge(
+                    team.id,
+                    claim.price,
+                    key=f"dr:{row.id}:{claim.attempt}:charge",
+                    meta=self._meta(kind, feature, member, person),
+                    now=now,
+                    conn=conn,
+                )
+            except InsufficientCredits as exc:
+                return refuse(exc)
+            charged, transfer_id = transfer.amount_credits, transfer.id
+        elif budget is not None and chargeable and claim.price > 0:
+            try:
+                transfer = self.ledger.post(
+                    team.id,
+                    budget.hold_id,
+                    claim.price,
+                    key=f"dr:{row.id}:{claim.attempt}:post",
+                    close=False,
+                    meta=self._meta(kind, feature, member, person),
+                    now=now,
+                    conn=conn,
+                )
+            except (InvalidInput, HoldNotPending) as exc:
+                return refuse(BudgetExhausted(f"spend cap reached: {exc}"))
+            charged, transfer_id = transfer.amount_credits, transfer.id
+        elif claim.hold_id is not None:
+            if chargeable:
+                transfer = self.ledger.post(
+                    team.id, claim.hold_id, key=f"dr:{row.id}:{claim.attempt}:post", now=now, conn=conn
+                )
+                charged, transfer_id = transfer.amount_credits, transfer.id
+            else:
+                self.ledger.void(team.id, claim.hold_id, key=f"dr:{row.id}:{claim.attempt}:void", now=now, conn=conn)
+        conn.execute(
+            update(_DR)
+            .where(_DR.c.id == row.id)
+            .values(
+                status=status.value,
+                lease_until=None,
+                hold_id=None,
+                credits_charged=charged,
+                charge_transfer_id=transfer_id,
+                member_id=member.id,
+                feature=feature.value,
+                email_address=email.address if email else None,
+                email_status=email.status.value if email else None,
+                office_phone=office.e164 if office else None,
+                mobile_phones=[p.e164 for p in mobiles],
+                settled_at=now,
+            )
+        )
+        self._save_contact(conn, team.id, person.id, member.id, now)
+        return AccessResult(
+            request_id=row.id,
+            person=person,
+            kind=kind,
+            status=status,
+            charged_credits=charged,
+            already_accessed=False,
+            email=email,
+            office_phone=office,
+            mobile_phones=mobiles,
+        )
+
+    def _abandon(self, claims: Sequence[_Claim], pending: Sequence[DeferredWrites] = ()) -> None:
+        """The lookup failed: give the credits back at once and free the requests."""
+
+        def op(conn: Connection) -> None:
+            rows = [
+                conn.execute(select(_DR).where(_DR.c.id == claim.request_id).with_for_update()).one()
+                for claim in claims
+            ]
+            for deferred in pending:
+                deferred.write(conn)
+            for claim, row in zip(claims, rows, strict=True):
+                if row.attempts != claim.attempt or row.status != DataRequestStatus.IN_PROGRESS.value:
+                    continue
+                if claim.hold_id is not None:
+                    self.ledger.void(row.team_id, claim.hold_id, key=f"dr:{row.id}:{claim.attempt}:abandon", conn=conn)
+                conn.execute(
+                    update(_DR)
+                    .where(_DR.c.id == row.id)
+                    .values(status=DataRequestStatus.NOT_FOUND.value, lease_until=None, hold_id=None)
+                )
 
         run_write(self.engine, op)
 

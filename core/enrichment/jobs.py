@@ -2,7 +2,9 @@
 
 What a job guarantees:
 - Spend cap: with `max_credits`, the job takes ONE ledger hold of that size and every data request
-  posts its price from it (core.data_requests.Budget), so the job can never spend more.
+  posts its price from it (core.data_requests.Budget), so the job can never spend more. Without a
+  cap, a request that finds something chargeable is charged from the wallet when it settles
+  (Budget.uncapped): no per-request hold and void, and still only what is found is paid.
 - No double charge: data requests are net-new per (team, person, kind), so a person is paid for at
   most once whatever happens; each person is also looked up once per job (duplicates share it).
 - Resumption: every settled row is stored (enrichment_row, keyed by job id and row index) in input
@@ -395,11 +397,12 @@ class _JobRun:
         self.job = job
         self.team = jobs.accounts.team(job.team_id)
         self.member = jobs.accounts.member(job.member_id, job.team_id)
-        self.budget = Budget(job.hold_id) if job.hold_id is not None else None
         # Team, member and waterfall are read once per run, not once per request (the plan's prices
         # and the team's sources are those of the run's start).
         self.sources = {kind: jobs.data_requests.source_for(self.team, kind) for kind in DataKind}
         self.capped_out = job.options.max_credits is not None and job.hold_id is None
+        # No cap: requests are charged from the wallet when they find something (Budget.uncapped).
+        self.budget = Budget(job.hold_id) if job.hold_id is not None else Budget.uncapped()
         self.pool = ThreadPoolExecutor(max_workers=jobs.workers, thread_name_prefix=f"enrich-{job.id}")
         self.match_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"enrich-{job.id}-match")
         self.people: OrderedDict[int, _PersonEntry] = OrderedDict()
@@ -570,24 +573,27 @@ class _JobRun:
         errors: list[str] = []
         credits = 0
         results: list[AccessResult] = []
-        for kind, wanted in ((DataKind.EMAIL, opts.want_email), (DataKind.MOBILE, opts.want_mobile)):
-            if not wanted:
-                continue
-            if self.capped_out:
-                errors.append("spend cap reached: the job's cap is spent")
-                continue
+        kinds = [k for k, wanted in ((DataKind.EMAIL, opts.want_email), (DataKind.MOBILE, opts.want_mobile)) if wanted]
+        outcomes: dict[DataKind, AccessResult | TributaryError] = {}
+        if self.capped_out:
+            outcomes = {kind: TributaryError("spend cap reached: the job's cap is spent") for kind in kinds}
+        elif kinds:
+            # Both kinds in one claim and one settle transaction (each still its own data request).
             try:
-                result = self.jobs.data_requests.access(
+                outcomes = self.jobs.data_requests.access_kinds(
                     self.team,
                     self.member,
-                    results[0].person if results else person_id,
-                    kind,
+                    person_id,
+                    kinds,
                     feature=opts.feature,
                     budget=self.budget,
-                    source=self.sources[kind],
+                    sources=self.sources,
                 )
-            except TributaryError as exc:
-                errors.append(str(exc))
+            except TributaryError as exc:  # e.g. the person is gone: every kind says so
+                outcomes = {kind: exc for kind in kinds}
+        for kind, result in outcomes.items():
+            if isinstance(result, TributaryError):
+                errors.append(str(result))
                 continue
             results.append(result)
             credits += self._credits_of(result)
@@ -650,7 +656,8 @@ class _JobRun:
             ).one_or_none()
             if row is None or not row.credits_charged:
                 return 0
-            if self.budget is not None and row.hold_id != self.budget.hold_id and not self.job.had_earlier_holds:
+            capped = self.budget is not None and self.budget.hold_id is not None
+            if capped and row.hold_id != self.budget.hold_id and not self.job.had_earlier_holds:
                 return 0
             paid = row.credits_charged
             earlier = conn.execute(

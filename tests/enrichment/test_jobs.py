@@ -26,6 +26,9 @@ from storage.models.enums import EmailStatus, HoldStatus, PhoneKind, PhoneStatus
 from storage.timeutil import utcnow
 from tests.enrichment import world as w
 
+# A charge is a posted hold (two-phase) or a single-phase spend (an uncapped job's requests).
+_CHARGES = (TransferKind.POST, TransferKind.SPEND)
+
 EMAIL_PRICE, MOBILE_PRICE = 1, 8  # the built-in plans' prices
 _team_names = itertools.count()
 
@@ -44,14 +47,14 @@ def _read(path: Path) -> list[list[str]]:
 
 def _spent(accounts: Accounts, team: str) -> int:
     team_id = accounts.team(team).id
-    return sum(t.amount_credits for t in accounts.ledger.transfers(team_id) if t.kind == TransferKind.POST)
+    return sum(t.amount_credits for t in accounts.ledger.transfers(team_id) if t.kind in _CHARGES)
 
 
 def _posts_per_request(accounts: Accounts, team: str) -> dict[str, int]:
     team_id = accounts.team(team).id
     counts: dict[str, int] = {}
     for t in accounts.ledger.transfers(team_id):
-        if t.kind == TransferKind.POST:
+        if t.kind in _CHARGES:
             counts[t.meta.data_requested] = counts.get(t.meta.data_requested, 0) + 1
     return counts
 

@@ -19,6 +19,9 @@ from storage.models import EnrichmentJob, EnrichmentRow
 from storage.models.enums import TransferKind
 from tests.enrichment import world as w
 
+# A charge is a posted hold (two-phase) or a single-phase spend (an uncapped job's requests).
+_CHARGES = (TransferKind.POST, TransferKind.SPEND)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -74,7 +77,7 @@ def test_killed_job_resumes_to_the_same_output_and_charges_nobody_twice(engine, 
 
     for team in ("killed", "clean"):
         team_id = accounts.team(team).id
-        posts = [t for t in accounts.ledger.transfers(team_id) if t.kind == TransferKind.POST]
+        posts = [t for t in accounts.ledger.transfers(team_id) if t.kind in _CHARGES]
         per_request = [t.meta.data_requested for t in posts]
         assert len(per_request) == len(set(per_request)), f"{team}: a (person, kind) was charged twice"
         written = sum(int(r[-3]) for r in (killed_out if team == "killed" else clean_out)[1:])
