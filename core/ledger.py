@@ -33,7 +33,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -134,6 +134,9 @@ class UsageMeta:
             except ValueError:
                 allowed = ", ".join(v.value for v in vocabulary)
                 raise InvalidInput(f"{name}: {value!r} is not one of {allowed}") from None
+
+
+_META_FIELDS = tuple(f.name for f in fields(UsageMeta))
 
 
 @dataclass(frozen=True)
@@ -241,7 +244,8 @@ def _body_hash(operation: str, **body: Any) -> str:
         if isinstance(value, datetime):
             return as_utc(value).isoformat()
         if isinstance(value, UsageMeta):
-            return asdict(value)
+            # UsageMeta is flat: the same mapping as dataclasses.asdict, without its deep copy.
+            return {name: getattr(value, name) for name in _META_FIELDS}
         raise TypeError(type(value))
 
     canonical = json.dumps({"op": operation, **body}, sort_keys=True, default=default)
@@ -358,21 +362,21 @@ _SPEND_SQL = """
     WHERE id IN (:wallet_id, :spend_id)
 """
 
-# SQLite: BEGIN IMMEDIATE already made this the only writer, so one read decides everything and
-# the three writes follow; there are no round trips to save, only Python per statement.
-_SQLITE_CHARGE_CHECK = f"""
-    SELECT ({_WALLET_PLAIN_SQL}) AND ({_KEY_NEW_AND_MEMBER_OK_SQL}) AND lot.free >= :amount AS plain, lot.lot_id
-    FROM ledger_account AS w LEFT JOIN ({_FIRST_LOT_SQL}) AS lot ON 1 = 1
-    WHERE w.id = :wallet_id
+# SQLite: BEGIN IMMEDIATE already made this the only writer and there are no round trips to save,
+# only SQLAlchemy's Python per statement (more for statements returning rows). So the first
+# statement spends from the lot only in the plain case (its row count says which), and the other
+# two return nothing (the transfer id is the cursor's lastrowid).
+_SQLITE_CHARGE_SPEND_LOT = f"""
+    UPDATE credit_lot SET spent = spent + :amount
+    WHERE id = (SELECT lot_id FROM ({_FIRST_LOT_SQL}) WHERE free >= :amount)
+      AND (SELECT {_WALLET_PLAIN_SQL} FROM ledger_account AS w WHERE w.id = :wallet_id)
+      AND {_KEY_NEW_AND_MEMBER_OK_SQL}
 """
 _SQLITE_CHARGE_INSERT = f"""
     INSERT INTO {_TRANSFER_COLUMNS_SQL}
     VALUES (:team_id, :key, :body_hash, '{TransferKind.SPEND.value}', :wallet_id, :spend_id, :amount, NULL,
             :category, :feature, :member_id, :action, :description, :data_requested, :now, :now)
-    RETURNING id
 """
-_SQLITE_CHARGE_MOVE = _SPEND_SQL
-_SQLITE_CHARGE_SPEND_LOT = "UPDATE credit_lot SET spent = spent + :amount WHERE id = :lot_id"
 
 
 def _psycopg(sql: str) -> str:
@@ -896,12 +900,10 @@ class Ledger:
             "now": _driver_time(conn, now),
         }
         if conn.dialect.name == "sqlite":
-            check = conn.exec_driver_sql(_SQLITE_CHARGE_CHECK, params).one()
-            if not check.plain:
+            if conn.exec_driver_sql(_SQLITE_CHARGE_SPEND_LOT, params).rowcount != 1:
                 return None
-            transfer_id = conn.exec_driver_sql(_SQLITE_CHARGE_INSERT, params).scalar_one()
-            conn.exec_driver_sql(_SQLITE_CHARGE_MOVE, params)
-            conn.exec_driver_sql(_SQLITE_CHARGE_SPEND_LOT, {"amount": amount, "lot_id": check.lot_id})
+            transfer_id = conn.exec_driver_sql(_SQLITE_CHARGE_INSERT, params).lastrowid
+            conn.exec_driver_sql(_SPEND_SQL, params)
         else:
             if not conn.exec_driver_sql(_PG_LOCK_WALLET, params).scalar_one():
                 return None
@@ -1389,7 +1391,9 @@ def _driver_time(conn: Connection, value: datetime) -> Any:
     name = conn.dialect.name
     bind = _TIME_BINDERS.get(name)
     if bind is None:
-        processor = _T.c.created_at.type.bind_processor(conn.dialect)
+        # The dialect's implementation: UTCDateTime's own processor alone stops at an aware
+        # datetime, which sqlite3 would store in another text format (and compare wrongly).
+        processor = _T.c.created_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
         bind = _TIME_BINDERS[name] = processor or (lambda v: v)
     return bind(value)
 
