@@ -18,6 +18,10 @@ PostgreSQL, `BEGIN IMMEDIATE` on SQLite) and only then touches the team's other 
 of one team serialise and no two writers can deadlock; `run_write` re-runs a transaction whole on
 serialization failure or deadlock.
 
+Speed: the plain charge (nothing to sweep, a new key, one lot covering it) is decided by a fast
+path of precompiled SQL (on PostgreSQL the lock and one statement); everything else, and anything
+the fast path declines, goes through the general code below (see `_FIRST_LOT_SQL`).
+
 Charge, hold, post and void accept `conn=` to run inside a caller's transaction (a data request
 settles its charge and records what it bought in one commit).
 
