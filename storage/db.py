@@ -98,8 +98,18 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         with engine.begin() as conn:
             yield conn
         return
-    with _sqlite_writer_lock(engine), engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
+    with _sqlite_writer_lock(engine), _immediate(engine).begin() as conn:
         yield conn
+
+
+def _immediate(engine: Engine) -> Engine:
+    # Built once per engine and kept on it: a new options engine per write cost measurable time on
+    # the hot path (and a side table keyed by engine would keep every engine alive).
+    bound = engine.__dict__.get("_tributary_immediate")
+    if bound is None:
+        bound = engine.execution_options(sqlite_begin="IMMEDIATE")
+        engine.__dict__["_tributary_immediate"] = bound
+    return bound
 
 
 @contextmanager
@@ -108,17 +118,17 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+@retry(
+    retry=retry_if_exception(_is_retryable),
+    stop=stop_after_attempt(WRITE_TXN_MAX_ATTEMPTS),
+    wait=wait_random_exponential(multiplier=0.005, max=0.5),
+    reraise=True,
+)
+def _write_attempt(engine: Engine, fn: Callable[[Connection], T]) -> T:
+    with write_transaction(engine) as conn:
+        return fn(conn)
+
+
 def run_write(engine: Engine, fn: Callable[[Connection], T]) -> T:
     """Run `fn` in a write transaction, re-running it whole on serialization failure or deadlock."""
-
-    @retry(
-        retry=retry_if_exception(_is_retryable),
-        stop=stop_after_attempt(WRITE_TXN_MAX_ATTEMPTS),
-        wait=wait_random_exponential(multiplier=0.005, max=0.5),
-        reraise=True,
-    )
-    def attempt() -> T:
-        with write_transaction(engine) as conn:
-            return fn(conn)
-
-    return attempt()
+    return _write_attempt(engine, fn)
