@@ -20,8 +20,9 @@ schedule can finish before n_i / rate seconds; the bound is the max over provide
 costs one request per provider it reaches: a lookup's email and phone halves share one call). The
 ratio is run time / bound (1.0 would be perfect).
 
-Each measured run is a child process (peak memory = its ru_maxrss, seeding included) on a fresh
-database seeded with the demo world sized to the distinct people: a SQLite file, or with
+Each measured run is a child process (peak memory = its ru_maxrss; about 88 MB of it is the imports)
+on a fresh database seeded, by another child beforehand, with the demo world sized to the distinct
+people: a SQLite file, or with
 `--db postgresql` a scratch database on postgresql://postgres@127.0.0.1:5432 that is dropped after.
 The vendors run in this (parent) process so they do not compete with the job for its interpreter.
 `--memory-rows N` (default 1,000,000) also enriches an N-row file with the contributor database as
@@ -188,9 +189,9 @@ class RunSpec:
 @dataclass(frozen=True)
 class ChildResult:
     rows: int
-    distinct_people: int
     seconds: float
     peak_rss_mb: float
+    peak_rss_mb_by_rows: list[tuple[int, float]]
     credits_charged: int  # the job's summary
     ledger_spent_credits: int  # the wallet's drop over the run
     charged_requests: int  # data requests charged (mobiles found)
@@ -214,6 +215,7 @@ class RunResult:
     seconds: float
     rows_per_s: float
     peak_rss_mb: float
+    peak_rss_mb_by_rows: list[tuple[int, float]]
     credits_charged: int
     ledger_spent_credits: int
     mobiles_found: int
@@ -241,28 +243,20 @@ def _write_csv(path: Path, people: list[tuple[str, str, str, str]], rows: int, s
     return min(distinct, len(people))
 
 
-def _child(spec: RunSpec, pipe) -> None:  # pragma: no cover - runs in the child
-    from decimal import Decimal
-
-    from sqlalchemy import event, func, select
+def _prepare(spec: RunSpec, pipe) -> None:  # pragma: no cover - runs in a child
+    """The database (migrated, seeded with the demo world, the team and its credits) and the CSV, in a
+    process of its own so that the measured run's peak memory is the enrichment's, not the seeding's."""
+    from sqlalchemy import select
 
     from core.accounts import Accounts
-    from core.data_requests import DataRequests
     from core.demo_world import seed_world
-    from core.enrichment.csv_enrich import CsvEnrichment, CsvEnrichRequest
-    from core.enrichment.jobs import EnrichmentJobs
-    from core.sources.database import DatabaseSource
-    from core.sources.http_provider import HttpProviderSource, ProviderConfig
-    from core.waterfall import Waterfalls
     from storage.db import make_engine, read_transaction
     from storage.migrate import upgrade
-    from storage.models import Company, DataRequest, Person
+    from storage.models import Company, Person
 
-    work = Path(spec.workdir)
     upgrade(spec.db_url)
-    engine = make_engine(spec.db_url, pool_size=spec.workers + 4)
-    providers = bool(spec.vendor_urls)
-    distinct_wanted = max(1, round(spec.rows * 0.7)) if providers else 20_000
+    engine = make_engine(spec.db_url)
+    distinct_wanted = max(1, round(spec.rows * 0.7)) if spec.vendor_urls else 20_000
     seed_world(engine, company_count=2_000, people=distinct_wanted)
     with read_transaction(engine) as conn:
         people = [
@@ -273,14 +267,36 @@ def _child(spec: RunSpec, pipe) -> None:  # pragma: no cover - runs in the child
                 .order_by(Person.id)
             )
         ]
-    inp = work / "in.csv"
-    distinct = _write_csv(inp, people, spec.rows)
-    del people
+    distinct = _write_csv(Path(spec.workdir) / "in.csv", people, spec.rows)
     accounts = Accounts(engine)
     accounts.create_team("bench", plan="professional")
     accounts.add_member("bench", "rep@bench.example")
+    accounts.ledger.grant(accounts.team("bench").id, 10_000_000, key="bench-topup", expires_at=None)
+    engine.dispose()
+    pipe.send(distinct)
+
+
+def _child(spec: RunSpec, pipe) -> None:  # pragma: no cover - runs in the child
+    from decimal import Decimal
+
+    from sqlalchemy import event, func, select
+
+    from core.accounts import Accounts
+    from core.data_requests import DataRequests
+    from core.enrichment.csv_enrich import CsvEnrichment, CsvEnrichRequest
+    from core.enrichment.jobs import EnrichmentJobs
+    from core.sources.database import DatabaseSource
+    from core.sources.http_provider import HttpProviderSource, ProviderConfig
+    from core.waterfall import Waterfalls
+    from storage.db import make_engine, read_transaction
+    from storage.models import DataRequest
+
+    work = Path(spec.workdir)
+    inp = work / "in.csv"
+    engine = make_engine(spec.db_url, pool_size=spec.workers + 4)
+    providers = bool(spec.vendor_urls)
+    accounts = Accounts(engine)
     team_id = accounts.team("bench").id
-    accounts.ledger.grant(team_id, 10_000_000, key="bench-topup", expires_at=None)
     sources: dict = {"database": DatabaseSource(engine)}
     for name, url in zip(PROVIDERS, spec.vendor_urls, strict=False):
         sources[name] = HttpProviderSource(
@@ -319,7 +335,15 @@ def _child(spec: RunSpec, pipe) -> None:  # pragma: no cover - runs in the child
     started = time.perf_counter()
     if profiler:
         profiler.enable()
-    summary = svc.run(request, plan, job)
+    rss_samples: list[tuple[int, float]] = []
+    every = max(1, spec.rows // 10)
+
+    def on_progress(progress) -> None:
+        # Peak memory so far, about every tenth of the file: flat means it does not grow with rows.
+        if not rss_samples or progress.done_rows - rss_samples[-1][0] >= every:
+            rss_samples.append((progress.done_rows, _peak_rss_mb()))
+
+    summary = svc.run(request, plan, job, on_progress=on_progress)
     if profiler:
         profiler.disable()
     seconds = time.perf_counter() - started
@@ -339,9 +363,9 @@ def _child(spec: RunSpec, pipe) -> None:  # pragma: no cover - runs in the child
     pipe.send(
         ChildResult(
             rows=summary.rows,
-            distinct_people=distinct,
             seconds=round(seconds, 2),
-            peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            peak_rss_mb=_peak_rss_mb(),
+            peak_rss_mb_by_rows=rss_samples,
             credits_charged=summary.credits_charged,
             ledger_spent_credits=spent,
             charged_requests=charged_requests,
@@ -358,10 +382,14 @@ def _child(spec: RunSpec, pipe) -> None:  # pragma: no cover - runs in the child
     engine.dispose()
 
 
-def _in_child(spec: RunSpec) -> ChildResult:
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _in_child(target, spec: RunSpec):
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(spec, child))
+    proc = ctx.Process(target=target, args=(spec, child))
     proc.start()
     child.close()
     try:
@@ -403,7 +431,8 @@ def measure(
         db_url = f"sqlite:///{workdir / 'bench.db'}"
     try:
         spec = RunSpec(rows, workers, tuple(v.url for v in vendors), args.rate, str(workdir), db_url, args.profile)
-        child = _in_child(spec)
+        distinct = _in_child(_prepare, spec)
+        child = _in_child(_child, spec)
     finally:
         for vendor in vendors:
             vendor.shutdown()
@@ -419,11 +448,12 @@ def measure(
         label=label,
         db=args.db,
         rows=child.rows,
-        distinct_people=child.distinct_people,
+        distinct_people=distinct,
         workers=workers,
         seconds=child.seconds,
         rows_per_s=round(child.rows / child.seconds, 1),
         peak_rss_mb=child.peak_rss_mb,
+        peak_rss_mb_by_rows=child.peak_rss_mb_by_rows,
         credits_charged=child.credits_charged,
         ledger_spent_credits=child.ledger_spent_credits,
         mobiles_found=child.mobiles_found,

@@ -16,7 +16,9 @@ What a job guarantees:
 
 Throughput: lookups are network-bound, so rows run on a bounded thread pool with a window of rows
 in flight; matching runs a chunk at a time (core.matching's batch cache) ahead of the lookups.
-Output order is the input order whatever finishes first.
+Output order is the input order whatever finishes first. Each person costs two write transactions
+(DataRequests.access_kinds: one claim, one settle for email and mobile together, the waterfall's
+call log and write-back riding in the settle); team, member and waterfall are read once per run.
 
 Which row "paid": the first row (in input order) of a person gets the credits its lookup charged;
 later rows of the same person show 0. A row redone after a crash whose data request had already been
