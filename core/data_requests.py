@@ -22,20 +22,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.accounts import Accounts, MemberInfo, TeamInfo
-from core.deferred_writes import DeferredWrites
-from core.errors import InvalidInput, TributaryError
+from core.deferred_writes import DeferredWrites, write_all
+from core.errors import InvalidInput, NotFound, TributaryError
 from core.ledger import HoldNotPending, InsufficientCredits, Ledger, UsageMeta
-from core.people import resolve_person_in
+from core.people import resolve_people_in, resolve_person_in
 from core.sources.base import ContactSource, EmailFinding, PersonInfo, PhoneFinding
 from storage.db import is_sqlite, read_transaction, run_write
 from storage.models import DataRequest, Phone, TeamContact
@@ -59,6 +60,7 @@ DEFAULT_HOLD_TIMEOUT_S = 600
 DEFAULT_LEASE_S = 120
 WAIT_POLL_S = 0.05
 MAX_BATCH = 10_000
+MAX_PEOPLE_PER_CALL = 1_000  # access_people: what one claim and one settle transaction may lock
 
 # Re-checks an email whose verification is older than the freshness window; returns the new finding.
 Reverify = Callable[[EmailFinding], EmailFinding]
@@ -153,6 +155,45 @@ class _Found:
     deferred: DeferredWrites | None = None
 
 
+# A settled request's row, for many requests in one executemany (bind names differ from column names,
+# as SQLAlchemy requires in SET).
+_SETTLE_REQUEST = (
+    update(_DR)
+    .where(_DR.c.id == bindparam("p_id"))
+    .values(
+        status=bindparam("p_status"),
+        lease_until=None,
+        hold_id=None,
+        credits_charged=bindparam("p_credits_charged"),
+        charge_transfer_id=bindparam("p_charge_transfer_id"),
+        member_id=bindparam("p_member_id"),
+        feature=bindparam("p_feature"),
+        email_address=bindparam("p_email_address"),
+        email_status=bindparam("p_email_status"),
+        office_phone=bindparam("p_office_phone"),
+        mobile_phones=bindparam("p_mobile_phones", type_=_DR.c.mobile_phones.type),
+        settled_at=bindparam("p_settled_at", type_=_DR.c.settled_at.type),
+    )
+)
+# A claimed request's row (the same, for claims).
+_CLAIM_REQUEST = (
+    update(_DR)
+    .where(_DR.c.id == bindparam("p_id"))
+    .values(
+        status=DataRequestStatus.IN_PROGRESS.value,
+        attempts=bindparam("p_attempts"),
+        hold_id=bindparam("p_hold_id"),
+        lease_until=bindparam("p_lease_until", type_=_DR.c.lease_until.type),
+        member_id=bindparam("p_member_id"),
+        feature=bindparam("p_feature"),
+    )
+)
+
+
+def _contact_row(ctx: _Context, now: datetime) -> dict:
+    return dict(team_id=ctx.team.id, person_id=ctx.person.id, created_by_member_id=ctx.member.id, created_at=now)
+
+
 def _price(team: TeamInfo, kind: DataKind) -> int:
     return team.plan.price_email_credits if kind == DataKind.EMAIL else team.plan.price_mobile_credits
 
@@ -180,6 +221,10 @@ class DataRequests:
         self.freshness_window = freshness_window
         self.hold_timeout_s = hold_timeout_s
         self.lease_s = lease_s
+        insert = sqlite_insert if is_sqlite(engine) else pg_insert
+        # Built once: a job runs them for every person (statement building is what costs CPU).
+        self._insert_contact = insert(_TC).on_conflict_do_nothing(index_elements=["team_id", "person_id"])
+        self._insert_request = insert(_DR).on_conflict_do_nothing(index_elements=["team_id", "person_id", "kind"])
 
     # ---- public ----------------------------------------------------------------------------
 
@@ -264,7 +309,10 @@ class DataRequests:
         except BaseException:
             self._abandon([claim], pending)
             raise
-        result = self._settle(ctx, [(kind, claim, found)])[0]
+        settled = self._settle_people({0: ctx}, {0: ([(kind, claim, found)], pending, None)}, {0: [(kind, claim)]})
+        outcome = settled[0]
+        assert not isinstance(outcome, BaseException), "a lookup that did not raise is settled"
+        result = outcome[kind]
         if isinstance(result, TributaryError):
             raise result
         return result
@@ -284,48 +332,102 @@ class DataRequests:
         """`access` for several kinds of one person, each with the same rules and outcome as its own
         `access`, but claimed together in one transaction and settled together in one (a job's
         email + mobile). Each kind succeeds or fails on its own: a user error is returned in its place."""
-        kinds = list(dict.fromkeys(DataKind(k) for k in kinds))
         ctx = self._context(team_ref, member_ref, person_ref, feature, now, budget)
+        outcome = self.access_people(
+            ctx.team, ctx.member, [ctx.person], kinds, feature=ctx.feature, now=now, budget=budget, sources=sources
+        )[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def access_people(
+        self,
+        team: TeamInfo,
+        member: MemberInfo,
+        people: Sequence[int | PersonInfo],
+        kinds: Sequence[DataKind],
+        *,
+        feature: Feature = Feature.CLI,
+        now: datetime | None = None,
+        budget: Budget | None = None,
+        sources: Mapping[DataKind, ContactSource] | None = None,
+        executor: Executor | None = None,
+    ) -> list[dict[DataKind, AccessResult | TributaryError] | BaseException]:
+        """`access_kinds` for many people at once (a job's batch): every request of every person is
+        claimed in ONE transaction and settled in ONE, with the lookups in between run on `executor`
+        (inline when None). Each request keeps its own rules, lease and outcome; per person the answer
+        is {kind: result or user error}, or the exception its lookup raised (its claims abandoned).
+        A person id that names nobody answers NotFound for every kind."""
+        if len(people) > MAX_PEOPLE_PER_CALL:
+            raise InvalidInput(f"people: {len(people)} in one call exceeds the limit of {MAX_PEOPLE_PER_CALL}")
+        if member.team_id != team.id:
+            raise InvalidInput(f"member {member.email} is not in team {team.name}")
+        kinds = list(dict.fromkeys(DataKind(k) for k in kinds))
         sources = sources or {}
-        results: dict[DataKind, AccessResult | TributaryError] = {}
-        claimed = self._claim_many(ctx, kinds)
-        live: list[tuple[DataKind, _Claim]] = []
-        busy: list[DataKind] = []
-        for kind, claim in zip(kinds, claimed, strict=True):
-            if claim is None:
-                busy.append(kind)  # another caller is looking it up: wait for it on its own, below
-            elif isinstance(claim, TributaryError):
-                results[kind] = claim
-            elif claim.replay is not None:
-                results[kind] = claim.replay
+        feature = Feature(feature)
+        when = as_utc(now) if now else None
+        answers: list[dict[DataKind, AccessResult | TributaryError] | BaseException] = [{} for _ in people]
+        persons = self._persons(people)
+        ctxs: dict[int, _Context] = {}  # by position in `people`
+        for i, person in enumerate(persons):
+            if isinstance(person, TributaryError):
+                answers[i] = {kind: person for kind in kinds}
             else:
-                live.append((kind, claim))
-        settling: list[tuple[DataKind, _Claim, _Found]] = []
-        pending: list[DeferredWrites] = []
-        try:
-            for kind, claim in live:
-                settling.append((kind, claim, self._look_up(ctx, kind, sources.get(kind), pending)))
-        except BaseException:
-            self._abandon([claim for _, claim in live], pending)
-            raise
-        if settling:
-            for (kind, _, _), result in zip(settling, self._settle(ctx, settling), strict=True):
-                results[kind] = result
-        for kind in busy:
+                ctxs[i] = _Context(team, member, person, feature, when, budget)
+        if len({ctx.person.id for ctx in ctxs.values()}) != len(ctxs):
+            raise InvalidInput("people: a person is named twice in one call")
+        claimed = self._claim_people(ctxs, kinds) if ctxs and kinds else {}
+        live: dict[int, list[tuple[DataKind, _Claim]]] = {}
+        busy: list[tuple[int, DataKind]] = []
+        for (i, kind), claim in claimed.items():
+            if claim is None:
+                busy.append((i, kind))  # another caller is looking it up: wait for it on its own, below
+            elif isinstance(claim, TributaryError):
+                answers[i][kind] = claim
+            elif claim.replay is not None:
+                answers[i][kind] = claim.replay
+            else:
+                live.setdefault(i, []).append((kind, claim))
+
+        def look_up(i: int) -> tuple[list[tuple[DataKind, _Claim, _Found]], list[DeferredWrites], BaseException | None]:
+            found: list[tuple[DataKind, _Claim, _Found]] = []
+            pending: list[DeferredWrites] = []
             try:
-                results[kind] = self.access(
-                    ctx.team,
-                    ctx.member,
-                    ctx.person,
+                for kind, claim in live[i]:
+                    found.append((kind, claim, self._look_up(ctxs[i], kind, sources.get(kind), pending)))
+            except BaseException as exc:  # noqa: BLE001 - abandoned below, handed to the caller
+                return found, pending, exc
+            return found, pending, None
+
+        if executor is None or len(live) <= 1:
+            looked = {i: look_up(i) for i in live}
+        else:
+            futures = {i: executor.submit(look_up, i) for i in live}
+            looked = {i: future.result() for i, future in futures.items()}
+        if looked:
+            settled = self._settle_people(ctxs, looked, live)
+            for i, outcome in settled.items():
+                if isinstance(outcome, BaseException):
+                    answers[i] = outcome
+                else:
+                    answers[i].update(outcome)
+        for i, kind in busy:
+            if isinstance(answers[i], BaseException):
+                continue
+            try:
+                answers[i][kind] = self.access(
+                    team,
+                    member,
+                    ctxs[i].person,
                     kind,
-                    feature=ctx.feature,
+                    feature=feature,
                     now=now,
                     budget=budget,
                     source=sources.get(kind),
                 )
             except TributaryError as exc:
-                results[kind] = exc
-        return {kind: results[kind] for kind in kinds}
+                answers[i][kind] = exc
+        return [a if isinstance(a, BaseException) else {kind: a[kind] for kind in kinds} for a in answers]
 
     def source_for(self, team: TeamInfo, kind: DataKind) -> ContactSource:
         """Where a request of this team and kind is looked up now (its waterfall)."""
@@ -354,6 +456,17 @@ class DataRequests:
                 person = resolve_person_in(conn, person_ref)
         return _Context(team, member, person, Feature(feature), as_utc(now) if now else None, budget)
 
+    def _persons(self, people: Sequence[int | PersonInfo]) -> list[PersonInfo | TributaryError]:
+        ids = [p for p in people if not isinstance(p, PersonInfo)]
+        found: dict[int, PersonInfo] = {}
+        if ids:
+            with read_transaction(self.engine) as conn:
+                found = resolve_people_in(conn, ids)
+        return [
+            p if isinstance(p, PersonInfo) else found.get(int(p)) or NotFound(f"no person matches {str(p)!r}")
+            for p in people
+        ]
+
     # ---- step 1: claim ---------------------------------------------------------------------
 
     def _claim(
@@ -367,33 +480,48 @@ class DataRequests:
         now: datetime,
         budget: Budget | None = None,
     ) -> _Claim | None:
+        assert price == _price(team, kind), "a request is claimed at its team's plan price"
         ctx = _Context(team, member, person, feature, now, budget)
-        result = self._claim_many(ctx, [kind], {kind: price})[0]
+        result = self._claim_people({0: ctx}, [kind])[(0, kind)]
         if isinstance(result, TributaryError):
             raise result
         return result
 
-    def _claim_many(
-        self, ctx: _Context, kinds: Sequence[DataKind], prices: Mapping[DataKind, int] | None = None
-    ) -> list[_Claim | None | TributaryError]:
-        """One transaction: every request row locked first (in the order given), then each claimed."""
+    def _claim_people(
+        self, ctxs: Mapping[int, _Context], kinds: Sequence[DataKind]
+    ) -> dict[tuple[int, DataKind], _Claim | None | TributaryError]:
+        """One transaction for many people: the request rows made and locked together (in person
+        and kind order, the order every caller locks them in), then each claimed."""
+        first = next(iter(ctxs.values()))
+        team, member, feature = first.team, first.member, first.feature
+        by_person = {ctx.person.id: i for i, ctx in ctxs.items()}
 
-        def op(conn: Connection) -> list[_Claim | None | TributaryError]:
-            now = ctx.at()
-            rows = [
-                self._lock_request(conn, ctx.team.id, ctx.person.id, kind, ctx.member, ctx.feature, now)
-                for kind in kinds
-            ]
-            return [
-                self._claim_in(conn, ctx, kind, row, now, prices[kind] if prices else _price(ctx.team, kind))
-                for kind, row in zip(kinds, rows, strict=True)
-            ]
+        def op(conn: Connection) -> dict[tuple[int, DataKind], _Claim | None | TributaryError]:
+            now = first.at()
+            rows = self._lock_requests(conn, team.id, sorted(by_person), kinds, member, feature, now)
+            claims: list[dict] = []
+            out = {
+                (by_person[row.person_id], DataKind(row.kind)): self._claim_in(
+                    conn,
+                    ctxs[by_person[row.person_id]],
+                    DataKind(row.kind),
+                    row,
+                    now,
+                    _price(team, DataKind(row.kind)),
+                    claims,
+                )
+                for row in rows
+            }
+            if claims:
+                conn.execute(_CLAIM_REQUEST, claims)  # every claimed row in one statement
+            return out
 
         return run_write(self.engine, op)
 
     def _claim_in(
-        self, conn: Connection, ctx: _Context, kind: DataKind, row, now: datetime, price: int
+        self, conn: Connection, ctx: _Context, kind: DataKind, row, now: datetime, price: int, claims: list[dict]
     ) -> _Claim | None | TributaryError:
+        """Claim one request in `conn`; its row's update is appended to `claims` (run by the caller)."""
         team, member, person, feature, budget = ctx.team, ctx.member, ctx.person, ctx.feature, ctx.budget
         if row.status == DataRequestStatus.CHARGED.value:
             self._save_contact(conn, team.id, person.id, member.id, now)
@@ -433,51 +561,56 @@ class DataRequests:
                 conn.execute(update(_DR).where(_DR.c.id == row.id).values(attempts=attempt, hold_id=None))
                 return exc
             hold_id = hold.id
-        conn.execute(
-            update(_DR)
-            .where(_DR.c.id == row.id)
-            .values(
-                status=DataRequestStatus.IN_PROGRESS.value,
-                attempts=attempt,
-                hold_id=hold_id,
-                lease_until=now + timedelta(seconds=self.lease_s),
-                member_id=member.id,
-                feature=feature.value,
+        claims.append(
+            dict(
+                p_id=row.id,
+                p_attempts=attempt,
+                p_hold_id=hold_id,
+                p_lease_until=now + timedelta(seconds=self.lease_s),
+                p_member_id=member.id,
+                p_feature=feature.value,
             )
         )
         return _Claim(row.id, attempt, hold_id, price)
 
-    def _lock_request(
+    def _lock_requests(
         self,
         conn: Connection,
         team_id: int,
-        person_id: int,
-        kind: DataKind,
+        person_ids: Sequence[int],
+        kinds: Sequence[DataKind],
         member: MemberInfo,
         feature: Feature,
         now: datetime,
-    ):
-        values = dict(
-            team_id=team_id,
-            person_id=person_id,
-            kind=kind.value,
-            status=DataRequestStatus.NOT_FOUND.value,
-            attempts=0,
-            member_id=member.id,
-            feature=feature.value,
-            credits_charged=0,
-            mobile_phones=[],
-            created_at=now,
-        )
-        insert = sqlite_insert if is_sqlite(self.engine) else pg_insert
+    ) -> list:
+        """Make the missing request rows (one insert) and lock every (person, kind) row (one read)."""
         conn.execute(
-            insert(_DR).values(**values).on_conflict_do_nothing(index_elements=["team_id", "person_id", "kind"])
+            self._insert_request,
+            [
+                dict(
+                    team_id=team_id,
+                    person_id=person_id,
+                    kind=kind.value,
+                    status=DataRequestStatus.NOT_FOUND.value,
+                    attempts=0,
+                    member_id=member.id,
+                    feature=feature.value,
+                    credits_charged=0,
+                    mobile_phones=[],
+                    created_at=now,
+                )
+                for person_id in person_ids
+                for kind in kinds
+            ],
         )
-        return conn.execute(
+        rows = conn.execute(
             select(_DR)
-            .where(_DR.c.team_id == team_id, _DR.c.person_id == person_id, _DR.c.kind == kind.value)
+            .where(_DR.c.team_id == team_id, _DR.c.person_id.in_(person_ids), _DR.c.kind.in_([k.value for k in kinds]))
+            .order_by(_DR.c.person_id, _DR.c.kind)
             .with_for_update()
-        ).one()
+        ).all()
+        assert len(rows) == len(person_ids) * len(kinds), "every (person, kind) has its request row"
+        return rows
 
     # ---- step 2: lookup --------------------------------------------------------------------
 
@@ -511,27 +644,61 @@ class DataRequests:
 
     # ---- step 3: settle --------------------------------------------------------------------
 
-    def _settle(
-        self, ctx: _Context, items: Sequence[tuple[DataKind, _Claim, _Found]]
-    ) -> list[AccessResult | TributaryError]:
-        """One transaction: every request row locked first (in the order given), then each settled."""
+    def _settle_people(
+        self,
+        ctxs: Mapping[int, _Context],
+        looked: Mapping[int, tuple[list[tuple[DataKind, _Claim, _Found]], list[DeferredWrites], BaseException | None]],
+        live: Mapping[int, list[tuple[DataKind, _Claim]]],
+    ) -> dict[int, dict[DataKind, AccessResult | TributaryError] | BaseException]:
+        """One transaction for many people: every request row locked first (in id order), then each
+        person's requests settled, or abandoned if its lookup raised."""
+        ids = sorted(claim.request_id for claims in live.values() for _, claim in claims)
 
-        def op(conn: Connection) -> list[AccessResult | TributaryError]:
-            now = ctx.at()
-            rows = [
-                conn.execute(select(_DR).where(_DR.c.id == claim.request_id).with_for_update()).one()
-                for _, claim, _ in items
-            ]
-            return [
-                self._settle_in(conn, ctx, kind, claim, found, row, now)
-                for (kind, claim, found), row in zip(items, rows, strict=True)
-            ]
+        def op(conn: Connection) -> dict[int, dict[DataKind, AccessResult | TributaryError] | BaseException]:
+            rows = {
+                row.id: row
+                for row in conn.execute(select(_DR).where(_DR.c.id.in_(ids)).order_by(_DR.c.id).with_for_update())
+            }
+            # The sources' calls were made whatever happens below: keep their log (and write-back).
+            write_all(conn, [deferred for _, pending, _ in looked.values() for deferred in pending])
+            out: dict[int, dict[DataKind, AccessResult | TributaryError] | BaseException] = {}
+            settles: list[dict] = []
+            contacts: dict[int, dict] = {}
+            for i, (found, _pending, error) in looked.items():
+                if error is not None:
+                    self._abandon_in(conn, [claim for _, claim in live[i]], rows)
+                    out[i] = error
+                    continue
+                now = ctxs[i].at()
+                before = len(settles)
+                out[i] = {
+                    kind: self._settle_in(conn, ctxs[i], kind, claim, f, rows[claim.request_id], now, settles)
+                    for kind, claim, f in found
+                }
+                if len(settles) > before:  # settled (not refused, not superseded): the team has this person
+                    contacts[ctxs[i].person.id] = _contact_row(ctxs[i], now)
+            # One statement each for every request settled and every contact saved.
+            if settles:
+                conn.execute(_SETTLE_REQUEST, settles)
+            if contacts:
+                conn.execute(self._insert_contact, list(contacts.values()))
+            return out
 
         return run_write(self.engine, op)
 
     def _settle_in(
-        self, conn: Connection, ctx: _Context, kind: DataKind, claim: _Claim, found: _Found, row, now: datetime
+        self,
+        conn: Connection,
+        ctx: _Context,
+        kind: DataKind,
+        claim: _Claim,
+        found: _Found,
+        row,
+        now: datetime,
+        settles: list[dict],
     ) -> AccessResult | TributaryError:
+        """Settle one request in `conn`; its row's final update is appended to `settles` (run by the
+        caller with all the others in one statement) and its contact saved by the caller."""
         team, member, person, feature, budget = ctx.team, ctx.member, ctx.person, ctx.feature, ctx.budget
         email, office, mobiles = found.email, found.office, found.mobiles
         if kind == DataKind.EMAIL:
@@ -546,8 +713,6 @@ class DataRequests:
             if is_found
             else DataRequestStatus.NOT_FOUND
         )
-        if found.deferred is not None:
-            found.deferred.write(conn)  # the calls were made whatever happens below: keep their log
         if row.attempts != claim.attempt or row.status != DataRequestStatus.IN_PROGRESS.value:
             # Our lease ran out and a newer attempt took over (and voided our hold).
             return RequestInProgress(f"the lookup of {person.full_name}'s {kind} took too long; try again")
@@ -599,25 +764,21 @@ class DataRequests:
                 charged, transfer_id = transfer.amount_credits, transfer.id
             else:
                 self.ledger.void(team.id, claim.hold_id, key=f"dr:{row.id}:{claim.attempt}:void", now=now, conn=conn)
-        conn.execute(
-            update(_DR)
-            .where(_DR.c.id == row.id)
-            .values(
-                status=status.value,
-                lease_until=None,
-                hold_id=None,
-                credits_charged=charged,
-                charge_transfer_id=transfer_id,
-                member_id=member.id,
-                feature=feature.value,
-                email_address=email.address if email else None,
-                email_status=email.status.value if email else None,
-                office_phone=office.e164 if office else None,
-                mobile_phones=[p.e164 for p in mobiles],
-                settled_at=now,
+        settles.append(
+            dict(
+                p_id=row.id,
+                p_status=status.value,
+                p_credits_charged=charged,
+                p_charge_transfer_id=transfer_id,
+                p_member_id=member.id,
+                p_feature=feature.value,
+                p_email_address=email.address if email else None,
+                p_email_status=email.status.value if email else None,
+                p_office_phone=office.e164 if office else None,
+                p_mobile_phones=[p.e164 for p in mobiles],
+                p_settled_at=now,
             )
         )
-        self._save_contact(conn, team.id, person.id, member.id, now)
         return AccessResult(
             request_id=row.id,
             person=person,
@@ -634,33 +795,39 @@ class DataRequests:
         """The lookup failed: give the credits back at once and free the requests."""
 
         def op(conn: Connection) -> None:
-            rows = [
-                conn.execute(select(_DR).where(_DR.c.id == claim.request_id).with_for_update()).one()
-                for claim in claims
-            ]
-            for deferred in pending:
-                deferred.write(conn)
-            for claim, row in zip(claims, rows, strict=True):
-                if row.attempts != claim.attempt or row.status != DataRequestStatus.IN_PROGRESS.value:
-                    continue
-                if claim.hold_id is not None:
-                    self.ledger.void(row.team_id, claim.hold_id, key=f"dr:{row.id}:{claim.attempt}:abandon", conn=conn)
-                conn.execute(
-                    update(_DR)
-                    .where(_DR.c.id == row.id)
-                    .values(status=DataRequestStatus.NOT_FOUND.value, lease_until=None, hold_id=None)
+            rows = {
+                row.id: row
+                for row in conn.execute(
+                    select(_DR)
+                    .where(_DR.c.id.in_(sorted(c.request_id for c in claims)))
+                    .order_by(_DR.c.id)
+                    .with_for_update()
                 )
+            }
+            write_all(conn, pending)  # the calls were made: keep their log
+            self._abandon_in(conn, claims, rows)
 
         run_write(self.engine, op)
+
+    def _abandon_in(self, conn: Connection, claims: Sequence[_Claim], rows) -> None:
+        for claim in claims:
+            row = rows[claim.request_id]
+            if row.attempts != claim.attempt or row.status != DataRequestStatus.IN_PROGRESS.value:
+                continue
+            if claim.hold_id is not None:
+                self.ledger.void(row.team_id, claim.hold_id, key=f"dr:{row.id}:{claim.attempt}:abandon", conn=conn)
+            conn.execute(
+                update(_DR)
+                .where(_DR.c.id == row.id)
+                .values(status=DataRequestStatus.NOT_FOUND.value, lease_until=None, hold_id=None)
+            )
 
     # ---- helpers ---------------------------------------------------------------------------
 
     def _save_contact(self, conn: Connection, team_id: int, person_id: int, member_id: int, now: datetime) -> None:
-        insert = sqlite_insert if is_sqlite(self.engine) else pg_insert
         conn.execute(
-            insert(_TC)
-            .values(team_id=team_id, person_id=person_id, created_by_member_id=member_id, created_at=now)
-            .on_conflict_do_nothing(index_elements=["team_id", "person_id"])
+            self._insert_contact,
+            dict(team_id=team_id, person_id=person_id, created_by_member_id=member_id, created_at=now),
         )
 
     @staticmethod

@@ -21,15 +21,19 @@ def resolve_person(engine: Engine, ref: str | int) -> PersonInfo:
         return resolve_person_in(conn, ref)
 
 
+def resolve_people_in(conn: Connection, person_ids: list[int]) -> dict[int, PersonInfo]:
+    """Many people by id in one read; ids that name nobody are left out."""
+    rows = conn.execute(_person_select().where(_PERSON.c.id.in_(sorted({int(i) for i in person_ids})))).all()
+    return {row.id: _person_info(row) for row in rows}
+
+
 def resolve_person_in(conn: Connection, ref: str | int) -> PersonInfo:
     text = str(ref).strip()
     if not text:
         raise InvalidInput("person: empty reference (give an id, an email address or a LinkedIn URL)")
     if len(text) > MAX_REF_LENGTH:
         raise InvalidInput(f"person: reference longer than {MAX_REF_LENGTH} characters")
-    stmt = select(_PERSON, _COMPANY.c.name.label("company"), _COMPANY.c.domain, _COMPANY.c.country_code).outerjoin(
-        _COMPANY, _COMPANY.c.id == _PERSON.c.company_id
-    )
+    stmt = _person_select()
     if text.isdigit():
         stmt = stmt.where(_PERSON.c.id == int(text))
     elif "@" in text:
@@ -42,6 +46,16 @@ def resolve_person_in(conn: Connection, ref: str | int) -> PersonInfo:
     row = conn.execute(stmt).one_or_none()
     if row is None:
         raise NotFound(f"no person matches {text!r}")
+    return _person_info(row)
+
+
+def _person_select():
+    return select(_PERSON, _COMPANY.c.name.label("company"), _COMPANY.c.domain, _COMPANY.c.country_code).outerjoin(
+        _COMPANY, _COMPANY.c.id == _PERSON.c.company_id
+    )
+
+
+def _person_info(row) -> PersonInfo:
     return PersonInfo(
         id=row.id,
         full_name=row.full_name,

@@ -175,13 +175,16 @@ class Waterfall:
             pending.add(op)
 
     def _save(self, records: Sequence[SourceCallRecord]) -> None:
-        if records:
+        if not records:
+            return
+        pending: DeferredWrites | None = getattr(self._local, "pending", None)
+        if pending is None:
             rows = list(records)
-            self._write(lambda conn: save_calls_in(conn, rows))
+            run_write(self.engine, lambda conn: save_calls_in(conn, rows))
+        else:
+            pending.add_rows(_SC, _call_rows(records))  # merged with the batch's other calls
 
-    def _record_found(
-        self, person_id: int, email: EmailFinding | None, phones: Sequence[PhoneFinding] = ()
-    ) -> None:
+    def _record_found(self, person_id: int, email: EmailFinding | None, phones: Sequence[PhoneFinding] = ()) -> None:
         if has_storable(email, phones):
             self._write(lambda conn: record_found_in(conn, person_id, email, phones))
 
@@ -309,7 +312,11 @@ def save_calls_in(conn: Connection, records: Sequence[SourceCallRecord]) -> None
     """Log source calls in the caller's transaction (one multi-row insert)."""
     if not records:
         return
-    rows = [
+    conn.execute(insert(_SC), _call_rows(records))
+
+
+def _call_rows(records: Sequence[SourceCallRecord]) -> list[dict]:
+    return [
         dict(
             team_id=r.team_id,
             person_id=r.person_id,
@@ -325,7 +332,6 @@ def save_calls_in(conn: Connection, records: Sequence[SourceCallRecord]) -> None
         )
         for r in records
     ]
-    conn.execute(insert(_SC), rows)
 
 
 class Waterfalls:

@@ -16,9 +16,10 @@ What a job guarantees:
 
 Throughput: lookups are network-bound, so rows run on a bounded thread pool with a window of rows
 in flight; matching runs a chunk at a time (core.matching's batch cache) ahead of the lookups.
-Output order is the input order whatever finishes first. Each person costs two write transactions
-(DataRequests.access_kinds: one claim, one settle for email and mobile together, the waterfall's
-call log and write-back riding in the settle); team, member and waterfall are read once per run.
+Output order is the input order whatever finishes first. People are looked up in batches
+(DataRequests.access_people): a batch's email and mobile requests are claimed in one write
+transaction and settled in one, the waterfall's call log and write-back riding in the settle, with
+the lookups in between on the pool; team, member and waterfall are read once per run.
 
 Which row "paid": the first row (in input order) of a person gets the credits its lookup charged;
 later rows of the same person show 0. A row redone after a crash whose data request had already been
@@ -62,6 +63,8 @@ DEFAULT_WORKERS = 16
 DEFAULT_HOLD_TIMEOUT_S = 24 * 3600
 CHUNK_ROWS = 500  # rows matched (and checked against stored rows) together
 FLUSH_ROWS = 500  # settled rows stored, and progress saved, per transaction
+BATCH_PEOPLE = 8  # people claimed and settled per pair of write transactions
+MAX_BATCHES_IN_FLIGHT = 16
 PERSON_CACHE_SIZE = 100_000  # people remembered for in-job dedupe; beyond it the row table answers
 CANCELLED_ERROR = "not enriched: the job was cancelled"
 
@@ -290,9 +293,7 @@ class EnrichmentJobs:
             conn.execute(
                 update(_JOB)
                 .where(_JOB.c.id == job_id)
-                .values(
-                    cancel_requested=True, status=JobStatus.CANCELLED.value, finished_at=now, updated_at=now
-                )
+                .values(cancel_requested=True, status=JobStatus.CANCELLED.value, finished_at=now, updated_at=now)
             )
 
         run_write(self.engine, op)
@@ -407,12 +408,22 @@ class _JobRun:
         self.budget = Budget(job.hold_id) if job.hold_id is not None else Budget.uncapped()
         self.pool = ThreadPoolExecutor(max_workers=jobs.workers, thread_name_prefix=f"enrich-{job.id}")
         self.match_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"enrich-{job.id}-match")
+        # People are claimed and settled a batch at a time (two write transactions per batch, not per
+        # person); enough batches run at once to keep the lookup pool busy while others commit.
+        self.batch_people = min(BATCH_PEOPLE, jobs.workers)
+        self.batch_pool = ThreadPoolExecutor(
+            max_workers=max(1, min(MAX_BATCHES_IN_FLIGHT, 2 * jobs.workers // self.batch_people)),
+            thread_name_prefix=f"enrich-{job.id}-batch",
+        )
+        self.batch: list[tuple[_PersonEntry, int]] = []
         self.people: OrderedDict[int, _PersonEntry] = OrderedDict()
         self.lock = threading.Lock()
         self.buffer: list[RowOutput] = []
         self.cancelled = False
 
     def close(self) -> None:
+        # Batches first: they wait on lookups queued in the pool.
+        self.batch_pool.shutdown(wait=True, cancel_futures=True)
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.match_pool.shutdown(wait=True, cancel_futures=True)
 
@@ -462,7 +473,12 @@ class _JobRun:
     def _settle(
         self, item: RowOutput | _Pending, counters: _Counters, on_progress: ProgressCallback | None
     ) -> RowOutput:
-        out = self._row_from(item.index, item.entry, item.confidence) if isinstance(item, _Pending) else item
+        if isinstance(item, _Pending):
+            if not item.entry.future.done():
+                self._dispatch()  # about to wait: the person may sit in the batch being filled
+            out = self._row_from(item.index, item.entry, item.confidence)
+        else:
+            out = item
         out = self._attribute(out)
         counters.add(out)
         if out.error != CANCELLED_ERROR:
@@ -489,9 +505,7 @@ class _JobRun:
 
     def _match(self, rows: list[RowInput]) -> list[MatchResult]:
         return list(
-            match_contacts(
-                self.engine, [r.query for r in rows], team_id=self.job.team_id, batch_size=max(1, len(rows))
-            )
+            match_contacts(self.engine, [r.query for r in rows], team_id=self.job.team_id, batch_size=max(1, len(rows)))
         )
 
     def _submit(self, row: RowInput, match: MatchResult) -> RowOutput | _Pending:
@@ -524,7 +538,7 @@ class _JobRun:
             )
         entry, owner = self._entry(best.person_id)
         if owner:
-            self.pool.submit(self._lookup_into, entry, best.person_id)
+            self._enqueue(entry, best.person_id)
         # Waited on by the caller's thread, never by a pool worker (workers waiting on queued owners
         # could fill the pool and deadlock it).
         return _Pending(row.index, entry, confidence)
@@ -563,36 +577,57 @@ class _JobRun:
             error=p.error,
         )
 
-    def _lookup_into(self, entry: _PersonEntry, person_id: int) -> None:
-        try:
-            entry.future.set_result(self._lookup(person_id))
-        except BaseException as exc:  # noqa: BLE001 - the rows waiting on this person must wake up
-            entry.future.set_exception(exc)
+    def _enqueue(self, entry: _PersonEntry, person_id: int) -> None:
+        self.batch.append((entry, person_id))
+        if len(self.batch) >= self.batch_people:
+            self._dispatch()
 
-    def _lookup(self, person_id: int) -> _PersonOutcome:
+    def _dispatch(self) -> None:
+        if self.batch:
+            batch, self.batch = self.batch, []
+            self.batch_pool.submit(self._lookup_batch, batch)
+
+    def _lookup_batch(self, batch: list[tuple[_PersonEntry, int]]) -> None:
+        """A batch of people: their requests claimed in one transaction and settled in one, the
+        lookups in between on the lookup pool."""
         opts = self.job.options
-        fields: dict = {}
-        errors: list[str] = []
-        credits = 0
-        results: list[AccessResult] = []
         kinds = [k for k, wanted in ((DataKind.EMAIL, opts.want_email), (DataKind.MOBILE, opts.want_mobile)) if wanted]
-        outcomes: dict[DataKind, AccessResult | TributaryError] = {}
-        if self.capped_out:
-            outcomes = {kind: TributaryError("spend cap reached: the job's cap is spent") for kind in kinds}
-        elif kinds:
-            # Both kinds in one claim and one settle transaction (each still its own data request).
-            try:
-                outcomes = self.jobs.data_requests.access_kinds(
+        try:
+            if self.capped_out:
+                spent = TributaryError("spend cap reached: the job's cap is spent")
+                answers: list = [{kind: spent for kind in kinds} for _ in batch]
+            elif not kinds:
+                answers = [{} for _ in batch]
+            else:
+                answers = self.jobs.data_requests.access_people(
                     self.team,
                     self.member,
-                    person_id,
+                    [person_id for _, person_id in batch],
                     kinds,
                     feature=opts.feature,
                     budget=self.budget,
                     sources=self.sources,
+                    executor=self.pool,
                 )
-            except TributaryError as exc:  # e.g. the person is gone: every kind says so
-                outcomes = {kind: exc for kind in kinds}
+        except BaseException as exc:  # noqa: BLE001 - the rows waiting on these people must wake up
+            for entry, _ in batch:
+                entry.future.set_exception(exc)
+            return
+        for (entry, person_id), answer in zip(batch, answers, strict=True):
+            try:
+                if isinstance(answer, TributaryError):  # e.g. the person is gone: every kind says so
+                    answer = {kind: answer for kind in kinds}
+                elif isinstance(answer, BaseException):
+                    raise answer
+                entry.future.set_result(self._outcome(person_id, answer))
+            except BaseException as exc:  # noqa: BLE001 - re-raised by the rows that wait on it
+                entry.future.set_exception(exc)
+
+    def _outcome(self, person_id: int, outcomes: dict[DataKind, AccessResult | TributaryError]) -> _PersonOutcome:
+        fields: dict = {}
+        errors: list[str] = []
+        credits = 0
+        results: list[AccessResult] = []
         for kind, result in outcomes.items():
             if isinstance(result, TributaryError):
                 errors.append(str(result))
