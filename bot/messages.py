@@ -107,7 +107,7 @@ def _header(text: str) -> HeaderBlock:
     return HeaderBlock(text=PlainTextObject(text=text[:MAX_HEADER_CHARS]))
 
 
-def _escape(value: str | None) -> str:
+def escape_mrkdwn(value: str | None) -> str:
     # Slack's mrkdwn control characters; user data must never turn into links or mentions.
     return (value or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -140,12 +140,12 @@ def person_card(
 ) -> list[Block]:
     """A person: firmographics, email status, mobile availability; what the team has accessed; buttons."""
     person = preview.person
-    lines = [f"*{_escape(person.full_name)}*"]
-    role = " at ".join(_escape(x) for x in (person.title, person.company) if x)
+    lines = [f"*{escape_mrkdwn(person.full_name)}*"]
+    role = " at ".join(escape_mrkdwn(x) for x in (person.title, person.company) if x)
     if role:
         lines.append(role)
     if person.location:
-        lines.append(f":round_pushpin: {_escape(person.location)}")
+        lines.append(f":round_pushpin: {escape_mrkdwn(person.location)}")
     if person.linkedin_url:
         lines.append(f"<{person.linkedin_url}|LinkedIn>")
     blocks: list[Block] = [_section("\n".join(lines))]
@@ -153,7 +153,7 @@ def person_card(
     email_line = f"*Email:* {email_status_label(preview.email_status)}"
     if preview.accessed_email is not None:
         email = preview.accessed_email
-        email_line = f"*Email:* `{_escape(email.address)}` — {email_status_label(email.status)}"
+        email_line = f"*Email:* `{escape_mrkdwn(email.address)}` — {email_status_label(email.status)}"
     elif preview.email_accessed:
         email_line = "*Email:* none found"
     if preview.accessed_office_phone:
@@ -213,13 +213,13 @@ def mobile_statuses(result: AccessResult) -> str:
 
 
 def candidate_list(previews: Sequence[PersonPreview], query: str) -> list[Block]:
-    blocks: list[Block] = [_section(f"Several people match *{_escape(query)}*. Pick one:")]
+    blocks: list[Block] = [_section(f"Several people match *{escape_mrkdwn(query)}*. Pick one:")]
     for preview in previews:
         person = preview.person
-        detail = " · ".join(_escape(x) for x in (person.title, person.company, person.location) if x)
+        detail = " · ".join(escape_mrkdwn(x) for x in (person.title, person.company, person.location) if x)
         blocks.append(
             SectionBlock(
-                text=MarkdownTextObject(text=_text(f"*{_escape(person.full_name)}*\n{detail}")),
+                text=MarkdownTextObject(text=_text(f"*{escape_mrkdwn(person.full_name)}*\n{detail}")),
                 accessory=ButtonElement(text="Show", action_id=f"{PICK_PERSON}:{person.id}", value=str(person.id)),
             )
         )
@@ -251,7 +251,7 @@ def credits_message(overview: CreditOverview) -> list[Block]:
         _section(
             f"*Balance:* {_credits(balance.available_credits)} available{held}\n"
             f"*Cycle:* {_date(overview.cycle.starts_at)} → {_date(overview.cycle.ends_at)} "
-            f"(plan *{_escape(overview.team.plan.name)}*, {_credits(overview.team.plan.monthly_credits)} a month"
+            f"(plan *{escape_mrkdwn(overview.team.plan.name)}*, {_credits(overview.team.plan.monthly_credits)} a month"
             f"{', unused credits roll over' if overview.team.plan.rollover else ', unused credits expire'})"
         ),
         _section(
@@ -275,7 +275,7 @@ def usage_message(team: TeamInfo, cycle: CycleInfo, spends: Sequence[MemberSpend
     if not spends:
         blocks.append(_section("No credits spent this cycle."))
     for spend in spends:
-        user = _escape(spend.email) if spend.email else "(no member)"
+        user = escape_mrkdwn(spend.email) if spend.email else "(no member)"
         blocks.append(_section(f"*{user}*: {_credits(spend.credits)} — {_categories(spend.by_category)}"))
     return fit(blocks, MAX_MESSAGE_BLOCKS, what="members")
 
@@ -326,12 +326,13 @@ def home_view(
     if not accesses:
         blocks.append(_context("None yet. Try `/tributary lookup jane@acme.com`."))
     for access in accesses:
-        company = f" ({_escape(access.company)})" if access.company else ""
+        company = f" ({escape_mrkdwn(access.company)})" if access.company else ""
         cost = _credits(access.credits_charged) if access.credits_charged else "free"
+        person = escape_mrkdwn(access.person_name)
         blocks.append(
             _context(
-                f"{_date(access.settled_at)} · {access.kind.value} of *{_escape(access.person_name)}*{company} · {cost}"
-                + (f" · {_escape(access.member_email)}" if access.member_email else "")
+                f"{_date(access.settled_at)} · {access.kind.value} of *{person}*{company} · {cost}"
+                + (f" · {escape_mrkdwn(access.member_email)}" if access.member_email else "")
             )
         )
     blocks.append(DividerBlock())
@@ -343,7 +344,7 @@ def home_view(
             "pending: credited when the next cycle starts" if refund.pending else f"granted {_date(refund.granted_at)}"
         )
         blocks.append(
-            _context(f"{_credits(refund.amount_credits)} · {_escape(refund.description or 'refund')} · {state}")
+            _context(f"{_credits(refund.amount_credits)} · {escape_mrkdwn(refund.description or 'refund')} · {state}")
         )
     if team_usage is not None:
         blocks.append(DividerBlock())
@@ -351,6 +352,6 @@ def home_view(
         if not team_usage:
             blocks.append(_context("No credits spent this cycle."))
         for spend in team_usage:
-            user = _escape(spend.email) if spend.email else "(no member)"
+            user = escape_mrkdwn(spend.email) if spend.email else "(no member)"
             blocks.append(_context(f"*{user}*: {_credits(spend.credits)} — {_categories(spend.by_category)}"))
     return View(type="home", blocks=fit(blocks, MAX_HOME_BLOCKS))
