@@ -3,6 +3,7 @@ Retry-After, giving up cleanly, the circuit breaker, the rate limiter, bad respo
 
 from __future__ import annotations
 
+import socket
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -225,3 +226,64 @@ def test_rate_limiter_bounds_requests_per_second_across_threads(vendor) -> None:
     for i, start in enumerate(arrivals):
         in_window = sum(1 for t in arrivals[i:] if t < start + 1.0)
         assert in_window <= 20 + 2, f"{in_window} requests within one second from #{i}"
+
+
+# ---- the transport: connections, redirects, proxies, failures without an answer
+
+
+def test_sequential_calls_reuse_one_kept_alive_connection() -> None:
+    with VendorServer(keep_alive=True) as vendor:
+        vendor.default = lambda p: hunter_found(f"{p['first_name'].lower()}.doe@acme.test")
+        source = make(vendor)
+        for n in range(5):
+            assert source.find_email(person(n, first=f"P{n}")).address == f"p{n}.doe@acme.test"
+        vendor.script.append(Reply(503, b"busy"))  # an error reply does not cost the connection either
+        assert source.find_email(person(9, first="Q")).address == "q.doe@acme.test"
+    assert vendor.calls == 7 and source.attempts == 7
+    assert len({s.client_port for s in vendor.seen}) == 1
+
+
+def test_refused_connection_is_a_network_error_retried_then_given_up() -> None:
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    sleeps: list[float] = []
+    config = ProviderConfig(name="hunter", base_url=f"http://127.0.0.1:{port}", api_key="k", max_attempts=3)
+    source = HttpProviderSource(config, sleep=sleeps.append)
+    with pytest.raises(ProviderHttpError) as failure:
+        source.find_email(person())
+    assert failure.value.outcome == "network_error" and source.attempts == 3 and len(sleeps) == 2
+
+
+def test_redirects_are_followed_across_hosts_within_one_attempt(vendor) -> None:
+    with VendorServer() as moved:
+        moved.default = lambda p: hunter_found("jane.doe@acme.test")
+        vendor.default = lambda p: Reply(301, b"", {"Location": moved.base_url + "/v2/email-finder?domain=acme.test"})
+        source = make(vendor)
+        assert source.find_email(person()).address == "jane.doe@acme.test"
+    assert vendor.calls == 1 and moved.calls == 1 and source.attempts == 1
+    assert moved.seen[0].params == {"domain": "acme.test"}
+
+
+def test_a_4xx_without_json_reports_the_body_text(vendor) -> None:
+    vendor.default = lambda p: Reply(403, b"blocked by the vendor's firewall")
+    with pytest.raises(ProviderRejected, match="HTTP 403: blocked by the vendor's firewall"):
+        make(vendor).find_email(person())
+    assert vendor.calls == 1
+
+
+def test_the_environments_proxy_is_used_unless_no_proxy_exempts_the_host(vendor, monkeypatch) -> None:
+    for var in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    vendor.default = lambda p: hunter_found("jane.doe@acme.test")
+    # The loopback vendor doubles as an HTTP proxy: it is asked in absolute form for a host that does
+    # not resolve, so an answer proves the proxy was used.
+    monkeypatch.setenv("HTTP_PROXY", vendor.base_url)
+    via_proxy = make(vendor, base_url="http://vendor.invalid")
+    assert via_proxy.find_email(person()).address == "jane.doe@acme.test"
+    assert vendor.seen[0].path == "/v2/email-finder" and vendor.seen[0].params["api_key"] == "k-123"
+    # NO_PROXY: straight to the vendor even though the proxy named is not listening.
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert make(vendor).find_email(person()).address == "jane.doe@acme.test"
+    assert vendor.calls == 2

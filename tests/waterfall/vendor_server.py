@@ -27,6 +27,7 @@ class Seen:
     at: float  # time.monotonic() on arrival
     path: str
     params: dict[str, str]
+    client_port: int = 0  # one port across requests = one kept-alive connection
 
 
 def hunter_found(
@@ -61,7 +62,7 @@ def hunter_not_found() -> Reply:
 
 
 class VendorServer:
-    def __init__(self) -> None:
+    def __init__(self, *, keep_alive: bool = False) -> None:
         self.script: deque[Reply] = deque()  # consumed first, one reply per request
         self.default: Callable[[dict[str, str]], Reply] = lambda params: hunter_not_found()
         self.seen: list[Seen] = []
@@ -69,11 +70,15 @@ class VendorServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            # HTTP/1.0 closes the connection after each reply; HTTP/1.1 keeps it open, as real vendors do.
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+            disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK stall between them
+
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 url = urlsplit(self.path)
                 params = {k: v[0] for k, v in parse_qs(url.query).items()}
                 with server._lock:
-                    server.seen.append(Seen(time.monotonic(), url.path, params))
+                    server.seen.append(Seen(time.monotonic(), url.path, params, self.client_address[1]))
                     reply = server.script.popleft() if server.script else server.default(params)
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
