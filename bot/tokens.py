@@ -7,7 +7,11 @@ request: the token comes from the single-workspace setting or from slack_sdk's i
 from __future__ import annotations
 
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 
 from core.services import Services
@@ -30,6 +34,7 @@ def web_client(settings: Settings, token: str | None) -> WebClient:
         base_url=settings.slack_api_url,
         timeout=WEB_API_TIMEOUT_S,
         retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=MAX_RETRIES_PER_CALL),  # slack_sdk's default, kept
             RateLimitErrorRetryHandler(max_retry_count=MAX_RETRIES_PER_CALL),
             ServerErrorRetryHandler(max_retry_count=MAX_RETRIES_PER_CALL),
         ],

@@ -170,6 +170,8 @@ def _match_batch(
         cache.clear()
     results: list[MatchResult] = []
     with read_transaction(engine) as conn:
+        if team_id is not None and not _has_team_candidates(conn, team_id):
+            team_id = None  # no private candidates to look through: skip their query on every row
         for row, query in batch:
             try:
                 contact = normalize_contact(query)
@@ -288,6 +290,10 @@ def _team_candidates(conn: Connection, team_id: int | None, *conditions) -> list
     if team_id is None:
         return []
     return conn.execute(select(_CAND).where(_CAND.c.team_id == team_id, *conditions).order_by(_CAND.c.id)).all()
+
+
+def _has_team_candidates(conn: Connection, team_id: int) -> bool:
+    return conn.execute(select(_CAND.c.id).where(_CAND.c.team_id == team_id).limit(1)).first() is not None
 
 
 def _by_email(conn: Connection, contact: NormalizedContact, team_id: int | None) -> list[MatchCandidate]:
