@@ -107,7 +107,7 @@ class JobInfo:
     had_earlier_holds: bool = False  # a resume replaced an expired cap hold
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: the dedupe cache holds up to PERSON_CACHE_SIZE of them
 class _PersonOutcome:
     """One person's lookup in this job, shared by every row that names them."""
 
@@ -127,11 +127,26 @@ class _PersonOutcome:
 
 
 class _PersonEntry:
-    __slots__ = ("future", "attributed")
+    """A person's lookup in this job. Once its outcome has been read, the Future (a condition, a lock
+    and a waiter list: most of an entry's memory) is dropped and the plain outcome kept."""
+
+    __slots__ = ("future", "outcome", "attributed")
 
     def __init__(self) -> None:
-        self.future: Future[_PersonOutcome] = Future()
+        self.future: Future[_PersonOutcome] | None = Future()
+        self.outcome: _PersonOutcome | None = None
         self.attributed = False  # the credits went to a row already
+
+    def done(self) -> bool:
+        return self.future is None or self.future.done()
+
+    def result(self) -> _PersonOutcome:
+        """Called by the run's own thread only (rows are settled there)."""
+        if self.outcome is None:
+            assert self.future is not None
+            self.outcome = self.future.result()  # re-raises a failed lookup: the run stops, resumable
+            self.future = None
+        return self.outcome
 
 
 @dataclass(frozen=True)
@@ -474,7 +489,7 @@ class _JobRun:
         self, item: RowOutput | _Pending, counters: _Counters, on_progress: ProgressCallback | None
     ) -> RowOutput:
         if isinstance(item, _Pending):
-            if not item.entry.future.done():
+            if not item.entry.done():
                 self._dispatch()  # about to wait: the person may sit in the batch being filled
             out = self._row_from(item.index, item.entry, item.confidence)
         else:
@@ -558,7 +573,7 @@ class _JobRun:
 
     @staticmethod
     def _row_from(index: int, entry: _PersonEntry, confidence: str) -> RowOutput:
-        p = entry.future.result()  # re-raises an unexpected lookup failure: the run stops, resumable
+        p = entry.result()
         return RowOutput(
             index=index,
             person_id=p.person_id,
@@ -760,7 +775,7 @@ class _JobRun:
             with self.lock:
                 while len(self.people) > self.jobs.person_cache_size // 2:
                     person_id, entry = next(iter(self.people.items()))
-                    if not entry.future.done():
+                    if not entry.done():
                         break
                     del self.people[person_id]
 
