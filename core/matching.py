@@ -169,14 +169,19 @@ def _match_batch(
     if len(cache.people_by_company) > CACHE_MAX_COMPANIES:
         cache.clear()
     results: list[MatchResult] = []
+    contacts: list[NormalizedContact | TributaryError] = []
+    for _, query in batch:
+        try:
+            contacts.append(normalize_contact(query))
+        except TributaryError as exc:
+            contacts.append(exc)
     with read_transaction(engine) as conn:
         if team_id is not None and not _has_team_candidates(conn, team_id):
             team_id = None  # no private candidates to look through: skip their query on every row
-        for row, query in batch:
-            try:
-                contact = normalize_contact(query)
-            except TributaryError as exc:
-                results.append(MatchResult(MatchOutcome.INVALID, row=row, error=f"row {row}: {exc}"))
+        _prefetch_companies(conn, [c for c in contacts if isinstance(c, NormalizedContact)], cache)
+        for (row, _), contact in zip(batch, contacts, strict=True):
+            if isinstance(contact, TributaryError):
+                results.append(MatchResult(MatchOutcome.INVALID, row=row, error=f"row {row}: {contact}"))
                 continue
             result = match_in(conn, contact, team_id=team_id, cache=cache)
             results.append(MatchResult(result.outcome, result.best, result.candidates, row=row))
@@ -343,25 +348,63 @@ def _company_ids(conn: Connection, domain: str | None, key: str, cache: _Company
     return by_domain, by_key
 
 
+def _prefetch_companies(conn: Connection, contacts: list[NormalizedContact], cache: _CompanyCache) -> None:
+    """Fill the cache for a whole batch in three reads (companies by domain, by name key, their
+    people) instead of a few per row."""
+    named = [c for c in contacts if c.has_name]
+    domains = sorted({c.domain for c in named if c.domain and c.domain not in cache.ids_by_domain})
+    keys = sorted({c.company_key for c in named if c.company_key and c.company_key not in cache.ids_by_key})
+    if domains:
+        for domain in domains:
+            cache.ids_by_domain[domain] = []
+        rows = conn.execute(
+            select(_COMPANY.c.id, _COMPANY.c.domain).where(_COMPANY.c.domain.in_(domains)).order_by(_COMPANY.c.id)
+        )
+        for company_id, domain in rows:
+            cache.ids_by_domain[domain].append(company_id)
+    if keys:
+        for key in keys:
+            cache.ids_by_key[key] = []
+        rows = conn.execute(
+            select(_CKEY.c.company_id, _CKEY.c.name_key).where(_CKEY.c.name_key.in_(keys)).order_by(_CKEY.c.company_id)
+        )
+        for company_id, key in rows:
+            cache.ids_by_key[key].append(company_id)
+    wanted: set[int] = set()
+    for c in named:
+        by_domain = cache.ids_by_domain.get(c.domain, []) if c.domain else []
+        wanted.update(by_domain)
+        if not by_domain and c.company_key:
+            wanted.update(cache.ids_by_key.get(c.company_key, [])[:MAX_COMPANIES_PER_NAME])
+    missing = sorted(wanted - cache.people_by_company.keys())
+    if missing:
+        for company_id in missing:
+            cache.people_by_company[company_id] = []
+        for row in conn.execute(_people_select().where(_PERSON.c.company_id.in_(missing)).order_by(_PERSON.c.id)):
+            cache.people_by_company[row.company_id].append(_with_name_keys(row))
+
+
+def _people_select():
+    return (
+        _person_select()
+        .add_columns(_PKEY.c.first_key, _PKEY.c.last_key, _PKEY.c.full_key)
+        .outerjoin(_PKEY, _PKEY.c.person_id == _PERSON.c.id)
+    )
+
+
+def _with_name_keys(row) -> tuple:
+    if row.full_key is None:
+        name = parse_name(row.full_name, row.first_name, row.last_name)
+        return row, name.first_key, name.last_key, name.full_key
+    return row, row.first_key, row.last_key, row.full_key
+
+
 def _people_at(conn: Connection, company_id: int, cache: _CompanyCache) -> list:
     """(row, first_key, last_key, full_key) for each person at the company; keys from person_name_key,
     computed here only for a person written without them."""
     if company_id not in cache.people_by_company:
-        rows = conn.execute(
-            _person_select()
-            .add_columns(_PKEY.c.first_key, _PKEY.c.last_key, _PKEY.c.full_key)
-            .outerjoin(_PKEY, _PKEY.c.person_id == _PERSON.c.id)
-            .where(_PERSON.c.company_id == company_id)
-            .order_by(_PERSON.c.id)
-        ).all()
-        people = []
-        for row in rows:
-            if row.full_key is None:
-                name = parse_name(row.full_name, row.first_name, row.last_name)
-                people.append((row, name.first_key, name.last_key, name.full_key))
-            else:
-                people.append((row, row.first_key, row.last_key, row.full_key))
-        cache.people_by_company[company_id] = people
+        rows = conn.execute(_people_select().where(_PERSON.c.company_id == company_id).order_by(_PERSON.c.id))
+        cache.people_by_company[company_id] = [_with_name_keys(row) for row in rows]
     return cache.people_by_company[company_id]
 
 
