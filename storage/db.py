@@ -21,6 +21,7 @@ from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_
 
 T = TypeVar("T")
 
+SQLITE_PAGE_CACHE_KIB = 512
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_TXN_MAX_ATTEMPTS = 12
 # PostgreSQL SQLSTATEs that mean "run the whole transaction again".
@@ -61,6 +62,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Bounded per connection (SQLite's default is 2 MiB): a pool of connections each filling its
+        # cache over a long job is memory that grows with the database, not with the work.
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_PAGE_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
