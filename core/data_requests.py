@@ -362,6 +362,9 @@ class DataRequests:
             raise InvalidInput(f"people: {len(people)} in one call exceeds the limit of {MAX_PEOPLE_PER_CALL}")
         if member.team_id != team.id:
             raise InvalidInput(f"member {member.email} is not in team {team.name}")
+        refs = [p.id if isinstance(p, PersonInfo) else int(p) for p in people]
+        if len(set(refs)) != len(refs):
+            raise InvalidInput("people: a person is named twice in one call")
         kinds = list(dict.fromkeys(DataKind(k) for k in kinds))
         sources = sources or {}
         feature = Feature(feature)
@@ -374,8 +377,6 @@ class DataRequests:
                 answers[i] = {kind: person for kind in kinds}
             else:
                 ctxs[i] = _Context(team, member, person, feature, when, budget)
-        if len({ctx.person.id for ctx in ctxs.values()}) != len(ctxs):
-            raise InvalidInput("people: a person is named twice in one call")
         claimed = self._claim_people(ctxs, kinds) if ctxs and kinds else {}
         live: dict[int, list[tuple[DataKind, _Claim]]] = {}
         busy: list[tuple[int, DataKind]] = []
@@ -412,10 +413,11 @@ class DataRequests:
                 else:
                     answers[i].update(outcome)
         for i, kind in busy:
-            if isinstance(answers[i], BaseException):
+            answer = answers[i]
+            if isinstance(answer, BaseException):
                 continue
             try:
-                answers[i][kind] = self.access(
+                answer[kind] = self.access(
                     team,
                     member,
                     ctxs[i].person,
@@ -426,7 +428,9 @@ class DataRequests:
                     source=sources.get(kind),
                 )
             except TributaryError as exc:
-                answers[i][kind] = exc
+                answer[kind] = exc
+            except BaseException as exc:  # noqa: BLE001 - this person's answer, as for a failed lookup
+                answers[i] = exc
         return [a if isinstance(a, BaseException) else {kind: a[kind] for kind in kinds} for a in answers]
 
     def source_for(self, team: TeamInfo, kind: DataKind) -> ContactSource:
@@ -650,14 +654,16 @@ class DataRequests:
         looked: Mapping[int, tuple[list[tuple[DataKind, _Claim, _Found]], list[DeferredWrites], BaseException | None]],
         live: Mapping[int, list[tuple[DataKind, _Claim]]],
     ) -> dict[int, dict[DataKind, AccessResult | TributaryError] | BaseException]:
-        """One transaction for many people: every request row locked first (in id order), then each
-        person's requests settled, or abandoned if its lookup raised."""
+        """One transaction for many people: every request row locked first (in person and kind order,
+        as claims lock them), then each person's requests settled, or abandoned if its lookup raised."""
         ids = sorted(claim.request_id for claims in live.values() for _, claim in claims)
 
         def op(conn: Connection) -> dict[int, dict[DataKind, AccessResult | TributaryError] | BaseException]:
             rows = {
                 row.id: row
-                for row in conn.execute(select(_DR).where(_DR.c.id.in_(ids)).order_by(_DR.c.id).with_for_update())
+                for row in conn.execute(
+                    select(_DR).where(_DR.c.id.in_(ids)).order_by(_DR.c.person_id, _DR.c.kind).with_for_update()
+                )
             }
             # The sources' calls were made whatever happens below: keep their log (and write-back).
             write_all(conn, [deferred for _, pending, _ in looked.values() for deferred in pending])
@@ -800,7 +806,7 @@ class DataRequests:
                 for row in conn.execute(
                     select(_DR)
                     .where(_DR.c.id.in_(sorted(c.request_id for c in claims)))
-                    .order_by(_DR.c.id)
+                    .order_by(_DR.c.person_id, _DR.c.kind)
                     .with_for_update()
                 )
             }

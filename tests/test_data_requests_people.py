@@ -816,12 +816,6 @@ def test_bad_calls_are_refused_whole_and_write_nothing(engine) -> None:
 # ---- a person another caller is looking up -------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="bug: access_people lets the exception of a busy person's own lookup (via access) escape the whole "
-    "call, after the other people were settled and charged",
-)
 def test_a_busy_person_whose_lookup_then_raises_is_answered_by_its_exception_not_the_whole_batch(engine) -> None:
     """Caller 1 is looking person x up when caller 2's batch [y, x] claims: y is claimed, x is busy and
     waited for. Caller 1's lookup fails; caller 2 then looks x up itself, and that lookup fails too. y was

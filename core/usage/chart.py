@@ -9,11 +9,6 @@ from __future__ import annotations
 
 import io
 
-import matplotlib.style
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
-
 from core.usage.digest import UsageDigest
 from storage.models.enums import Category
 
@@ -33,6 +28,13 @@ COLOURS = {
 
 
 def render_chart(digest: UsageDigest) -> bytes:
+    # Imported here: matplotlib and numpy are ~40 MB of memory that every process building the
+    # services (web workers, job workers, a CSV enrichment) would otherwise carry without drawing.
+    import matplotlib.style
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
     with matplotlib.style.context("default"):
         fig = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, layout="constrained")
         FigureCanvasAgg(fig)

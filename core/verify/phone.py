@@ -37,7 +37,7 @@ from enum import StrEnum
 from typing import Literal
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType, carrier
+from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
 from core.errors import InvalidInput
 from storage.models.enums import PhoneKind, PhoneStatus
@@ -254,6 +254,9 @@ def _verify(number: object, region: str | None, hint: PhoneKind | None) -> Phone
 
     line_type = _LINE_TYPES.get(phonenumbers.number_type(parsed), LineType.UNKNOWN)
     kind, basis = _kind(line_type, hint)
+    # Imported on first use: its prefix tables are ~10 MB that a process never verifying a phone skips.
+    from phonenumbers import carrier
+
     # carrier.name_for_number answers only for mobile-capable ranges; "" means not known.
     carrier_name = carrier.name_for_number(parsed, "en") or None
     return PhoneResult(
