@@ -284,6 +284,7 @@ def _child(spec: RunSpec, pipe) -> None:  # pragma: no cover - runs in the child
 
     from sqlalchemy import event, func, select
 
+    from cli.malloc_arenas import limit_malloc_arenas
     from core.accounts import Accounts
     from core.data_requests import DataRequests
     from core.enrichment.csv_enrich import CsvEnrichment, CsvEnrichRequest
@@ -294,6 +295,7 @@ def _child(spec: RunSpec, pipe) -> None:  # pragma: no cover - runs in the child
     from storage.db import make_engine, read_transaction
     from storage.models import DataRequest
 
+    limit_malloc_arenas()  # as `tributary` does at start
     work = Path(spec.workdir)
     inp = work / "in.csv"
     engine = make_engine(spec.db_url, pool_size=spec.workers + 4)

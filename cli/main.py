@@ -21,6 +21,7 @@ from cli import (
     worker,
 )
 from cli.errors import run_cli
+from cli.malloc_arenas import limit_malloc_arenas
 
 app = typer.Typer(
     name="tributary",
@@ -37,6 +38,7 @@ for module in (
 
 
 def main() -> None:
+    limit_malloc_arenas()  # before any command starts its threads
     run_cli(app)
 
 
