@@ -65,7 +65,9 @@ CHUNK_ROWS = 500  # rows matched (and checked against stored rows) together
 FLUSH_ROWS = 500  # settled rows stored, and progress saved, per transaction
 BATCH_PEOPLE = 8  # people claimed and settled per pair of write transactions
 MAX_BATCHES_IN_FLIGHT = 16
-PERSON_CACHE_SIZE = 100_000  # people remembered for in-job dedupe; beyond it the row table answers
+# People remembered for in-job dedupe. A person evicted and seen again is looked up again: a charged
+# request replays free (requests are net-new), a free one asks the sources again.
+PERSON_CACHE_SIZE = 100_000
 CANCELLED_ERROR = "not enriched: the job was cancelled"
 
 ProgressCallback = Callable[["JobProgress"], None]
@@ -771,7 +773,7 @@ class _JobRun:
 
         self.cancelled = run_write(self.engine, op)
         if len(self.people) > self.jobs.person_cache_size:
-            # Rows are stored now, so an evicted person's earlier rows are found in the row table.
+            # Oldest finished lookups first (their rows are stored now); see PERSON_CACHE_SIZE.
             with self.lock:
                 while len(self.people) > self.jobs.person_cache_size // 2:
                     person_id, entry = next(iter(self.people.items()))
