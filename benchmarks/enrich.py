@@ -20,7 +20,7 @@ schedule can finish before n_i / rate seconds; the bound is the max over provide
 costs one request per provider it reaches: a lookup's email and phone halves share one call). The
 ratio is run time / bound (1.0 would be perfect).
 
-Each measured run is a child process (peak memory = its ru_maxrss; about 88 MB of it is the imports)
+Each measured run is a child process (peak memory = its ru_maxrss; about 78 MB of it is the imports)
 on a fresh database seeded, by another child beforehand, with the demo world sized to the distinct
 people: a SQLite file, or with
 `--db postgresql` a scratch database on postgresql://postgres@127.0.0.1:5432 that is dropped after.
