@@ -22,18 +22,14 @@ class DeferredWrites:
     def add_rows(self, table: Table, rows: Iterable[dict]) -> None:
         self._rows.setdefault(table, []).extend(rows)
 
-    def write(self, conn: Connection) -> None:
-        """Run every kept write in `conn`'s transaction. Kept, not consumed: a transaction that is
-        retried whole runs them again."""
-        write_all(conn, [self])
-
     def __len__(self) -> int:
         return len(self._ops) + sum(len(rows) for rows in self._rows.values())
 
 
 def write_all(conn: Connection, many: Iterable[DeferredWrites]) -> None:
-    """The writes of many lookups in one transaction: each table's plain inserts as one statement,
-    then the other writes in the order they were kept."""
+    """The writes of many lookups in `conn`'s transaction: each table's plain inserts as one statement,
+    then the other writes in the order they were kept. Kept, not consumed: a transaction that is
+    retried whole runs them again."""
     many = list(many)
     rows: dict[Table, list[dict]] = {}
     for deferred in many:

@@ -124,6 +124,17 @@ class UsageMeta:
     description: str | None = None
     data_requested: str | None = None
 
+    def columns(self) -> dict[str, object]:
+        """The transfer row's usage columns."""
+        return {
+            "category": self.category.value if self.category else None,
+            "feature": self.feature.value if self.feature else None,
+            "member_id": self.member_id,
+            "action": self.action,
+            "description": self.description,
+            "data_requested": self.data_requested,
+        }
+
     def __post_init__(self) -> None:
         for name, limit in (("action", 64), ("description", 500), ("data_requested", 500)):
             value = getattr(self, name)
@@ -532,12 +543,7 @@ class Ledger:
                 "credit_account_id": credit.id,
                 "amount": amount,
                 "hold_id": hold_id,
-                "category": meta.category.value if meta.category else None,
-                "feature": meta.feature.value if meta.feature else None,
-                "member_id": meta.member_id,
-                "action": meta.action,
-                "description": meta.description,
-                "data_requested": meta.data_requested,
+                **meta.columns(),
                 "created_at": now,
                 "effective_at": effective_at,
             },
@@ -895,12 +901,7 @@ class Ledger:
             "amount": amount,
             "key": key,
             "body_hash": body_hash,
-            "category": meta.category.value if meta.category else None,
-            "feature": meta.feature.value if meta.feature else None,
-            "member_id": meta.member_id,
-            "action": meta.action,
-            "description": meta.description,
-            "data_requested": meta.data_requested,
+            **meta.columns(),
             "now": _driver_time(conn, now),
         }
         if conn.dialect.name == "sqlite":

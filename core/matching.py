@@ -354,22 +354,8 @@ def _prefetch_companies(conn: Connection, contacts: list[NormalizedContact], cac
     named = [c for c in contacts if c.has_name]
     domains = sorted({c.domain for c in named if c.domain and c.domain not in cache.ids_by_domain})
     keys = sorted({c.company_key for c in named if c.company_key and c.company_key not in cache.ids_by_key})
-    if domains:
-        for domain in domains:
-            cache.ids_by_domain[domain] = []
-        rows = conn.execute(
-            select(_COMPANY.c.id, _COMPANY.c.domain).where(_COMPANY.c.domain.in_(domains)).order_by(_COMPANY.c.id)
-        )
-        for company_id, domain in rows:
-            cache.ids_by_domain[domain].append(company_id)
-    if keys:
-        for key in keys:
-            cache.ids_by_key[key] = []
-        rows = conn.execute(
-            select(_CKEY.c.company_id, _CKEY.c.name_key).where(_CKEY.c.name_key.in_(keys)).order_by(_CKEY.c.company_id)
-        )
-        for company_id, key in rows:
-            cache.ids_by_key[key].append(company_id)
+    _fill(conn, cache.ids_by_domain, domains, _COMPANY.c.id, _COMPANY.c.domain)
+    _fill(conn, cache.ids_by_key, keys, _CKEY.c.company_id, _CKEY.c.name_key)
     wanted: set[int] = set()
     for c in named:
         by_domain = cache.ids_by_domain.get(c.domain, []) if c.domain else []
@@ -382,6 +368,17 @@ def _prefetch_companies(conn: Connection, contacts: list[NormalizedContact], cac
             cache.people_by_company[company_id] = []
         for row in conn.execute(_people_select().where(_PERSON.c.company_id.in_(missing)).order_by(_PERSON.c.id)):
             cache.people_by_company[row.company_id].append(_with_name_keys(row))
+
+
+def _fill(conn: Connection, ids_by: dict[str, list[int]], values: list[str], id_column, value_column) -> None:
+    """ids_by[value] = the ids of the companies with that value (lowest first), for every value, in one read."""
+    if not values:
+        return
+    for value in values:
+        ids_by[value] = []
+    rows = conn.execute(select(id_column, value_column).where(value_column.in_(values)).order_by(id_column))
+    for company_id, value in rows:
+        ids_by[value].append(company_id)
 
 
 def _people_select():
