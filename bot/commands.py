@@ -6,7 +6,6 @@ the command text (`should_escape` in the manifest): `<@U123|jane>`, `<https://â€
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 
@@ -14,8 +13,10 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot import messages
-from bot.identity import SlackActor, actor_of, ensure_member, profile_email
-from core.errors import InvalidInput, NotFound, TributaryError
+from bot.identity import SlackActor
+from bot.listener import NOT_CONNECTED, run_as_actor
+from core.actors import require_link_member, require_look_up, require_see_balance, require_see_usage
+from core.errors import InvalidInput, NotFound
 from core.people import canonical_linkedin_url
 from core.person_lookup import LookupQuery, find_people
 from core.services import Services
@@ -27,7 +28,7 @@ MAX_TEXT_CHARS = 1000
 _ESCAPED = re.compile(r"<([^>|]+)(?:\|([^>]*))?>")
 _AT = re.compile(r"\s+at\s+", re.IGNORECASE)
 _USER = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
-log = logging.getLogger(__name__)
+LOOKUP_WINDOW_S = 60  # TRIBUTARY_SLACK_LOOKUPS_PER_MINUTE counts lookups per member in this window
 
 
 @dataclass(frozen=True)
@@ -102,106 +103,98 @@ def register(app: App, services: Services) -> None:
             return  # already answered in the ack
         if parsed.name == "help":
             return
-        actor = actor_of(services, context)
-        try:
-            handler = _HANDLERS[parsed.name]
-            handler(services, actor, parsed.argument, respond, client)
-        except TributaryError as exc:
-            respond(text=f":warning: {exc}", replace_original=False)
-        except Exception:
-            log.exception("/tributary %s failed", parsed.name)
-            respond(text=":boom: Something went wrong on our side; please try again.", replace_original=False)
+        handler, rule = _HANDLERS[parsed.name]
+        run_as_actor(
+            services,
+            context,
+            client,
+            lambda text: respond(text=text, replace_original=False),
+            lambda who: handler(services, who, parsed.argument, respond),
+            rule=rule,
+            what=f"/tributary {parsed.name}",
+        )
 
     app.command(COMMAND)(ack=ack_command, lazy=[run_command])
 
 
-def _require_team(actor: SlackActor) -> None:
-    if actor.team is None:
-        raise NotFound(
-            "this Slack workspace is not connected to a Tributary team: an admin runs `/tributary connect TEAM`"
-        )
-
-
-def _lookup(services: Services, actor: SlackActor, argument: str, respond: Respond, client: WebClient) -> None:
-    _require_team(actor)
+def _lookup(services: Services, who: SlackActor, argument: str, respond: Respond) -> None:
     query = lookup_query(argument)
-    people = find_people(services.engine, query, team_id=actor.team.id)
-    previews = [services.person_previews.preview(actor.team.id, p) for p in people]
+    services.rate_limits.hit(
+        f"slack-lookup:{who.actor.member_id}",
+        limit=services.settings.slack_lookups_per_minute,
+        window_s=LOOKUP_WINDOW_S,
+        what="lookups",
+    )
+    people = find_people(services.engine, query, team_id=who.team.id)
+    previews = [services.person_previews.for_lookup(who.team.id, query, p) for p in people]
     if len(previews) == 1:
-        prices = messages.Prices.of(actor.team)
+        prices = messages.Prices.of(who.team)
         respond(blocks=messages.person_card(previews[0], prices), text=previews[0].person.full_name)
     else:
         label = query.name + (f" at {query.company}" if query.company else "")
         respond(blocks=messages.candidate_list(previews, label), text=f"{len(previews)} people match {label}")
 
 
-def _credits(services: Services, actor: SlackActor, argument: str, respond: Respond, client: WebClient) -> None:
-    _require_team(actor)
-    actor = ensure_member(services, actor, client)
-    overview = services.credit_overviews.overview(actor.team.id, actor.member.id if actor.member else None)
+def _credits(services: Services, who: SlackActor, argument: str, respond: Respond) -> None:
+    overview = services.credit_overviews.overview(who.team.id, who.actor.member_id)
     respond(blocks=messages.credits_message(overview), text=f"{overview.balance.available_credits} credits available")
 
 
-def _usage(services: Services, actor: SlackActor, argument: str, respond: Respond, client: WebClient) -> None:
-    _require_team(actor)
-    actor = ensure_member(services, actor, client)
-    if not actor.is_admin:
-        raise InvalidInput("usage: only admins of the team can see its usage (try `/tributary credits`)")
-    cycle = services.accounts.current_cycle(actor.team.id)
-    spends = services.credit_overviews.spend_by_member(actor.team.id, since=cycle.starts_at, until=utcnow())
-    who = None
+def _usage(services: Services, who: SlackActor, argument: str, respond: Respond) -> None:
+    cycle = services.accounts.current_cycle(who.team.id)
+    spends = services.credit_overviews.spend_by_member(who.team.id, since=cycle.starts_at, until=utcnow())
+    label = None
     if argument:
         slack_user = mentioned_user(argument)
         if slack_user is None:
             raise InvalidInput(f"usage: {argument!r} is not a Slack user (mention them: `/tributary usage @jane`)")
-        member = services.slack_links.member_by_slack_user(actor.team.id, slack_user)
+        member = services.slack_links.member_by_slack_user(who.team.id, slack_user)
         if member is None:
-            raise NotFound(f"usage: <@{slack_user}> is not linked to a member of team {actor.team.name!r}")
+            raise NotFound(f"usage: <@{slack_user}> is not linked to a member of team {who.team.name!r}")
         spends = [s for s in spends if s.member_id == member.id]
-        who = member.email
-    respond(blocks=messages.usage_message(actor.team, cycle, spends, who=who), text="Usage this cycle")
+        label = member.email
+    respond(blocks=messages.usage_message(who.team, cycle, spends, who=label), text="Usage this cycle")
 
 
-def _connect(services: Services, actor: SlackActor, argument: str, respond: Respond, client: WebClient) -> None:
-    team_name = argument.strip()
-    if not team_name:
-        raise InvalidInput("connect: name the Tributary team (`/tributary connect TEAM`)")
-    if not actor.slack_team_id or not actor.slack_user_id:
-        raise InvalidInput("connect: Slack did not say which workspace and user this is")
-    team = services.accounts.team(team_name)
-    email = profile_email(client, actor.slack_user_id)
-    member = services.slack_links.member_by_email(team.id, email) if email else None
-    if member is None or not member.is_admin:
+def _connect(services: Services, who: SlackActor, argument: str, respond: Respond) -> None:
+    code = argument.strip()
+    if not code:
         raise InvalidInput(
-            f"connect: your Slack email ({email or 'hidden'}) is not an admin of team {team.name!r}; "
-            "an admin can also run `tributary slack connect TEAM SLACK_TEAM_ID` on the server"
+            "connect: give the one-time code an admin made on the server "
+            "(`tributary slack connect-code TEAM`, then `/tributary connect CODE`)"
         )
-    services.slack_links.connect(actor.slack_team_id, team.id, by_member=member)
-    services.slack_links.link(team.id, member.email, actor.slack_user_id)
-    respond(text=f":white_check_mark: This workspace is now connected to team *{team.name}*.")
+    if not who.slack_team_id or not who.slack_user_id:
+        raise InvalidInput("connect: Slack did not say which workspace and user this is")
+    link = services.slack_links.connect_with_code(who.slack_team_id, code, who.actor)
+    respond(text=f":white_check_mark: This workspace is now connected to team *{link.team.name}*.")
 
 
-def _link(services: Services, actor: SlackActor, argument: str, respond: Respond, client: WebClient) -> None:
-    _require_team(actor)
-    actor = ensure_member(services, actor, client)
+def _link(services: Services, who: SlackActor, argument: str, respond: Respond) -> None:
+    if who.team is None:
+        raise NotFound(NOT_CONNECTED)
     parts = unescape(argument).split()
     if len(parts) == 2 and mentioned_user(parts[0]):
-        if not actor.is_admin:
-            raise InvalidInput("link: only admins can link another Slack user")
+        require_link_member(who.actor)
         slack_user, email = mentioned_user(parts[0]), parts[1]
-        member = services.slack_links.link(actor.team.id, email, slack_user)
-        respond(text=f":white_check_mark: <@{slack_user}> is now {member.email} in team *{actor.team.name}*.")
+        member = services.slack_links.link(who.team.id, email, slack_user)
+        respond(text=f":white_check_mark: <@{slack_user}> is now {member.email} in team *{who.team.name}*.")
         return
     if len(parts) == 1 and "@" in parts[0]:
-        if actor.member is not None and actor.member.email == parts[0].lower():
-            respond(text=f"You are already linked as {actor.member.email}.")
+        if who.member is not None and who.member.email == parts[0].lower():
+            respond(text=f"You are already linked as {who.member.email}.")
             return
         # Anyone could type anyone's email: a link that lets its holder spend needs an admin to vouch.
         raise InvalidInput(
-            f"link: your Slack profile email does not match {parts[0]!r}; ask an admin of team "
-            f"{actor.team.name!r} to run `/tributary link @you {parts[0]}`"
+            f"link: your confirmed Slack email does not match {parts[0]!r}; ask an admin of team "
+            f"{who.team.name!r} to run `/tributary link @you {parts[0]}`"
         )
     raise InvalidInput("link: use `/tributary link @user EMAIL` (admins) or `/tributary link EMAIL`")
 
 
-_HANDLERS = {"lookup": _lookup, "credits": _credits, "usage": _usage, "connect": _connect, "link": _link}
+_HANDLERS = {
+    "lookup": (_lookup, require_look_up),
+    "credits": (_credits, require_see_balance),
+    "usage": (_usage, require_see_usage),
+    "connect": (_connect, None),  # core checks: the code, and who may move a connected workspace
+    "link": (_link, None),  # checked inside: linking oneself by email, or another user (admins)
+}

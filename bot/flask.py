@@ -14,6 +14,13 @@ from bot.app import SlackNotConfigured, create_bolt_app
 from core.services import Services
 
 
+MAX_TIMESTAMP_DIGITS = 12
+
+
+def _timestamp_is_numeric(value: str | None) -> bool:
+    return value is not None and value.isascii() and value.isdigit() and len(value) <= MAX_TIMESTAMP_DIGITS
+
+
 def slack_blueprint(services: Services) -> Blueprint:
     bp = Blueprint("slack", __name__)
     try:
@@ -25,6 +32,9 @@ def slack_blueprint(services: Services) -> Blueprint:
     def handle():
         if handler is None:
             return jsonify(error="slack_not_configured", detail=problem), 503
+        if request.method == "POST" and not _timestamp_is_numeric(request.headers.get("X-Slack-Request-Timestamp")):
+            # bolt's verifier would int() it and fail with a 500; a request Slack did not sign is a 401.
+            return jsonify(error="invalid_request", detail="X-Slack-Request-Timestamp: not a Unix time"), 401
         return handler.handle(request)
 
     bp.add_url_rule("/slack/events", "events", handle, methods=["POST"])

@@ -1,4 +1,8 @@
-"""The App Home tab, published (views.publish) whenever a user opens it."""
+"""The App Home tab, published (views.publish) whenever a user opens it.
+
+Members see the team's balance, their accesses and refunds; admins also the team's usage. Anyone
+else (an unlinked user, an unconnected workspace) sees only how to get in: nothing of the team.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot import messages
-from bot.identity import actor_of, ensure_member
+from bot.identity import SlackActor
+from bot.listener import run_as_actor
+from core.actors import allows, require_see_balance, require_see_usage
 from core.services import Services
 from storage.timeutil import utcnow
 
@@ -18,6 +24,17 @@ RECENT_REFUNDS = 10
 log = logging.getLogger(__name__)
 
 
+def _member_view(services: Services, who: SlackActor):
+    team_id, member_id = who.team.id, who.actor.member_id
+    overview = services.credit_overviews.overview(team_id, member_id)
+    accesses = services.credit_overviews.recent_accesses(team_id, member_id=member_id, limit=RECENT_ACCESSES)
+    refunds = services.credit_overviews.refunds(team_id, member_id=member_id, limit=RECENT_REFUNDS)
+    team_usage = None
+    if allows(require_see_usage, who.actor):
+        team_usage = services.credit_overviews.spend_by_member(team_id, since=overview.cycle.starts_at, until=utcnow())
+    return messages.home_view(overview, accesses, refunds, team_usage)
+
+
 def register(app: App, services: Services) -> None:
     def ack_event(ack: Ack) -> None:
         ack()
@@ -25,30 +42,14 @@ def register(app: App, services: Services) -> None:
     def publish_home(event: dict, context: BoltContext, client: WebClient) -> None:
         if event.get("tab", "home") != "home":
             return
-        actor = actor_of(services, context)
-        if actor.team is None:
-            view = messages.home_view(None, [], [], None)
-        else:
-            actor = ensure_member(services, actor, client)
-            member_id = actor.member.id if actor.member else None
-            overview = services.credit_overviews.overview(actor.team.id, member_id)
-            accesses = (
-                services.credit_overviews.recent_accesses(actor.team.id, member_id=member_id, limit=RECENT_ACCESSES)
-                if member_id is not None
-                else []
-            )
-            refunds = (
-                services.credit_overviews.refunds(actor.team.id, member_id=member_id, limit=RECENT_REFUNDS)
-                if member_id is not None
-                else []
-            )
-            team_usage = None
-            if actor.is_admin:
-                team_usage = services.credit_overviews.spend_by_member(
-                    actor.team.id, since=overview.cycle.starts_at, until=utcnow()
-                )
-            problem = None if member_id is not None else "You are not linked to a member of this team."
-            view = messages.home_view(overview, accesses, refunds, team_usage, problem=problem)
-        client.views_publish(user_id=actor.slack_user_id or event["user"], view=view)
+        user_id = context.user_id or event["user"]
+
+        def publish_problem(text: str) -> None:
+            client.views_publish(user_id=user_id, view=messages.home_view(None, [], [], None, problem=text))
+
+        def publish(who: SlackActor) -> None:
+            client.views_publish(user_id=user_id, view=_member_view(services, who))
+
+        run_as_actor(services, context, client, publish_problem, publish, rule=require_see_balance, what="App Home")
 
     app.event(HOME_EVENT)(ack=ack_event, lazy=[publish_home])

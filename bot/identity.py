@@ -1,21 +1,22 @@
-"""Who is asking: the Tributary team of the Slack workspace and the member behind the Slack user.
+"""Who is asking: the Tributary actor behind a Slack user, decided by core (`SlackLinks.identify`).
 
 Resolved in the lazy listeners, after the ack, never in a middleware: nothing touches the database
-(or waits on the enrichment writer) before Slack gets its HTTP answer. Matching a Slack user by
-profile email needs a Web API call (users.info), so it happens on demand through `ensure_member`.
+(or waits on the enrichment writer) before Slack gets its HTTP answer. A Slack user not yet linked is
+matched by profile email only when Slack says the email is confirmed (users.info
+`is_email_confirmed`): anyone can type any address into an unconfirmed profile.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from slack_bolt import BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from core.accounts import MemberInfo, TeamInfo
-from core.errors import TributaryError
+from core.actors import Actor
 from core.services import Services
 
 log = logging.getLogger(__name__)
@@ -25,51 +26,32 @@ log = logging.getLogger(__name__)
 class SlackActor:
     slack_team_id: str | None
     slack_user_id: str | None
+    actor: Actor  # what core's rules judge
     team: TeamInfo | None  # None: the workspace is not connected to a Tributary team
-    member: MemberInfo | None  # None: not (yet) known as a member; may look up, may not spend
+    member: MemberInfo | None  # None: an outsider, who sees nothing of the team
 
     @property
     def is_admin(self) -> bool:
         return self.member is not None and self.member.is_admin
 
 
-def resolve_actor(services: Services, slack_team_id: str | None, slack_user_id: str | None) -> SlackActor:
-    link = services.slack_links.workspace(slack_team_id) if slack_team_id else None
-    team = link.team if link else None
-    member = None
-    if team is not None and slack_user_id:
-        member = services.slack_links.member_by_slack_user(team.id, slack_user_id)
-    return SlackActor(slack_team_id, slack_user_id, team, member)
-
-
-def actor_of(services: Services, context: BoltContext) -> SlackActor:
-    """The actor of this request; call it from a lazy listener (it reads the database)."""
-    return resolve_actor(services, context.team_id, context.user_id)
-
-
-def profile_email(client: WebClient, slack_user_id: str) -> str | None:
-    """The Slack user's profile email (needs the users:read.email scope), or None if Slack won't say."""
+def confirmed_email(client: WebClient, slack_user_id: str) -> str | None:
+    """The Slack user's profile email if Slack confirmed it (needs users:read.email), else None."""
     try:
         response = client.users_info(user=slack_user_id)
     except SlackApiError as exc:
         log.warning("users.info for %s failed: %s", slack_user_id, exc.response.get("error"))
         return None
-    profile = (response.get("user") or {}).get("profile") or {}
-    return profile.get("email") or None
+    user = response.get("user") or {}
+    if user.get("is_email_confirmed") is not True:
+        return None
+    return (user.get("profile") or {}).get("email") or None
 
 
-def ensure_member(services: Services, actor: SlackActor, client: WebClient) -> SlackActor:
-    """Match an unlinked Slack user to a member by profile email, and remember the link."""
-    if actor.member is not None or actor.team is None or not actor.slack_user_id:
-        return actor
-    email = profile_email(client, actor.slack_user_id)
-    if not email:
-        return actor
-    member = services.slack_links.member_by_email(actor.team.id, email)
-    if member is None:
-        return actor
-    try:
-        services.slack_links.link(actor.team.id, member.email, actor.slack_user_id)
-    except TributaryError as exc:
-        log.warning("could not link %s to %s: %s", actor.slack_user_id, member.email, exc)
-    return replace(actor, member=member)
+def find_actor(services: Services, context: BoltContext, client: WebClient) -> SlackActor:
+    """The actor of this request; call it from a lazy listener (it reads the database, may call users.info)."""
+    slack_team_id, slack_user_id = context.team_id, context.user_id
+    identity = services.slack_links.identify(
+        slack_team_id, slack_user_id, lambda: confirmed_email(client, slack_user_id) if slack_user_id else None
+    )
+    return SlackActor(slack_team_id, slack_user_id, identity.actor, identity.team, identity.member)

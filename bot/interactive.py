@@ -8,28 +8,33 @@ Slack (X-Slack-Retry-Num) or two people pressing together settle on one charge.
 
 from __future__ import annotations
 
-import logging
 import re
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot import messages
-from bot.identity import actor_of, ensure_member
-from core.errors import InvalidInput, TributaryError
+from bot.identity import SlackActor
+from bot.listener import run_as_actor
+from core.actors import require_look_up, require_spend
+from core.errors import InvalidInput, NotFound
 from core.ledger import InsufficientCredits
-from core.people import resolve_person
+from core.people import MAX_PERSON_ID, resolve_person
 from core.services import Services
 from storage.models.enums import DataKind, Feature
-
-log = logging.getLogger(__name__)
 
 
 def _person_id(body: dict) -> int:
     value = ((body.get("actions") or [{}])[0]).get("value") or ""
-    if not value.isdigit():
-        raise InvalidInput(f"button: {value!r} is not a person id")
+    if not value.isdigit() or len(value) > len(str(MAX_PERSON_ID)):
+        raise InvalidInput(f"button: {value[:40]!r} is not a person id")
+    if int(value) > MAX_PERSON_ID:
+        raise NotFound(f"no person has id {value}")
     return int(value)
+
+
+def _ephemeral(respond: Respond):
+    return lambda text: respond(text=text, replace_original=False, response_type="ephemeral")
 
 
 def register(app: App, services: Services) -> None:
@@ -37,32 +42,11 @@ def register(app: App, services: Services) -> None:
         ack()
 
     def access(kind: DataKind):
-        def run(body: dict, respond: Respond, context: BoltContext, client: WebClient) -> None:
-            actor = actor_of(services, context)
+        def work(who: SlackActor, body: dict, respond: Respond) -> None:
+            person_id = _person_id(body)
             try:
-                if actor.team is None:
-                    raise InvalidInput("this Slack workspace is not connected to a Tributary team")
-                actor = ensure_member(services, actor, client)
-                if actor.member is None:
-                    respond(
-                        text=(
-                            f":lock: You can look people up, but only members of team *{actor.team.name}* can spend "
-                            "its credits. Ask an admin to run `/tributary link @you EMAIL`. Nothing was charged."
-                        ),
-                        replace_original=False,
-                        response_type="ephemeral",
-                    )
-                    return
-                person_id = _person_id(body)
                 result = services.data_requests.access(
-                    actor.team.id, actor.member.id, person_id, kind, feature=Feature.SLACK
-                )
-                person = resolve_person(services.engine, person_id)
-                preview = services.person_previews.preview(actor.team.id, person)
-                respond(
-                    blocks=messages.person_card(preview, messages.Prices.of(actor.team), results=[result]),
-                    text=messages.access_outcome(result),
-                    replace_original=True,
+                    who.team.id, who.actor.member_id, person_id, kind, feature=Feature.SLACK
                 )
             except InsufficientCredits as exc:
                 respond(
@@ -71,33 +55,40 @@ def register(app: App, services: Services) -> None:
                     replace_original=False,
                     response_type="ephemeral",
                 )
-            except TributaryError as exc:
-                respond(text=f":warning: {exc}", replace_original=False, response_type="ephemeral")
-            except Exception:
-                log.exception("access %s failed", kind.value)
-                respond(
-                    text=":boom: Something went wrong on our side; please try again.",
-                    replace_original=False,
-                    response_type="ephemeral",
-                )
+                return
+            person = resolve_person(services.engine, person_id)
+            preview = services.person_previews.preview(who.team.id, person)
+            respond(
+                blocks=messages.person_card(preview, messages.Prices.of(who.team), results=[result]),
+                text=messages.access_outcome(result),
+                replace_original=True,
+            )
+
+        def run(body: dict, respond: Respond, context: BoltContext, client: WebClient) -> None:
+            run_as_actor(
+                services,
+                context,
+                client,
+                _ephemeral(respond),
+                lambda who: work(who, body, respond),
+                rule=require_spend,
+                what=f"access {kind.value}",
+            )
 
         run.__name__ = f"access_{kind.value}"
         return run
 
-    def pick_person(body: dict, respond: Respond, context: BoltContext) -> None:
-        actor = actor_of(services, context)
-        try:
-            if actor.team is None:
-                raise InvalidInput("this Slack workspace is not connected to a Tributary team")
+    def pick_person(body: dict, respond: Respond, context: BoltContext, client: WebClient) -> None:
+        def work(who: SlackActor) -> None:
             person = resolve_person(services.engine, _person_id(body))
-            preview = services.person_previews.preview(actor.team.id, person)
+            preview = services.person_previews.preview(who.team.id, person)
             respond(
-                blocks=messages.person_card(preview, messages.Prices.of(actor.team)),
+                blocks=messages.person_card(preview, messages.Prices.of(who.team)),
                 text=person.full_name,
                 replace_original=True,
             )
-        except TributaryError as exc:
-            respond(text=f":warning: {exc}", replace_original=False, response_type="ephemeral")
+
+        run_as_actor(services, context, client, _ephemeral(respond), work, rule=require_look_up, what="pick person")
 
     app.action(messages.ACCESS_EMAIL)(ack=ack_action, lazy=[access(DataKind.EMAIL)])
     app.action(messages.ACCESS_MOBILE)(ack=ack_action, lazy=[access(DataKind.MOBILE)])

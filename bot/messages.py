@@ -151,6 +151,8 @@ def person_card(
     blocks: list[Block] = [_section("\n".join(lines))]
 
     email_line = f"*Email:* {email_status_label(preview.email_status)}"
+    if preview.email_status_hidden:
+        email_line = "*Email:* on file, not yet accessed (its status shows once your team accesses it)"
     if preview.accessed_email is not None:
         email = preview.accessed_email
         email_line = f"*Email:* `{escape_mrkdwn(email.address)}` — {email_status_label(email.status)}"
@@ -172,7 +174,7 @@ def person_card(
         blocks.append(_context(note))
 
     buttons = []
-    if not preview.email_accessed and preview.email_status is not None:
+    if not preview.email_accessed and (preview.email_status is not None or preview.email_status_hidden):
         buttons.append(
             ButtonElement(
                 text=f"Access email ({_credits(prices.email_credits)})",
@@ -287,7 +289,7 @@ HELP_TEXT = (
     "`/tributary lookup https://www.linkedin.com/in/…` — or by LinkedIn profile\n"
     "`/tributary credits` — the team's balance, this cycle's spend and yours\n"
     "`/tributary usage [@user]` — spend by member and category (admins)\n"
-    "`/tributary connect TEAM` — connect this workspace to a Tributary team (admins)\n"
+    "`/tributary connect CODE` — connect this workspace with a one-time code (`tributary slack connect-code TEAM`)\n"
     "`/tributary link @user EMAIL` — link a Slack user to a member (admins)\n"
     "`/tributary help` — this message"
 )

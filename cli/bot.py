@@ -1,5 +1,5 @@
 """`tributary bot ...` (run the Slack bot in Socket Mode, deliver notices and digests) and
-`tributary slack ...` (connect a workspace to a team, link a Slack user to a member)."""
+`tributary slack ...` (connect a workspace to a team, make a one-time connect code, link a Slack user)."""
 
 from __future__ import annotations
 
@@ -75,6 +75,15 @@ def slack_connect(team: str, slack_team_id: str) -> None:
     """Connect a Slack workspace (its team id, T…) to a Tributary team."""
     link = services().slack_links.connect(slack_team_id, team)
     typer.echo(f"Slack workspace {link.slack_team_id} is connected to team {link.team.name}")
+
+
+@slack_app.command("connect-code")
+def slack_connect_code(team: str) -> None:
+    """Print a one-time code (15 minutes) that an admin types in Slack: `/tributary connect CODE`."""
+    code = services().slack_links.create_connect_code(team)
+    expires = code.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    typer.echo(f"In the Slack workspace, run: /tributary connect {code.code}")
+    typer.echo(f"(team {code.team.name}; single use; expires {expires})")
 
 
 @slack_app.command("link")

@@ -15,3 +15,15 @@ class NotFound(TributaryError):
 
 class InvalidInput(TributaryError):
     pass
+
+
+class AccessDenied(TributaryError):
+    """The actor may not do this; the message says who may."""
+
+
+class RateLimited(TributaryError):
+    """Too many requests of one kind in a window; the message says when to try again."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -14,6 +14,8 @@ _PERSON = Person.__table__
 _COMPANY = Company.__table__
 _EMAIL = EmailAddress.__table__
 MAX_REF_LENGTH = 320
+# person.id is a 32-bit INTEGER on PostgreSQL: a larger id names nobody (and must not reach the query).
+MAX_PERSON_ID = 2**31 - 1
 
 
 def resolve_person(engine: Engine, ref: str | int) -> PersonInfo:
@@ -23,7 +25,8 @@ def resolve_person(engine: Engine, ref: str | int) -> PersonInfo:
 
 def resolve_people_in(conn: Connection, person_ids: list[int]) -> dict[int, PersonInfo]:
     """Many people by id in one read; ids that name nobody are left out."""
-    rows = conn.execute(_person_select().where(_PERSON.c.id.in_(sorted({int(i) for i in person_ids})))).all()
+    ids = sorted({int(i) for i in person_ids if 0 < int(i) <= MAX_PERSON_ID})
+    rows = conn.execute(_person_select().where(_PERSON.c.id.in_(ids))).all()
     return {row.id: _person_info(row) for row in rows}
 
 
@@ -35,6 +38,8 @@ def resolve_person_in(conn: Connection, ref: str | int) -> PersonInfo:
         raise InvalidInput(f"person: reference longer than {MAX_REF_LENGTH} characters")
     stmt = _person_select()
     if text.isdigit():
+        if int(text) > MAX_PERSON_ID:
+            raise NotFound(f"no person matches {text!r}")
         stmt = stmt.where(_PERSON.c.id == int(text))
     elif "@" in text:
         person_id = select(_EMAIL.c.person_id).where(func.lower(_EMAIL.c.address) == text.lower()).scalar_subquery()

@@ -2,14 +2,17 @@
 and whether a mobile is on file; plus what the team already accessed, which it sees in full.
 
 Reads the contributor database only (never a paid provider), so a preview is free and fast.
+A lookup *by email address* never shows that address's status to a team that has not accessed it:
+otherwise guessing addresses and looking them up would be a free verification service.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine, select
 
+from core.person_lookup import LookupQuery
 from core.sources.base import EmailFinding, PersonInfo
 from core.sources.database import DatabaseSource
 from storage.db import read_transaction
@@ -31,6 +34,8 @@ class PersonPreview:
     accessed_mobiles: tuple[str, ...]
     email_accessed: bool
     mobile_accessed: bool
+    # True when an email is on file but its status is withheld until the team accesses it.
+    email_status_hidden: bool = False
 
 
 class PersonPreviews:
@@ -68,5 +73,16 @@ class PersonPreviews:
             mobile_accessed=mobile_row is not None,
         )
 
+    def for_lookup(self, team_id: int, query: LookupQuery, person: PersonInfo) -> PersonPreview:
+        """The preview a lookup shows: by email address, the status stays hidden until accessed."""
+        preview = self.preview(team_id, person)
+        if not names_an_email(query) or preview.email_accessed or preview.email_status is None:
+            return preview
+        return replace(preview, email_status=None, email_status_hidden=True)
 
-__all__ = ["PersonPreview", "PersonPreviews"]
+
+def names_an_email(query: LookupQuery) -> bool:
+    return bool(query.ref) and "@" in (query.ref or "")
+
+
+__all__ = ["PersonPreview", "PersonPreviews", "names_an_email"]

@@ -19,6 +19,7 @@ from core.finder.verification import stored_verify_batch
 from core.ledger import Ledger
 from core.outbox import Outbox
 from core.person_preview import PersonPreviews
+from core.rate_limits import RateLimits
 from core.refunds import Refunds
 from core.sending.relays import Relays
 from core.sending.service import Sending
@@ -79,6 +80,10 @@ class Services:
     @cached_property
     def slack_links(self) -> SlackLinks:
         return SlackLinks(self.engine, self.accounts)
+
+    @cached_property
+    def rate_limits(self) -> RateLimits:
+        return RateLimits(self.engine)
 
     @cached_property
     def credit_overviews(self) -> CreditOverviews:

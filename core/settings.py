@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     slack_app_token: str | None = None
     # The Web API base URL; tests point it at a loopback server.
     slack_api_url: str = "https://slack.com/api/"
+    # `/tributary lookup`s per member and minute (counted in the database, shared by every process).
+    slack_lookups_per_minute: int = Field(default=30, ge=1)
     # Refund notices sent per `tributary bot deliver-notices` pass.
     slack_notice_batch: int = 100
 

@@ -1,5 +1,6 @@
 """All tables, imported so that `SQLModel.metadata` knows them (Alembic reads it)."""
 
+from storage.models.access import RateLimitWindow, SlackConnectCode
 from storage.models.accounts import BillingCycle, Member, Plan, Team
 from storage.models.contacts import Company, DataRequest, EmailAddress, Person, Phone, TeamContact
 from storage.models.contributor import CompanyNameKey, ContactCandidate, ContributionObservation, PersonNameKey
@@ -47,8 +48,10 @@ __all__ = [
     "PersonNameKey",
     "Phone",
     "Plan",
+    "RateLimitWindow",
     "RefundDecision",
     "ScheduledRefund",
+    "SlackConnectCode",
     "SlackWorkspace",
     "SmtpRelay",
     "SourceCall",

@@ -44,6 +44,7 @@ class SlackApiServer:
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.emails: dict[str, str] = {}  # Slack user id -> profile email
+        self.unconfirmed: set[str] = set()  # users whose profile email Slack has not confirmed
         self.calls: list[Call] = []
         self.uploads: dict[str, bytes] = {}
         self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
@@ -135,7 +136,15 @@ class SlackApiServer:
         user = p.get("user")
         if user not in self.emails:
             return {"ok": False, "error": "user_not_found"}
-        return {"ok": True, "user": {"id": user, "team_id": self.team_id, "profile": {"email": self.emails[user]}}}
+        return {
+            "ok": True,
+            "user": {
+                "id": user,
+                "team_id": self.team_id,
+                "is_email_confirmed": user not in self.unconfirmed,
+                "profile": {"email": self.emails[user]},
+            },
+        }
 
     def _m_users_lookupByEmail(self, p: dict) -> dict:
         for user, email in self.emails.items():
