@@ -13,7 +13,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot import messages
-from bot.identity import SlackActor
+from bot.identity import SlackActor, confirmed_email
 from bot.listener import NOT_CONNECTED, run_as_actor
 from core.actors import require_link_member, require_look_up, require_see_balance, require_see_usage
 from core.errors import InvalidInput, NotFound
@@ -109,7 +109,7 @@ def register(app: App, services: Services) -> None:
             context,
             client,
             lambda text: respond(text=text, replace_original=False),
-            lambda who: handler(services, who, parsed.argument, respond),
+            lambda who: handler(services, who, parsed.argument, respond, client),
             rule=rule,
             what=f"/tributary {parsed.name}",
         )
@@ -117,7 +117,7 @@ def register(app: App, services: Services) -> None:
     app.command(COMMAND)(ack=ack_command, lazy=[run_command])
 
 
-def _lookup(services: Services, who: SlackActor, argument: str, respond: Respond) -> None:
+def _lookup(services: Services, who: SlackActor, argument: str, respond: Respond, client: WebClient) -> None:
     query = lookup_query(argument)
     services.rate_limits.hit(
         f"slack-lookup:{who.actor.member_id}",
@@ -135,12 +135,12 @@ def _lookup(services: Services, who: SlackActor, argument: str, respond: Respond
         respond(blocks=messages.candidate_list(previews, label), text=f"{len(previews)} people match {label}")
 
 
-def _credits(services: Services, who: SlackActor, argument: str, respond: Respond) -> None:
+def _credits(services: Services, who: SlackActor, argument: str, respond: Respond, client: WebClient) -> None:
     overview = services.credit_overviews.overview(who.team.id, who.actor.member_id)
     respond(blocks=messages.credits_message(overview), text=f"{overview.balance.available_credits} credits available")
 
 
-def _usage(services: Services, who: SlackActor, argument: str, respond: Respond) -> None:
+def _usage(services: Services, who: SlackActor, argument: str, respond: Respond, client: WebClient) -> None:
     cycle = services.accounts.current_cycle(who.team.id)
     spends = services.credit_overviews.spend_by_member(who.team.id, since=cycle.starts_at, until=utcnow())
     label = None
@@ -156,7 +156,7 @@ def _usage(services: Services, who: SlackActor, argument: str, respond: Respond)
     respond(blocks=messages.usage_message(who.team, cycle, spends, who=label), text="Usage this cycle")
 
 
-def _connect(services: Services, who: SlackActor, argument: str, respond: Respond) -> None:
+def _connect(services: Services, who: SlackActor, argument: str, respond: Respond, client: WebClient) -> None:
     code = argument.strip()
     if not code:
         raise InvalidInput(
@@ -166,10 +166,18 @@ def _connect(services: Services, who: SlackActor, argument: str, respond: Respon
     if not who.slack_team_id or not who.slack_user_id:
         raise InvalidInput("connect: Slack did not say which workspace and user this is")
     link = services.slack_links.connect_with_code(who.slack_team_id, code, who.actor)
-    respond(text=f":white_check_mark: This workspace is now connected to team *{link.team.name}*.")
+    text = f":white_check_mark: This workspace is now connected to team *{link.team.name}*."
+    now = services.slack_links.identify(
+        who.slack_team_id, who.slack_user_id, lambda: confirmed_email(client, who.slack_user_id)
+    )
+    if now.member is not None:
+        text += f" You are {now.member.email}."
+    else:
+        text += " Your confirmed Slack email is not a member's: ask an admin to link you."
+    respond(text=text)
 
 
-def _link(services: Services, who: SlackActor, argument: str, respond: Respond) -> None:
+def _link(services: Services, who: SlackActor, argument: str, respond: Respond, client: WebClient) -> None:
     if who.team is None:
         raise NotFound(NOT_CONNECTED)
     parts = unescape(argument).split()

@@ -13,7 +13,6 @@ from slack_bolt.adapter.flask import SlackRequestHandler
 from bot.app import SlackNotConfigured, create_bolt_app
 from core.services import Services
 
-
 MAX_TIMESTAMP_DIGITS = 12
 
 

@@ -79,15 +79,16 @@ def test_help_is_answered_in_the_ack_itself(world: World, sender: SlackSender) -
 
 def test_lookup_by_email_shows_a_card_with_priced_buttons_and_no_address(world: World, sender: SlackSender) -> None:
     url = world.slack.response_url("lookup-email")
-    ack = sender.command("lookup <mailto:jane.doe@acmecorp.test|jane.doe@acmecorp.test>", user="UOUT", response_url=url)
+    ack = sender.command("lookup <mailto:jane.doe@acmecorp.test|jane.doe@acmecorp.test>", user="UREP", response_url=url)
     assert ack.status_code == 200 and ack.text == ""  # acknowledged empty; the card comes via response_url
     [card] = responses(world, "lookup-email")
     text = text_of(card)
     assert "Jane Doe" in text and "VP Sales" in text and "Acme Corp" in text and "Austin, TX, US" in text
-    assert "verified" in text and "available" in text
+    assert "not yet accessed" in text and "available" in text
+    assert "verified" not in text  # by email, the status is the team's only once it has paid for it
     assert "jane.doe@acmecorp.test" not in text and "+15125550199" not in text  # not accessed yet
     assert buttons(card) == {"access_email": "Access email (1 credit)", "access_mobile": "Access mobile (8 credits)"}
-    assert charges(world) == []  # looking up is free, even for a non-member
+    assert charges(world) == []  # looking up is free
 
 
 def test_lookup_by_linkedin_url_finds_the_same_person(world: World, sender: SlackSender) -> None:
@@ -164,20 +165,24 @@ def test_usage_is_for_admins_and_can_name_a_user(world: World, sender: SlackSend
     assert "rep2@acme.test*: 8 credits — mobile 8" in text and "rep@acme.test*" not in text
 
 
-def test_connect_by_an_admin_of_the_team_and_only_by_one(world: World, sender: SlackSender) -> None:
+def test_connect_needs_a_one_time_code_from_the_server(world: World, sender: SlackSender) -> None:
     accounts = world.services.accounts
     accounts.create_team("beta", plan="free")
     accounts.add_member("beta", "boss@beta.test", role="admin")
-    accounts.add_member("beta", "minion@beta.test")
-    world.slack.emails.update({"UBOSS": "boss@beta.test", "UMINION": "minion@beta.test"})
-    sender.command("connect beta", user="UMINION", team="TBETA", response_url=world.slack.response_url("c1"))
-    [reply] = responses(world, "c1")
-    assert "is not an admin of team 'beta'" in reply["text"]
+    world.slack.emails.update({"UBOSS": "boss@beta.test"})
+    sender.command("connect beta", user="UBOSS", team="TBETA", response_url=world.slack.response_url("c1"))
+    [reply] = responses(world, "c1")  # a team's name is no proof: anyone can type it
+    assert "code is unknown, used or expired" in reply["text"] and "tributary slack connect-code" in reply["text"]
     assert world.services.slack_links.workspace("TBETA") is None
-    sender.command("connect beta", user="UBOSS", team="TBETA", response_url=world.slack.response_url("c2"))
+    code = world.services.slack_links.create_connect_code("beta").code
+    sender.command(f"connect {code}", user="UBOSS", team="TBETA", response_url=world.slack.response_url("c2"))
     [reply] = responses(world, "c2")
     assert "connected to team *beta*" in reply["text"]
     assert world.services.slack_links.workspace("TBETA").team.name == "beta"
+    sender.command(f"connect {code}", user="UBOSS", team="TGAMMA", response_url=world.slack.response_url("c3"))
+    [reply] = responses(world, "c3")  # single use
+    assert "code is unknown, used or expired" in reply["text"]
+    assert world.services.slack_links.workspace("TGAMMA") is None
 
 
 def test_link_by_an_admin_lets_a_slack_user_spend(world: World, sender: SlackSender) -> None:
@@ -259,7 +264,8 @@ def test_two_people_pressing_at_once_pay_once(world: World, sender: SlackSender)
 def test_non_member_pressing_access_is_refused_and_not_charged(world: World, sender: SlackSender) -> None:
     sender.press("access_email", str(world.jane), user="UOUT", response_url=world.slack.response_url("nm"))
     [reply] = responses(world, "nm")
-    assert reply["replace_original"] is False and "only members of team *acme* can spend" in reply["text"]
+    assert reply["replace_original"] is False and "not linked to a member of team *acme*" in reply["text"]
+    assert "ask an admin to link you" in reply["text"]
     assert charges(world) == []
     assert world.services.ledger.balance(world.team_id).available_credits == 100
 
