@@ -26,7 +26,7 @@ from storage.models.enums import DataKind, Feature
 
 def _person_id(body: dict) -> int:
     value = ((body.get("actions") or [{}])[0]).get("value") or ""
-    if not value.isdigit() or len(value) > len(str(MAX_PERSON_ID)):
+    if not value.isascii() or not value.isdigit():
         raise InvalidInput(f"button: {value[:40]!r} is not a person id")
     if int(value) > MAX_PERSON_ID:
         raise NotFound(f"no person has id {value}")

@@ -15,8 +15,8 @@ from slack_bolt import BoltContext
 from slack_sdk import WebClient
 
 from bot.identity import SlackActor, find_actor
-from core.actors import Actor, Role
-from core.errors import AccessDenied, NotFound, TributaryError
+from core.actors import Actor
+from core.errors import NotAMember, NotFound, TributaryError
 from core.services import Services
 
 NOT_CONNECTED = (
@@ -40,7 +40,7 @@ def not_linked(who: SlackActor) -> str:
 
 def refusal(who: SlackActor | None, exc: TributaryError) -> str:
     """What a user reads when refused or when a request fails on their side."""
-    if who is not None and who.actor.role == Role.OUTSIDER and isinstance(exc, AccessDenied):
+    if who is not None and isinstance(exc, NotAMember):
         return f":warning: {NOT_CONNECTED}" if who.team is None else not_linked(who)
     return f":warning: {exc}"
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from core.errors import AccessDenied, InvalidInput
+from core.errors import AccessDenied, InvalidInput, NotAMember
 
 
 class Role(StrEnum):
@@ -80,7 +80,7 @@ def _require(actor: Actor, roles: tuple[Role, ...], what: str) -> None:
     if actor.role in roles:
         return
     if actor.role == Role.OUTSIDER:
-        raise AccessDenied(f"{what}: {NOT_A_MEMBER}")
+        raise NotAMember(f"{what}: {NOT_A_MEMBER}")
     if Role.ADMIN in roles:
         raise AccessDenied(f"{what}: only admins of the team can do this")
     raise AccessDenied(f"{what}: only the server's operator can do this (on the CLI)")

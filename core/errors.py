@@ -21,6 +21,10 @@ class AccessDenied(TributaryError):
     """The actor may not do this; the message says who may."""
 
 
+class NotAMember(AccessDenied):
+    """Refused because the actor is no member of the team: front ends show only how to get linked."""
+
+
 class RateLimited(TributaryError):
     """Too many requests of one kind in a window; the message says when to try again."""
 

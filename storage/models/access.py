@@ -21,10 +21,10 @@ class SlackConnectCode(SQLModel, table=True):
 
 
 class RateLimitWindow(SQLModel, table=True):
-    """Requests counted per key (e.g. lookups of one member) in fixed windows, shared by every process."""
+    """Requests counted per key (e.g. lookups of one member) in its current window, for every process."""
 
     __tablename__ = "rate_limit_window"
 
     key: str = Field(primary_key=True, max_length=128)
-    window_start: datetime = Field(primary_key=True)
+    window_start: datetime
     count: int = Field(default=0)

@@ -35,7 +35,7 @@ def upgrade() -> None:
         sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
         sa.Column("window_start", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("key", "window_start"),
+        sa.PrimaryKeyConstraint("key"),
     )
 
 
