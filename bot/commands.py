@@ -29,6 +29,8 @@ _ESCAPED = re.compile(r"<([^>|]+)(?:\|([^>]*))?>")
 _AT = re.compile(r"\s+at\s+", re.IGNORECASE)
 _USER = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
 LOOKUP_WINDOW_S = 60  # TRIBUTARY_SLACK_LOOKUPS_PER_MINUTE counts lookups per member in this window
+# Codes are ~59 bits, so guessing is hopeless anyway; this keeps a script from trying.
+MAX_CONNECT_ATTEMPTS_PER_MINUTE = 10
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,12 @@ def _connect(services: Services, who: SlackActor, argument: str, respond: Respon
         )
     if not who.slack_team_id or not who.slack_user_id:
         raise InvalidInput("connect: Slack did not say which workspace and user this is")
+    services.rate_limits.hit(
+        f"slack-connect:{who.slack_team_id}"[:128],
+        limit=MAX_CONNECT_ATTEMPTS_PER_MINUTE,
+        window_s=60,
+        what="connect attempts",
+    )
     link = services.slack_links.connect_with_code(who.slack_team_id, code, who.actor)
     text = f":white_check_mark: This workspace is now connected to team *{link.team.name}*."
     now = services.slack_links.identify(
