@@ -6,8 +6,6 @@ else (an unlinked user, an unconnected workspace) sees only how to get in: nothi
 
 from __future__ import annotations
 
-import logging
-
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
@@ -21,7 +19,6 @@ from storage.timeutil import utcnow
 HOME_EVENT = "app_home_opened"
 RECENT_ACCESSES = 10
 RECENT_REFUNDS = 10
-log = logging.getLogger(__name__)
 
 
 def _member_view(services: Services, who: SlackActor):

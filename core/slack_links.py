@@ -40,10 +40,6 @@ BAD_CODE = (
 log = logging.getLogger(__name__)
 
 
-class NotAnAdmin(TributaryError):
-    pass
-
-
 @dataclass(frozen=True)
 class WorkspaceLink:
     slack_team_id: str
@@ -86,15 +82,12 @@ class SlackLinks:
 
     # workspaces
 
-    def connect(self, slack_team_id: str, team_ref: int | str, *, by_member: MemberInfo | None = None) -> WorkspaceLink:
+    def connect(self, slack_team_id: str, team_ref: int | str) -> WorkspaceLink:
         """Connect (or move) a workspace to a team: the operator's path (CLI). Slack uses connect_with_code."""
         slack_team_id = _check_slack_id(slack_team_id, "Slack workspace id")
         team = self.accounts.team(team_ref)
-        if by_member is not None and (by_member.team_id != team.id or not by_member.is_admin):
-            raise NotAnAdmin(f"only an admin of team {team.name!r} can connect this workspace to it")
         now = utcnow()
-        by_member_id = by_member.id if by_member else None
-        run_write(self.engine, lambda conn: self._upsert_workspace(conn, slack_team_id, team.id, by_member_id, now))
+        run_write(self.engine, lambda conn: self._upsert_workspace(conn, slack_team_id, team.id, None, now))
         return WorkspaceLink(slack_team_id, team, now)
 
     def create_connect_code(self, team_ref: int | str) -> ConnectCode:
@@ -237,4 +230,4 @@ class SlackLinks:
         return member
 
 
-__all__ = ["ConnectCode", "Identity", "NotAnAdmin", "SlackLinks", "WorkspaceLink"]
+__all__ = ["ConnectCode", "Identity", "SlackLinks", "WorkspaceLink"]
