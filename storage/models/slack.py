@@ -16,7 +16,7 @@ from storage.timeutil import utcnow
 
 
 class SlackWorkspace(SQLModel, table=True):
-    """A Slack workspace connected to a Tributary team by one of the team's admins."""
+    """A Slack workspace connected to a Tributary team (a one-time code typed in Slack, or the operator)."""
 
     __tablename__ = "slack_workspace"
 
