@@ -66,7 +66,7 @@ def enrich(
         column_map=tuple(parse_map_options(map_).items()),
         output_encoding=encoding,
     )
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # a message is one line, whatever the width
     try:
         plan = svc.plan(request)
         say = (lambda _: None) if as_json else console.print
