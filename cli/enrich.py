@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cli.context import echo_json, services
-from core.enrichment.csv_enrich import CsvEnrichRequest, CsvSummary
+from core.enrichment.csv_enrich import CsvEnrichment, CsvEnrichRequest, CsvPlan, CsvSummary
 from core.enrichment.csv_files import DEFAULT_OUTPUT_ENCODING
 from core.enrichment.estimate import CostEstimate
 from core.enrichment.headers import parse_map_options
@@ -67,9 +67,9 @@ def enrich(
         output_encoding=encoding,
     )
     console = Console(stderr=True, soft_wrap=True)  # a message is one line, whatever the width
+    say = (lambda _: None) if as_json else console.print
     try:
         plan = svc.plan(request)
-        say = (lambda _: None) if as_json else console.print
         say(
             f"{input_path.name}: {plan.format.data_rows} rows, {plan.format.encoding}, "
             f"delimiter {plan.format.delimiter!r}; columns used: {plan.header_map.describe()}"
@@ -91,6 +91,13 @@ def enrich(
         console.print("interrupted before the job started: nothing was held or charged")
         raise typer.Exit(130) from None
     say(f"job {job.id}" + (f" resumed (run {job.runs})" if resumed else " started") + _hold_line(job, needed))
+    summary = _run_job(svc, request, plan, job, resumed, console)
+    echo_json(summary) if as_json else typer.echo(_render_summary(summary))
+
+
+def _run_job(svc: CsvEnrichment, request: CsvEnrichRequest, plan: CsvPlan, job: JobInfo, resumed: bool,
+             console: Console) -> CsvSummary:
+    """The job with a progress bar; Ctrl-C leaves it `interrupted` (core) and says what to do next."""
     try:
         with _progress_bar(console) as bar:
             task = bar.add_task("enriching", total=plan.format.data_rows, detail="")
@@ -99,7 +106,7 @@ def enrich(
                 detail = f"matched {p.matched_rows} found {p.found_rows} credits {p.charged_credits}"
                 bar.update(task, completed=p.done_rows, detail=detail)
 
-            summary = svc.run(request, plan, job, resumed=resumed, on_progress=on_progress)
+            return svc.run(request, plan, job, resumed=resumed, on_progress=on_progress)
     except KeyboardInterrupt:
         stopped = svc.jobs.job(job.id)
         console.print(
@@ -108,7 +115,6 @@ def enrich(
             f"or `tributary enrich-jobs cancel {job.id}` to end it"
         )
         raise typer.Exit(130) from None
-    echo_json(summary) if as_json else typer.echo(_render_summary(summary))
 
 
 def _contribution_line(contributes: bool, team: str) -> str:

@@ -32,7 +32,7 @@ from core.enrichment.csv_files import (
 from core.enrichment.estimate import CostEstimate, estimate_cost
 from core.enrichment.headers import HeaderMap, map_header
 from core.enrichment.jobs import CANCELLED_ERROR, EnrichmentJobs, JobInfo, JobOptions, JobProgress
-from core.enrichment.rows import OUTPUT_COLUMNS, RowInput
+from core.enrichment.rows import OUTPUT_COLUMNS, RowInput, RowOutput
 from core.errors import InvalidInput
 from core.normalize.contact import ContactQuery
 from storage.models.enums import Feature
@@ -168,9 +168,7 @@ class CsvEnrichment:
             to_contribute.clear()
 
         partial = partial_path(request.output_path)
-        statuses: Counter[str] = Counter()
-        rows = matched = mobiles = offices = credits = errors = undone = 0
-        cancelled = False
+        tally = _Tally()
         outputs = self.jobs.run(job.id, inputs(), on_progress=on_progress)
         try:
             with CsvOutput(partial, fmt, OUTPUT_COLUMNS, plan.output_encoding) as out:
@@ -181,19 +179,11 @@ class CsvEnrichment:
                         to_contribute.append(item.query)
                         if len(to_contribute) >= CONTRIBUTE_BATCH_ROWS:
                             contribute()
-                    rows += 1
-                    matched += result.matched
-                    statuses[result.email_status] += bool(result.email_status)
-                    mobiles += bool(result.mobile_phone)
-                    offices += bool(result.office_phone)
-                    credits += result.credits_charged
-                    errors += bool(result.error) and not result.undone
-                    undone += result.undone
-                    cancelled = cancelled or result.error == CANCELLED_ERROR
+                    tally.add(result)
             contribute()
-            if rows != fmt.data_rows:  # the file changed under us: never publish a short output
+            if tally.rows != fmt.data_rows:  # the file changed under us: never publish a short output
                 raise InvalidInput(
-                    f"{request.input_path.name}: read {rows} rows, expected {fmt.data_rows}; did it change?"
+                    f"{request.input_path.name}: read {tally.rows} rows, expected {fmt.data_rows}; did it change?"
                 )
         except KeyboardInterrupt:
             outputs.close()  # lookups in flight finish first: nothing is posted after the hold goes
@@ -205,20 +195,43 @@ class CsvEnrichment:
             partial.unlink(missing_ok=True)
             raise
         os.replace(partial, request.output_path)
+        return tally.summary(job.id, resumed, request.output_path, self.jobs.job(job.id).status.value)
+
+
+class _Tally:
+    """The summary's counts, row by row."""
+
+    def __init__(self) -> None:
+        self.statuses: Counter[str] = Counter()
+        self.rows = self.matched = self.mobiles = self.offices = self.credits = self.errors = self.undone = 0
+        self.cancelled = False
+
+    def add(self, result: RowOutput) -> None:
+        self.rows += 1
+        self.matched += result.matched  # a filled match_confidence, as the file shows
+        self.statuses[result.email_status] += bool(result.email_status)
+        self.mobiles += bool(result.mobile_phone)
+        self.offices += bool(result.office_phone)
+        self.credits += result.credits_charged
+        self.errors += bool(result.error) and not result.undone
+        self.undone += result.undone
+        self.cancelled = self.cancelled or result.error == CANCELLED_ERROR
+
+    def summary(self, job_id: int, resumed: bool, output_path: Path, status: str) -> CsvSummary:
         return CsvSummary(
-            job_id=job.id,
+            job_id=job_id,
             resumed=resumed,
-            cancelled=cancelled,
-            rows=rows,
-            matched=matched,
-            email_statuses=tuple((s, n) for s, n in statuses.most_common() if n),
-            mobiles_found=mobiles,
-            office_phones_found=offices,
-            credits_charged=credits,
-            errors=errors,
-            output_path=request.output_path,
-            status=self.jobs.job(job.id).status.value,
-            not_enriched=undone,
+            cancelled=self.cancelled,
+            rows=self.rows,
+            matched=self.matched,
+            email_statuses=tuple((s, n) for s, n in self.statuses.most_common() if n),
+            mobiles_found=self.mobiles,
+            office_phones_found=self.offices,
+            credits_charged=self.credits,
+            errors=self.errors,
+            output_path=output_path,
+            status=status,
+            not_enriched=self.undone,
         )
 
 
