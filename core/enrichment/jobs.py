@@ -171,7 +171,7 @@ class _Counters:
         self.done += 1
         self.matched += out.matched
         self.found += out.found
-        self.errors += bool(out.error)
+        self.errors += bool(out.error) and not out.undone  # undone rows are not errors: resumable
         self.charged += out.credits_charged
 
     def snapshot(self) -> JobProgress:

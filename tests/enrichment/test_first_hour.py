@@ -263,3 +263,17 @@ def test_a_failed_run_removes_its_partial_file_and_publishes_nothing(engine, wor
         svc.run(request, plan, job)
     assert not (tmp_path / f"out-{team}.csv").exists()
     assert list(tmp_path.glob("*.partial")) == []
+
+
+def test_an_incomplete_job_can_be_cancelled_and_then_not_resumed(engine, world, tmp_path) -> None:
+    svc = w.services(engine)
+    accounts = svc.jobs.accounts
+    team = _team(accounts)
+    inp = w.write_csv(tmp_path / "in.csv", [w.row(p) for p in world])
+    first = _run(svc, _request(tmp_path, inp, team, max_credits=5))
+    assert first.status == "incomplete" and first.errors == 0
+    assert svc.jobs.job(first.job_id).progress.error_rows == 0  # undone rows are not errors
+    assert svc.jobs.cancel(first.job_id).status == "cancelled"
+    with pytest.raises(InvalidInput, match="no unfinished job"):
+        _run(svc, _request(tmp_path, inp, team, max_credits=500, resume=True))
+    assert accounts.ledger.balance(accounts.team(team).id).held_credits == 0
