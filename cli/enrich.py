@@ -131,9 +131,17 @@ def _hold_line(job: JobInfo, needed: int | None) -> str:
     cap = job.options.max_credits
     if cap is None:
         return " (no spend cap: credits are charged as data is found, while the team has them)"
-    spent = f", {job.spent_before_hold_credits} spent by earlier runs" if job.spent_before_hold_credits else ""
+    spent = job.spent_before_hold_credits
+    cap_left = cap - spent
+    if needed is not None and job.held_credits >= needed:
+        why = "what the preview says it can need"
+    elif job.held_credits >= cap_left:
+        why = "what is left of the cap"
+    else:
+        why = "all the team has: rows beyond it will say 'not enriched: out of credits'"
     need = f"needs up to {needed}, " if needed is not None else ""
-    return f"; holding {job.held_credits} credits ({need}cap {cap} for the whole job{spent})"
+    spent_text = f", {spent} spent by earlier runs" if spent else ""
+    return f"; holding {job.held_credits} credits, {why} ({need}cap {cap} for the whole job{spent_text})"
 
 
 def _render_estimate(e: CostEstimate) -> str:
