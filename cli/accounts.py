@@ -57,6 +57,17 @@ def teams_set_plan(team: str, plan: str) -> None:
     typer.echo(f"team {info.name} is on plan {info.plan.name} from its next cycle")
 
 
+@teams_app.command("set-contribute")
+def teams_set_contribute(
+    team: str,
+    on: bool = typer.Option(..., "--on/--off", help="Contribute to the shared contributor database, or opt out."),
+) -> None:
+    """Opt a team in or out of the contributor network (an opted-out team's uploads stay its own)."""
+    info = services().accounts.set_contribute(team, on)
+    state = "contributes to" if info.contribute else "no longer contributes to (opted out of)"
+    typer.echo(f"team {info.name} {state} the shared contributor database")
+
+
 @members_app.command("add")
 def members_add(
     team: str,

@@ -7,6 +7,7 @@ from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from enum import Enum
 from functools import lru_cache
+from pathlib import PurePath
 from typing import Any
 
 import typer
@@ -24,6 +25,8 @@ def _default(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, Enum):
         return value.value
+    if isinstance(value, PurePath):
+        return str(value)
     if is_dataclass(value):
         return asdict(value)
     raise TypeError(f"cannot render {type(value).__name__} as JSON")

@@ -10,10 +10,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cli.context import echo_json, services
-from core.enrichment.csv_enrich import CsvEnrichRequest, CsvSummary
+from core.enrichment.csv_enrich import CsvEnrichment, CsvEnrichRequest, CsvPlan, CsvSummary
+from core.enrichment.csv_files import DEFAULT_OUTPUT_ENCODING
 from core.enrichment.estimate import CostEstimate
 from core.enrichment.headers import parse_map_options
-from core.enrichment.jobs import JobProgress
+from core.enrichment.jobs import JobInfo, JobProgress
 
 jobs_app = typer.Typer(help="Enrichment jobs: list, cancel.", no_args_is_help=True)
 
@@ -38,13 +39,20 @@ def enrich(
     member: str = typer.Option(..., "--member", help="Member email or id (who is charged in the usage log)."),
     email: bool = typer.Option(False, "--email", help="Access emails (verified ones cost credits)."),
     mobile: bool = typer.Option(False, "--mobile", help="Access mobile numbers (cost credits when found)."),
-    max_credits: int | None = typer.Option(None, "--max-credits", min=0, help="Spend cap for the whole file."),
+    max_credits: int | None = typer.Option(
+        None, "--max-credits", min=0, help="Spend cap for the whole job (a ceiling: only what is needed is held)."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the exact maximum and expected cost; charge nothing."),
-    resume: bool = typer.Option(False, "--resume", help="Continue this file's unfinished job (after a crash)."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue this file's unfinished job (crashed, interrupted, or stopped by the cap)."
+    ),
     map_: list[str] = typer.Option([], "--map", metavar="COLUMN=FIELD", help="Override a column's field."),
+    encoding: str = typer.Option(
+        DEFAULT_OUTPUT_ENCODING, "--encoding", help="Output encoding: utf-8-sig (Excel), utf-8, cp1252, ... or input."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary (or estimate) as one JSON line."),
 ) -> None:
-    """Enrich a CSV file: every row is written back, in order, with enrichment columns appended."""
+    """Enrich a CSV file: every row is written back, in order, with tributary_* columns appended."""
     svc = services().csv_enrichment
     request = CsvEnrichRequest(
         input_path=input_path,
@@ -56,28 +64,40 @@ def enrich(
         max_credits=max_credits,
         resume=resume,
         column_map=tuple(parse_map_options(map_).items()),
+        output_encoding=encoding,
     )
-    plan = svc.plan(request)
-    console = Console(stderr=True)
-    if not as_json:
-        console.print(
+    console = Console(stderr=True, soft_wrap=True)  # a message is one line, whatever the width
+    say = (lambda _: None) if as_json else console.print
+    try:
+        plan = svc.plan(request)
+        say(
             f"{input_path.name}: {plan.format.data_rows} rows, {plan.format.encoding}, "
             f"delimiter {plan.format.delimiter!r}; columns used: {plan.header_map.describe()}"
         )
+        say(_contribution_line(plan.team_contributes, team))
         if not (email or mobile):
-            console.print("neither --email nor --mobile: matching and free firmographics only")
-    if dry_run:
-        with _progress_bar(console) as bar:
-            task = bar.add_task("estimating", total=plan.format.data_rows, detail="")
-            estimate = svc.estimate(request, plan, on_row=lambda done: bar.update(task, completed=done))
-        if as_json:
-            echo_json(estimate)
-        else:
-            typer.echo(_render_estimate(estimate))
-        return
-    job, resumed = svc.start_or_resume(request, plan)
-    if not as_json:
-        console.print(f"job {job.id}" + (f" resumed (run {job.runs})" if resumed else " started"))
+            say("neither --email nor --mobile: matching and free firmographics only")
+        estimate = None
+        if dry_run or max_credits is not None or resume:  # a cap's hold is sized by the preview
+            with _progress_bar(console) as bar:
+                task = bar.add_task("estimating", total=plan.format.data_rows, detail="")
+                estimate = svc.estimate(request, plan, on_row=lambda done: bar.update(task, completed=done))
+        if dry_run:
+            echo_json(estimate) if as_json else typer.echo(_render_estimate(estimate))
+            return
+        needed = estimate.max_uncapped_credits if estimate is not None else None
+        job, resumed = svc.start_or_resume(request, plan, needed_credits=needed)
+    except KeyboardInterrupt:
+        console.print("interrupted before the job started: nothing was held or charged")
+        raise typer.Exit(130) from None
+    say(f"job {job.id}" + (f" resumed (run {job.runs})" if resumed else " started") + _hold_line(job, needed))
+    summary = _run_job(svc, request, plan, job, resumed, console)
+    echo_json(summary) if as_json else typer.echo(_render_summary(summary))
+
+
+def _run_job(svc: CsvEnrichment, request: CsvEnrichRequest, plan: CsvPlan, job: JobInfo, resumed: bool,
+             console: Console) -> CsvSummary:
+    """The job with a progress bar; Ctrl-C leaves it `interrupted` (core) and says what to do next."""
     try:
         with _progress_bar(console) as bar:
             task = bar.add_task("enriching", total=plan.format.data_rows, detail="")
@@ -86,21 +106,56 @@ def enrich(
                 detail = f"matched {p.matched_rows} found {p.found_rows} credits {p.charged_credits}"
                 bar.update(task, completed=p.done_rows, detail=detail)
 
-            summary = svc.run(request, plan, job, resumed=resumed, on_progress=on_progress)
+            return svc.run(request, plan, job, resumed=resumed, on_progress=on_progress)
     except KeyboardInterrupt:
-        console.print(f"interrupted: run the same command with --resume to continue job {job.id}")
+        stopped = svc.jobs.job(job.id)
+        console.print(
+            f"interrupted: job {job.id} is {stopped.status.value} after {stopped.progress.done_rows} rows, "
+            f"holding {stopped.held_credits} credits; run the same command with --resume to finish it, "
+            f"or `tributary enrich-jobs cancel {job.id}` to end it"
+        )
         raise typer.Exit(130) from None
-    if as_json:
-        echo_json(summary)
+
+
+def _contribution_line(contributes: bool, team: str) -> str:
+    if contributes:
+        return (
+            "contributes to the shared database: yes - rows that match no one are offered to it (business contact "
+            "fields only, never linked to your team, shared once verified or corroborated); "
+            f"opt out: tributary teams set-contribute {team} --off"
+        )
+    return "contributes to the shared database: no - this team opted out; its rows serve only its own enrichment"
+
+
+def _hold_line(job: JobInfo, needed: int | None) -> str:
+    cap = job.options.max_credits
+    if cap is None:
+        return " (no spend cap: credits are charged as data is found, while the team has them)"
+    spent = job.spent_before_hold_credits
+    cap_left = cap - spent
+    if needed is not None and job.held_credits >= needed:
+        why = "what the preview says it can need"
+    elif job.held_credits >= cap_left:
+        why = "what is left of the cap"
     else:
-        typer.echo(_render_summary(summary))
+        why = "all the team has: rows beyond it will say 'not enriched: out of credits'"
+    need = f"needs up to {needed}, " if needed is not None else ""
+    spent_text = f", {spent} spent by earlier runs" if spent else ""
+    return f"; holding {job.held_credits} credits, {why} ({need}cap {cap} for the whole job{spent_text})"
 
 
 def _render_estimate(e: CostEstimate) -> str:
+    short = (
+        f" - {e.short_credits} short: rows beyond what the team can pay will say "
+        "'not enriched: out of credits'; --resume finishes them after a top-up"
+        if e.short_credits
+        else ""
+    )
     lines = [
-        f"rows: {e.rows} ({e.matched_rows} matched to {e.distinct_people} distinct people, "
+        f"rows: {e.rows} ({e.matched_rows} matched, to {e.distinct_people} distinct people; "
         f"{e.rows_with_errors} cannot be looked up)",
         f"already paid for by the team (free): {e.already_paid_emails} emails, {e.already_paid_mobiles} mobiles",
+        f"needs up to {e.max_credits} credits, you have {e.available_credits}{short}",
         f"maximum cost: {e.max_credits} credits"
         + (f" (capped by --max-credits; {e.max_uncapped_credits} without the cap)" if e.cap_credits is not None else "")
         + " - every matched person not yet paid for, at the plan's prices",
@@ -121,23 +176,29 @@ def _render_summary(s: CsvSummary) -> str:
         f"mobiles found: {s.mobiles_found}  office phones found: {s.office_phones_found}",
         f"credits charged: {s.credits_charged}",
     ]
+    if s.not_enriched:
+        lines.append(
+            f"not enriched: {s.not_enriched} rows (spend cap reached or out of credits); run the same command "
+            "with --resume (and a higher --max-credits, or after a top-up) to finish exactly those rows"
+        )
     return "\n".join(lines)
 
 
 @jobs_app.command("list")
 def jobs_list(team: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """A team's jobs: status (running, interrupted, incomplete, done, cancelled), progress and held credits."""
     jobs = services().enrichment_jobs.jobs(team)
     if as_json:
         for job in jobs:
             echo_json(job)
         return
-    table = Table("id", "file", "status", "done", "total", "credits", "cap", "runs")
+    table = Table("id", "file", "status", "done", "total", "credits", "cap", "held", "runs")
     for j in jobs:
         p = j.progress
         cap = "-" if j.options.max_credits is None else str(j.options.max_credits)
         table.add_row(
             str(j.id), j.label, j.status.value, str(p.done_rows), str(p.total_rows or "?"),
-            str(p.charged_credits), cap, str(j.runs),
+            str(p.charged_credits), cap, str(j.held_credits), str(j.runs),
         )
     Console().print(table)
 

@@ -1,9 +1,11 @@
 """CSV enrichment: a file in, the same file with enrichment columns appended out, through one job.
 
 Every input row is written, in order, with its original cells (ragged rows padded to the widest row,
-values neutralised against formula injection) followed by core.enrichment.rows.OUTPUT_COLUMNS. The
-output is written to `OUT.partial` and renamed when complete, so a crash never leaves a half file
-under the real name; `--resume` rewrites it whole (stored rows come back from the job's row table).
+values neutralised against formula injection) followed by core.enrichment.rows.OUTPUT_COLUMNS, named
+`tributary_<field>` (rows.output_header). Input and output paths are checked in `plan`, before anything
+is held or charged. The output is written to `OUT.partial` beside OUT and renamed when complete, so a
+crash never leaves a half file under the real name; a failed or interrupted run removes it, and
+`--resume` rewrites it whole (stored rows come back from the job's row table).
 """
 
 from __future__ import annotations
@@ -16,11 +18,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.enrichment.csv_files import CsvFormat, CsvOutput, inspect_csv, read_rows
+from core.enrichment.csv_files import (
+    DEFAULT_OUTPUT_ENCODING,
+    CsvFormat,
+    CsvOutput,
+    check_input_path,
+    check_output_path,
+    inspect_csv,
+    output_encoding,
+    partial_path,
+    read_rows,
+)
 from core.enrichment.estimate import CostEstimate, estimate_cost
 from core.enrichment.headers import HeaderMap, map_header
 from core.enrichment.jobs import CANCELLED_ERROR, EnrichmentJobs, JobInfo, JobOptions, JobProgress
-from core.enrichment.rows import OUTPUT_COLUMNS, RowInput
+from core.enrichment.rows import OUTPUT_COLUMNS, RowInput, RowOutput
 from core.errors import InvalidInput
 from core.normalize.contact import ContactQuery
 from storage.models.enums import Feature
@@ -42,6 +54,8 @@ class CsvEnrichRequest:
     max_credits: int | None = None
     resume: bool = False
     column_map: tuple[tuple[str, str], ...] = ()  # (column, field) overrides
+    # The output's encoding: a codec name, or "input" for the input's own (csv_files.output_encoding).
+    output_encoding: str = DEFAULT_OUTPUT_ENCODING
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,8 @@ class CsvPlan:
     format: CsvFormat
     header_map: HeaderMap
     fingerprint: str
+    output_encoding: str = DEFAULT_OUTPUT_ENCODING  # a Python codec name
+    team_contributes: bool = True  # unmatched rows are offered to the shared contributor database
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,8 @@ class CsvSummary:
     credits_charged: int
     errors: int
     output_path: Path
+    status: str = "done"  # the job's: done, incomplete (rows left for --resume) or cancelled
+    not_enriched: int = 0  # rows left undone by the spend cap or an empty wallet
 
 
 class CsvEnrichment:
@@ -76,9 +94,13 @@ class CsvEnrichment:
         self.contributions = contributions
 
     def plan(self, request: CsvEnrichRequest) -> CsvPlan:
-        if request.output_path.resolve() == request.input_path.resolve():
-            raise InvalidInput("-o: the output must be another file than the input")
+        """Read the file's shape and check everything that can be checked before a job exists: the
+        team, both paths, the encoding, the header."""
+        team = self.jobs.accounts.team(request.team)
+        check_input_path(request.input_path)
+        check_output_path(request.output_path, request.input_path)
         fmt = inspect_csv(request.input_path)
+        encoding = output_encoding(request.output_encoding, fmt.encoding)
         header_map = map_header(fmt.header, dict(request.column_map))
         if not header_map.columns:
             raise InvalidInput(
@@ -88,12 +110,16 @@ class CsvEnrichment:
         fingerprint = hashlib.sha256(
             "|".join([fmt.fingerprint, repr(sorted(request.column_map))]).encode()
         ).hexdigest()
-        return CsvPlan(fmt, header_map, fingerprint)
+        return CsvPlan(fmt, header_map, fingerprint, encoding, team.contribute)
 
     def estimate(self, request: CsvEnrichRequest, plan: CsvPlan, on_row: Callable[[int], None] | None = None):
         return _estimate(self.jobs, request, plan, on_row)
 
-    def start_or_resume(self, request: CsvEnrichRequest, plan: CsvPlan) -> tuple[JobInfo, bool]:
+    def start_or_resume(
+        self, request: CsvEnrichRequest, plan: CsvPlan, *, needed_credits: int | None = None
+    ) -> tuple[JobInfo, bool]:
+        """`needed_credits` (the preview's maximum) sizes a capped job's hold. On `--resume`,
+        `--max-credits` (when given) is the whole job's new cap; without it the job keeps its cap."""
         options = self.options(request)
         if request.resume:
             job = self.jobs.resumable(request.team, plan.fingerprint, options)
@@ -101,12 +127,7 @@ class CsvEnrichment:
                 raise InvalidInput(
                     f"--resume: no unfinished job of team {request.team} for this file and these options"
                 )
-            if job.options.max_credits != request.max_credits:
-                raise InvalidInput(
-                    f"--resume: job {job.id} was started with --max-credits {job.options.max_credits}; "
-                    "resume it with the same cap"
-                )
-            return self.jobs.resume(job.id), True
+            return self.jobs.resume(job.id, max_credits=request.max_credits, needed_credits=needed_credits), True
         job = self.jobs.start(
             request.team,
             request.member,
@@ -114,6 +135,7 @@ class CsvEnrichment:
             label=request.input_path.name,
             fingerprint=plan.fingerprint,
             total_rows=plan.format.data_rows,
+            needed_credits=needed_credits,
         )
         return job, False
 
@@ -145,42 +167,71 @@ class CsvEnrichment:
                 self.contributions.contribute(job.team_id, list(to_contribute), _CSV_SOURCE_KIND)
             to_contribute.clear()
 
-        partial = request.output_path.with_name(request.output_path.name + ".partial")
-        statuses: Counter[str] = Counter()
-        rows = matched = mobiles = offices = credits = errors = 0
-        cancelled = False
-        with CsvOutput(partial, fmt, OUTPUT_COLUMNS) as out:
-            for result in self.jobs.run(job.id, inputs(), on_progress=on_progress):
-                cells, item = in_flight.popleft()
-                out.write(cells, result.values())
-                if not result.matched and not result.error and item.problem is None:
-                    to_contribute.append(item.query)
-                    if len(to_contribute) >= CONTRIBUTE_BATCH_ROWS:
-                        contribute()
-                rows += 1
-                matched += result.matched
-                statuses[result.email_status] += bool(result.email_status)
-                mobiles += bool(result.mobile_phone)
-                offices += bool(result.office_phone)
-                credits += result.credits_charged
-                errors += bool(result.error)
-                cancelled = cancelled or result.error == CANCELLED_ERROR
-        contribute()
-        if rows != fmt.data_rows:  # the file changed under us: never publish a short output
-            raise InvalidInput(f"{request.input_path.name}: read {rows} rows, expected {fmt.data_rows}; did it change?")
+        partial = partial_path(request.output_path)
+        tally = _Tally()
+        outputs = self.jobs.run(job.id, inputs(), on_progress=on_progress)
+        try:
+            with CsvOutput(partial, fmt, OUTPUT_COLUMNS, plan.output_encoding) as out:
+                for result in outputs:
+                    cells, item = in_flight.popleft()
+                    out.write(cells, result.values())
+                    if result.person_id is None and not result.error and item.problem is None:
+                        to_contribute.append(item.query)
+                        if len(to_contribute) >= CONTRIBUTE_BATCH_ROWS:
+                            contribute()
+                    tally.add(result)
+            contribute()
+            if tally.rows != fmt.data_rows:  # the file changed under us: never publish a short output
+                raise InvalidInput(
+                    f"{request.input_path.name}: read {tally.rows} rows, expected {fmt.data_rows}; did it change?"
+                )
+        except KeyboardInterrupt:
+            outputs.close()  # lookups in flight finish first: nothing is posted after the hold goes
+            self.jobs.interrupt(job.id)
+            partial.unlink(missing_ok=True)
+            raise
+        except BaseException:
+            outputs.close()
+            partial.unlink(missing_ok=True)
+            raise
         os.replace(partial, request.output_path)
+        return tally.summary(job.id, resumed, request.output_path, self.jobs.job(job.id).status.value)
+
+
+class _Tally:
+    """The summary's counts, row by row."""
+
+    def __init__(self) -> None:
+        self.statuses: Counter[str] = Counter()
+        self.rows = self.matched = self.mobiles = self.offices = self.credits = self.errors = self.undone = 0
+        self.cancelled = False
+
+    def add(self, result: RowOutput) -> None:
+        self.rows += 1
+        self.matched += result.matched  # a filled match_confidence, as the file shows
+        self.statuses[result.email_status] += bool(result.email_status)
+        self.mobiles += bool(result.mobile_phone)
+        self.offices += bool(result.office_phone)
+        self.credits += result.credits_charged
+        self.errors += bool(result.error) and not result.undone
+        self.undone += result.undone
+        self.cancelled = self.cancelled or result.error == CANCELLED_ERROR
+
+    def summary(self, job_id: int, resumed: bool, output_path: Path, status: str) -> CsvSummary:
         return CsvSummary(
-            job_id=job.id,
+            job_id=job_id,
             resumed=resumed,
-            cancelled=cancelled,
-            rows=rows,
-            matched=matched,
-            email_statuses=tuple((s, n) for s, n in statuses.most_common() if n),
-            mobiles_found=mobiles,
-            office_phones_found=offices,
-            credits_charged=credits,
-            errors=errors,
-            output_path=request.output_path,
+            cancelled=self.cancelled,
+            rows=self.rows,
+            matched=self.matched,
+            email_statuses=tuple((s, n) for s, n in self.statuses.most_common() if n),
+            mobiles_found=self.mobiles,
+            office_phones_found=self.offices,
+            credits_charged=self.credits,
+            errors=self.errors,
+            output_path=output_path,
+            status=status,
+            not_enriched=self.undone,
         )
 
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from core.enrichment.rows import output_header
 from core.errors import InvalidInput
 
 SAMPLE_BYTES = 64 * 1024
@@ -26,10 +28,19 @@ HASH_CHUNK_BYTES = 1024 * 1024
 # Far beyond any real cell; a bigger one means the file is not what it claims to be.
 MAX_CELL_CHARS = 1_000_000
 DELIMITERS = ",;|\t"
-# Cells a spreadsheet would evaluate. A leading + or - before a plain number or phone number is not
-# neutralised: spreadsheets read those as numbers, nothing can execute, and "+14155550100" stays usable.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"[+-]?[0-9][0-9 ().\-]*")
+# Formula neutralisation (the rule, documented in README.md "CSV enrichment"): a cell a spreadsheet
+# would evaluate gets a leading ' so it is shown, not run. That is a cell starting with = or @, a tab or
+# a carriage return, or + or - followed by something that is not a number. A lone + or - and numbers
+# with a sign (-12.5, +1e3, and phone numbers such as +1 (415) 555-0100, which we write in E.164) are
+# left alone: a spreadsheet reads them as text or numbers, nothing can execute.
+_ALWAYS_FORMULA = ("=", "@", "\t", "\r")
+_SIGNS = ("+", "-")
+_SIGNED_NUMBER = re.compile(
+    r"[+-](?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)(?:[eE][+-]?[0-9]+)?%?"  # -12, -1.5, +.5, -3e4, -5%
+    r"|[+-][0-9][0-9 ().\-]*"  # phone-like: +1 (415) 555-0100
+)
+ENCODING_INPUT = "input"  # `--encoding input`: write the output in the input's own encoding
+DEFAULT_OUTPUT_ENCODING = "utf-8-sig"  # UTF-8 with a BOM: what Excel needs to read UTF-8 as UTF-8
 
 csv.field_size_limit(MAX_CELL_CHARS)
 
@@ -54,10 +65,26 @@ class CsvRow:
 
 
 def neutralise(value: str) -> str:
-    """Prefix a formula-looking value with ' so spreadsheet apps show it instead of running it."""
-    if value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+    """Prefix a value a spreadsheet would evaluate as a formula with ' (the rule is above)."""
+    if value.startswith(_ALWAYS_FORMULA):
+        return "'" + value
+    if value.startswith(_SIGNS) and value.strip() not in _SIGNS and not _SIGNED_NUMBER.fullmatch(value):
         return "'" + value
     return value
+
+
+def output_encoding(choice: str, input_encoding: str) -> str:
+    """The codec the output is written in: a codec name (`utf-8-sig`, `utf-8`, `cp1252`, ...) or
+    `input` (the input's own encoding). Raises InvalidInput naming the option for an unknown one."""
+    name = choice.strip()
+    if name.lower() == ENCODING_INPUT:
+        return input_encoding
+    try:
+        if name:
+            return codecs.lookup(name).name
+    except LookupError:
+        pass
+    raise InvalidInput(f"--encoding {choice!r}: unknown encoding (e.g. utf-8-sig, utf-8, cp1252, or {ENCODING_INPUT})")
 
 
 def _detect_encoding(path: Path, sample: bytes) -> tuple[str, bool]:
@@ -110,11 +137,40 @@ def _open_text(path: Path, encoding: str) -> IO[str]:
     return path.open("r", encoding=encoding, newline="")
 
 
+def check_input_path(path: Path) -> None:
+    if path.is_dir():
+        raise InvalidInput(f"{path}: is a folder, not a file")
+    if not path.is_file():
+        raise InvalidInput(f"{path}: no such file")
+    if not os.access(path, os.R_OK):
+        raise InvalidInput(f"{path}: cannot be read (permission denied)")
+
+
+def check_output_path(path: Path, input_path: Path) -> None:
+    """-o must name a file we can create in a folder that exists (checked before anything is held or
+    charged; the `.partial` file is written beside it)."""
+    if path.is_dir():
+        raise InvalidInput(f"-o {path}: is a folder, not a file")
+    if path.exists() and path.resolve() == input_path.resolve():
+        raise InvalidInput(f"-o {path}: the output must be another file than the input")
+    folder = path.parent
+    if not folder.exists():
+        raise InvalidInput(f"-o {path}: the folder {folder} does not exist")
+    if not folder.is_dir():
+        raise InvalidInput(f"-o {path}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InvalidInput(f"-o {path}: cannot write there (permission denied)")
+
+
+def partial_path(output: Path) -> Path:
+    """Where the output is written until it is complete: beside it, renamed over it at the end."""
+    return output.with_name(output.name + ".partial")
+
+
 def inspect_csv(path: Path) -> CsvFormat:
     """One streaming pass over the file. Raises InvalidInput, naming the file and line, for input that
     cannot be read as CSV: missing, empty, binary, undecodable, header only, or a runaway cell."""
-    if not path.is_file():
-        raise InvalidInput(f"{path}: no such file")
+    check_input_path(path)
     with path.open("rb") as f:
         sample = f.read(SAMPLE_BYTES)
     if not sample.strip(b" \t\r\n\xef\xbb\xbf\xff\xfe\x00"):
@@ -130,6 +186,7 @@ def inspect_csv(path: Path) -> CsvFormat:
         header: list[str] | None = None
         rows = 0
         width = 0
+        next_start = last_start = 1  # lines where the next / the last row read begins
         with _open_text(path, encoding) as f:
             reader = csv.reader(f, delimiter=delimiter)
             try:
@@ -139,8 +196,11 @@ def inspect_csv(path: Path) -> CsvFormat:
                     else:
                         rows += 1
                     width = max(width, len(cells))
+                    last_start, next_start = next_start, reader.line_num + 1
             except csv.Error as exc:
                 raise InvalidInput(f"{path.name}, line {reader.line_num}: cannot be read as CSV ({exc})") from exc
+        if reader.line_num > last_start:  # the last row spans lines: did a quote swallow the rest?
+            _check_quotes_closed(path, encoding, delimiter, last_start)
     except UnicodeDecodeError as exc:
         raise InvalidInput(
             f"{path.name}: not readable as {encoding} text (byte 0x{exc.object[exc.start]:02x} at offset "
@@ -162,6 +222,40 @@ def inspect_csv(path: Path) -> CsvFormat:
     )
 
 
+def _check_quotes_closed(path: Path, encoding: str, delimiter: str, first_line: int) -> None:
+    """Python's csv reader silently reads an unclosed quote to the end of the file (one huge cell);
+    scan the last row as it does and report the line where that quoted field began."""
+    in_quote = quote_pending = False
+    field_start = True
+    line = opened_at = first_line
+    with _open_text(path, encoding) as f:
+        for _ in range(first_line - 1):
+            f.readline()
+        for ch in iter(lambda: f.read(1), ""):
+            if in_quote:
+                if quote_pending:
+                    quote_pending = False
+                    if ch == '"':
+                        continue  # "" is an escaped quote
+                    in_quote = False  # closed; this character is read as an unquoted one
+                elif ch == '"':
+                    quote_pending = True
+                    continue
+                else:
+                    line += ch == "\n"
+                    continue
+            if ch == '"' and field_start:
+                in_quote, opened_at, field_start = True, line, False
+                continue
+            field_start = ch in (delimiter, "\n", "\r")
+            line += ch == "\n"
+    if in_quote and not quote_pending:
+        raise InvalidInput(
+            f"{path.name}, line {opened_at}: a quoted field starts here and its closing quote is missing "
+            "(it would swallow the rest of the file)"
+        )
+
+
 def read_rows(fmt: CsvFormat) -> Iterator[CsvRow]:
     """The data rows, one at a time, as the file has them (ragged rows are not padded here)."""
     with _open_text(fmt.path, fmt.encoding) as f:
@@ -175,18 +269,22 @@ def read_rows(fmt: CsvFormat) -> Iterator[CsvRow]:
 
 
 class CsvOutput:
-    """The enriched copy: the input's columns (padded to the widest row) then the appended ones.
+    """The enriched copy: the input's columns (padded to the widest row) then the appended ones, named
+    by core.enrichment.rows.output_header (never a duplicate header).
 
-    Written in UTF-8 (with a BOM when the input had one, which Excel needs to read UTF-8) with the
-    input's delimiter; every value is neutralised against formula injection."""
+    Written with the input's delimiter in `encoding` (default UTF-8 with a BOM, which Excel needs to
+    read UTF-8; characters an encoding such as cp1252 cannot hold are written as ?); every value is
+    neutralised against formula injection."""
 
-    def __init__(self, path: Path, fmt: CsvFormat, appended: tuple[str, ...]) -> None:
+    def __init__(
+        self, path: Path, fmt: CsvFormat, appended: Sequence[str], encoding: str = DEFAULT_OUTPUT_ENCODING
+    ) -> None:
         self.path = path
         self.width = fmt.width
-        self._file = path.open("w", encoding="utf-8-sig" if fmt.has_bom else "utf-8", newline="")
+        self._file = path.open("w", encoding=encoding, errors="replace", newline="")
         self._writer = csv.writer(self._file, delimiter=fmt.delimiter, quoting=csv.QUOTE_MINIMAL)
-        header = list(fmt.header) + [f"extra_{i + 1}" for i in range(fmt.width - len(fmt.header))]
-        self._writer.writerow([neutralise(v) for v in header] + list(appended))
+        padded = list(fmt.header) + [f"extra_{i + 1}" for i in range(fmt.width - len(fmt.header))]
+        self._writer.writerow([neutralise(v) for v in output_header(padded, appended)])
 
     def write(self, cells: list[str], appended: list[str]) -> None:
         padded = cells + [""] * (self.width - len(cells))

@@ -7,6 +7,10 @@
 - Expected: the same people and kinds, counted only where the contributor database already holds
   what would be charged today: a verified (or likely-to-engage) email, a mobile number. External
   providers in the waterfall can find more, so the real cost lies between expected and maximum.
+- Against the wallet: "needs up to N credits, you have M" (`available_credits`); a capped job holds
+  min(maximum, cap, available) when it starts.
+- Contribution: whether the team's rows that match no one are offered to the shared contributor
+  database (`contributes`; a team opts out with `tributary teams set-contribute TEAM --off`).
 """
 
 from __future__ import annotations
@@ -46,6 +50,13 @@ class CostEstimate:
     max_uncapped_credits: int
     expected_credits: int
     cap_credits: int | None
+    available_credits: int = 0  # the team's spendable credits now
+    contributes: bool = True  # the team's unmatched rows go to the shared contributor database
+
+    @property
+    def short_credits(self) -> int:
+        """How much more than the team has the run could cost (0 when it can pay the maximum)."""
+        return max(0, self.max_credits - self.available_credits)
 
 
 def estimate_cost(
@@ -68,9 +79,11 @@ def estimate_cost(
         todo = [r for r in chunk if r.problem is None]
         errors += len(chunk) - len(todo)
         for result in match_contacts(engine, [r.query for r in todo], team_id=team.id, batch_size=max(1, len(todo))):
-            if result.outcome == MatchOutcome.MATCHED and result.best and result.best.person_id is not None:
+            if result.outcome == MatchOutcome.MATCHED and result.best:
+                # Counted like the run's summary (a filled match_confidence); only people can cost.
                 matched += 1
-                people.add(result.best.person_id)
+                if result.best.person_id is not None:
+                    people.add(result.best.person_id)
             elif result.outcome in (MatchOutcome.AMBIGUOUS, MatchOutcome.INVALID):
                 errors += 1
         total += len(chunk)
@@ -133,6 +146,8 @@ def estimate_cost(
         max_uncapped_credits=max_cost,
         expected_credits=min(expected, capped),
         cap_credits=max_credits,
+        available_credits=accounts.ledger.balance(team.id).available_credits,
+        contributes=team.contribute,
     )
 
 

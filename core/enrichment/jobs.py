@@ -38,18 +38,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from itertools import islice
 
-from sqlalchemy import Connection, Engine, and_, insert, select, update
+from sqlalchemy import Connection, Engine, and_, case, insert, select, update
 
 from core.accounts import Accounts, MemberInfo, TeamInfo
-from core.data_requests import AccessResult, Budget, DataRequests
-from core.enrichment.rows import RowInput, RowOutput
+from core.data_requests import AccessResult, Budget, BudgetExhausted, DataRequests
+from core.enrichment.rows import NOT_ENRICHED_CAP, NOT_ENRICHED_CREDITS, RowInput, RowOutput
 from core.errors import InvalidInput, NotFound, TributaryError
-from core.ledger import HoldNotPending, UsageMeta
+from core.ledger import HoldNotPending, InsufficientCredits, UsageMeta
 from core.matching import MatchOutcome, MatchResult, match_contacts
 from core.people import resolve_person
 from storage.db import is_sqlite, read_transaction, run_write
-from storage.models import DataRequest, EmailAddress, EnrichmentJob, EnrichmentRow, LedgerTransfer
-from storage.models.enrichment import JobStatus
+from storage.models import DataRequest, EmailAddress, EnrichmentJob, EnrichmentRow, LedgerHold, LedgerTransfer
+from storage.models.enrichment import RESUMABLE_STATUSES, JobStatus
 from storage.models.enums import Category, DataKind, DataRequestStatus, Feature, HoldStatus
 from storage.timeutil import as_utc, utcnow
 
@@ -58,6 +58,8 @@ _ROW = EnrichmentRow.__table__
 _DR = DataRequest.__table__
 _TRANSFER = LedgerTransfer.__table__
 _EMAIL = EmailAddress.__table__
+_HOLD = LedgerHold.__table__
+_RESUMABLE = [s.value for s in RESUMABLE_STATUSES]
 
 DEFAULT_WORKERS = 16
 DEFAULT_HOLD_TIMEOUT_S = 24 * 3600
@@ -107,6 +109,8 @@ class JobInfo:
     created_at: datetime
     finished_at: datetime | None
     had_earlier_holds: bool = False  # a resume replaced an expired cap hold
+    spent_before_hold_credits: int = 0  # spent by earlier runs, outside the current hold
+    held_credits: int = 0  # what the job's live hold still reserves (0 once it stopped)
 
 
 @dataclass(frozen=True, slots=True)  # slots: the dedupe cache holds up to PERSON_CACHE_SIZE of them
@@ -167,7 +171,7 @@ class _Counters:
         self.done += 1
         self.matched += out.matched
         self.found += out.found
-        self.errors += bool(out.error)
+        self.errors += bool(out.error) and not out.undone  # undone rows are not errors: resumable
         self.charged += out.credits_charged
 
     def snapshot(self) -> JobProgress:
@@ -208,13 +212,18 @@ class EnrichmentJobs:
         label: str,
         fingerprint: str,
         total_rows: int | None = None,
+        needed_credits: int | None = None,
     ) -> JobInfo:
-        """Create a job and take its spend-cap hold, in one transaction: no job without its cap."""
+        """Create a job and take its spend-cap hold, in one transaction: no job without its cap.
+
+        A cap is a ceiling, not a demand: the hold is what the job can need (`needed_credits`, the
+        preview's maximum), at most the cap and at most what the team has (see `_capped_hold`)."""
         team = self.accounts.team(team_ref)
         member = self.accounts.member(member_ref, team.id)
         if options.max_credits is not None and options.max_credits < 0:
             raise InvalidInput(f"max_credits: must be 0 or more, got {options.max_credits}")
         now = utcnow()
+        available = self.ledger.balance(team.id).available_credits if options.max_credits is not None else 0
 
         def op(conn: Connection) -> int:
             job_id = conn.execute(
@@ -243,8 +252,9 @@ class EnrichmentJobs:
                 )
                 .returning(_JOB.c.id)
             ).scalar_one()
-            if options.max_credits:
-                hold = self._take_hold(conn, team, member, job_id, label, options, options.max_credits, 1, now)
+            if options.max_credits is not None:
+                amount = _hold_amount(options.max_credits, needed_credits, available)
+                hold = self._capped_hold(conn, team, member, job_id, label, options, amount, "1", now)
                 conn.execute(update(_JOB).where(_JOB.c.id == job_id).values(hold_id=hold))
             return job_id
 
@@ -259,7 +269,7 @@ class EnrichmentJobs:
                 .where(
                     _JOB.c.team_id == team.id,
                     _JOB.c.input_fingerprint == fingerprint,
-                    _JOB.c.status == JobStatus.RUNNING.value,
+                    _JOB.c.status.in_(_RESUMABLE),
                     _JOB.c.want_email == options.want_email,
                     _JOB.c.want_mobile == options.want_mobile,
                     _JOB.c.feature == Feature(options.feature).value,
@@ -269,29 +279,41 @@ class EnrichmentJobs:
             ).scalar()
         return None if job_id is None else self.job(job_id)
 
-    def resume(self, job_id: int) -> JobInfo:
-        """Count another run, and renew the cap's hold if it expired: only what is left of the cap."""
+    def resume(
+        self, job_id: int, *, max_credits: int | None = None, needed_credits: int | None = None
+    ) -> JobInfo:
+        """Count another run. `max_credits` (None: keep the job's) is the cap of the whole job, what
+        earlier runs spent included. A live hold of an unchanged cap is kept (a crashed run's); else a
+        new one is taken for what is left of the cap, sized as in `start`."""
         job = self.job(job_id)
-        if job.status != JobStatus.RUNNING:
+        if job.status not in RESUMABLE_STATUSES:
             raise InvalidInput(f"job {job_id} is {job.status}: only an unfinished job can be resumed")
+        if max_credits is not None and max_credits < 0:
+            raise InvalidInput(f"max_credits: must be 0 or more, got {max_credits}")
         team = self.accounts.team(job.team_id)
         member = self.accounts.member(job.member_id, team.id)
+        cap = job.options.max_credits if max_credits is None else max_credits
+        available = self.ledger.balance(team.id).available_credits + job.held_credits if cap is not None else 0
         now = utcnow()
 
         def op(conn: Connection) -> None:
             row = conn.execute(select(_JOB).where(_JOB.c.id == job_id).with_for_update()).one()
-            values: dict = {"runs": row.runs + 1, "updated_at": now}
-            if row.max_credits and row.hold_id is not None:
-                hold = self.ledger.hold_in(conn, row.hold_id)
-                if hold.status != HoldStatus.PENDING or as_utc(hold.expires_at) <= now:
-                    spent = row.spent_before_hold_credits + hold.posted_credits
-                    left = row.max_credits - spent
-                    values["spent_before_hold_credits"] = spent
-                    values["hold_id"] = (
-                        self._take_hold(conn, team, member, job_id, row.label, job.options, left, row.runs + 1, now)
-                        if left > 0
-                        else None
-                    )
+            values: dict = {"runs": row.runs + 1, "updated_at": now, "status": JobStatus.RUNNING.value}
+            hold = self.ledger.hold_in(conn, row.hold_id) if row.hold_id is not None else None
+            live = hold is not None and hold.status == HoldStatus.PENDING and as_utc(hold.expires_at) > now
+            if live and cap == row.max_credits:
+                conn.execute(update(_JOB).where(_JOB.c.id == job_id).values(**values))
+                return
+            # What the job spent so far: posted from its holds, or charged from the wallet (no cap).
+            spent = max(row.spent_before_hold_credits + (hold.posted_credits if hold else 0), row.charged_credits)
+            self._release_hold(conn, row.team_id, row.hold_id, f"enrich-job:{job_id}:release:{row.runs + 1}", now)
+            values.update(max_credits=cap, spent_before_hold_credits=spent, hold_id=None)
+            if cap is not None:
+                amount = _hold_amount(cap - spent, needed_credits, available)
+                options = replace(job.options, max_credits=cap)
+                values["hold_id"] = self._capped_hold(
+                    conn, team, member, job_id, row.label, options, amount, str(row.runs + 1), now
+                )
             conn.execute(update(_JOB).where(_JOB.c.id == job_id).values(**values))
 
         run_write(self.engine, op)
@@ -304,7 +326,7 @@ class EnrichmentJobs:
 
         def op(conn: Connection) -> None:
             row = conn.execute(select(_JOB).where(_JOB.c.id == job_id).with_for_update()).one()
-            if row.status != JobStatus.RUNNING.value:
+            if row.status not in _RESUMABLE:
                 return
             self._release_hold(conn, row.team_id, row.hold_id, f"enrich-job:{job_id}:cancel", now)
             conn.execute(
@@ -316,9 +338,27 @@ class EnrichmentJobs:
         run_write(self.engine, op)
         return self.job(job.id)
 
+    def interrupt(self, job_id: int) -> JobInfo:
+        """The user stopped a run (Ctrl-C). The rule: an interrupted job holds nothing, its hold is
+        released at once (the credits are the team's again); `--resume` takes a new one, or
+        `enrich-jobs cancel` ends the job."""
+        now = utcnow()
+
+        def op(conn: Connection) -> None:
+            row = conn.execute(select(_JOB).where(_JOB.c.id == job_id).with_for_update()).one()
+            if row.status != JobStatus.RUNNING.value:
+                return
+            self._release_hold(conn, row.team_id, row.hold_id, f"enrich-job:{job_id}:interrupt:{row.runs}", now)
+            conn.execute(
+                update(_JOB).where(_JOB.c.id == job_id).values(status=JobStatus.INTERRUPTED.value, updated_at=now)
+            )
+
+        run_write(self.engine, op)
+        return self.job(job_id)
+
     def job(self, job_id: int) -> JobInfo:
         with read_transaction(self.engine) as conn:
-            row = conn.execute(select(_JOB).where(_JOB.c.id == job_id)).one_or_none()
+            row = conn.execute(_with_held(utcnow()).where(_JOB.c.id == job_id)).one_or_none()
         if row is None:
             raise NotFound(f"no enrichment job {job_id}")
         return _job_info(row)
@@ -327,7 +367,7 @@ class EnrichmentJobs:
         team = self.accounts.team(team_ref)
         with read_transaction(self.engine) as conn:
             rows = conn.execute(
-                select(_JOB).where(_JOB.c.team_id == team.id).order_by(_JOB.c.id.desc()).limit(limit)
+                _with_held(utcnow()).where(_JOB.c.team_id == team.id).order_by(_JOB.c.id.desc()).limit(limit)
             ).all()
         return [_job_info(r) for r in rows]
 
@@ -340,7 +380,7 @@ class EnrichmentJobs:
         the first row, every run (stored rows are written back, not looked up)."""
         job = self.job(job_id)
         if job.status != JobStatus.RUNNING:
-            raise InvalidInput(f"job {job_id} is {job.status}: it cannot run")
+            raise InvalidInput(f"job {job_id} is {job.status}: resume it to run it again")
         run = _JobRun(self, job)
         try:
             yield from run.outputs(rows, on_progress)
@@ -358,7 +398,7 @@ class EnrichmentJobs:
         label: str,
         options: JobOptions,
         amount: int,
-        run: int,
+        run: str,
         now: datetime,
     ) -> int:
         hold = self.ledger.hold(
@@ -378,6 +418,30 @@ class EnrichmentJobs:
         )
         return hold.id
 
+    def _capped_hold(
+        self,
+        conn: Connection,
+        team: TeamInfo,
+        member: MemberInfo,
+        job_id: int,
+        label: str,
+        options: JobOptions,
+        amount: int,
+        run: str,
+        now: datetime,
+    ) -> int | None:
+        """A cap's hold of `amount` (None when it is 0: nothing can be charged). If the team spent
+        meanwhile, what it has left is held instead."""
+        if amount <= 0:
+            return None
+        try:
+            return self._take_hold(conn, team, member, job_id, label, options, amount, run, now)
+        except InsufficientCredits as exc:
+            if exc.available_credits <= 0:
+                return None
+            amount = min(amount, exc.available_credits)
+            return self._take_hold(conn, team, member, job_id, label, options, amount, f"{run}b", now)
+
     def _release_hold(self, conn: Connection, team_id: int, hold_id: int | None, key: str, now: datetime) -> None:
         if hold_id is None:
             return
@@ -385,6 +449,20 @@ class EnrichmentJobs:
             self.ledger.void(team_id, hold_id, key=key, now=now, conn=conn)
         except HoldNotPending:
             pass  # fully spent: nothing left to release
+
+
+def _hold_amount(cap_left: int, needed: int | None, available: int) -> int:
+    """A cap's hold: what the job can need (at least 1, so people already paid for still replay from a
+    hold), at most what is left of the cap and what the team has."""
+    need = cap_left if needed is None else max(needed, 1)
+    return max(0, min(cap_left, need, available))
+
+
+def _with_held(now: datetime):
+    """A job row with what its hold still reserves (0 when the hold is gone, spent or timed out)."""
+    live = and_(_HOLD.c.status == HoldStatus.PENDING.value, _HOLD.c.expires_at > now)
+    held = case((live, _HOLD.c.amount - _HOLD.c.posted_amount), else_=0).label("held_credits")
+    return select(_JOB, held).select_from(_JOB.outerjoin(_HOLD, _HOLD.c.id == _JOB.c.hold_id))
 
 
 def _job_info(row) -> JobInfo:
@@ -405,6 +483,8 @@ def _job_info(row) -> JobInfo:
         created_at=as_utc(row.created_at),
         finished_at=as_utc(row.finished_at) if row.finished_at else None,
         had_earlier_holds=row.runs > 1 and row.spent_before_hold_credits > 0,
+        spent_before_hold_credits=row.spent_before_hold_credits,
+        held_credits=int(getattr(row, "held_credits", 0) or 0),
     )
 
 
@@ -437,6 +517,8 @@ class _JobRun:
         self.lock = threading.Lock()
         self.buffer: list[RowOutput] = []
         self.cancelled = False
+        self.undone_rows = 0  # rows the cap or the wallet stopped: they make the job `incomplete`
+        self._exhausted: str | None = None  # why the cap's hold ran dry (see _exhausted_status)
 
     def close(self) -> None:
         # Batches first: they wait on lookups queued in the pool.
@@ -498,7 +580,9 @@ class _JobRun:
             out = item
         out = self._attribute(out)
         counters.add(out)
-        if out.error != CANCELLED_ERROR:
+        # Rows left undone are not stored: `--resume` looks exactly those up again.
+        self.undone_rows += out.undone
+        if out.error != CANCELLED_ERROR and not out.undone:
             self.buffer.append(out)
         if len(self.buffer) >= self.jobs.flush_rows:
             self._flush(counters)
@@ -611,7 +695,7 @@ class _JobRun:
         kinds = [k for k, wanted in ((DataKind.EMAIL, opts.want_email), (DataKind.MOBILE, opts.want_mobile)) if wanted]
         try:
             if self.capped_out:
-                spent = TributaryError("spend cap reached: the job's cap is spent")
+                spent = BudgetExhausted("the job holds no credits")
                 answers: list = [{kind: spent for kind in kinds} for _ in batch]
             elif not kinds:
                 answers = [{} for _ in batch]
@@ -645,7 +729,11 @@ class _JobRun:
         errors: list[str] = []
         credits = 0
         results: list[AccessResult] = []
+        undone = None
         for kind, result in outcomes.items():
+            if isinstance(result, BudgetExhausted | InsufficientCredits):
+                undone = NOT_ENRICHED_CREDITS if isinstance(result, InsufficientCredits) else self._exhausted_status()
+                continue
             if isinstance(result, TributaryError):
                 errors.append(str(result))
                 continue
@@ -680,7 +768,26 @@ class _JobRun:
                 domain=person.domain or "",
                 linkedin_url=person.linkedin_url or "",
             )
-        return _PersonOutcome(person_id=person_id, credits=credits, error="; ".join(errors), **fields)
+        # Money stopped it: one plain status, and the row is left for `--resume` (errors about the
+        # person itself would come back the same on the resume and be reported then).
+        error = undone if undone is not None else "; ".join(errors)
+        return _PersonOutcome(person_id=person_id, credits=credits, error=error, **fields)
+
+    def _exhausted_status(self) -> str:
+        """Why the job's hold could not pay: its cap is spent, or the hold was all the team had."""
+        if self._exhausted is None:
+            cap = self.job.options.max_credits
+            spent_cap = cap is not None and self.job.spent_before_hold_credits + self._hold_amount() >= cap
+            wallet = self.jobs.ledger.balance(self.team.id).available_credits
+            prices = (self.team.plan.price_email_credits, self.team.plan.price_mobile_credits)
+            cheapest = min((p for p in prices if p), default=1)
+            self._exhausted = NOT_ENRICHED_CREDITS if not spent_cap and wallet < cheapest else NOT_ENRICHED_CAP
+        return self._exhausted
+
+    def _hold_amount(self) -> int:
+        if self.job.hold_id is None:
+            return 0
+        return self.jobs.ledger.hold_view(self.job.hold_id).amount_credits
 
     def _stored_score(self, address: str) -> int:
         """A replayed request carries no score (data_request does not keep it): the shared table has it."""
@@ -766,8 +873,12 @@ class _JobRun:
                 updated_at=now,
             )
             if final and job.status == JobStatus.RUNNING.value:
-                self.jobs._release_hold(conn, job.team_id, job.hold_id, f"enrich-job:{job.id}:finish", now)
-                values.update(status=JobStatus.DONE.value, finished_at=now)
+                # Every run ends by releasing its hold; rows left undone keep the job resumable.
+                self.jobs._release_hold(conn, job.team_id, job.hold_id, f"enrich-job:{job.id}:finish:{job.runs}", now)
+                if self.undone_rows:
+                    values.update(status=JobStatus.INCOMPLETE.value)
+                else:
+                    values.update(status=JobStatus.DONE.value, finished_at=now)
             conn.execute(update(_JOB).where(_JOB.c.id == self.job.id).values(**values))
             return cancelled or job.cancel_requested
 

@@ -15,8 +15,14 @@ from storage.timeutil import utcnow
 
 class JobStatus(StrEnum):
     RUNNING = "running"  # also what a crashed job is left as: `--resume` picks it up
+    INTERRUPTED = "interrupted"  # stopped by the user (Ctrl-C): hold released, `--resume` continues
+    INCOMPLETE = "incomplete"  # rows left undone by the spend cap or an empty wallet: `--resume` finishes them
     DONE = "done"
     CANCELLED = "cancelled"
+
+
+# Statuses `--resume` continues (and `enrich-jobs cancel` ends).
+RESUMABLE_STATUSES = (JobStatus.RUNNING, JobStatus.INTERRUPTED, JobStatus.INCOMPLETE)
 
 
 class EnrichmentJob(SQLModel, table=True):

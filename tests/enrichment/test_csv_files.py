@@ -49,8 +49,8 @@ def test_ragged_rows_are_padded_in_output_never_dropped(tmp_path) -> None:
     with CsvOutput(out_path, fmt, ("email", "error")) as out:
         for row in read_rows(fmt):
             out.write(row.cells, ["", ""])
-    written = list(csv.reader(out_path.open(newline="")))
-    assert written[0] == ["name", "company", "extra_1", "extra_2", "email", "error"]
+    written = list(csv.reader(out_path.open(newline="", encoding="utf-8-sig")))
+    assert written[0] == ["name", "company", "extra_1", "extra_2", "tributary_email", "tributary_error"]
     assert written[1] == ["Jane Doe", "", "", "", "", ""]
     assert written[2] == ["John Roe", "Acme", "extra1", "extra2", "", ""]
     assert written[3] == ["", "", "", "", "", ""]  # the blank line is a row too
@@ -78,6 +78,80 @@ def test_bad_files_get_one_clear_error(tmp_path, content, message) -> None:
 def test_missing_file(tmp_path) -> None:
     with pytest.raises(InvalidInput, match="no such file"):
         inspect_csv(tmp_path / "nope.csv")
+
+
+def test_a_folder_as_input_is_a_folder_not_a_missing_file(tmp_path) -> None:
+    with pytest.raises(InvalidInput, match="is a folder, not a file"):
+        inspect_csv(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "text,line",
+    [
+        ('a,b\n1,2\n"3,4\n5,6\n7,8\n', 3),  # the quote opens on line 3 and swallows the rest
+        ('a,b\n1,"x\ny"\n2,"open\n3,4\n', 4),  # after a legitimate multi-line cell
+        ('a,b\n1,2\n3,"say ""hi""\n4,5\n', 3),  # escaped quotes do not close it
+    ],
+)
+def test_an_unclosed_quote_names_the_line_where_the_quoted_field_began(tmp_path, text, line) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text(text)
+    with pytest.raises(InvalidInput, match=f"in.csv, line {line}: a quoted field starts here"):
+        inspect_csv(path)
+
+
+@pytest.mark.parametrize(
+    "text,rows",
+    [('a,b\n1,"x\ny"\n', 1), ('a,b\n1,x"y\nz"\n', 2), ('a,b\n1,"say ""hi"""\n', 1)],
+)
+def test_closed_quotes_and_literal_quotes_are_not_reported(tmp_path, text, rows) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text(text)
+    assert inspect_csv(path).data_rows == rows
+
+
+def test_enriched_columns_never_repeat_an_input_header() -> None:
+    from core.enrichment.rows import OUTPUT_COLUMNS, output_header
+
+    header = ["Email", "email", "Company", "TRIBUTARY_EMAIL", "tributary_email_2", "error"]
+    out = output_header(header)
+    assert out[: len(header)] == tuple(header)  # the user's own names are kept as they are
+    appended = out[len(header) :]
+    assert appended[0] == "tributary_email_3" and appended[1] == "tributary_email_status"
+    assert len(appended) == len(OUTPUT_COLUMNS)
+    folded = [name.lower() for name in out[len(header) - 1 :]]
+    assert len(set(folded)) == len(folded) and not set(folded) & {h.lower() for h in header[:-1]}
+
+
+@pytest.mark.parametrize(
+    "choice,expected_bytes",
+    [
+        ("utf-8-sig", "\ufeffname,tributary_email\r\nLéon,\r\n".encode()),
+        ("utf-8", "name,tributary_email\r\nLéon,\r\n".encode()),
+        ("input", "name,tributary_email\r\nLéon,\r\n".encode("cp1252")),
+        ("CP1252", "name,tributary_email\r\nLéon,\r\n".encode("cp1252")),
+    ],
+)
+def test_output_encoding_excel_reads_by_default(tmp_path, choice, expected_bytes) -> None:
+    from core.enrichment.csv_files import output_encoding
+
+    path = tmp_path / "in.csv"
+    path.write_bytes("name\r\nLéon\r\n".encode("cp1252"))
+    fmt = inspect_csv(path)
+    assert fmt.encoding == "cp1252"
+    out_path = tmp_path / "out.csv"
+    with CsvOutput(out_path, fmt, ("email",), output_encoding(choice, fmt.encoding)) as out:
+        for row in read_rows(fmt):
+            out.write(row.cells, [""])
+    assert out_path.read_bytes() == expected_bytes
+
+
+def test_unknown_output_encoding_names_the_option() -> None:
+    from core.enrichment.csv_files import output_encoding
+
+    for bad in ("klingon", ""):
+        with pytest.raises(InvalidInput, match="--encoding .*unknown encoding"):
+            output_encoding(bad, "utf-8")
 
 
 def test_headers_people_use_are_recognised() -> None:
@@ -133,7 +207,16 @@ def test_ten_thousand_character_cells_are_read_and_written_back_whole(tmp_path) 
         ("\tx", "'\tx"),
         ("\r=1", "'\r=1"),
         ("+14155550100", "+14155550100"),  # a phone number stays usable: nothing can execute
+        ("+1 (415) 555-0100", "+1 (415) 555-0100"),
         ("-12.5", "-12.5"),
+        ("-", "-"),  # a lone minus (an empty cell in many exports) is not a formula
+        ("+", "+"),
+        ("-.5", "-.5"),
+        ("-3e4", "-3e4"),
+        ("-5%", "-5%"),
+        ("- item", "'- item"),
+        ("-A1", "'-A1"),
+        ("--1", "'--1"),
         ("plain", "plain"),
         ("a=b", "a=b"),
     ],

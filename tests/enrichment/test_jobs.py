@@ -17,7 +17,7 @@ from core.accounts import Accounts
 from core.data_requests import DataRequests
 from core.enrichment.csv_enrich import CsvEnrichRequest
 from core.enrichment.jobs import CANCELLED_ERROR, EnrichmentJobs
-from core.enrichment.rows import OUTPUT_COLUMNS
+from core.enrichment.rows import NOT_ENRICHED_CAP, OUTPUT_COLUMNS, output_column
 from core.sources.base import EmailFinding, PersonInfo, PhoneFinding
 from core.sources.database import DatabaseSource
 from storage.db import read_transaction
@@ -38,6 +38,11 @@ def _team(accounts: Accounts, plan: str = "basic") -> str:
     accounts.create_team(name, plan=plan)
     accounts.add_member(name, f"rep@{name}.example")
     return name
+
+
+def _columns(header: list[str]) -> dict[str, int]:
+    """The appended columns' positions, by field name."""
+    return {name.removeprefix("tributary_"): i for i, name in enumerate(header) if name.startswith("tributary_")}
 
 
 def _read(path: Path) -> list[list[str]]:
@@ -100,8 +105,8 @@ def test_csv_enrichment_end_to_end_dedupes_and_charges_each_person_once(engine, 
 
     out = _read(tmp_path / f"out-{team}.csv")
     assert len(out) == len(rows) + 1 and summary.rows == len(rows)
-    assert out[0] == w.HEADER + list(OUTPUT_COLUMNS)
-    col = {name: i for i, name in enumerate(out[0])}
+    assert out[0] == w.HEADER + [output_column(c) for c in OUTPUT_COLUMNS]
+    col = _columns(out[0])
     for original, written in zip(rows, out[1:], strict=True):
         expected = [("'" + c if c.startswith("=") else c) for c in original]
         assert written[: len(w.HEADER)] == expected  # originals untouched except neutralisation
@@ -194,7 +199,7 @@ def test_spend_cap_is_never_exceeded_and_rows_say_what_the_ledger_took(engine, w
     if cap >= _cost(distinct):
         assert spent == _cost(distinct)  # a cap that is not reached changes nothing
     else:
-        assert any("spend cap" in line[-1] for line in _read(tmp_path / f"out-{team}.csv")[1:])
+        assert any(line[-1] == NOT_ENRICHED_CAP for line in _read(tmp_path / f"out-{team}.csv")[1:])
 
 
 def test_two_jobs_of_one_team_at_once_pay_each_person_once(engine, world, tmp_path) -> None:

@@ -70,8 +70,8 @@ def test_killed_job_resumes_to_the_same_output_and_charges_nobody_twice(engine, 
     clean = _job_process(db_url, inp, tmp_path / "clean.csv", "clean")
     assert clean.wait(timeout=120) == 0, clean.stderr.read()
 
-    killed_out = list(csv.reader((tmp_path / "killed.csv").open(newline="")))
-    clean_out = list(csv.reader((tmp_path / "clean.csv").open(newline="")))
+    killed_out = list(csv.reader((tmp_path / "killed.csv").open(newline="", encoding="utf-8-sig")))
+    clean_out = list(csv.reader((tmp_path / "clean.csv").open(newline="", encoding="utf-8-sig")))
     assert len(killed_out) == len(rows) + 1
     assert killed_out == clean_out
 
