@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from core.accounts import Accounts
 from core.bounces.intake import BounceIntakeService
+from core.bounces.webhook_secrets import WebhookSecrets
 from core.contributions import Contributions
 from core.credit_overview import CreditOverviews
 from core.data_requests import DataRequests
@@ -20,6 +21,7 @@ from core.ledger import Ledger
 from core.outbox import Outbox
 from core.person_preview import PersonPreviews
 from core.refunds import Refunds
+from core.secrets import SecretBox
 from core.sending.relays import Relays
 from core.sending.service import Sending
 from core.settings import Settings, get_settings
@@ -123,11 +125,11 @@ class Services:
 
     @cached_property
     def refunds(self) -> Refunds:
-        return Refunds(self.engine, self.ledger)
+        return Refunds(self.engine, self.ledger, recheck=self.email_verifier.verify_sync)
 
     @cached_property
     def bounce_intake(self) -> BounceIntakeService:
-        return BounceIntakeService(self.engine, self.refunds)
+        return BounceIntakeService(self.engine, self.refunds, verp_key=self._verp_key)
 
     @cached_property
     def relays(self) -> Relays:
@@ -142,7 +144,21 @@ class Services:
             bounce_address=self.settings.bounce_address,
             timeout_s=self.settings.smtp_timeout_s,
             ca_file=self.settings.smtp_ca_file,
+            verp_key=self._verp_key,
         )
+
+    @property
+    def _verp_key(self) -> str | None:
+        return self.settings.verp_key.get_secret_value() if self.settings.verp_key else None
+
+    @cached_property
+    def secret_box(self) -> SecretBox:
+        """Raises SecretsError when TRIBUTARY_SECRET_KEYS is missing or wrong (only where a secret is needed)."""
+        return SecretBox.from_settings(self.settings)
+
+    @cached_property
+    def webhook_secrets(self) -> WebhookSecrets:
+        return WebhookSecrets(self.engine, self.accounts, lambda: self.secret_box)
 
     @cached_property
     def contributions(self) -> Contributions:

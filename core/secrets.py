@@ -1,0 +1,142 @@
+"""Secrets at rest, and the keys production must set before it starts.
+
+SecretBox encrypts tokens (Slack bot tokens, team webhook secrets) with `cryptography`'s
+MultiFernet: TRIBUTARY_SECRET_KEYS is a comma-separated list of Fernet keys, newest first. New
+values are encrypted with the newest; any listed key decrypts; `tributary secrets rotate`
+re-encrypts every stored secret under the newest, after which old keys can be dropped.
+Nothing here logs or returns a key or a plain secret in an error message.
+
+`production_problems` lists what is unsafe in a configuration (a default or missing key); `serve`,
+`worker` and gunicorn refuse to start on any of them unless TRIBUTARY_DEVELOPMENT is set. The
+embedded demo (`make run`) gets real keys from `tributary secrets init`, which writes ./var/keys.env
+on first run.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as stdlib_secrets
+from collections.abc import Sequence
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from core.errors import TributaryError
+from core.settings import DEV_CONTRIBUTOR_KEY, Settings
+
+MIN_KEY_CHARS = 32  # contributor and VERP keys: at least this many characters of randomness
+
+
+class SecretsError(TributaryError):
+    pass
+
+
+class InsecureConfiguration(TributaryError):
+    pass
+
+
+class SecretBox:
+    def __init__(self, keys: Sequence[str]) -> None:
+        if not keys:
+            raise SecretsError("TRIBUTARY_SECRET_KEYS is not set: no key to encrypt secrets with")
+        fernets = []
+        for position, key in enumerate(keys, start=1):
+            try:
+                fernets.append(Fernet(key.strip().encode("ascii")))
+            except (ValueError, UnicodeEncodeError):
+                raise SecretsError(
+                    f"TRIBUTARY_SECRET_KEYS: key {position} is not a Fernet key "
+                    "(32 url-safe base64-encoded bytes; make one with `tributary secrets generate-key`)"
+                ) from None
+        self._box = MultiFernet(fernets)
+        self._newest = fernets[0]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SecretBox:
+        return cls(settings.secret_key_list())
+
+    def encrypt(self, plain: str) -> str:
+        return self._box.encrypt(plain.encode("utf-8")).decode("ascii")
+
+    def decrypt(self, token: str) -> str:
+        try:
+            return self._box.decrypt(token.encode("ascii")).decode("utf-8")
+        except (InvalidToken, UnicodeEncodeError):
+            raise SecretsError("a stored secret cannot be decrypted with any key in TRIBUTARY_SECRET_KEYS") from None
+
+    def rotate(self, token: str) -> str:
+        """The same secret encrypted under the newest key (a no-op in meaning)."""
+        try:
+            return self._box.rotate(token.encode("ascii")).decode("ascii")
+        except (InvalidToken, UnicodeEncodeError):
+            raise SecretsError("a stored secret cannot be decrypted with any key in TRIBUTARY_SECRET_KEYS") from None
+
+    def is_newest(self, token: str) -> bool:
+        try:
+            self._newest.decrypt(token.encode("ascii"))
+            return True
+        except (InvalidToken, UnicodeEncodeError):
+            return False
+
+
+def generate_key() -> str:
+    return Fernet.generate_key().decode("ascii")
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """Why this configuration must not serve real users (empty: fine)."""
+    problems = []
+    contributor = settings.contributor_key.get_secret_value()
+    if contributor == DEV_CONTRIBUTOR_KEY or len(contributor) < MIN_KEY_CHARS:
+        problems.append("TRIBUTARY_CONTRIBUTOR_KEY is the development default (or shorter than 32 characters)")
+    if not settings.secret_key_list():
+        problems.append("TRIBUTARY_SECRET_KEYS is not set (Fernet keys for tokens at rest)")
+    else:
+        try:
+            SecretBox.from_settings(settings)
+        except SecretsError as exc:
+            problems.append(str(exc))
+    verp = settings.verp_key.get_secret_value() if settings.verp_key else ""
+    if len(verp) < MIN_KEY_CHARS:
+        problems.append("TRIBUTARY_VERP_KEY is not set (or shorter than 32 characters)")
+    return problems
+
+
+def require_production_keys(settings: Settings, what: str) -> None:
+    """Refuse to start `what` with unsafe keys, unless TRIBUTARY_DEVELOPMENT says this is a dev box."""
+    if settings.development:
+        return
+    problems = production_problems(settings)
+    if problems:
+        raise InsecureConfiguration(
+            f"{what} refuses to start: {'; '.join(problems)}. Set them (see README, Security), or run "
+            "`tributary secrets init` for a local demo, or set TRIBUTARY_DEVELOPMENT=true on a development machine"
+        )
+
+
+def init_keys_file(path: Path) -> bool:
+    """Write fresh keys to `path` (an env file settings read) unless it exists. True if written."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "# Generated by `tributary secrets init` for this machine; keep it out of version control.",
+        f"TRIBUTARY_SECRET_KEYS={generate_key()}",
+        f"TRIBUTARY_CONTRIBUTOR_KEY={stdlib_secrets.token_urlsafe(48)}",
+        f"TRIBUTARY_VERP_KEY={stdlib_secrets.token_urlsafe(48)}",
+    ]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return True
+
+
+__all__ = [
+    "InsecureConfiguration",
+    "SecretBox",
+    "SecretsError",
+    "generate_key",
+    "init_keys_file",
+    "production_problems",
+    "require_production_keys",
+]
