@@ -17,12 +17,17 @@ from __future__ import annotations
 import os
 import secrets as stdlib_secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import Connection, Engine, Table, select, update
 
 from core.errors import TributaryError
 from core.settings import DEV_CONTRIBUTOR_KEY, Settings
+from storage.db import run_write
+from storage.models import TeamWebhookSecret, slack_bots, slack_installations
+from storage.models.slack import TOKEN_COLUMNS
 
 MIN_KEY_CHARS = 32  # contributor and VERP keys: at least this many characters of randomness
 
@@ -71,12 +76,60 @@ class SecretBox:
         except (InvalidToken, UnicodeEncodeError):
             raise SecretsError("a stored secret cannot be decrypted with any key in TRIBUTARY_SECRET_KEYS") from None
 
+    def seal(self, value: str) -> str:
+        """`value` encrypted, unless it already is (a token any of our keys opens)."""
+        return value if self.opens(value) else self.encrypt(value)
+
+    def opens(self, value: str) -> bool:
+        try:
+            self._box.decrypt(value.encode("ascii"))
+            return True
+        except (InvalidToken, UnicodeEncodeError):
+            return False
+
     def is_newest(self, token: str) -> bool:
         try:
             self._newest.decrypt(token.encode("ascii"))
             return True
         except (InvalidToken, UnicodeEncodeError):
             return False
+
+
+@dataclass(frozen=True)
+class RotationReport:
+    values: int  # secrets now encrypted under the newest key
+    were_plain: int  # of which were stored in plain text before (written before encryption existed)
+
+
+def _encrypted_columns() -> list[tuple[Table, str, list[str]]]:
+    """(table, primary key column, secret columns) of every secret stored at rest."""
+    return [
+        (slack_installations, "id", [c for c in TOKEN_COLUMNS if c in slack_installations.c]),
+        (slack_bots, "id", [c for c in TOKEN_COLUMNS if c in slack_bots.c]),
+        (TeamWebhookSecret.__table__, "team_id", ["secret_encrypted"]),
+    ]
+
+
+def rotate_stored_secrets(engine: Engine, box: SecretBox) -> RotationReport:
+    """Re-encrypt every stored secret under the newest key (and encrypt any still in plain text)."""
+    values = were_plain = 0
+    for table, key, columns in _encrypted_columns():
+        for column in columns:
+            done, plain = run_write(engine, lambda conn, t=table, k=key, c=column: _rotate_column(conn, box, t, k, c))
+            values += done
+            were_plain += plain
+    return RotationReport(values, were_plain)
+
+
+def _rotate_column(conn: Connection, box: SecretBox, table: Table, key: str, column: str) -> tuple[int, int]:
+    rows = conn.execute(select(table.c[key], table.c[column]).where(table.c[column].is_not(None))).all()
+    plain = 0
+    for row_key, value in rows:
+        opened = box.opens(value)
+        plain += not opened
+        fresh = box.rotate(value) if opened else box.encrypt(value)
+        conn.execute(update(table).where(table.c[key] == row_key).values({column: fresh}))
+    return len(rows), plain
 
 
 def generate_key() -> str:
@@ -133,6 +186,8 @@ def init_keys_file(path: Path) -> bool:
 
 __all__ = [
     "InsecureConfiguration",
+    "RotationReport",
+    "rotate_stored_secrets",
     "SecretBox",
     "SecretsError",
     "generate_key",
