@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> None:
             "TRIBUTARY_SLACK_BOT_TOKEN": "xoxb-bench",
             "TRIBUTARY_SLACK_SIGNING_SECRET": SECRET,
             "TRIBUTARY_SLACK_API_URL": slack.api_url,
+            "TRIBUTARY_DEVELOPMENT": "true",  # a throwaway benchmark: no production keys needed
         }
         web = subprocess.Popen(
             [

@@ -203,5 +203,18 @@ def poll_command(as_json: bool = typer.Option(False, "--json")) -> None:
         )
 
 
+@bounces_app.command("webhook-secret")
+def webhook_secret_command(
+    team: str,
+    rotate: bool = typer.Option(False, "--rotate", help="Replace the secret; the old one stops working at once."),
+) -> None:
+    """Show the team's bounce-webhook signing secret (created on first use), or rotate it.
+
+    The team's sending service signs `POST /api/v1/events/bounces/TEAM` with it."""
+    secrets = services().webhook_secrets
+    found = secrets.rotate(team) if rotate else secrets.show(team)
+    typer.echo(found.secret)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(bounces_app, name="bounces")
