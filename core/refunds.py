@@ -239,9 +239,9 @@ class Refunds:
             if bounce.next_recheck_at is not None and as_utc(bounce.next_recheck_at) > now:
                 return BounceOutcome(bounce_id, True, None, pending=True)
             found = match_send(conn, _claim(bounce))
-            if not isinstance(found, SendMatch):
-                return run_write(self.engine, lambda c: self._record_unmatched(c, bounce_id, found, now))
-            case = self._case(conn, bounce, found.send)
+            case = self._case(conn, bounce, found.send) if isinstance(found, SendMatch) else None
+        if not isinstance(found, SendMatch) or case is None:
+            return run_write(self.engine, lambda c: self._record_unmatched(c, bounce_id, found, now))
         evidence = self._confirm(bounce, found.send, case, now)
         if evidence is None:
             return run_write(self.engine, lambda c: self._defer(c, bounce_id, now))
