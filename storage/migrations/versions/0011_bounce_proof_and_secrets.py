@@ -60,8 +60,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # Encrypted tokens do not fit the old width: run `tributary secrets rotate` first is not enough,
-    # a downgrade past this revision needs the tokens re-installed.
+    # On PostgreSQL an encrypted token longer than 200 characters does not fit the old width: a
+    # downgrade past this revision means re-installing the Slack app (tokens are not decrypted here).
     for table, columns in _TOKENS.items():
         with op.batch_alter_table(table, schema=None) as batch_op:
             for column in columns:
