@@ -150,3 +150,25 @@ def test_slack_tokens_are_encrypted_at_rest_and_rotation_reencrypts_everything(
     assert webhook.secret not in repr(webhook)
     for secret in (TOKEN, legacy, webhook.secret, OLD, NEW):
         assert secret not in caplog.text
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the CLI's paths; storage is covered above on both
+def test_webhook_secret_and_rotate_commands(db_url: str, tmp_path: Path) -> None:
+    base = _clean_env(TRIBUTARY_DATABASE_URL=db_url, PYTHONPATH=str(REPO))
+    env = {**base, "TRIBUTARY_SECRET_KEYS": OLD}
+    assert _cli("teams", "create", "acme", "--plan", "free", cwd=tmp_path, env=env).returncode == 0
+    shown = _cli("bounces", "webhook-secret", "acme", cwd=tmp_path, env=env)
+    secret = shown.stdout.strip()
+    assert shown.returncode == 0 and secret.startswith("whsec_")
+    assert _cli("bounces", "webhook-secret", "acme", cwd=tmp_path, env=env).stdout.strip() == secret
+    rotated = _cli("bounces", "webhook-secret", "acme", "--rotate", cwd=tmp_path, env=env).stdout.strip()
+    assert rotated.startswith("whsec_") and rotated != secret
+    # A new key first, the old one after: rotate re-encrypts; then the new key alone opens it.
+    moved = _cli("secrets", "rotate", cwd=tmp_path, env={**env, "TRIBUTARY_SECRET_KEYS": f"{NEW},{OLD}"})
+    assert moved.returncode == 0 and "re-encrypted 1 secret" in moved.stdout
+    new_only = {**env, "TRIBUTARY_SECRET_KEYS": NEW}
+    assert _cli("bounces", "webhook-secret", "acme", cwd=tmp_path, env=new_only).stdout.strip() == rotated
+    # Without keys: one clear line, exit 2, no traceback.
+    missing = _cli("bounces", "webhook-secret", "acme", cwd=tmp_path, env=base)
+    assert missing.returncode == 2 and "TRIBUTARY_SECRET_KEYS" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
