@@ -388,6 +388,7 @@ class Refunds:
                 .where(
                     _B.c.id != bounce.id,
                     _B.c.bounce_class == BounceClass.HARD.value,
+                    _B.c.recipient == send.recipient,
                     _S.c.recipient == send.recipient,
                     _S.c.team_id != send.team_id,
                     _S.c.status != SendStatus.FAILED.value,
