@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import cached_property
 
@@ -92,19 +92,27 @@ class Services:
 
     @cached_property
     def email_verifier(self) -> EmailVerifier:
+        return EmailVerifier(self._verifier_config())
+
+    @cached_property
+    def bounce_rechecker(self) -> EmailVerifier:
+        """The verifier that re-checks a bounced mailbox. No in-call retries of 4xx (greylisting):
+        the bounce is simply re-checked later on the refund schedule, and no webhook request or
+        mailbox poll waits minutes for a retry."""
+        return EmailVerifier(replace(self._verifier_config(), temp_retries=0))
+
+    def _verifier_config(self) -> VerifierConfig:
         st = self.settings
-        return EmailVerifier(
-            VerifierConfig(
-                dns_nameservers=tuple(st.verify_dns_nameservers),
-                dns_port=st.verify_dns_port,
-                smtp_port=st.verify_smtp_port,
-                helo_name=st.verify_helo_name,
-                mail_from=st.verify_mail_from,
-                connect_timeout_s=st.verify_connect_timeout_s,
-                command_timeout_s=st.verify_command_timeout_s,
-                freshness_window=timedelta(days=st.verify_freshness_days),
-                test_environment=st.verify_test_domains,
-            )
+        return VerifierConfig(
+            dns_nameservers=tuple(st.verify_dns_nameservers),
+            dns_port=st.verify_dns_port,
+            smtp_port=st.verify_smtp_port,
+            helo_name=st.verify_helo_name,
+            mail_from=st.verify_mail_from,
+            connect_timeout_s=st.verify_connect_timeout_s,
+            command_timeout_s=st.verify_command_timeout_s,
+            freshness_window=timedelta(days=st.verify_freshness_days),
+            test_environment=st.verify_test_domains,
         )
 
     @cached_property
@@ -125,7 +133,7 @@ class Services:
 
     @cached_property
     def refunds(self) -> Refunds:
-        return Refunds(self.engine, self.ledger, recheck=self.email_verifier.verify_sync)
+        return Refunds(self.engine, self.ledger, recheck=self.bounce_rechecker.verify_sync)
 
     @cached_property
     def bounce_intake(self) -> BounceIntakeService:

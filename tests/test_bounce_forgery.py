@@ -32,6 +32,7 @@ from storage.models.enums import TransferKind
 from tests.mailpeers.dsn import dsn_for
 from tests.mailpeers.fixtures import (  # noqa: F401
     CATCH_ALL_DOMAIN,
+    GREYLIST_DOMAIN,
     VERP_KEY,
     make_world,
     recipients_net,
@@ -174,6 +175,21 @@ def test_catch_all_bounce_alone_is_refused_as_unconfirmed_after_the_last_recheck
         [outcome] = svc.refunds.process_pending(now=world.now + attempt * RECHECK_INTERVAL)
     assert outcome.decision.reason == RefundReason.BOUNCE_UNCONFIRMED
     assert outcome.decision.recheck_status == "accept_all"
+    assert _status(world, address) == "verified" and _refunds(world, "acme") == []
+
+
+def test_greylisted_recheck_is_not_a_verdict_the_bounce_waits_for_the_schedule(world) -> None:
+    """A 451 to the re-check says nothing either way: never invalid, never refused; re-checked later
+    (the re-check does not retry in-call, so intake never waits on a greylisting server)."""
+    svc = world.services
+    address = f"gary@{GREYLIST_DOMAIN}"
+    _, sent = _bought_and_sent(world, "acme", address)
+    [outcome] = _ingest(world, world.dsn(sent)).outcomes
+    assert outcome.pending and outcome.decision is None
+    for attempt in range(1, MAX_RECHECKS):
+        [outcome] = svc.refunds.process_pending(now=world.now + attempt * RECHECK_INTERVAL)
+    assert outcome.decision.reason == RefundReason.BOUNCE_UNCONFIRMED
+    assert outcome.decision.recheck_status == "unknown"
     assert _status(world, address) == "verified" and _refunds(world, "acme") == []
 
 

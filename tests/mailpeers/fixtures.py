@@ -31,6 +31,7 @@ SECRET_KEYS = "xVxSyaiLmID3ugCdbZCZb1jhwXgiJzGnOlbMwko6_B4="
 # initech.test: these mailboxes exist, every other address there is refused (a dead mailbox).
 LIVE_MAILBOXES = ("kim", "live", "rep")
 CATCH_ALL_DOMAIN = "catchall.test"
+GREYLIST_DOMAIN = "greylist.test"  # answers every RCPT with 451 (greylisting that never lets go)
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +40,7 @@ def recipients_net() -> Iterator[MailNet]:
     net = MailNet()
     net.add_domain("initech.test", mailboxes=list(LIVE_MAILBOXES))
     net.add_domain(CATCH_ALL_DOMAIN, mailboxes=["anna"], accept_all=True)
+    net.add_domain(GREYLIST_DOMAIN, mailboxes=["gary"], greylist_attempts=MailNet.FOREVER)
     with net:
         yield net
 
