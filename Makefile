@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Embedded defaults: SQLite under ./var, in-process jobs. Migrate, seed the demo team if empty, serve.
+# Embedded defaults: SQLite under ./var, in-process jobs, keys generated on first run (./var/keys.env).
+# Migrate, seed the demo team if empty, serve.
 run: install
+	$(BIN)/tributary secrets init
 	$(BIN)/tributary db upgrade
 	$(BIN)/tributary demo seed --if-empty
 	$(BIN)/tributary serve

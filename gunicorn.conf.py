@@ -20,5 +20,17 @@ threads = 16
 GIL_SWITCH_INTERVAL_S = 0.001
 
 
+def on_starting(server) -> None:
+    """Refuse to serve with default or missing keys (core.secrets), before any worker forks."""
+    from core.secrets import InsecureConfiguration, require_production_keys
+    from core.settings import get_settings
+
+    try:
+        require_production_keys(get_settings(), "gunicorn (tributary web)")
+    except InsecureConfiguration as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        raise SystemExit(2) from None
+
+
 def post_worker_init(worker) -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)

@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
             "TRIBUTARY_SLACK_API_URL": slack.api_url,
             # One member sends every lookup: lift the per-member limit (it still counts, one upsert each).
             "TRIBUTARY_SLACK_LOOKUPS_PER_MINUTE": str(10**9),
+            "TRIBUTARY_DEVELOPMENT": "true",  # a throwaway benchmark: no production keys needed
         }
         web = subprocess.Popen(
             [

@@ -142,6 +142,8 @@ def _ingest_line(file: str, result: IntakeResult, as_json: bool) -> str:
             "refund": o.decision.outcome.value if o.decision else None,
             "reason": o.decision.reason.value if o.decision else None,
             "credits": o.decision.credits if o.decision else 0,
+            "pending": o.pending,
+            "refusal": o.refusal,
         }
         for o in result.outcomes
     ]
@@ -162,7 +164,13 @@ def _ingest_line(file: str, result: IntakeResult, as_json: bool) -> str:
         return f"{file}: no failed recipient (intake {result.intake_id}): {result.error}"
     parts = [
         f"bounce {o['bounce_id']}: "
-        + (f"refund {o['refund']} ({o['reason']})" if o["matched"] and o["refund"] else "no matching send (kept)")
+        + (
+            f"refund {o['refund']} ({o['reason']})"
+            if o["matched"] and o["refund"]
+            else "matched, waiting for a re-check of the mailbox"
+            if o["pending"]
+            else f"proves no send of ours, kept ({o['refusal']})"
+        )
         for o in outcomes
     ]
     return f"{file}: " + ("duplicate; " if result.duplicate else "") + "; ".join(parts)
@@ -178,7 +186,7 @@ def unmatched_command(as_json: bool = typer.Option(False, "--json", help="One JS
         else:
             typer.echo(
                 f"{row.id}\t{row.received_at:%Y-%m-%d %H:%M}\t{row.recipient}\t{row.bounce_class}"
-                f"\t{row.status_code or '-'}\t{row.message_id or '-'}\t{row.source}"
+                f"\t{row.status_code or '-'}\t{row.message_id or '-'}\t{row.source}\t{row.refusal or '-'}"
             )
     if not rows and not as_json:
         typer.echo("no unmatched bounces")
@@ -201,6 +209,19 @@ def poll_command(as_json: bool = typer.Option(False, "--json")) -> None:
             f"{result.fetched} fetched, {result.stored} new, {result.duplicates} duplicate, "
             f"{result.unparseable} unparseable, {result.bounces} bounce(s)"
         )
+
+
+@bounces_app.command("webhook-secret")
+def webhook_secret_command(
+    team: str,
+    rotate: bool = typer.Option(False, "--rotate", help="Replace the secret; the old one stops working at once."),
+) -> None:
+    """Show the team's bounce-webhook signing secret (created on first use), or rotate it.
+
+    The team's sending service signs `POST /api/v1/events/bounces/TEAM` with it."""
+    secrets = services().webhook_secrets
+    found = secrets.rotate(team) if rotate else secrets.show(team)
+    typer.echo(found.secret)
 
 
 def register(app: typer.Typer) -> None:

@@ -14,6 +14,7 @@ from cli import (
     digest,
     enrich,
     phone,
+    secrets,
     sending,
     verify,
     waterfall,
@@ -32,7 +33,7 @@ app = typer.Typer(
 )
 
 for module in (
-    db, web, accounts, credits, data, verify, phone, bounces, bot, digest, waterfall, enrich, sending, worker
+    db, web, accounts, credits, data, verify, phone, bounces, bot, digest, waterfall, enrich, sending, worker, secrets
 ):
     module.register(app)
 

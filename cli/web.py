@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from cli.context import services
+from core.secrets import require_production_keys
 
 
 def serve(
@@ -20,6 +21,7 @@ def serve(
     from web.app import create_app
 
     svc = services()
+    require_production_keys(svc.settings, "tributary serve")
     host = host or svc.settings.web_host
     port = port or svc.settings.web_port
     # Embedded mode runs the job consumer beside the web app; with Redis, `tributary worker` does.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from cli.context import services
+from core.secrets import require_production_keys
 
 
 def worker(
@@ -17,6 +18,7 @@ def worker(
     from core.jobs.tasks import Jobs
 
     svc = services()
+    require_production_keys(svc.settings, "tributary worker")
     # Digests go to admins in Slack: the worker is where the bot's deliverer meets the scheduler.
     jobs = Jobs(svc, deliver_digest=digest_deliverer(svc, svc.settings))
     storage = "Redis" if svc.settings.redis_url else f"SQLite ({svc.settings.huey_sqlite_path})"

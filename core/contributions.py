@@ -5,8 +5,14 @@ Rules (DESIGN.md "Contributor network and privacy"):
   columns, and a free-webmail, role or disposable address is dropped before anything is stored.
 - A value enters the shared tables (person, company, email_address, phone) only when our SMTP
   verifier accepted it (`SourceKind.SMTP_VERIFICATION`, emails only) or when at least two
-  independent contributors supplied it. Until then it is a ContactCandidate: team-private, serving
-  only the team that supplied it (core/matching.py with `team_id`).
+  independent contributors supplied it.
+- A *new shared person* needs more than a name and an employer, even from two customers: names
+  and employers are what anyone can type (a made-up "Jane Doe at Acme" uploaded by two teams one
+  attacker controls would otherwise become shared data). It needs a verifying fact: an email our
+  SMTP verifier accepted, or the same business email or LinkedIn URL supplied by two independent
+  teams.
+- Until then a value (or a person) is a ContactCandidate: team-private, serving only the team that
+  supplied it (core/matching.py with `team_id`).
 - Contributors are counted by fingerprint: HMAC-SHA256 under TRIBUTARY_CONTRIBUTOR_KEY of the team
   id. The same team uploading twice is one contributor. Shared tables hold only the fingerprint
   and a day, never a team or member id; without the key the fingerprint cannot be recomputed from
@@ -75,6 +81,8 @@ MIN_INDEPENDENT_CONTRIBUTORS = 2
 # Score given to an email two contributors agree on but nobody SMTP-checked: plausible, not verified.
 CORROBORATED_EMAIL_SCORE = 50
 VERIFIED_EMAIL_SCORE = 90
+# Facts that identify a person well enough for two teams' agreement to make it shared.
+_IDENTITY_KINDS = (ValueKind.EMAIL, ValueKind.LINKEDIN_URL)
 _STRONG_RULES = frozenset({MatchRule.EMAIL, MatchRule.LINKEDIN_URL, MatchRule.NAME_AT_DOMAIN})
 # Applied in this order, so a new email at the new employer is not marked update_required by the move.
 _FACT_ORDER = (
@@ -302,7 +310,14 @@ class Contributions:
     def _new_person(self, conn: Connection, ctx: _Context, contact: NormalizedContact, facts: dict) -> Outcome:
         others = self._other_candidates_for(conn, ctx, contact)
         independent = {contributor_fingerprint(self._key, row.team_id) for row in others} | {ctx.fingerprint}
-        corroborated = len(independent) >= MIN_INDEPENDENT_CONTRIBUTORS
+        # Name + employer agreeing is not enough (module doc): the identity itself must be corroborated.
+        identity = {
+            contributor_fingerprint(self._key, row.team_id)
+            for row in others
+            for kind in _IDENTITY_KINDS
+            if kind in facts and _candidate_value(row, kind) == facts[kind]
+        }
+        corroborated = len(independent & (identity | {ctx.fingerprint})) >= MIN_INDEPENDENT_CONTRIBUTORS
         verified_email = ctx.verified and ValueKind.EMAIL in facts
         if not contact.full_name or ValueKind.EMPLOYER not in facts or not (corroborated or verified_email):
             return _keep_private(conn, ctx, None, contact)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 
 class ProviderSettings(BaseModel):
@@ -24,3 +24,13 @@ class ProviderSettings(BaseModel):
     max_retry_after_s: float = Field(default=30.0, ge=0)
     circuit_failure_threshold: int = Field(default=5, ge=1)
     circuit_cooldown_s: float = Field(default=60.0, ge=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _https_unless_loopback(cls, value: str) -> str:
+        from core.sources.http_provider import base_url_problem  # the one rule, kept with the client
+
+        problem = base_url_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value

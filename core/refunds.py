@@ -7,6 +7,18 @@ the access; the bounce is hard; and no other bounce already earned this request'
 refund of exactly the charged credits is scheduled (`Ledger.schedule_refund`, key
 `bounce-refund:<data request id>`), which the next cycle close grants.
 
+A bounce is a claim, not a fact. It counts only for the send it proves (core.bounces.matching:
+VERP token or a team's signed webhook event, same recipient). Before it moves credits or shared
+data, a hard bounce is confirmed, and the evidence is stored on the decision (`confirmation`,
+`recheck_*`, `confirmed_by_bounce_id`). The written rule:
+- the verifier re-checks the recipient's mailbox over SMTP now: rejected (invalid) -> confirmed;
+  accepted (verified) -> refused, "the mailbox accepts mail", no refund, shared status unchanged;
+- could not tell (catch-all, greylisted, timeout, unreachable): confirmed if another proven hard
+  bounce of the same address exists for a send of *another* team (two independent claims); else
+  re-checked every RECHECK_INTERVAL, and after MAX_RECHECKS attempts refused as unconfirmed;
+- a soft bounce, or a hard one that would move neither credits nor shared data, needs no re-check.
+A real bounce (the mailbox is gone) is confirmed by the first re-check: one refund, next cycle.
+
 Every matched bounce gets one recorded decision, granted or refused with its reason, and one notice
 for the member who sent. Exactly-once holds whatever the number of bounces, duplicate deliveries or
 concurrent workers:
@@ -21,27 +33,39 @@ same row) and records the decision.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, select, update
+from sqlalchemy import Connection, Engine, and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from core.bounces.matching import match_send
+from core.bounces.matching import BounceClaim, MatchRefusal, SendMatch, SendStatus, match_send
 from core.bounces.parse import BounceClass
-from core.bounces.status_downgrade import downgrade_after_hard_bounce
+from core.bounces.status_downgrade import downgrade_after_hard_bounce, downgraded_status
 from core.errors import NotFound
 from core.ledger import Ledger, UsageMeta, UsageRow
 from core.outbox import NoticeKind, RefundNotice, add_notice
+from core.verify.result import EmailResult
 from storage.db import is_sqlite, read_transaction, run_write
 from storage.models import Bounce, DataRequest, EmailSend, Member, RefundDecision
-from storage.models.enums import CHARGEABLE_EMAIL_STATUSES, Category, DataKind, DataRequestStatus, TransferKind
+from storage.models.enums import (
+    CHARGEABLE_EMAIL_STATUSES,
+    Category,
+    DataKind,
+    DataRequestStatus,
+    EmailStatus,
+    TransferKind,
+)
 from storage.timeutil import as_utc, utcnow
 
 REFUND_WINDOW_DAYS = 30
+# A hard bounce the SMTP re-check cannot judge is re-checked this often, this many times in all.
+RECHECK_INTERVAL = timedelta(hours=6)
+MAX_RECHECKS = 4
 
 _B = Bounce.__table__
 _S = EmailSend.__table__
@@ -64,6 +88,26 @@ class RefundReason(StrEnum):
     SOFT_BOUNCE = "soft_bounce"
     SENT_AFTER_WINDOW = "sent_after_refund_window"
     ALREADY_REFUNDED = "already_refunded"
+    MAILBOX_ACCEPTS_MAIL = "mailbox_accepts_mail"  # the SMTP re-check found the mailbox alive
+    BOUNCE_UNCONFIRMED = "bounce_unconfirmed"  # neither the re-check nor another team's bounce confirmed it
+
+
+class Confirmation(StrEnum):
+    CONFIRMED = "confirmed"
+    REFUSED = "refused"
+    UNCONFIRMED = "unconfirmed"
+    NOT_NEEDED = "not_needed"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why a bounce was believed or not (stored on the decision)."""
+
+    confirmation: Confirmation
+    recheck_status: str | None = None  # the verifier's status for the mailbox, when re-checked
+    recheck_detail: str | None = None
+    rechecked_at: datetime | None = None
+    confirmed_by_bounce_id: int | None = None
 
 
 _REASON_TEXT = {
@@ -75,6 +119,8 @@ _REASON_TEXT = {
     RefundReason.SOFT_BOUNCE: "the bounce was temporary (soft)",
     RefundReason.SENT_AFTER_WINDOW: "it was sent more than {days} days after being accessed",
     RefundReason.ALREADY_REFUNDED: "its credits were already refunded",
+    RefundReason.MAILBOX_ACCEPTS_MAIL: "the mailbox accepts mail (checked again after the bounce)",
+    RefundReason.BOUNCE_UNCONFIRMED: "the bounce could not be confirmed (the mail server would not tell)",
 }
 
 
@@ -96,6 +142,7 @@ class RefundCase:
     sent_at: datetime
     request: RequestFacts | None
     already_refunded: bool
+    confirmation: Confirmation = Confirmation.CONFIRMED
 
 
 @dataclass(frozen=True)
@@ -122,6 +169,10 @@ def decide(case: RefundCase) -> Decision:
         return refuse(RefundReason.NOT_VERIFIED_WHEN_ACCESSED)
     if case.bounce_class != BounceClass.HARD:
         return refuse(RefundReason.SOFT_BOUNCE)
+    if case.confirmation == Confirmation.REFUSED:
+        return refuse(RefundReason.MAILBOX_ACCEPTS_MAIL)
+    if case.confirmation == Confirmation.UNCONFIRMED:
+        return refuse(RefundReason.BOUNCE_UNCONFIRMED)
     if as_utc(case.sent_at) - as_utc(request.accessed_at) > timedelta(days=REFUND_WINDOW_DAYS):
         return refuse(RefundReason.SENT_AFTER_WINDOW)
     if case.already_refunded:
@@ -146,26 +197,38 @@ class DecisionView:
     credits: int
     scheduled_refund_id: int | None
     decided_at: datetime
+    confirmation: str | None = None
+    recheck_status: str | None = None
+    confirmed_by_bounce_id: int | None = None
 
 
 @dataclass(frozen=True)
 class BounceOutcome:
-    """What processing one bounce did: matched to a send (and decided) or kept as unmatched."""
+    """What processing one bounce did: matched to a send (and decided, or waiting for a re-check),
+    or kept as unmatched with the reason."""
 
     bounce_id: int
     matched: bool
     decision: DecisionView | None
+    pending: bool = False  # matched, the re-check could not tell yet: decided on a later pass
+    refusal: str | None = None  # why it matched no send (MatchRefusal)
+
+
+Recheck = Callable[[str], EmailResult]
 
 
 class Refunds:
-    def __init__(self, engine: Engine, ledger: Ledger) -> None:
+    def __init__(self, engine: Engine, ledger: Ledger, *, recheck: Recheck | None = None) -> None:
+        """`recheck(address)` probes the mailbox now (the email verifier), never from a cache."""
         self.engine = engine
         self.ledger = ledger
+        self.recheck = recheck
 
     # ---- processing ---------------------------------------------------------------------
 
     def process_bounce(self, bounce_id: int, *, now: datetime | None = None) -> BounceOutcome:
-        """Match one bounce to its send and decide its refund. Idempotent; safe concurrently."""
+        """Match one bounce to the send it proves, confirm it, decide its refund. Idempotent; safe
+        concurrently."""
         now = as_utc(now or utcnow())
         with read_transaction(self.engine) as conn:
             bounce = conn.execute(select(_B).where(_B.c.id == bounce_id)).one_or_none()
@@ -173,87 +236,177 @@ class Refunds:
                 raise NotFound(f"unknown bounce {bounce_id}")
             if bounce.processed_at is not None:
                 return self._outcome(conn, bounce)
-            match = match_send(
-                conn, message_id=bounce.message_id, recipient=bounce.recipient, received_at=bounce.received_at
-            )
-            case = None
-            if match is not None:
-                case = self._case(conn, bounce, match.send)
-        decision = decide(case) if case is not None else None
+            if bounce.next_recheck_at is not None and as_utc(bounce.next_recheck_at) > now:
+                return BounceOutcome(bounce_id, True, None, pending=True)
+            found = match_send(conn, _claim(bounce))
+            case = self._case(conn, bounce, found.send) if isinstance(found, SendMatch) else None
+        if not isinstance(found, SendMatch) or case is None:
+            return run_write(self.engine, lambda c: self._record_unmatched(c, bounce_id, found, now))
+        evidence = self._confirm(bounce, found.send, case, now)
+        if evidence is None:
+            return run_write(self.engine, lambda c: self._defer(c, bounce_id, now))
+        decision = decide(replace(case, confirmation=evidence.confirmation))
         scheduled_id = None
-        if decision is not None and decision.outcome == Outcome.GRANTED:
-            assert case is not None and case.request is not None
-            scheduled_id = self.ledger.schedule_refund(
-                match.send.team_id,
-                decision.credits,
-                key=f"bounce-refund:{case.request.id}",
-                earned_at=now,
-                meta=UsageMeta(
-                    category=Category.EMAIL,
-                    member_id=match.send.member_id,
-                    action="refund",
-                    description=f"Refund: {bounce.recipient} hard-bounced"
-                    + (f" ({bounce.status_code})" if bounce.status_code else ""),
-                    data_requested=f"data_request:{case.request.id} email",
-                ),
-            )
+        if decision.outcome == Outcome.GRANTED:
+            scheduled_id = self._schedule(bounce, found.send, case, decision, now)
+        return run_write(
+            self.engine, lambda c: self._record(c, bounce_id, found, case, decision, evidence, scheduled_id, now)
+        )
 
-        def op(conn: Connection) -> BounceOutcome:
-            row = conn.execute(select(_B).where(_B.c.id == bounce_id).with_for_update()).one()
-            if row.processed_at is not None:
-                return self._outcome(conn, row)  # another worker got here first
-            if match is None:
-                conn.execute(update(_B).where(_B.c.id == bounce_id).values(processed_at=now))
-                return BounceOutcome(bounce_id, False, None)
-            assert case is not None and decision is not None
-            final = decision
-            request = case.request
-            if request is not None:
-                conn.execute(select(_DR.c.id).where(_DR.c.id == request.id).with_for_update())
-                if final.outcome == Outcome.GRANTED and self._granted(conn, request.id):
-                    final = Decision(Outcome.REFUSED, RefundReason.ALREADY_REFUNDED, 0)
-            send = match.send
-            decision_id = conn.execute(
-                _insert(self.engine, _D)
-                .values(
-                    bounce_id=bounce_id,
-                    team_id=send.team_id,
-                    member_id=send.member_id,
-                    send_id=send.id,
-                    data_request_id=request.id if request else None,
-                    granted_data_request_id=request.id if final.outcome == Outcome.GRANTED and request else None,
-                    outcome=final.outcome.value,
-                    reason=final.reason.value,
-                    credits=final.credits,
-                    scheduled_refund_id=scheduled_id if final.outcome == Outcome.GRANTED else None,
-                    decided_at=now,
-                )
-                .returning(_D.c.id)
-            ).scalar_one()
-            add_notice(
-                conn,
-                NoticeKind.REFUND_DECISION,
+    def _schedule(self, bounce: Any, send: Any, case: RefundCase, decision: Decision, now: datetime) -> int:
+        if case.request is None:
+            raise ValueError("a granted refund names the data request it refunds")
+        return self.ledger.schedule_refund(
+            send.team_id,
+            decision.credits,
+            key=f"bounce-refund:{case.request.id}",
+            earned_at=now,
+            meta=UsageMeta(
+                category=Category.EMAIL,
+                member_id=send.member_id,
+                action="refund",
+                description=f"Refund: {send.recipient} hard-bounced"
+                + (f" ({bounce.status_code})" if bounce.status_code else ""),
+                data_requested=f"data_request:{case.request.id} email",
+            ),
+        )
+
+    def _record(
+        self,
+        conn: Connection,
+        bounce_id: int,
+        match: SendMatch,
+        case: RefundCase,
+        decision: Decision,
+        evidence: Evidence,
+        scheduled_id: int | None,
+        now: datetime,
+    ) -> BounceOutcome:
+        row = conn.execute(select(_B).where(_B.c.id == bounce_id).with_for_update()).one()
+        if row.processed_at is not None:
+            return self._outcome(conn, row)  # another worker got here first
+        final = decision
+        request = case.request
+        if request is not None:
+            conn.execute(select(_DR.c.id).where(_DR.c.id == request.id).with_for_update())
+            if final.outcome == Outcome.GRANTED and self._granted(conn, request.id):
+                final = Decision(Outcome.REFUSED, RefundReason.ALREADY_REFUNDED, 0)
+        send = match.send
+        granted = final.outcome == Outcome.GRANTED
+        decision_id = conn.execute(
+            _insert(self.engine, _D)
+            .values(
+                bounce_id=bounce_id,
                 team_id=send.team_id,
                 member_id=send.member_id,
-                payload=_notice_payload(decision_id, final, row, send),
-                now=now,
+                send_id=send.id,
+                data_request_id=request.id if request else None,
+                granted_data_request_id=request.id if granted and request else None,
+                outcome=final.outcome.value,
+                reason=final.reason.value,
+                credits=final.credits,
+                scheduled_refund_id=scheduled_id if granted else None,
+                decided_at=now,
+                confirmation=evidence.confirmation.value,
+                recheck_status=evidence.recheck_status,
+                recheck_detail=(evidence.recheck_detail or None) and evidence.recheck_detail[:500],
+                rechecked_at=evidence.rechecked_at,
+                confirmed_by_bounce_id=evidence.confirmed_by_bounce_id,
             )
-            if row.bounce_class == BounceClass.HARD.value:
-                downgrade_after_hard_bounce(conn, row.recipient, row.reason, now)
-            conn.execute(
-                update(_B)
-                .where(_B.c.id == bounce_id)
-                .values(send_id=send.id, match_method=match.method.value, processed_at=now)
-            )
-            return BounceOutcome(bounce_id, True, self._decision(conn, bounce_id))
+            .returning(_D.c.id)
+        ).scalar_one()
+        add_notice(
+            conn,
+            NoticeKind.REFUND_DECISION,
+            team_id=send.team_id,
+            member_id=send.member_id,
+            payload=_notice_payload(decision_id, final, row, send),
+            now=now,
+        )
+        # Shared data changes only on a confirmed claim, and for the address of the proven send.
+        if row.bounce_class == BounceClass.HARD.value and evidence.confirmation == Confirmation.CONFIRMED:
+            downgrade_after_hard_bounce(conn, send.recipient, row.reason, now)
+        conn.execute(
+            update(_B)
+            .where(_B.c.id == bounce_id)
+            .values(send_id=send.id, match_method=match.method.value, match_refusal=None, processed_at=now)
+        )
+        return BounceOutcome(bounce_id, True, self._decision(conn, bounce_id))
 
-        return run_write(self.engine, op)
+    def _record_unmatched(
+        self, conn: Connection, bounce_id: int, refusal: MatchRefusal, now: datetime
+    ) -> BounceOutcome:
+        row = conn.execute(select(_B).where(_B.c.id == bounce_id).with_for_update()).one()
+        if row.processed_at is not None:
+            return self._outcome(conn, row)
+        conn.execute(update(_B).where(_B.c.id == bounce_id).values(processed_at=now, match_refusal=refusal.value))
+        return BounceOutcome(bounce_id, False, None, refusal=refusal.value)
 
+    def _defer(self, conn: Connection, bounce_id: int, now: datetime) -> BounceOutcome:
+        row = conn.execute(select(_B).where(_B.c.id == bounce_id).with_for_update()).one()
+        if row.processed_at is not None:
+            return self._outcome(conn, row)
+        conn.execute(
+            update(_B)
+            .where(_B.c.id == bounce_id)
+            .values(recheck_attempts=row.recheck_attempts + 1, next_recheck_at=now + RECHECK_INTERVAL)
+        )
+        return BounceOutcome(bounce_id, True, None, pending=True)
+
+    # ---- confirmation -------------------------------------------------------------------------
+
+    def _confirm(self, bounce: Any, send: Any, case: RefundCase, now: datetime) -> Evidence | None:
+        """The evidence for (or against) a bounce, by the written rule (module doc). None: not yet
+        decidable, re-check later."""
+        if bounce.bounce_class != BounceClass.HARD.value:
+            return Evidence(Confirmation.NOT_NEEDED)
+        would_refund = decide(replace(case, confirmation=Confirmation.CONFIRMED)).outcome == Outcome.GRANTED
+        if not would_refund and downgraded_status(bounce.reason) is None:
+            return Evidence(Confirmation.NOT_NEEDED)  # it would move neither credits nor shared data
+        if self.recheck is None:
+            raise RuntimeError("Refunds needs a mailbox re-check (the email verifier) to confirm hard bounces")
+        result = self.recheck(send.recipient)
+        status = EmailStatus(result.status)
+        seen = dict(recheck_status=status.value, recheck_detail=result.detail, rechecked_at=now)
+        if status == EmailStatus.INVALID:
+            return Evidence(Confirmation.CONFIRMED, **seen)
+        if status in CHARGEABLE_EMAIL_STATUSES:
+            return Evidence(Confirmation.REFUSED, **seen)
+        other = self._independent_bounce(bounce, send)
+        if other is not None:
+            return Evidence(Confirmation.CONFIRMED, confirmed_by_bounce_id=other, **seen)
+        if bounce.recheck_attempts + 1 < MAX_RECHECKS:
+            return None
+        return Evidence(Confirmation.UNCONFIRMED, **seen)
+
+    def _independent_bounce(self, bounce: Any, send: Any) -> int | None:
+        """Another proven hard bounce of the same address, for a send of another team."""
+        with read_transaction(self.engine) as conn:
+            return conn.execute(
+                select(_B.c.id)
+                .join(_S, or_(_S.c.id == _B.c.proven_send_id, _S.c.id == _B.c.send_id))
+                .where(
+                    _B.c.id != bounce.id,
+                    _B.c.bounce_class == BounceClass.HARD.value,
+                    _B.c.recipient == send.recipient,
+                    _S.c.recipient == send.recipient,
+                    _S.c.team_id != send.team_id,
+                    _S.c.status != SendStatus.FAILED.value,
+                    _B.c.match_refusal.is_(None),
+                    or_(_B.c.team_id.is_(None), _B.c.team_id == _S.c.team_id),
+                )
+                .order_by(_B.c.id)
+                .limit(1)
+            ).scalar()
     def process_pending(self, *, now: datetime | None = None, limit: int = 500) -> list[BounceOutcome]:
         """Bounces stored but not yet decided (a worker died mid-way, or intake only stored them)."""
+        now = as_utc(now or utcnow())
         with read_transaction(self.engine) as conn:
             ids = conn.execute(
-                select(_B.c.id).where(_B.c.processed_at.is_(None)).order_by(_B.c.id).limit(limit)
+                select(_B.c.id)
+                .where(_B.c.processed_at.is_(None), or_(_B.c.next_recheck_at.is_(None), _B.c.next_recheck_at <= now))
+                .order_by(_B.c.id)
+                .limit(limit)
             ).scalars().all()
         return [self.process_bounce(bounce_id, now=now) for bounce_id in ids]
 
@@ -353,12 +506,23 @@ class Refunds:
         )
 
     def _outcome(self, conn: Connection, bounce: Any) -> BounceOutcome:
-        return BounceOutcome(bounce.id, bounce.send_id is not None, self._decision(conn, bounce.id))
+        return BounceOutcome(
+            bounce.id, bounce.send_id is not None, self._decision(conn, bounce.id), refusal=bounce.match_refusal
+        )
 
     @staticmethod
     def _decision(conn: Connection, bounce_id: int) -> DecisionView | None:
         row = conn.execute(select(_D).where(_D.c.bounce_id == bounce_id)).one_or_none()
         return _decision_view(row) if row is not None else None
+
+
+def _claim(bounce: Any) -> BounceClaim:
+    return BounceClaim(
+        recipient=bounce.recipient,
+        message_id=bounce.message_id,
+        proven_send_id=bounce.proven_send_id,
+        team_id=bounce.team_id,
+    )
 
 
 def _insert(engine: Engine, table):
@@ -378,6 +542,9 @@ def _decision_view(row: Any) -> DecisionView:
         credits=row.credits,
         scheduled_refund_id=row.scheduled_refund_id,
         decided_at=as_utc(row.decided_at),
+        confirmation=row.confirmation,
+        recheck_status=row.recheck_status,
+        confirmed_by_bounce_id=row.confirmed_by_bounce_id,
     )
 
 
@@ -407,8 +574,12 @@ def _notice_payload(decision_id: int, decision: Decision, bounce: Any, send: Any
 
 
 __all__ = [
+    "MAX_RECHECKS",
+    "RECHECK_INTERVAL",
     "REFUND_WINDOW_DAYS",
     "BounceOutcome",
+    "Confirmation",
+    "Evidence",
     "Decision",
     "DecisionView",
     "Outcome",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import cached_property
 
@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from core.accounts import Accounts
 from core.bounces.intake import BounceIntakeService
+from core.bounces.webhook_secrets import WebhookSecrets
 from core.contributions import Contributions
 from core.credit_overview import CreditOverviews
 from core.data_requests import DataRequests
@@ -21,6 +22,7 @@ from core.outbox import Outbox
 from core.person_preview import PersonPreviews
 from core.rate_limits import RateLimits
 from core.refunds import Refunds
+from core.secrets import SecretBox
 from core.sending.relays import Relays
 from core.sending.service import Sending
 from core.settings import Settings, get_settings
@@ -95,19 +97,27 @@ class Services:
 
     @cached_property
     def email_verifier(self) -> EmailVerifier:
+        return EmailVerifier(self._verifier_config())
+
+    @cached_property
+    def bounce_rechecker(self) -> EmailVerifier:
+        """The verifier that re-checks a bounced mailbox. No in-call retries of 4xx (greylisting):
+        the bounce is simply re-checked later on the refund schedule, and no webhook request or
+        mailbox poll waits minutes for a retry."""
+        return EmailVerifier(replace(self._verifier_config(), temp_retries=0))
+
+    def _verifier_config(self) -> VerifierConfig:
         st = self.settings
-        return EmailVerifier(
-            VerifierConfig(
-                dns_nameservers=tuple(st.verify_dns_nameservers),
-                dns_port=st.verify_dns_port,
-                smtp_port=st.verify_smtp_port,
-                helo_name=st.verify_helo_name,
-                mail_from=st.verify_mail_from,
-                connect_timeout_s=st.verify_connect_timeout_s,
-                command_timeout_s=st.verify_command_timeout_s,
-                freshness_window=timedelta(days=st.verify_freshness_days),
-                test_environment=st.verify_test_domains,
-            )
+        return VerifierConfig(
+            dns_nameservers=tuple(st.verify_dns_nameservers),
+            dns_port=st.verify_dns_port,
+            smtp_port=st.verify_smtp_port,
+            helo_name=st.verify_helo_name,
+            mail_from=st.verify_mail_from,
+            connect_timeout_s=st.verify_connect_timeout_s,
+            command_timeout_s=st.verify_command_timeout_s,
+            freshness_window=timedelta(days=st.verify_freshness_days),
+            test_environment=st.verify_test_domains,
         )
 
     @cached_property
@@ -128,11 +138,11 @@ class Services:
 
     @cached_property
     def refunds(self) -> Refunds:
-        return Refunds(self.engine, self.ledger)
+        return Refunds(self.engine, self.ledger, recheck=self.bounce_rechecker.verify_sync)
 
     @cached_property
     def bounce_intake(self) -> BounceIntakeService:
-        return BounceIntakeService(self.engine, self.refunds)
+        return BounceIntakeService(self.engine, self.refunds, verp_key=self._verp_key)
 
     @cached_property
     def relays(self) -> Relays:
@@ -147,7 +157,21 @@ class Services:
             bounce_address=self.settings.bounce_address,
             timeout_s=self.settings.smtp_timeout_s,
             ca_file=self.settings.smtp_ca_file,
+            verp_key=self._verp_key,
         )
+
+    @property
+    def _verp_key(self) -> str | None:
+        return self.settings.verp_key.get_secret_value() if self.settings.verp_key else None
+
+    @cached_property
+    def secret_box(self) -> SecretBox:
+        """Raises SecretsError when TRIBUTARY_SECRET_KEYS is missing or wrong (only where a secret is needed)."""
+        return SecretBox.from_settings(self.settings)
+
+    @cached_property
+    def webhook_secrets(self) -> WebhookSecrets:
+        return WebhookSecrets(self.engine, self.accounts, lambda: self.secret_box)
 
     @cached_property
     def contributions(self) -> Contributions:

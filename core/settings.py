@@ -12,10 +12,21 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from core.provider_settings import ProviderSettings
 
 DEFAULT_VAR_DIR = Path.cwd() / "var"
+# Keys generated on first run of the embedded demo (`tributary secrets init`); `.env` and the
+# environment override them.
+KEYS_FILE = DEFAULT_VAR_DIR / "keys.env"
+DEV_CONTRIBUTOR_KEY = "tributary-dev-contributor-key--set-TRIBUTARY_CONTRIBUTOR_KEY-in-production"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TRIBUTARY_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TRIBUTARY_", env_file=(KEYS_FILE, ".env"), extra="ignore")
+
+    # A development machine: serve/worker/gunicorn start even with default or missing keys.
+    development: bool = False
+    # Fernet keys (comma-separated, newest first) encrypting tokens at rest (core.secrets).
+    secret_keys: SecretStr | None = None
+    # HMAC key of the per-send VERP token in every send's envelope sender (core.bounces.verp).
+    verp_key: SecretStr | None = None
 
     database_url: str = Field(default_factory=lambda: f"sqlite:///{DEFAULT_VAR_DIR / 'tributary.db'}")
     redis_url: str | None = None
@@ -83,8 +94,8 @@ class Settings(BaseSettings):
     bounce_imap_folder: str = "INBOX"
     bounce_imap_timeout_s: float = 30.0
 
-    # Bounce webhook (POST /api/v1/events/bounces): HMAC-SHA256 shared secret; unset disables it.
-    bounce_webhook_secret: SecretStr | None = None
+    # Bounce webhook (POST /api/v1/events/bounces/<team>): each team's own secret
+    # (`tributary bounces webhook-secret TEAM`); a signature older than this is refused.
     bounce_webhook_tolerance_s: int = 300
 
     # Waterfall enrichment: external data providers, a JSON list (see core/provider_settings.py).
@@ -96,7 +107,7 @@ class Settings(BaseSettings):
     # Keys the contributor fingerprints (HMAC) in the shared tables. The default is for development
     # only: production MUST set its own secret, kept outside the database (anyone with both can
     # recompute which fingerprint is which team).
-    contributor_key: SecretStr = SecretStr("tributary-dev-contributor-key--set-TRIBUTARY_CONTRIBUTOR_KEY-in-production")
+    contributor_key: SecretStr = SecretStr(DEV_CONTRIBUTOR_KEY)
 
     # Enrichment jobs (CSV, Sheets): lookups in flight per job (they are network-bound), and how long
     # a job's spend-cap hold lives before it releases itself (a resumed job takes a new one).
@@ -107,6 +118,11 @@ class Settings(BaseSettings):
     # (lookups, data requests, respond). Few: busy ones take the worker's GIL from the acks (2 kept the
     # benchmark's ack p99 under 300 ms, 4 did not); raise it if slow provider calls queue the buttons.
     slack_lazy_threads: int = 2
+
+
+    def secret_key_list(self) -> list[str]:
+        raw = self.secret_keys.get_secret_value() if self.secret_keys else ""
+        return [k.strip() for k in raw.split(",") if k.strip()]
 
 
 @lru_cache(maxsize=1)

@@ -7,6 +7,7 @@ the cycle close runs at a future instant so that every team's cycle has ended.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -16,15 +17,17 @@ from core.refunds import Outcome, RefundReason
 from storage.db import read_transaction
 from storage.models import Bounce, BounceIntake, EmailAddress, RefundDecision, ScheduledRefund
 from storage.models.enums import TransferKind
-from tests.mailpeers.dsn import MALFORMED_MIME, dsn_for, dsn_without_recipient
-from tests.mailpeers.fixtures import imap, make_world, relay, relay_password, running_jobs  # noqa: F401
+from tests.mailpeers.dsn import MALFORMED_MIME, dsn_without_recipient
+from tests.mailpeers.fixtures import (  # noqa: F401
+    imap,
+    make_world,
+    recipients_net,
+    relay,
+    relay_password,
+    running_jobs,
+)
 
 RESULT_TIMEOUT_S = 60
-
-
-def _sent_bytes(world, message_id: str) -> bytes:
-    [accepted] = [a for a in world.relay.recorder.accepted if message_id.encode() in a.data]
-    return accepted.data
 
 
 def _email_status(engine, address: str) -> tuple[str, list[str]]:
@@ -35,9 +38,9 @@ def _email_status(engine, address: str) -> tuple[str, list[str]]:
 
 
 def test_refund_lands_once_in_next_cycle_and_every_refusal_is_recorded(
-    engine, db_url, tmp_path, relay, imap, relay_password, running_jobs  # noqa: F811
+    engine, db_url, tmp_path, relay, imap, relay_password, running_jobs, recipients_net  # noqa: F811
 ) -> None:
-    world = make_world(engine, db_url, tmp_path, relay, imap)
+    world = make_world(engine, db_url, tmp_path, relay, imap, recipients_net)
     svc, now = world.services, world.now
     vera = world.person("Vera Fied", "vera@initech.test")
     soft = world.person("Sof Tee", "soft@initech.test")
@@ -63,17 +66,18 @@ def test_refund_lands_once_in_next_cycle_and_every_refusal_is_recorded(
     day_31 = now - timedelta(days=9)
     s_late = svc.sending.send("later", late_rep, "late@initech.test", subject="Hi", body="Hi", now=day_31)
     assert s_vera.data_request_id == charged.request_id and s_mo.data_request_id is None
-    # The relay saw STARTTLS, AUTH LOGIN as our user, and our Message-ID with the bounce address as sender.
+    # The relay saw STARTTLS, AUTH LOGIN as our user, and each send's own VERP envelope sender.
     assert all(a.tls and a.authenticated_as == "relay-user" for a in relay.recorder.accepted)
-    assert {a.mail_from for a in relay.recorder.accepted} == {"bounces@tributary.test"}
+    senders = [a.mail_from for a in relay.recorder.accepted]
+    assert len(set(senders)) == 4
+    assert all(re.fullmatch(r"bounces\+s\d+-[a-z2-7]{16}@tributary\.test", s) for s in senders)
 
-    vera_dsn = dsn_for(_sent_bytes(world, s_vera.message_id), "vera@initech.test")
+    vera_dsn = world.dsn(s_vera)
     for _ in range(3):  # the same DSN delivered three times
         imap.deliver(vera_dsn)
-    imap.deliver(dsn_for(_sent_bytes(world, s_soft.message_id), "soft@initech.test", status="4.2.2",
-                         diagnostic="452 4.2.2 Mailbox full"))
-    imap.deliver(dsn_for(_sent_bytes(world, s_mo.message_id), "mo@initech.test"))
-    imap.deliver(dsn_for(_sent_bytes(world, s_late.message_id), "late@initech.test"))
+    imap.deliver(world.dsn(s_soft, status="4.2.2", diagnostic="452 4.2.2 Mailbox full"))
+    imap.deliver(world.dsn(s_mo))
+    imap.deliver(world.dsn(s_late))
     # Bad input in the same mailbox: kept as unparseable, the rest still processed.
     imap.deliver(MALFORMED_MIME)
     imap.deliver(dsn_without_recipient())
@@ -92,6 +96,10 @@ def test_refund_lands_once_in_next_cycle_and_every_refusal_is_recorded(
     assert decisions[s_mo.send_id].reason == RefundReason.NOT_BOUGHT
     [late_decision] = svc.refunds.decisions(svc.accounts.team("later").id)
     assert late_decision.reason == RefundReason.SENT_AFTER_WINDOW
+    # The evidence: each hard bounce was confirmed by the SMTP re-check finding the mailbox gone.
+    assert decisions[s_vera.send_id].confirmation == "confirmed"
+    assert decisions[s_vera.send_id].recheck_status == "invalid"
+    assert decisions[s_soft.send_id].confirmation == "not_needed"
 
     # Nothing is granted before the cycle closes; then exactly once, at the next cycle's start.
     assert [t for t in svc.ledger.transfers(acme.id) if t.kind == TransferKind.REFUND] == []

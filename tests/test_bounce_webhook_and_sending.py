@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 import requests
-from pydantic import SecretStr
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
@@ -17,22 +16,23 @@ from core.bounces.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from core.errors import InvalidInput
 from core.refunds import Outcome
 from core.sending.smtp import SendFailed
-from core.services import Services
 from storage.db import read_transaction
 from storage.models import EmailSend
 from storage.models.enums import TransferKind
-from tests.mailpeers.fixtures import PASSWORD_ENV, make_world, relay, relay_password, settings_for  # noqa: F401
+from tests.mailpeers.fixtures import (  # noqa: F401
+    PASSWORD_ENV,
+    make_world,
+    recipients_net,
+    relay,
+    relay_password,
+)
 from tests.mailpeers.relay import RELAY_PASSWORD
 from web.app import create_app
 
-SECRET = "whsec-test-0123456789"
-
 
 @pytest.fixture
-def webhook(engine, db_url, tmp_path, relay, relay_password):  # noqa: F811
-    world = make_world(engine, db_url, tmp_path, relay, None)
-    settings = settings_for(db_url, tmp_path, relay, None, bounce_webhook_secret=SecretStr(SECRET))
-    world.services = Services(settings=settings, engine=engine)
+def webhook(engine, db_url, tmp_path, relay, relay_password, recipients_net):  # noqa: F811
+    world = make_world(engine, db_url, tmp_path, relay, None, recipients_net)
     server = make_server("127.0.0.1", 0, create_app(world.services), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -41,7 +41,7 @@ def webhook(engine, db_url, tmp_path, relay, relay_password):  # noqa: F811
     thread.join(timeout=10)
 
 
-def _post(url: str, body: bytes, *, secret: str = SECRET, timestamp: int | None = None, signature: str | None = None):
+def _post(url: str, body: bytes, *, secret: str, timestamp: int | None = None, signature: str | None = None):
     ts = str(int(time.time()) if timestamp is None else timestamp)
     headers = {
         TIMESTAMP_HEADER: ts,
@@ -52,10 +52,12 @@ def _post(url: str, body: bytes, *, secret: str = SECRET, timestamp: int | None 
 
 
 def test_webhook_refunds_once_and_refuses_bad_signatures_and_bodies(webhook) -> None:
-    world, url = webhook
+    world, base = webhook
     svc, now = world.services, world.now
     vera = world.person("Vera Fied", "vera@initech.test")
     rep = world.team("acme", created=now - timedelta(days=3))
+    url = f"{base}/acme"
+    secret = svc.webhook_secrets.show("acme").secret
     svc.data_requests.access_email("acme", rep, vera, now=now - timedelta(days=2))
     sent = svc.sending.send("acme", rep, "vera@initech.test", subject="Hi", body="Hi", now=now - timedelta(days=1))
     event = {"recipient": "Vera@Initech.test", "message_id": sent.message_id, "type": "hard",
@@ -64,26 +66,29 @@ def test_webhook_refunds_once_and_refuses_bad_signatures_and_bodies(webhook) -> 
 
     # Wrong secret, tampered body, stale timestamp, missing headers: 401, nothing stored.
     assert _post(url, body, secret="wrong").status_code == 401
-    assert _post(url, body, signature=sign(SECRET, str(int(time.time())), body + b" ")).status_code == 401
+    tampered = sign(secret, str(int(time.time())), body + b" ")
+    assert _post(url, body, secret=secret, signature=tampered).status_code == 401
     stale = int(time.time()) - 3600
-    refused = _post(url, body, timestamp=stale)
+    refused = _post(url, body, secret=secret, timestamp=stale)
     assert refused.status_code == 401 and "Timestamp" in refused.json()["error"]
     assert requests.post(url, data=body, timeout=30).status_code == 401
+    # The old shared endpoint is gone: every event names its team.
+    assert _post(base, body, secret=secret).status_code == 404
     assert svc.bounce_intake.intake_rows() == []
 
     # Authenticated but wrong: 400 naming the field, kept as unparseable.
-    bad = _post(url, json.dumps({**event, "type": "bouncy"}).encode())
+    bad = _post(url, json.dumps({**event, "type": "bouncy"}).encode(), secret=secret)
     assert bad.status_code == 400 and bad.json()["field"] == "type"
-    not_json = _post(url, b"{not json")
+    not_json = _post(url, b"{not json", secret=secret)
     assert not_json.status_code == 400 and not_json.json()["field"] == "body"
     assert [r[2] for r in svc.bounce_intake.intake_rows()] == ["unparseable", "unparseable"]
 
     # Good: matched, refund granted; the same event three times is still one refund.
     for _ in range(3):
-        ok = _post(url, body)
+        ok = _post(url, body, secret=secret)
         assert ok.status_code == 200 and ok.json()["matched"] and ok.json()["refund"] == "granted"
     # A list with one bad item: the good one is processed, the bad one named and kept.
-    mixed = _post(url, json.dumps([{**event, "type": "soft"}, {"recipient": "x"}]).encode())
+    mixed = _post(url, json.dumps([{**event, "type": "soft"}, {"recipient": "x"}]).encode(), secret=secret)
     assert mixed.status_code == 400
     results = mixed.json()["results"]
     assert results[0]["matched"] and results[0]["refund"] == "refused" and results[1]["field"] == "[1].recipient"
@@ -95,12 +100,14 @@ def test_webhook_refunds_once_and_refuses_bad_signatures_and_bodies(webhook) -> 
 
 
 def test_unmatched_webhook_bounces_are_kept_and_listed(webhook) -> None:
-    world, url = webhook
+    world, base = webhook
+    world.team("acme", created=world.now)
+    secret = world.services.webhook_secrets.show("acme").secret
     body = json.dumps({"recipient": "nobody@elsewhere.test", "message_id": "<unknown@x>", "type": "hard"}).encode()
-    response = _post(url, body)
+    response = _post(f"{base}/acme", body, secret=secret)
     assert response.status_code == 200 and response.json()["matched"] is False
     [kept] = world.services.bounce_intake.unmatched()
-    assert kept.recipient == "nobody@elsewhere.test" and kept.source == "webhook"
+    assert kept.recipient == "nobody@elsewhere.test" and kept.source == "webhook" and kept.refusal == "unknown_send"
 
 
 def test_send_failures_are_recorded_and_never_reveal_the_password(

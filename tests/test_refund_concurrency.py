@@ -13,22 +13,20 @@ from core.refunds import Outcome, RefundReason
 from storage.db import read_transaction
 from storage.models import RefundDecision, ScheduledRefund
 from storage.models.enums import TransferKind
-from tests.mailpeers.dsn import dsn_for
-from tests.mailpeers.fixtures import make_world, relay, relay_password, running_jobs  # noqa: F401
+from tests.mailpeers.fixtures import make_world, recipients_net, relay, relay_password, running_jobs  # noqa: F401
 
 
-def _world_with_bounces(engine, db_url, tmp_path, relay):  # noqa: F811
-    world = make_world(engine, db_url, tmp_path, relay, None)
+def _world_with_bounces(engine, db_url, tmp_path, relay, net):  # noqa: F811
+    world = make_world(engine, db_url, tmp_path, relay, None, net)
     svc, now = world.services, world.now
     vera = world.person("Vera Fied", "vera@initech.test")
     rep = world.team("acme", created=now - timedelta(days=3))
     access = svc.data_requests.access_email("acme", rep, vera, now=now - timedelta(days=2))
     first = svc.sending.send("acme", rep, "vera@initech.test", subject="One", body="1", now=now - timedelta(days=1))
     second = svc.sending.send("acme", rep, "vera@initech.test", subject="Two", body="2", now=now - timedelta(hours=1))
-    sent = {a.data.split(b"Subject: ")[1][:3]: a.data for a in relay.recorder.accepted}
     # Two different DSNs (one per send) for the same bought address, one of them delivered twice:
     # stored, not yet decided, as a mailbox poll that died after storing would leave them.
-    dsns = [dsn_for(sent[b"One"], "vera@initech.test"), dsn_for(sent[b"Two"], "vera@initech.test")]
+    dsns = [world.dsn(first), world.dsn(second)]
     for raw in dsns + dsns[:1]:
         svc.bounce_intake.ingest_message(raw, source="imap", decide=False)
     return world, access, (first, second)
@@ -53,9 +51,9 @@ def _assert_one_refund(world, access) -> None:
 
 @pytest.mark.slow
 def test_two_threads_deciding_the_same_bounces_grant_one_refund(
-    engine, db_url, tmp_path, relay, relay_password  # noqa: F811
+    engine, db_url, tmp_path, relay, relay_password, recipients_net  # noqa: F811
 ) -> None:
-    world, access, _ = _world_with_bounces(engine, db_url, tmp_path, relay)
+    world, access, _ = _world_with_bounces(engine, db_url, tmp_path, relay, recipients_net)
     barrier = threading.Barrier(2)
     errors: list[BaseException] = []
 
@@ -77,9 +75,9 @@ def test_two_threads_deciding_the_same_bounces_grant_one_refund(
 
 @pytest.mark.slow
 def test_two_huey_workers_running_the_decide_task_at_once_grant_one_refund(
-    engine, db_url, tmp_path, relay, relay_password, running_jobs  # noqa: F811
+    engine, db_url, tmp_path, relay, relay_password, running_jobs, recipients_net  # noqa: F811
 ) -> None:
-    world, access, _ = _world_with_bounces(engine, db_url, tmp_path, relay)
+    world, access, _ = _world_with_bounces(engine, db_url, tmp_path, relay, recipients_net)
     jobs = Jobs(world.services)
     results = [jobs.process_bounces() for _ in range(4)]  # enqueued before the consumer starts
     running_jobs(jobs, workers=2)

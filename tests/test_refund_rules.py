@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.bounces.parse import BounceClass
-from core.refunds import REFUND_WINDOW_DAYS, Outcome, RefundCase, RefundReason, RequestFacts, decide
+from core.refunds import REFUND_WINDOW_DAYS, Confirmation, Outcome, RefundCase, RefundReason, RequestFacts, decide
 from storage.models.enums import DataKind, DataRequestStatus, EmailStatus
 
 ACCESS = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -28,6 +28,7 @@ cases = st.builds(
     sent_at=st.integers(0, 60 * 24 * 3600).map(lambda s: ACCESS + timedelta(seconds=s)),
     request=st.none() | requests,
     already_refunded=st.booleans(),
+    confirmation=st.sampled_from([Confirmation.CONFIRMED, Confirmation.REFUSED, Confirmation.UNCONFIRMED]),
 )
 
 
@@ -44,6 +45,7 @@ def test_granted_exactly_when_every_condition_holds(case: RefundCase) -> None:
         and case.bounce_class == BounceClass.HARD
         and case.sent_at - r.accessed_at <= timedelta(days=REFUND_WINDOW_DAYS)
         and not case.already_refunded
+        and case.confirmation == Confirmation.CONFIRMED  # a bounce is a claim until confirmed
     )
     assert (decision.outcome == Outcome.GRANTED) == eligible
     # Money: exactly the charged amount, never more, and nothing when refused.
@@ -72,3 +74,10 @@ def test_soft_bounces_and_second_bounces_are_refused_with_their_reason() -> None
     assert decide(RefundCase(BounceClass.HARD, ACCESS, _charged(), True)).reason == RefundReason.ALREADY_REFUNDED
     free = RequestFacts(1, DataKind.EMAIL, DataRequestStatus.FREE, "accept_all", 0, ACCESS)
     assert decide(RefundCase(BounceClass.HARD, ACCESS, free, False)).reason == RefundReason.NOT_CHARGED
+
+
+def test_an_unconfirmed_or_refuted_bounce_is_refused_with_its_reason() -> None:
+    refuted = RefundCase(BounceClass.HARD, ACCESS, _charged(), False, Confirmation.REFUSED)
+    unsure = RefundCase(BounceClass.HARD, ACCESS, _charged(), False, Confirmation.UNCONFIRMED)
+    assert decide(refuted).reason == RefundReason.MAILBOX_ACCEPTS_MAIL
+    assert decide(unsure).reason == RefundReason.BOUNCE_UNCONFIRMED

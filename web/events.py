@@ -1,13 +1,17 @@
-"""`POST /api/v1/events/bounces`: bounces reported by email-sending services (see core.bounces.webhook).
+"""`POST /api/v1/events/bounces/<team>`: bounces reported by a team's email-sending service, signed
+with that team's own secret (see core.bounces.webhook).
 
-401 for a missing, wrong or stale signature (the body is not stored: anyone can send junk, and a
+401 for a missing, wrong or stale signature, an unknown team or a team without a secret (one
+message for all: no oracle for team names); the body is not stored (anyone can send junk, and a
 sender with the right secret retries on any non-2xx, so nothing genuine is lost). 400 naming the
 field for a body that is authenticated but wrong, which is kept as an unparseable intake row. 503
-while no secret is configured. Items of a list are taken one by one: the good ones are processed
-even when another is refused.
+while TRIBUTARY_SECRET_KEYS (which decrypts the team secrets) is not configured. Items of a list
+are taken one by one: the good ones are processed even when another is refused.
 """
 
 from __future__ import annotations
+
+import secrets
 
 from flask import Blueprint, current_app, jsonify, request
 
@@ -21,22 +25,41 @@ from core.bounces.webhook import (
     parse_body,
     verify_signature,
 )
+from core.errors import TributaryError
+from core.secrets import SecretsError
 
 events_bp = Blueprint("events", __name__)
 
 
-@events_bp.post("/api/v1/events/bounces")
-def bounce_events():
+def _team_secret(services, team_ref: str) -> tuple[int | None, str]:
+    """(team id, its secret); for an unknown team or one without a secret, a random secret that
+    no signature matches, so every failure reads the same."""
+    try:
+        team = services.accounts.team(int(team_ref) if team_ref.isdigit() else team_ref)
+        found = services.webhook_secrets.secret_of(team.id)
+    except SecretsError:
+        raise
+    except TributaryError:
+        found = None
+    if found is None:
+        return None, secrets.token_urlsafe(32)
+    return found.team_id, found.secret
+
+
+@events_bp.post("/api/v1/events/bounces/<team_ref>")
+def bounce_events(team_ref: str):
     services = current_app.extensions["tributary"]
-    secret = services.settings.bounce_webhook_secret
-    if secret is None:
-        return jsonify(error="the bounce webhook is not configured (TRIBUTARY_BOUNCE_WEBHOOK_SECRET)"), 503
     if (request.content_length or 0) > MAX_BODY_BYTES:
         return jsonify(error=f"body: larger than {MAX_BODY_BYTES} bytes"), 413
+    try:
+        team_id, secret = _team_secret(services, team_ref[:100])
+    except SecretsError as exc:
+        current_app.logger.error("bounce webhook: %s", exc)
+        return jsonify(error="the bounce webhook is not configured (TRIBUTARY_SECRET_KEYS)"), 503
     body = request.get_data(cache=False)
     try:
         verify_signature(
-            secret.get_secret_value(),
+            secret,
             timestamp=request.headers.get(TIMESTAMP_HEADER),
             signature=request.headers.get(SIGNATURE_HEADER),
             body=body,
@@ -45,6 +68,8 @@ def bounce_events():
     except WebhookAuthError as exc:
         current_app.logger.warning("bounce webhook refused from %s: %s", request.remote_addr, exc)
         return jsonify(error=str(exc)), 401
+    if team_id is None:  # unreachable in practice: a random secret matched
+        return jsonify(error=f"{SIGNATURE_HEADER}: signature does not match"), 401
     intake = services.bounce_intake
     try:
         is_list, items = parse_body(body)
@@ -65,7 +90,7 @@ def bounce_events():
             results.append({"index": item.index, "error": str(item.error), "field": item.error.field,
                             "intake_id": kept.intake_id})
             continue
-        stored = intake.ingest_event(item.event, body)
+        stored = intake.ingest_event(item.event, body, team_id=team_id)
         outcome = stored.outcomes[0] if stored.outcomes else None
         results.append(
             {
@@ -74,6 +99,7 @@ def bounce_events():
                 "bounce_id": stored.bounce_ids[0] if stored.bounce_ids else None,
                 "matched": bool(outcome and outcome.matched),
                 "refund": outcome.decision.outcome.value if outcome and outcome.decision else None,
+                "pending": bool(outcome and outcome.pending),
             }
         )
     if not is_list:

@@ -3,9 +3,12 @@
 Storage first, always: the raw message (or webhook body) goes into `bounce_intake` whether it parses
 or not, so nothing is lost; a message that cannot be read is kept with status `unparseable` and its
 error. Each failed recipient becomes one `bounce` row whose dedupe key is the bounce's own
-Message-ID (or, when it has none, a hash of the raw message) plus the recipient: the same DSN
-delivered three times is one bounce. Then each new bounce is matched to its send and its refund
-decided (core.refunds); a bounce no send matches is kept and listed by `unmatched`.
+Message-ID (or, when it has none, a hash of the raw message), the send it proves and the recipient:
+the same DSN delivered three times is one bounce, and a forged one cannot take a genuine one's key.
+The proof is read here and stored with the bounce: the send a valid VERP token names (core.bounces.
+verp) and, for a webhook event, the team whose secret signed it. Then each new bounce is matched to
+its send and decided (core.refunds); a bounce no send matches is kept, with why, and listed by
+`unmatched`.
 """
 
 from __future__ import annotations
@@ -22,15 +25,17 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.bounces.parse import BounceClass, BounceParseError, parse_bounce
+from core.bounces.verp import proven_send_ids, token_send_id
 from core.refunds import BounceOutcome, Refunds
 from storage.db import is_sqlite, read_transaction, run_write
-from storage.models import Bounce, BounceIntake
+from storage.models import Bounce, BounceIntake, EmailSend
 from storage.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
 _I = BounceIntake.__table__
 _B = Bounce.__table__
+_S = EmailSend.__table__
 
 MAX_SOURCE_REF = 500
 MAX_ERROR = 500
@@ -58,6 +63,7 @@ class BounceEvent:
     diagnostic: str | None = None
     status_code: str | None = None
     reason: str | None = None
+    verp_token: str | None = None  # the token of the send's envelope sender, when the service reports it
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,7 @@ class UnmatchedBounce:
     source: str
     source_ref: str | None
     received_at: datetime
+    refusal: str | None  # why it matches no send (core.bounces.matching.MatchRefusal)
 
 
 @dataclass(frozen=True)
@@ -93,12 +100,15 @@ class _NewBounce:
     reason: str | None
     diagnostic: str | None
     message_id: str | None
+    proven_send_id: int | None = None
+    team_id: int | None = None
 
 
 class BounceIntakeService:
-    def __init__(self, engine: Engine, refunds: Refunds) -> None:
+    def __init__(self, engine: Engine, refunds: Refunds, *, verp_key: str | None = None) -> None:
         self.engine = engine
         self.refunds = refunds
+        self.verp_key = verp_key  # None: no DSN can prove its send (sends carry no token)
 
     def ingest_message(
         self,
@@ -119,16 +129,18 @@ class BounceIntakeService:
         except BounceParseError as exc:
             return self._store(raw, digest, source, source_ref, IntakeStatus.UNPARSEABLE, [], now, exc.code, str(exc))
         received_at = _received_at(raw, now)
+        proven = self._proven_send(raw)
         key_base = f"mid:{report.bounce_message_id}" if report.bounce_message_id else f"sha256:{digest}"
         bounces = [
             _NewBounce(
-                dedupe_key=f"{key_base}|{r.address}"[:400],
+                dedupe_key=f"{key_base}|send:{proven}|{r.address}"[:400],
                 recipient=r.address,
                 bounce_class=r.bounce_class.value,
                 status_code=r.status,
                 reason=r.reason,
                 diagnostic=r.diagnostic,
                 message_id=report.message_id,
+                proven_send_id=proven,
             )
             for r in report.recipients
         ]
@@ -139,20 +151,30 @@ class BounceIntakeService:
         )
 
     def ingest_event(
-        self, event: BounceEvent, raw_body: bytes, *, source: str = IntakeSource.WEBHOOK, now: datetime | None = None
+        self,
+        event: BounceEvent,
+        raw_body: bytes,
+        *,
+        team_id: int,
+        source: str = IntakeSource.WEBHOOK,
+        now: datetime | None = None,
     ) -> IntakeResult:
-        """Store one validated webhook event (its raw body kept as received) and decide it."""
+        """Store one validated webhook event signed with team `team_id`'s secret, and decide it."""
         now = as_utc(now or utcnow())
         digest = hashlib.sha256(raw_body).hexdigest()
         recipient = event.recipient.strip().lower()
+        proven = token_send_id(self.verp_key, event.verp_token) if self.verp_key and event.verp_token else None
+        ref = event.message_id or event.verp_token or "sha256:" + digest
         bounce = _NewBounce(
-            dedupe_key=f"event:{event.message_id or 'sha256:' + digest}|{recipient}|{event.bounce_class}"[:400],
+            dedupe_key=f"event:team:{team_id}|{ref}|{recipient}|{event.bounce_class}"[:400],
             recipient=recipient,
             bounce_class=BounceClass(event.bounce_class).value,
             status_code=event.status_code,
             reason=event.reason,
             diagnostic=(event.diagnostic or None) and event.diagnostic[:500],
             message_id=event.message_id,
+            proven_send_id=proven,
+            team_id=team_id,
         )
         return self._store(raw_body, digest, source, None, IntakeStatus.PARSED, [bounce], now, None, None)
 
@@ -192,6 +214,7 @@ class BounceIntakeService:
                 source=r.source,
                 source_ref=r.source_ref,
                 received_at=as_utc(r.received_at),
+                refusal=r.match_refusal,
             )
             for r in rows
         ]
@@ -247,6 +270,9 @@ class BounceIntakeService:
                 conn.execute(update(_I).where(_I.c.id == intake_id).values(times_received=_I.c.times_received + 1))
             else:
                 intake_id = inserted
+            # A token valid under the key but naming no send here (another deployment's) proves nothing.
+            claimed = {b.proven_send_id for b in bounces if b.proven_send_id is not None}
+            known = set(conn.execute(select(_S.c.id).where(_S.c.id.in_(claimed))).scalars()) if claimed else set()
             for b in bounces:
                 conn.execute(
                     insert(_B)
@@ -260,6 +286,8 @@ class BounceIntakeService:
                         diagnostic=b.diagnostic,
                         message_id=b.message_id,
                         received_at=received_at,
+                        proven_send_id=b.proven_send_id if b.proven_send_id in known else None,
+                        team_id=b.team_id,
                     )
                     .on_conflict_do_nothing(index_elements=["dedupe_key"])
                 )
@@ -274,6 +302,14 @@ class BounceIntakeService:
         # work of a worker that died after storing).
         outcomes = tuple(self.refunds.process_bounce(bounce_id, now=now) for bounce_id in bounce_ids) if decide else ()
         return IntakeResult(intake_id, status, duplicate, tuple(bounce_ids), outcomes, error, error_code)
+
+
+    def _proven_send(self, raw: bytes) -> int | None:
+        """The one send a valid VERP token in the message proves (two different ones prove nothing)."""
+        if not self.verp_key:
+            return None
+        ids = proven_send_ids(self.verp_key, raw)
+        return next(iter(ids)) if len(ids) == 1 else None
 
 
 def _received_at(raw: bytes, now: datetime) -> datetime:

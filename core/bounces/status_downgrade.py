@@ -7,8 +7,12 @@ Policy (the shared database must not keep calling a dead mailbox "verified"):
   good and is not any more, the person may have moved;
 - `blocked` (5.7.x policy / reputation rejections) changes nothing: it judges the sender, not the
   mailbox.
-Only bounces matched to one of our sends get here, so a forged DSN dropped into the bounce mailbox
-cannot poison shared data. No team id is written: the shared row does not say whose send bounced.
+Matching a send is not enough to get here (a Message-ID is easy to quote, and the recipient of a
+message sees its envelope sender): core.refunds calls this only for a bounce that proved its send
+(VERP token or a team's signed webhook event, same recipient) *and* was confirmed by an SMTP
+re-check of the mailbox or by an independent bounce from another team; it names the send's own
+recipient, never an address taken from the bounce. No team id is written: the shared row does not
+say whose send bounced.
 """
 
 from __future__ import annotations

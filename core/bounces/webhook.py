@@ -1,12 +1,20 @@
 """The bounce webhook's contract: signature check and body validation (no web framework here).
 
+Endpoint: `POST /api/v1/events/bounces/<team>` (team name or id), signed with *that team's* secret
+(core.bounces.webhook_secrets; `tributary bounces webhook-secret TEAM`). An event can only match a
+send of that team.
+
 Authentication: `X-Tributary-Timestamp: <unix seconds>` and
-`X-Tributary-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>." + raw body)>`. A timestamp
-more than the tolerance away from now is refused, so a captured request cannot be replayed later.
+`X-Tributary-Signature: sha256=<hex HMAC-SHA256(team secret, "<timestamp>." + raw body)>`. A
+timestamp more than the tolerance away from now is refused, so a captured request cannot be
+replayed later (and a replay within it is the same bounce: intake dedupes it).
 
 Body: one JSON object, or a list of them, each
-`{"recipient": str, "message_id": str|null, "type": "hard"|"soft", "diagnostic": str|null,
-"status": "5.1.1"|null}`. Each item is validated on its own; errors name the item and the field.
+`{"recipient": str, "message_id": str|null, "token": str|null, "type": "hard"|"soft",
+"diagnostic": str|null, "status": "5.1.1"|null}`. `message_id` is the Message-ID of our send;
+`token` the VERP token of its envelope sender (`bounces+<token>@...`) when the service reports the
+return path. An event with neither matches nothing. Each item is validated on its own; errors name
+the item and the field.
 """
 
 from __future__ import annotations
@@ -31,7 +39,8 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_EVENTS = 1000
 _STATUS = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}$")
 _MSGID = re.compile(r"^<?[^<>\s]{1,250}>?$")
-_FIELDS = {"recipient", "message_id", "type", "diagnostic", "status"}
+_TOKEN = re.compile(r"^s\d{1,18}-[a-z2-7]{16}$")
+_FIELDS = {"recipient", "message_id", "token", "type", "diagnostic", "status"}
 
 
 class WebhookAuthError(TributaryError):
@@ -127,6 +136,9 @@ def _event(data: object, where: str) -> BounceEvent:
             raise WebhookBodyError(f"{where}message_id", "must be a Message-ID such as <id@host>")
         message_id = message_id.strip()
         message_id = message_id if message_id.startswith("<") else f"<{message_id}>"
+    token = data.get("token")
+    if token is not None and (not isinstance(token, str) or not _TOKEN.match(token.strip().lower())):
+        raise WebhookBodyError(f"{where}token", "must be a VERP token such as s42-abcdefghij234567")
     diagnostic = data.get("diagnostic")
     if diagnostic is not None and not isinstance(diagnostic, str):
         raise WebhookBodyError(f"{where}diagnostic", "must be a string")
@@ -140,6 +152,7 @@ def _event(data: object, where: str) -> BounceEvent:
         diagnostic=(diagnostic or None) and " ".join(diagnostic.split())[:500],
         status_code=status,
         reason=status_reason(status, diagnostic),
+        verp_token=token.strip().lower() if token else None,
     )
 
 

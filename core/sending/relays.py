@@ -1,7 +1,10 @@
 """SMTP relay settings per team, or per member overriding the team's.
 
 The password is never stored: a relay names the environment variable that holds it, and the
-process that sends reads it at send time. Nothing here prints or logs a secret.
+process that sends reads it at send time. Only variables named `TRIBUTARY_RELAY_PASSWORD_*` can be
+named: otherwise an admin could point a relay of their choosing at any secret of the process (the
+Slack client secret, the database password) and have it sent in an SMTP login. Nothing here prints
+or logs a secret.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from storage.models import SmtpRelay
 from storage.timeutil import as_utc, utcnow
 
 _R = SmtpRelay.__table__
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+PASSWORD_ENV_PREFIX = "TRIBUTARY_RELAY_PASSWORD_"
+_ENV_NAME = re.compile(r"^TRIBUTARY_RELAY_PASSWORD_[A-Za-z0-9_]{1,100}$")
 _HOST = re.compile(r"^[A-Za-z0-9.\-:\[\]]{1,255}$")
 
 
@@ -49,6 +53,11 @@ class RelayInfo:
             return None
         if not self.password_env:
             raise InvalidInput(f"SMTP relay {self.host}:{self.port}: a user is set but no password variable")
+        if not _ENV_NAME.match(self.password_env):  # a row written before the prefix rule
+            raise InvalidInput(
+                f"SMTP relay {self.host}:{self.port}: password variable {self.password_env} is not a "
+                f"{PASSWORD_ENV_PREFIX}* variable; set the relay again with one"
+            )
         value = os.environ.get(self.password_env)
         if not value:
             raise InvalidInput(
@@ -84,7 +93,10 @@ class Relays:
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
             raise InvalidInput(f"relay port: must be between 1 and 65535, got {port!r}")
         if password_env is not None and not _ENV_NAME.match(password_env):
-            raise InvalidInput(f"relay password variable: {password_env!r} is not an environment variable name")
+            raise InvalidInput(
+                f"relay password variable: {password_env!r} must be named {PASSWORD_ENV_PREFIX}<NAME> "
+                "(letters, digits, _): only those may be sent to a relay"
+            )
         if username and not password_env:
             raise InvalidInput("relay password variable: required when a user is given (--password-env VAR)")
         if from_address:
@@ -145,4 +157,4 @@ def _info(row) -> RelayInfo:
     )
 
 
-__all__ = ["RelayInfo", "Relays"]
+__all__ = ["PASSWORD_ENV_PREFIX", "RelayInfo", "Relays"]

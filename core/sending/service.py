@@ -3,7 +3,8 @@
 The record is written before the SMTP conversation (status pending) and settled after it (sent or
 failed), so a process that dies mid-send still leaves the Message-ID a bounce can be matched to.
 The send remembers the data request through which the team bought the recipient address, if any:
-only these sends count for bounce refunds.
+only these sends count for bounce refunds. With a bounce address and a VERP key, each send's
+envelope sender carries its own token (core.bounces.verp): the proof a bounce must carry.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from core.accounts import Accounts
 from core.bounces.matching import SendStatus
+from core.bounces.verp import verp_address
 from core.errors import InvalidInput
 from core.sending.relays import Relays
 from core.sending.smtp import SendFailed, deliver, tls_context
@@ -57,6 +59,7 @@ class Sending:
         bounce_address: str | None = None,
         timeout_s: float = 30.0,
         ca_file: str | None = None,
+        verp_key: str | None = None,
     ) -> None:
         self.engine = engine
         self.accounts = accounts
@@ -64,6 +67,7 @@ class Sending:
         self.bounce_address = bounce_address
         self.timeout_s = timeout_s
         self.ca_file = ca_file
+        self.verp_key = verp_key
 
     def send(
         self,
@@ -124,7 +128,7 @@ class Sending:
             deliver(
                 relay,
                 message,
-                envelope_from=self.bounce_address or sender,
+                envelope_from=self._envelope_from(send_id, sender),
                 password=password,
                 timeout_s=self.timeout_s,
                 context=tls_context(self.ca_file),
@@ -144,6 +148,11 @@ class Sending:
             relay_host=relay.host,
             sent_at=now,
         )
+
+    def _envelope_from(self, send_id: int, sender: str) -> str:
+        if self.bounce_address and self.verp_key:
+            return verp_address(self.verp_key, send_id, self.bounce_address)
+        return self.bounce_address or sender
 
     def sends(self, team_id: int) -> list[SendReceipt]:
         with read_transaction(self.engine) as conn:

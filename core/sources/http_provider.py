@@ -2,11 +2,14 @@
 
 The response shape is Hunter's Email Finder v2:
 
-    GET {base}/v2/email-finder?domain=..&first_name=..&last_name=..&api_key=..
+    GET {base}/v2/email-finder?domain=..&first_name=..&last_name=..   (header X-API-KEY: <key>)
     200 {"data": {"email": "a.b@x.com" | null, "score": 0-100, "accept_all": bool,
                   "verification": {"date": "...", "status": "valid"|"accept_all"|"unknown"|... | null},
                   "phone_number": str | null, ...}, "meta": {...}}
     404 / 451, or 200 with "email": null  -> nothing found (451: the person asked to be left out)
+
+The API key travels in Hunter's `X-API-KEY` header, never in the URL (URLs end up in proxy and
+access logs), and a base URL must be https:// unless it points at this machine (loopback).
 
 Vendor statuses are the vendor's claims, so they map down, never up:
     valid, unknown, webmail, null -> unverified  (not chargeable, score = the vendor's)
@@ -27,6 +30,7 @@ NO_PROXY, its CA bundle, following redirects, gzip) is resolved once when the so
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -64,6 +68,7 @@ _VENDOR_STATUS = {
     "disposable": EmailStatus.INVALID,
 }
 _NOT_FOUND_HTTP = frozenset({404, 451})
+API_KEY_HEADER = "X-API-KEY"  # Hunter's header for the key (the query-string api_key works too, but leaks)
 # urllib3 never retries a failure (tenacity does, with the breaker and the bucket in the loop): connect
 # and read errors are re-raised as they are, any other error after one try (wrapped in MaxRetryError).
 # Redirects are still followed, as requests did (30 at most, then an error).
@@ -112,8 +117,9 @@ class ProviderConfig:
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
             raise ValueError(f"provider name {self.name!r}: letters, digits, '-' and '_' only")
-        if not self.base_url.startswith(("http://", "https://")):
-            raise ValueError(f"provider {self.name}: base_url must start with http:// or https://")
+        problem = base_url_problem(self.base_url)
+        if problem:
+            raise ValueError(f"provider {self.name}: base_url {problem}")
         if self.timeout_s <= 0 or self.max_attempts < 1 or self.rate_limit_per_s <= 0:
             raise ValueError(f"provider {self.name}: timeout_s, max_attempts and rate_limit_per_s must be positive")
 
@@ -203,7 +209,11 @@ class HttpProviderSource:
         self.pool = pool if pool is not None else _default_pool(config)
         self._url = config.base_url.rstrip("/") + "/v2/email-finder"
         self._timeout = urllib3.Timeout(connect=config.timeout_s, read=config.timeout_s)
-        self._headers = {"Accept": "application/json", **urllib3.util.make_headers(accept_encoding=True)}
+        self._headers = {
+            "Accept": "application/json",
+            API_KEY_HEADER: config.api_key,
+            **urllib3.util.make_headers(accept_encoding=True),
+        }
         self.bucket = TokenBucket(config.rate_limit_per_s, burst=config.burst, clock=clock, sleep=sleep)
         self.breaker = CircuitBreaker(
             config.name,
@@ -286,7 +296,7 @@ class HttpProviderSource:
 
     def _attempt(self, params: dict[str, str]) -> VendorAnswer | None:
         self.bucket.acquire(max_wait_s=self.config.timeout_s)
-        url = self._url + "?" + urlencode({**params, "api_key": self.config.api_key})
+        url = self._url + "?" + urlencode(params)
         self.attempts += 1
         try:
             response = self.pool.urlopen(
@@ -370,6 +380,25 @@ def _default_pool(config: ProviderConfig) -> urllib3.PoolManager:
 
         return SOCKSProxyManager(proxy_url, num_pools=4, **pool_kw)
     return urllib3.ProxyManager(proxy_url, num_pools=4, **pool_kw)
+
+
+def base_url_problem(base_url: str) -> str | None:
+    """Why a vendor base URL is refused: not http(s), or plain http to anywhere but loopback."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an https:// URL"
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        return "must use https:// (plain http:// would send the API key in clear; allowed only to loopback)"
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):  # RFC 6761: always loopback
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _environment_proxy(base_url: str) -> str | None:

@@ -15,7 +15,15 @@ from storage.models.ledger import (
     LedgerTransfer,
     ScheduledRefund,
 )
-from storage.models.sending import Bounce, BounceIntake, EmailSend, OutboxNotice, RefundDecision, SmtpRelay
+from storage.models.sending import (
+    Bounce,
+    BounceIntake,
+    EmailSend,
+    OutboxNotice,
+    RefundDecision,
+    SmtpRelay,
+    TeamWebhookSecret,
+)
 from storage.models.slack import SlackWorkspace, slack_bots, slack_installations, slack_oauth_states
 from storage.models.verification import EmailVerification
 from storage.models.waterfall import SourceCall, WaterfallConfig
@@ -57,6 +65,7 @@ __all__ = [
     "SourceCall",
     "Team",
     "TeamContact",
+    "TeamWebhookSecret",
     "WaterfallConfig",
     "slack_bots",
     "slack_installations",

@@ -89,8 +89,16 @@ class Bounce(SQLModel, table=True):
     message_id: str | None = Field(default=None, max_length=255, index=True)  # of the message that bounced
     received_at: datetime = Field(default_factory=utcnow)
     send_id: int | None = Field(default=None, foreign_key="email_send.id")
-    match_method: str | None = Field(default=None, max_length=16)  # message_id | recipient_window
+    match_method: str | None = Field(default=None, max_length=16)  # verp | webhook
     processed_at: datetime | None = None
+    # The proof the bounce carries (core.bounces.matching): the send its VERP token proves, and for
+    # a webhook event the team whose secret signed it. Why it matched no send, when it did not.
+    proven_send_id: int | None = Field(default=None, foreign_key="email_send.id")
+    team_id: int | None = Field(default=None, foreign_key="team.id")
+    match_refusal: str | None = Field(default=None, max_length=32)
+    # The SMTP re-check could not confirm it yet (greylisted, catch-all, ...): tried again then.
+    recheck_attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    next_recheck_at: datetime | None = None
 
 
 class RefundDecision(SQLModel, table=True):
@@ -111,6 +119,24 @@ class RefundDecision(SQLModel, table=True):
     credits: int = 0
     scheduled_refund_id: int | None = Field(default=None, foreign_key="scheduled_refund.id")
     decided_at: datetime = Field(default_factory=utcnow)
+    # The evidence a hard bounce was confirmed (or not) by before it moved credits or shared data:
+    # confirmed | refused | unconfirmed | not_needed (soft), the SMTP re-check's status and words,
+    # and the independent bounce that confirmed it when the re-check could not tell.
+    confirmation: str | None = Field(default=None, max_length=16)
+    recheck_status: str | None = Field(default=None, max_length=32)
+    recheck_detail: str | None = Field(default=None, max_length=500)
+    rechecked_at: datetime | None = None
+    confirmed_by_bounce_id: int | None = Field(default=None, foreign_key="bounce.id")
+
+
+class TeamWebhookSecret(SQLModel, table=True):
+    """A team's bounce-webhook signing secret, encrypted with core.secrets' SecretBox."""
+
+    __tablename__ = "team_webhook_secret"
+
+    team_id: int = Field(foreign_key="team.id", primary_key=True)
+    secret_encrypted: str = Field(max_length=1000)
+    rotated_at: datetime = Field(default_factory=utcnow)
 
 
 class OutboxNotice(SQLModel, table=True):

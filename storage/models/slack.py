@@ -4,6 +4,8 @@
 SQLAlchemy installation and state stores. They are declared here column for column as slack_sdk
 builds them (naive UTC `DateTime`, as slack_sdk writes them) so that Alembic creates them and the
 models-versus-migrations check sees them; a test compares them with slack_sdk's definitions.
+One deliberate difference: the token columns are wider (TOKEN_COLUMN_LENGTH), because tokens are
+stored encrypted (core.secrets) and a Fernet token is about 1.4 times the plain text plus 73 bytes.
 """
 
 from datetime import datetime
@@ -13,6 +15,9 @@ from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Table
 from sqlmodel import Field, SQLModel
 
 from storage.timeutil import utcnow
+
+TOKEN_COLUMN_LENGTH = 1000
+TOKEN_COLUMNS = ("bot_token", "bot_refresh_token", "user_token", "user_refresh_token")
 
 
 class SlackWorkspace(SQLModel, table=True):
@@ -37,16 +42,16 @@ slack_installations = Table(
     Column("enterprise_url", String(200)),
     Column("team_id", String(32)),
     Column("team_name", String(200)),
-    Column("bot_token", String(200)),
+    Column("bot_token", String(TOKEN_COLUMN_LENGTH)),
     Column("bot_id", String(32)),
     Column("bot_user_id", String(32)),
     Column("bot_scopes", String(1000)),
-    Column("bot_refresh_token", String(200)),
+    Column("bot_refresh_token", String(TOKEN_COLUMN_LENGTH)),
     Column("bot_token_expires_at", DateTime),
     Column("user_id", String(32), nullable=False),
-    Column("user_token", String(200)),
+    Column("user_token", String(TOKEN_COLUMN_LENGTH)),
     Column("user_scopes", String(1000)),
-    Column("user_refresh_token", String(200)),
+    Column("user_refresh_token", String(TOKEN_COLUMN_LENGTH)),
     Column("user_token_expires_at", DateTime),
     Column("incoming_webhook_url", String(200)),
     Column("incoming_webhook_channel", String(200)),
@@ -68,11 +73,11 @@ slack_bots = Table(
     Column("enterprise_name", String(200)),
     Column("team_id", String(32)),
     Column("team_name", String(200)),
-    Column("bot_token", String(200)),
+    Column("bot_token", String(TOKEN_COLUMN_LENGTH)),
     Column("bot_id", String(32)),
     Column("bot_user_id", String(32)),
     Column("bot_scopes", String(1000)),
-    Column("bot_refresh_token", String(200)),
+    Column("bot_refresh_token", String(TOKEN_COLUMN_LENGTH)),
     Column("bot_token_expires_at", DateTime),
     Column("is_enterprise_install", Boolean, default=False, nullable=False),
     Column("installed_at", DateTime, nullable=False, default=sa.func.now()),

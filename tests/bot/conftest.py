@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from pydantic import SecretStr
 from werkzeug.serving import make_server
 
 from core.contacts import NewEmail, NewPerson, NewPhone, add_person
@@ -39,6 +40,9 @@ class World:
     nobody: int  # nothing on file
 
 
+SECRET_KEYS = "_8dPcUCu06x-ZhnSo-DbDWNOTLRqLtuKh_nPjm033mc="  # a Fernet key for tokens at rest
+
+
 def make_settings(db_url: str, slack: SlackApiServer, **overrides) -> Settings:
     values = dict(
         database_url=db_url,
@@ -47,6 +51,7 @@ def make_settings(db_url: str, slack: SlackApiServer, **overrides) -> Settings:
         slack_api_url=slack.api_url,
         slack_client_id=None,
         slack_client_secret=None,
+        secret_keys=SecretStr(SECRET_KEYS),
     )
     values.update(overrides)
     return Settings(**values)

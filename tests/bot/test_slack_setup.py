@@ -26,6 +26,7 @@ from core.services import Services
 from core.sources.base import PersonInfo
 from storage.models import slack_bots, slack_installations, slack_oauth_states
 from storage.models.enums import Category, EmailStatus
+from storage.models.slack import TOKEN_COLUMN_LENGTH, TOKEN_COLUMNS
 from tests.bot.conftest import SECRET, make_settings, serve
 from tests.slackapi.signing import SlackSender
 
@@ -89,8 +90,16 @@ def test_an_actions_block_refuses_more_than_25_elements() -> None:
 
 
 def _shape(table) -> list[tuple]:
+    """Column shapes; token columns are wider on our side (they hold encrypted tokens)."""
     return [
-        (c.name, type(c.type).__name__, getattr(c.type, "length", None), c.nullable, c.primary_key) for c in table.c
+        (
+            c.name,
+            type(c.type).__name__,
+            TOKEN_COLUMN_LENGTH if c.name in TOKEN_COLUMNS else getattr(c.type, "length", None),
+            c.nullable,
+            c.primary_key,
+        )
+        for c in table.c
     ]
 
 
@@ -148,7 +157,11 @@ def test_oauth_install_stores_the_installation_and_then_serves_that_workspace(db
             assert exchange.params["code"] == "abc"
             with services.engine.connect() as conn:
                 bots = conn.execute(select(slack_bots.c.team_id, slack_bots.c.bot_token)).all()
-                assert [tuple(b) for b in bots] == [("T1", "xoxb-installed-abc")]
+                stored = conn.execute(select(slack_installations.c.bot_token)).scalars().all()
+                # Encrypted at rest, in both of slack_sdk's tables; our key opens them.
+                assert [b.team_id for b in bots] == ["T1"] and "xoxb" not in bots[0].bot_token
+                assert all("xoxb" not in token for token in stored)
+                assert services.secret_box.decrypt(bots[0].bot_token) == "xoxb-installed-abc"
                 assert conn.execute(select(slack_oauth_states)).all() == []  # the state was consumed
             # A replayed redirect with the used state is refused.
             replay = http.get(redirect, params={"code": "abc", "state": state}, headers={"Cookie": cookie}, timeout=10)

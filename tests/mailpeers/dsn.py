@@ -10,14 +10,16 @@ from storage.timeutil import utcnow
 
 
 def dsn_for(original: bytes, recipient: str, *, status: str = "5.1.1", bounce_message_id: str | None = None,
-            diagnostic: str = "550 5.1.1 The email account that you tried to reach does not exist") -> bytes:
-    """A Postfix-style DSN for `original` (as the relay accepted it), returning its headers."""
+            diagnostic: str = "550 5.1.1 The email account that you tried to reach does not exist",
+            to: str = "bounces@tributary.test") -> bytes:
+    """A Postfix-style DSN for `original` (as the relay accepted it), returning its headers, addressed
+    to `to`: the original's envelope sender, as an MTA addresses it."""
     headers = BytesParser(policy=default).parsebytes(original, headersonly=True)
     returned = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     action = "failed" if status.startswith("5") else "delayed"
     bounce_id = bounce_message_id or make_msgid(domain="mx.example.test")
     return (
-        "From: MAILER-DAEMON@mx.example.test\r\nTo: bounces@tributary.test\r\n"
+        f"From: MAILER-DAEMON@mx.example.test\r\nTo: {to}\r\n"
         "Subject: Undelivered Mail Returned to Sender\r\n"
         f"Date: {format_datetime(utcnow())}\r\nMessage-ID: {bounce_id}\r\nMIME-Version: 1.0\r\n"
         'Content-Type: multipart/report; report-type=delivery-status; boundary="DSN-BOUNDARY"\r\n\r\n'

@@ -10,7 +10,9 @@ from decimal import Decimal
 from email.utils import format_datetime
 
 import pytest
+from pydantic import ValidationError
 
+from core.provider_settings import ProviderSettings
 from core.sources.base import PersonInfo
 from core.sources.circuit_breaker import CircuitOpen, CircuitState
 from core.sources.http_provider import (
@@ -79,7 +81,9 @@ def test_found_email_is_a_vendor_claim_unverified_with_the_vendors_score(vendor)
     assert found.checked_at is None and not found.chargeable
     [seen] = vendor.seen
     assert seen.path == "/v2/email-finder"
-    assert seen.params == {"domain": "acme.test", "first_name": "Jane", "last_name": "Doe", "api_key": "k-123"}
+    # The key rides in Hunter's header, never in the URL (proxy and access logs keep URLs).
+    assert seen.params == {"domain": "acme.test", "first_name": "Jane", "last_name": "Doe"}
+    assert seen.headers["X-API-KEY"] == "k-123"
     # The phone of the same answer, without a second request (one vendor call per lookup).
     [phone] = source.find_phones(person())
     assert (phone.e164, phone.kind, phone.status) == ("+447400123456", PhoneKind.MOBILE, PhoneStatus.VALID)
@@ -279,11 +283,29 @@ def test_the_environments_proxy_is_used_unless_no_proxy_exempts_the_host(vendor,
     # The loopback vendor doubles as an HTTP proxy: it is asked in absolute form for a host that does
     # not resolve, so an answer proves the proxy was used.
     monkeypatch.setenv("HTTP_PROXY", vendor.base_url)
-    via_proxy = make(vendor, base_url="http://vendor.invalid")
+    # (*.localhost is loopback by RFC 6761, so plain http is allowed; nothing listens on its port 80.)
+    via_proxy = make(vendor, base_url="http://vendor.localhost")
     assert via_proxy.find_email(person()).address == "jane.doe@acme.test"
-    assert vendor.seen[0].path == "/v2/email-finder" and vendor.seen[0].params["api_key"] == "k-123"
+    assert vendor.seen[0].path == "/v2/email-finder" and vendor.seen[0].headers["X-API-KEY"] == "k-123"
     # NO_PROXY: straight to the vendor even though the proxy named is not listening.
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     assert make(vendor).find_email(person()).address == "jane.doe@acme.test"
     assert vendor.calls == 2
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["http://api.hunter.io", "http://10.0.0.5:8080", "ftp://api.hunter.io", "https://", "api.hunter.io"],
+)
+def test_plain_http_is_refused_except_to_loopback(base_url: str) -> None:
+    with pytest.raises(ValueError, match="https://"):
+        ProviderConfig(name="hunter", base_url=base_url, api_key="k")
+    with pytest.raises(ValidationError, match="https://"):
+        ProviderSettings(name="hunter", base_url=base_url, api_key="k")
+
+
+@pytest.mark.parametrize("base_url", ["https://api.hunter.io", "http://127.0.0.1:9", "http://[::1]:9", "http://localhost"])
+def test_https_or_loopback_base_urls_are_accepted(base_url: str) -> None:
+    assert ProviderConfig(name="hunter", base_url=base_url, api_key="k").base_url == base_url
+    assert ProviderSettings(name="hunter", base_url=base_url, api_key="k").base_url == base_url

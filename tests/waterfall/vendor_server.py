@@ -28,6 +28,7 @@ class Seen:
     path: str
     params: dict[str, str]
     client_port: int = 0  # one port across requests = one kept-alive connection
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def hunter_found(
@@ -78,7 +79,8 @@ class VendorServer:
                 url = urlsplit(self.path)
                 params = {k: v[0] for k, v in parse_qs(url.query).items()}
                 with server._lock:
-                    server.seen.append(Seen(time.monotonic(), url.path, params, self.client_address[1]))
+                    seen = Seen(time.monotonic(), url.path, params, self.client_address[1], dict(self.headers.items()))
+                    server.seen.append(seen)
                     reply = server.script.popleft() if server.script else server.default(params)
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
