@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = '0002_email_verification'
-down_revision: str | None = '0001_foundation'
+down_revision: str | None = "0001_foundation"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

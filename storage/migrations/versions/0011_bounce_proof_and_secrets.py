@@ -6,7 +6,7 @@
 - slack_installations / slack_bots: token columns 200 -> 1000 characters (they hold Fernet tokens)
 
 Revision ID: 0011_bounce_proof_and_secrets
-Revises: 0008_slack
+Revises: 0010_access
 """
 
 from collections.abc import Sequence
@@ -16,7 +16,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0011_bounce_proof_and_secrets"
-down_revision: str | None = "0008_slack"
+down_revision: str | None = "0010_access"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
