@@ -96,6 +96,8 @@ class LedgerError(TributaryError):
 
 
 class InsufficientCredits(LedgerError):
+    http_status = 402
+
     def __init__(self, team_id: int, requested_credits: int, available_credits: int) -> None:
         self.team_id = team_id
         self.requested_credits = requested_credits
@@ -104,13 +106,15 @@ class InsufficientCredits(LedgerError):
 
 
 class IdempotencyConflict(LedgerError):
+    http_status = 409
+
     def __init__(self, key: str) -> None:
         self.key = key
         super().__init__(f"idempotency key {key!r} was already used for a different request")
 
 
 class HoldNotPending(LedgerError):
-    pass
+    http_status = 409
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from core.provider_settings import ProviderSettings
 
 DEFAULT_VAR_DIR = Path.cwd() / "var"
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 
 
 class Settings(BaseSettings):
@@ -24,6 +25,9 @@ class Settings(BaseSettings):
 
     web_host: str = "127.0.0.1"
     web_port: int = 8000
+    # Largest request body the web app reads (MAX_CONTENT_LENGTH): past it, 413 before the rest is
+    # read, chunked bodies included. Endpoints may set a tighter cap (the bounce webhook: 1 MiB).
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0)
 
     # Email verification. Defaults are the real internet's: the system resolver and SMTP port 25.
     # `make run` and the tests point these at the simulated mail internet on loopback.

@@ -21,18 +21,23 @@ from core.bounces.webhook import (
     parse_body,
     verify_signature,
 )
+from core.errors import NotConfigured
+from core.services import Services
 
-events_bp = Blueprint("events", __name__)
+
+def create_events_blueprint(services: Services) -> Blueprint:
+    bp = Blueprint("events", __name__)
+    bp.add_url_rule("/api/v1/events/bounces", "bounces", lambda: bounce_events(services), methods=["POST"])
+    return bp
 
 
-@events_bp.post("/api/v1/events/bounces")
-def bounce_events():
-    services = current_app.extensions["tributary"]
+def bounce_events(services: Services):
     secret = services.settings.bounce_webhook_secret
     if secret is None:
-        return jsonify(error="the bounce webhook is not configured (TRIBUTARY_BOUNCE_WEBHOOK_SECRET)"), 503
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        return jsonify(error=f"body: larger than {MAX_BODY_BYTES} bytes"), 413
+        raise NotConfigured("the bounce webhook is not configured (TRIBUTARY_BOUNCE_WEBHOOK_SECRET)")
+    # Tighter than the app-wide cap, and enforced while reading (chunked bodies too): 413 before
+    # more than this is read, and before anything is authenticated.
+    request.max_content_length = min(MAX_BODY_BYTES, request.max_content_length or MAX_BODY_BYTES)
     body = request.get_data(cache=False)
     try:
         verify_signature(
