@@ -15,7 +15,18 @@ from storage.timeutil import utcnow
 
 class LedgerAccount(SQLModel, table=True):
     __tablename__ = "ledger_account"
-    __table_args__ = (UniqueConstraint("team_id", "kind", name="uq_account_team_kind"),)
+    __table_args__ = (
+        UniqueConstraint("team_id", "kind", name="uq_account_team_kind"),
+        # A wallet's available credits (posted in, minus posted out, minus held) never go below zero.
+        CheckConstraint(
+            "kind <> 'wallet' OR credits_posted - debits_posted - debits_pending >= 0",
+            name="ck_wallet_available_not_negative",
+        ),
+        CheckConstraint(
+            "debits_posted >= 0 AND credits_posted >= 0 AND debits_pending >= 0 AND credits_pending >= 0",
+            name="ck_account_totals_not_negative",
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     team_id: int = Field(foreign_key="team.id")
