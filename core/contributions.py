@@ -37,7 +37,7 @@ from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, sele
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.contacts import NewPerson, add_person_in, company_id_in
-from core.errors import InvalidInput, NotFound, TributaryError
+from core.errors import InvalidInput, NotFound, TributaryError, check
 from core.matching import MatchOutcome, MatchRule, match_in
 from core.normalize import ContactQuery, NormalizedContact, company_key, normalize_contact, registrable_domain
 from storage.db import is_sqlite, read_transaction, run_write
@@ -493,7 +493,7 @@ def _apply(
         )
         return True
     if kind is ValueKind.PHONE:
-        assert contact.phone is not None
+        check(contact.phone is not None, "a phone contribution carries a phone")
         conn.execute(
             insert(_PHONE).values(
                 person_id=person_id,

@@ -57,7 +57,7 @@ from sqlalchemy import (
     update,
 )
 
-from core.errors import InvalidInput, NotFound, TributaryError
+from core.errors import InvalidInput, NotFound, TributaryError, check
 from storage.db import read_transaction, run_write
 from storage.models import (
     CreditLot,
@@ -533,7 +533,7 @@ class Ledger:
 
         `posted_delta` (default: amount) moves posted totals; `pending_delta` moves pending totals
         (positive for a hold, negative for its release)."""
-        assert amount > 0 and debit.id != credit.id
+        check(amount > 0 and debit.id != credit.id, "a transfer moves a positive amount between two accounts")
         meta = meta or UsageMeta()
         effective_at = effective_at or now
         transfer_id = conn.execute(
@@ -586,7 +586,7 @@ class Ledger:
             part = min(free, remaining)
             taken.append((lot_id, part))
             remaining -= part
-        assert remaining == 0, "lots do not cover the amount"
+        check(remaining == 0, "lots do not cover the amount")
         return taken
 
     @staticmethod

@@ -33,7 +33,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from core.bounces.matching import match_send
 from core.bounces.parse import BounceClass
 from core.bounces.status_downgrade import downgrade_after_hard_bounce
-from core.errors import NotFound
+from core.errors import NotFound, check
 from core.ledger import Ledger, UsageMeta, UsageRow
 from core.outbox import NoticeKind, RefundNotice, add_notice
 from storage.db import is_sqlite, read_transaction, run_write
@@ -182,7 +182,7 @@ class Refunds:
         decision = decide(case) if case is not None else None
         scheduled_id = None
         if decision is not None and decision.outcome == Outcome.GRANTED:
-            assert case is not None and case.request is not None
+            check(case is not None and case.request is not None, "a granted refund has its data request")
             scheduled_id = self.ledger.schedule_refund(
                 match.send.team_id,
                 decision.credits,
@@ -205,7 +205,7 @@ class Refunds:
             if match is None:
                 conn.execute(update(_B).where(_B.c.id == bounce_id).values(processed_at=now))
                 return BounceOutcome(bounce_id, False, None)
-            assert case is not None and decision is not None
+            check(case is not None and decision is not None, "a matched bounce has a case and a decision")
             final = decision
             request = case.request
             if request is not None:

@@ -43,7 +43,7 @@ from sqlalchemy import Connection, Engine, and_, insert, select, update
 from core.accounts import Accounts, MemberInfo, TeamInfo
 from core.data_requests import AccessResult, Budget, DataRequests
 from core.enrichment.rows import RowInput, RowOutput
-from core.errors import InvalidInput, NotFound, TributaryError
+from core.errors import InvalidInput, NotFound, TributaryError, check
 from core.ledger import HoldNotPending, UsageMeta
 from core.matching import MatchOutcome, MatchResult, match_contacts
 from core.people import resolve_person
@@ -145,7 +145,7 @@ class _PersonEntry:
     def result(self) -> _PersonOutcome:
         """Called by the run's own thread only (rows are settled there)."""
         if self.outcome is None:
-            assert self.future is not None
+            check(self.future is not None, "a person's lookup was started before its result is asked for")
             self.outcome = self.future.result()  # re-raises a failed lookup: the run stops, resumable
             self.future = None
         return self.outcome
