@@ -39,6 +39,7 @@ from core.ledger import HoldNotPending, InsufficientCredits, Ledger, UsageMeta
 from core.people import resolve_people_in, resolve_person_in
 from core.sources.base import ContactSource, EmailFinding, PersonInfo, PhoneFinding
 from storage.db import is_sqlite, read_transaction, run_write
+from storage.limits import MAX_TEXT_CHARS
 from storage.models import DataRequest, Phone, TeamContact
 from storage.models.enums import (
     Category,
@@ -844,7 +845,7 @@ class DataRequests:
             feature=feature,
             member_id=member.id,
             action=f"access_{kind.value}",
-            description=f"Accessed {kind.value} of {what}"[:500],
+            description=f"Accessed {kind.value} of {what}"[:MAX_TEXT_CHARS],
             data_requested=f"person:{person.id} {kind.value}",
         )
 

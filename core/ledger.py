@@ -59,6 +59,7 @@ from sqlalchemy import (
 
 from core.errors import InvalidInput, NotFound, TributaryError, check
 from storage.db import read_transaction, run_write
+from storage.limits import MAX_ACTION_CHARS, MAX_TEXT_CHARS
 from storage.models import (
     CreditLot,
     HoldAllocation,
@@ -140,7 +141,9 @@ class UsageMeta:
         }
 
     def __post_init__(self) -> None:
-        for name, limit in (("action", 64), ("description", 500), ("data_requested", 500)):
+        for name, limit in (
+            ("action", MAX_ACTION_CHARS), ("description", MAX_TEXT_CHARS), ("data_requested", MAX_TEXT_CHARS)
+        ):
             value = getattr(self, name)
             if value is not None and len(value) > limit:
                 raise InvalidInput(f"{name}: longer than {limit} characters")

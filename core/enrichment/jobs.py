@@ -48,6 +48,7 @@ from core.ledger import HoldNotPending, UsageMeta
 from core.matching import MatchOutcome, MatchResult, match_contacts
 from core.people import resolve_person
 from storage.db import is_sqlite, read_transaction, run_write
+from storage.limits import MAX_HEX_DIGEST_CHARS, MAX_NAME_CHARS, MAX_TEXT_CHARS
 from storage.models import DataRequest, EmailAddress, EnrichmentJob, EnrichmentRow, LedgerTransfer
 from storage.models.enrichment import JobStatus
 from storage.models.enums import Category, DataKind, DataRequestStatus, Feature, HoldStatus
@@ -223,8 +224,8 @@ class EnrichmentJobs:
                     team_id=team.id,
                     member_id=member.id,
                     feature=Feature(options.feature).value,
-                    label=label[:255],
-                    input_fingerprint=fingerprint[:64],
+                    label=label[:MAX_NAME_CHARS],
+                    input_fingerprint=fingerprint[:MAX_HEX_DIGEST_CHARS],
                     want_email=options.want_email,
                     want_mobile=options.want_mobile,
                     max_credits=options.max_credits,
@@ -371,7 +372,7 @@ class EnrichmentJobs:
                 feature=Feature(options.feature),
                 member_id=member.id,
                 action="enrichment_cap",
-                description=f"Spend cap of enrichment job {job_id} ({label})"[:500],
+                description=f"Spend cap of enrichment job {job_id} ({label})"[:MAX_TEXT_CHARS],
             ),
             now=now,
             conn=conn,
