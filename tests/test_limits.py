@@ -57,7 +57,7 @@ def test_core_truncates_to_named_widths_not_to_bare_numbers() -> None:
             if isinstance(node, ast.Slice) and isinstance(node.upper, ast.Constant) and node.upper.value in widths:
                 found.append(f"{relative}:{node.lineno} [:{node.upper.value}]")
             is_limit = isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "limit"
-            literal_rows = [a.value for a in getattr(node, "args", []) if isinstance(a, ast.Constant)]
+            literal_rows = [a.value for a in node.args if isinstance(a, ast.Constant)] if is_limit else []
             if is_limit and any(isinstance(v, int) and v > 1 for v in literal_rows):
                 found.append(f"{relative}:{node.lineno} .limit({node.args[0].value})")  # rows: a MAX_..._ROWS
     assert found == [], f"name these limits (storage/limits.py or a MAX_..._ROWS constant): {found}"
