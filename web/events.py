@@ -3,8 +3,9 @@
 401 for a missing, wrong or stale signature (the body is not stored: anyone can send junk, and a
 sender with the right secret retries on any non-2xx, so nothing genuine is lost). 400 naming the
 field for a body that is authenticated but wrong, which is kept as an unparseable intake row. 503
-while no secret is configured. Items of a list are taken one by one: the good ones are processed
-even when another is refused.
+while no secret is configured, and 413 (read no further) for a body over MAX_BODY_BYTES, chunked or
+not; both as problem+json from the app's error handler. Items of a list are taken one by one: the
+good ones are processed even when another is refused.
 """
 
 from __future__ import annotations
