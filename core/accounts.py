@@ -27,7 +27,7 @@ _CYCLE = BillingCycle.__table__
 
 
 class AlreadyExists(TributaryError):
-    pass
+    http_status = 409
 
 
 @dataclass(frozen=True)

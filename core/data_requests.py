@@ -70,7 +70,7 @@ SourceFor = Callable[[TeamInfo, DataKind], ContactSource]
 
 
 class RequestInProgress(TributaryError):
-    pass
+    http_status = 409
 
 
 @runtime_checkable
@@ -84,6 +84,8 @@ class SettleWrites(Protocol):
 
 class BudgetExhausted(TributaryError):
     """A job's spend cap (its ledger hold) cannot pay for this request: nothing was charged or revealed."""
+
+    http_status = 402
 
 
 @dataclass(frozen=True)

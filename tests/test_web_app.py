@@ -7,6 +7,7 @@ import logging
 import pytest
 from flask import Blueprint, Flask
 
+from core.accounts import AlreadyExists
 from core.errors import InvalidInput, InvariantViolation, NotFound, TributaryError
 from core.ledger import IdempotencyConflict, InsufficientCredits
 from core.services import Services
@@ -31,6 +32,7 @@ def raising(services: Services) -> Blueprint:
         "missing": lambda: NotFound("unknown team 'acme'"),
         "broke": lambda: InsufficientCredits(team_id=1, requested_credits=8, available_credits=3),
         "twice": lambda: IdempotencyConflict("k-1"),
+        "exists": lambda: AlreadyExists("team 'acme' already exists"),
         "bug": lambda: RuntimeError("secret-ish internals at /srv/app/core/x.py line 12"),
         "invariant": lambda: InvariantViolation("hold 9 posted more than it reserved"),
     }
@@ -85,6 +87,8 @@ def test_tributary_errors_become_problems_with_where_they_apply(services) -> Non
     assert (status, body["title"]) == (402, "Insufficient credits")
     assert body["detail"] == "insufficient credits: 8 requested, 3 available"
     assert get(app, "/raise/twice")[0] == 409
+    assert get(app, "/raise/exists")[1]["type"] == "urn:tributary:problem:already-exists"
+    assert get(app, "/raise/exists")[0] == 409
 
 
 def test_unknown_errors_are_a_500_problem_without_internals_and_are_logged(services, caplog) -> None:
