@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import socket
 import subprocess
 import sys
@@ -111,32 +110,45 @@ def _read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
 
 
 def post(address: tuple[str, int], path: str, total_bytes: int, *, chunked: bool) -> tuple[int, dict, bytes]:
-    """POST `total_bytes` of body, stopping as soon as the server answers (as a client would)."""
+    """POST `total_bytes` of body, stopping as soon as the server answers (as a client would).
+
+    The answer is read on a thread of its own while the body is sent, so it is in hand before the
+    server closes the connection on the rest (which may reset it)."""
     sock = socket.create_connection(address, timeout=60)
     framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {total_bytes}"
     sock.sendall(
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{framing}\r\n\r\n".encode()
     )
+    answered = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def read() -> None:
+        try:
+            outcome["response"] = _read_response(sock)
+        except (OSError, AssertionError) as exc:
+            outcome["error"] = exc
+        finally:
+            answered.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     payload = b"x" * CHUNK_BYTES
     frame = f"{len(payload):x}\r\n".encode() + payload + b"\r\n" if chunked else payload
     sent = 0
     try:
-        while sent < total_bytes:
-            readable, writable, _ = select.select([sock], [sock], [], 60)
-            if readable:
-                break  # the server has answered before the body ended
-            if writable:
-                sock.sendall(frame)
-                sent += len(payload)
-        else:
-            if chunked:
-                sock.sendall(b"0\r\n\r\n")
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # the server closed its side after answering; the answer is still in our buffer
-    try:
-        return _read_response(sock)
-    finally:
-        sock.close()
+        while sent < total_bytes and not answered.is_set():
+            sock.sendall(frame)
+            sent += len(payload)
+        if chunked and not answered.is_set():
+            sock.sendall(b"0\r\n\r\n")
+    except OSError:
+        pass  # the server closed its side after answering
+    answered.wait(60)
+    sock.close()
+    reader.join(60)
+    if "error" in outcome:
+        raise AssertionError(f"no response: {outcome['error']!r}")
+    return outcome["response"]  # type: ignore[return-value]
 
 
 @pytest.mark.parametrize("server", SERVERS)
