@@ -26,8 +26,10 @@ lint: install
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 
+# -n auto: one pytest worker per core (pytest-xdist); every test has its own database, temp dir and
+# queue name, so workers never share state.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 bench: install
 	$(BIN)/python -m benchmarks.ledger

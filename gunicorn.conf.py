@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import sys
 
+# Request bodies: gunicorn itself has no cap on them; the app refuses any body over
+# TRIBUTARY_MAX_BODY_BYTES with 413 while reading it, chunked ones included (web/limits.py), and
+# gunicorn discards what the client still sends. Request lines and headers keep gunicorn's limits.
+
 worker_class = "gthread"
 workers = 2
 threads = 16

@@ -69,7 +69,8 @@ def _text_line(result: dict[str, object]) -> str:
     if "error" in result:
         return f"{result['file']}: error: {result['error']}"
     recipients = result["recipients"]
-    assert isinstance(recipients, list)
+    if not isinstance(recipients, list):
+        raise TypeError(f"recipients: expected a list, got {type(recipients).__name__}")
     if not recipients:
         return f"{result['file']}: no failed recipient ({result['note']})"
     parts = [f"{r['address']} {r['class']}" + (f" {r['status']}" if r["status"] else "") for r in recipients]

@@ -18,7 +18,8 @@ MAX_ARENAS = 2
 
 def limit_malloc_arenas(max_arenas: int = MAX_ARENAS) -> bool:
     """True when the limit was set."""
-    assert max_arenas >= 1
+    if max_arenas < 1:
+        raise ValueError(f"max_arenas: must be at least 1, got {max_arenas}")
     if os.environ.get("MALLOC_ARENA_MAX"):
         return False
     name = ctypes.util.find_library("c")

@@ -10,7 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from core.errors import InvalidInput, NotFound, TributaryError
+from core.errors import InvalidInput, NotFound, TributaryError, check
 from core.ledger import Ledger
 from storage.db import read_transaction, run_write
 from storage.models import BillingCycle, Member, Plan, Team
@@ -27,7 +27,7 @@ _CYCLE = BillingCycle.__table__
 
 
 class AlreadyExists(TributaryError):
-    pass
+    http_status = 409
 
 
 @dataclass(frozen=True)
@@ -436,7 +436,7 @@ def _open_cycle_row(conn: Connection, team_id: int):
         .order_by(_CYCLE.c.starts_at.desc())
         .limit(1)
     ).one_or_none()
-    assert row is not None, f"team {team_id} has no open billing cycle"
+    check(row is not None, f"team {team_id} has no open billing cycle")
     return row
 
 

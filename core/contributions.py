@@ -43,10 +43,11 @@ from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, sele
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.contacts import NewPerson, add_person_in, company_id_in
-from core.errors import InvalidInput, NotFound, TributaryError
+from core.errors import InvalidInput, NotFound, TributaryError, check
 from core.matching import MatchOutcome, MatchRule, match_in
 from core.normalize import ContactQuery, NormalizedContact, company_key, normalize_contact, registrable_domain
 from storage.db import is_sqlite, read_transaction, run_write
+from storage.limits import MAX_NAME_CHARS, MAX_NAME_PART_CHARS
 from storage.models import (
     Company,
     ContactCandidate,
@@ -508,7 +509,7 @@ def _apply(
         )
         return True
     if kind is ValueKind.PHONE:
-        assert contact.phone is not None
+        check(contact.phone is not None, "a phone contribution carries a phone")
         conn.execute(
             insert(_PHONE).values(
                 person_id=person_id,
@@ -628,12 +629,12 @@ def _candidate_values(contact: NormalizedContact) -> dict:
         first_name=contact.first_name,
         last_name=contact.last_name,
         full_name=contact.full_name,
-        first_key=contact.first_key[:128],
-        last_key=contact.last_key[:128],
-        full_key=contact.full_key[:255],
+        first_key=contact.first_key[:MAX_NAME_PART_CHARS],
+        last_key=contact.last_key[:MAX_NAME_PART_CHARS],
+        full_key=contact.full_key[:MAX_NAME_CHARS],
         title=contact.title,
         company=contact.company,
-        company_key=contact.company_key[:255],
+        company_key=contact.company_key[:MAX_NAME_CHARS],
         domain=contact.domain,
         email=contact.business_email,
         linkedin_url=contact.linkedin_url,

@@ -34,11 +34,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.accounts import Accounts, MemberInfo, TeamInfo
 from core.deferred_writes import DeferredWrites, write_all
-from core.errors import InvalidInput, NotFound, TributaryError
+from core.errors import InvalidInput, NotFound, TributaryError, check
 from core.ledger import HoldNotPending, InsufficientCredits, Ledger, UsageMeta
 from core.people import resolve_people_in, resolve_person_in
 from core.sources.base import ContactSource, EmailFinding, PersonInfo, PhoneFinding
 from storage.db import is_sqlite, read_transaction, run_write
+from storage.limits import MAX_TEXT_CHARS
 from storage.models import DataRequest, Phone, TeamContact
 from storage.models.enums import (
     Category,
@@ -69,7 +70,7 @@ SourceFor = Callable[[TeamInfo, DataKind], ContactSource]
 
 
 class RequestInProgress(TributaryError):
-    pass
+    http_status = 409
 
 
 @runtime_checkable
@@ -83,6 +84,8 @@ class SettleWrites(Protocol):
 
 class BudgetExhausted(TributaryError):
     """A job's spend cap (its ledger hold) cannot pay for this request: nothing was charged or revealed."""
+
+    http_status = 402
 
 
 @dataclass(frozen=True)
@@ -211,7 +214,7 @@ class DataRequests:
         lease_s: int = DEFAULT_LEASE_S,
         sources: SourceFor | None = None,
     ) -> None:
-        assert hold_timeout_s > lease_s, "a hold must outlive the lease of the lookup it pays for"
+        check(hold_timeout_s > lease_s, "a hold must outlive the lease of the lookup it pays for")
         self.engine = engine
         self.source = source
         self.sources = sources
@@ -311,7 +314,7 @@ class DataRequests:
             raise
         settled = self._settle_people({0: ctx}, {0: ([(kind, claim, found)], pending, None)}, {0: [(kind, claim)]})
         outcome = settled[0]
-        assert not isinstance(outcome, BaseException), "a lookup that did not raise is settled"
+        check(not isinstance(outcome, BaseException), "a lookup that did not raise is settled")
         result = outcome[kind]
         if isinstance(result, TributaryError):
             raise result
@@ -484,7 +487,7 @@ class DataRequests:
         now: datetime,
         budget: Budget | None = None,
     ) -> _Claim | None:
-        assert price == _price(team, kind), "a request is claimed at its team's plan price"
+        check(price == _price(team, kind), "a request is claimed at its team's plan price")
         ctx = _Context(team, member, person, feature, now, budget)
         result = self._claim_people({0: ctx}, [kind])[(0, kind)]
         if isinstance(result, TributaryError):
@@ -613,7 +616,7 @@ class DataRequests:
             .order_by(_DR.c.person_id, _DR.c.kind)
             .with_for_update()
         ).all()
-        assert len(rows) == len(person_ids) * len(kinds), "every (person, kind) has its request row"
+        check(len(rows) == len(person_ids) * len(kinds), "every (person, kind) has its request row")
         return rows
 
     # ---- step 2: lookup --------------------------------------------------------------------
@@ -844,7 +847,7 @@ class DataRequests:
             feature=feature,
             member_id=member.id,
             action=f"access_{kind.value}",
-            description=f"Accessed {kind.value} of {what}"[:500],
+            description=f"Accessed {kind.value} of {what}"[:MAX_TEXT_CHARS],
             data_requested=f"person:{person.id} {kind.value}",
         )
 

@@ -57,8 +57,9 @@ from sqlalchemy import (
     update,
 )
 
-from core.errors import InvalidInput, NotFound, TributaryError
+from core.errors import InvalidInput, NotFound, TributaryError, check
 from storage.db import read_transaction, run_write
+from storage.limits import MAX_ACTION_CHARS, MAX_TEXT_CHARS
 from storage.models import (
     CreditLot,
     HoldAllocation,
@@ -96,6 +97,8 @@ class LedgerError(TributaryError):
 
 
 class InsufficientCredits(LedgerError):
+    http_status = 402
+
     def __init__(self, team_id: int, requested_credits: int, available_credits: int) -> None:
         self.team_id = team_id
         self.requested_credits = requested_credits
@@ -104,13 +107,15 @@ class InsufficientCredits(LedgerError):
 
 
 class IdempotencyConflict(LedgerError):
+    http_status = 409
+
     def __init__(self, key: str) -> None:
         self.key = key
         super().__init__(f"idempotency key {key!r} was already used for a different request")
 
 
 class HoldNotPending(LedgerError):
-    pass
+    http_status = 409
 
 
 @dataclass(frozen=True)
@@ -136,7 +141,9 @@ class UsageMeta:
         }
 
     def __post_init__(self) -> None:
-        for name, limit in (("action", 64), ("description", 500), ("data_requested", 500)):
+        for name, limit in (
+            ("action", MAX_ACTION_CHARS), ("description", MAX_TEXT_CHARS), ("data_requested", MAX_TEXT_CHARS)
+        ):
             value = getattr(self, name)
             if value is not None and len(value) > limit:
                 raise InvalidInput(f"{name}: longer than {limit} characters")
@@ -529,7 +536,7 @@ class Ledger:
 
         `posted_delta` (default: amount) moves posted totals; `pending_delta` moves pending totals
         (positive for a hold, negative for its release)."""
-        assert amount > 0 and debit.id != credit.id
+        check(amount > 0 and debit.id != credit.id, "a transfer moves a positive amount between two accounts")
         meta = meta or UsageMeta()
         effective_at = effective_at or now
         transfer_id = conn.execute(
@@ -582,7 +589,7 @@ class Ledger:
             part = min(free, remaining)
             taken.append((lot_id, part))
             remaining -= part
-        assert remaining == 0, "lots do not cover the amount"
+        check(remaining == 0, "lots do not cover the amount")
         return taken
 
     @staticmethod

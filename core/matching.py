@@ -39,6 +39,7 @@ from core.normalize import (
     registrable_domain,
 )
 from storage.db import read_transaction
+from storage.limits import MAX_NAME_CHARS
 from storage.models import Company, CompanyNameKey, ContactCandidate, EmailAddress, Person, PersonNameKey
 
 _PERSON = Person.__table__
@@ -61,6 +62,10 @@ FUZZY_MAX_CONFIDENCE = 0.85
 # People search ranks looser matches (the bot shows a short list for a person to choose from).
 SEARCH_MIN_SCORE = 70.0
 MAX_SEARCH_LIMIT = 50
+# A company given as a website URL can be long; anything longer is not a company.
+MAX_COMPANY_QUERY_CHARS = 2048
+# A name search without a company ranks people of the same folded surname: at most this many.
+MAX_SAME_SURNAME_ROWS = 1000
 MATCH_BATCH_SIZE = 500
 CACHE_MAX_COMPANIES = 5000
 # Companies sharing one name key that a name-only company is looked for in (lowest ids first).
@@ -458,8 +463,11 @@ def search_people(
     Raises InvalidInput for an empty or overlong name, or a limit outside 1..MAX_SEARCH_LIMIT."""
     if not name or not name.strip():
         raise InvalidInput("name: give a person's name to search for")
-    if len(name) > 255 or (company is not None and len(company) > 2048):
-        raise InvalidInput("name/company: too long (name at most 255, company at most 2048 characters)")
+    if len(name) > MAX_NAME_CHARS or (company is not None and len(company) > MAX_COMPANY_QUERY_CHARS):
+        raise InvalidInput(
+            f"name/company: too long (name at most {MAX_NAME_CHARS}, "
+            f"company at most {MAX_COMPANY_QUERY_CHARS} characters)"
+        )
     if not 1 <= limit <= MAX_SEARCH_LIMIT:
         raise InvalidInput(f"limit: must be between 1 and {MAX_SEARCH_LIMIT}")
     wanted = parse_name(name)
@@ -474,7 +482,8 @@ def search_people(
             ]
         else:
             stmt = _person_select().add_columns(_PKEY.c.full_key).join(_PKEY, _PKEY.c.person_id == _PERSON.c.id)
-            rows = conn.execute(stmt.where(_PKEY.c.last_key == (wanted.last_key or wanted.full_key)).limit(1000)).all()
+            same_surname = stmt.where(_PKEY.c.last_key == (wanted.last_key or wanted.full_key))
+            rows = conn.execute(same_surname.limit(MAX_SAME_SURNAME_ROWS)).all()
             keyed = [(row, row.full_key) for row in rows]
         for row, full_key in keyed:
             score = _search_score(wanted.full_key, full_key)

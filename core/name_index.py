@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select
 from core.normalize.companies import company_key
 from core.normalize.names import parse_name
 from storage.db import read_transaction, run_write
+from storage.limits import MAX_NAME_CHARS, MAX_NAME_PART_CHARS
 from storage.models import Company, CompanyNameKey, Person, PersonNameKey
 
 _PERSON = Person.__table__
@@ -23,7 +24,10 @@ REINDEX_BATCH = 1000
 def _person_row(person_id: int, full_name: str | None, first_name: str | None, last_name: str | None) -> dict:
     name = parse_name(full_name, first_name, last_name)
     return dict(
-        person_id=person_id, first_key=name.first_key[:128], last_key=name.last_key[:128], full_key=name.full_key[:255]
+        person_id=person_id,
+        first_key=name.first_key[:MAX_NAME_PART_CHARS],
+        last_key=name.last_key[:MAX_NAME_PART_CHARS],
+        full_key=name.full_key[:MAX_NAME_CHARS],
     )
 
 
@@ -36,7 +40,7 @@ def index_person_in(
 
 def index_company_in(conn: Connection, company_id: int, name: str) -> None:
     conn.execute(delete(_CKEY).where(_CKEY.c.company_id == company_id))
-    conn.execute(insert(_CKEY).values(company_id=company_id, name_key=company_key(name)[:255]))
+    conn.execute(insert(_CKEY).values(company_id=company_id, name_key=company_key(name)[:MAX_NAME_CHARS]))
 
 
 def reindex_name_keys(engine: Engine) -> int:
@@ -57,7 +61,7 @@ def reindex_name_keys(engine: Engine) -> int:
         if not people and not companies:
             return done
         rows_p = [_person_row(r.id, r.full_name, r.first_name, r.last_name) for r in people]
-        rows_c = [dict(company_id=r.id, name_key=company_key(r.name)[:255]) for r in companies]
+        rows_c = [dict(company_id=r.id, name_key=company_key(r.name)[:MAX_NAME_CHARS]) for r in companies]
 
         def write(conn: Connection, rows_p: list[dict] = rows_p, rows_c: list[dict] = rows_c) -> None:
             if rows_p:

@@ -46,7 +46,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from core.bounces.matching import BounceClaim, MatchRefusal, SendMatch, SendStatus, match_send
 from core.bounces.parse import BounceClass
 from core.bounces.status_downgrade import downgrade_after_hard_bounce, downgraded_status
-from core.errors import NotFound
+from core.errors import NotFound, check
 from core.ledger import Ledger, UsageMeta, UsageRow
 from core.outbox import NoticeKind, RefundNotice, add_notice
 from core.verify.result import EmailResult
@@ -254,8 +254,7 @@ class Refunds:
         )
 
     def _schedule(self, bounce: Any, send: Any, case: RefundCase, decision: Decision, now: datetime) -> int:
-        if case.request is None:
-            raise ValueError("a granted refund names the data request it refunds")
+        check(case.request is not None, "a granted refund names the data request it refunds")
         return self.ledger.schedule_refund(
             send.team_id,
             decision.credits,

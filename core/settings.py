@@ -16,6 +16,7 @@ DEFAULT_VAR_DIR = Path.cwd() / "var"
 # environment override them.
 KEYS_FILE = DEFAULT_VAR_DIR / "keys.env"
 DEV_CONTRIBUTOR_KEY = "tributary-dev-contributor-key--set-TRIBUTARY_CONTRIBUTOR_KEY-in-production"
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 
 
 class Settings(BaseSettings):
@@ -35,6 +36,9 @@ class Settings(BaseSettings):
 
     web_host: str = "127.0.0.1"
     web_port: int = 8000
+    # Largest request body the web app reads (MAX_CONTENT_LENGTH): past it, 413 before the rest is
+    # read, chunked bodies included. Endpoints may set a tighter cap (the bounce webhook: 1 MiB).
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0)
 
     # Email verification. Defaults are the real internet's: the system resolver and SMTP port 25.
     # `make run` and the tests point these at the simulated mail internet on loopback.

@@ -31,7 +31,8 @@ def head_revision() -> str:
     """The latest revision(s), comma-separated if the history has branched."""
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     heads = sorted(script.get_heads())
-    assert heads, "no migrations found"
+    if not heads:
+        raise RuntimeError(f"no migrations found in {MIGRATIONS_DIR}")
     return ",".join(heads)
 
 

@@ -5,8 +5,9 @@ with that team's own secret (see core.bounces.webhook).
 message for all: no oracle for team names); the body is not stored (anyone can send junk, and a
 sender with the right secret retries on any non-2xx, so nothing genuine is lost). 400 naming the
 field for a body that is authenticated but wrong, which is kept as an unparseable intake row. 503
-while TRIBUTARY_SECRET_KEYS (which decrypts the team secrets) is not configured. Items of a list
-are taken one by one: the good ones are processed even when another is refused.
+while TRIBUTARY_SECRET_KEYS (which decrypts the team secrets) is not configured, and 413 (read no
+further) for a body over MAX_BODY_BYTES, chunked or not; both as problem+json from the app's error
+handler. Items of a list are taken one by one: the good ones are processed even when another is refused.
 """
 
 from __future__ import annotations
@@ -25,13 +26,21 @@ from core.bounces.webhook import (
     parse_body,
     verify_signature,
 )
-from core.errors import TributaryError
+from core.errors import NotConfigured, TributaryError
 from core.secrets import SecretsError
+from core.services import Services
 
-events_bp = Blueprint("events", __name__)
+
+def create_events_blueprint(services: Services) -> Blueprint:
+    bp = Blueprint("events", __name__)
+    bp.add_url_rule(
+        "/api/v1/events/bounces/<team_ref>", "bounces", lambda team_ref: bounce_events(services, team_ref),
+        methods=["POST"],
+    )
+    return bp
 
 
-def _team_secret(services, team_ref: str) -> tuple[int | None, str]:
+def _team_secret(services: Services, team_ref: str) -> tuple[int | None, str]:
     """(team id, its secret); for an unknown team or one without a secret, a random secret that
     no signature matches, so every failure reads the same."""
     try:
@@ -46,16 +55,15 @@ def _team_secret(services, team_ref: str) -> tuple[int | None, str]:
     return found.team_id, found.secret
 
 
-@events_bp.post("/api/v1/events/bounces/<team_ref>")
-def bounce_events(team_ref: str):
-    services = current_app.extensions["tributary"]
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        return jsonify(error=f"body: larger than {MAX_BODY_BYTES} bytes"), 413
+def bounce_events(services: Services, team_ref: str):
+    # Tighter than the app-wide cap, and enforced while reading (chunked bodies too): 413 before
+    # more than this is read, and before anything is authenticated.
+    request.max_content_length = min(MAX_BODY_BYTES, request.max_content_length or MAX_BODY_BYTES)
     try:
         team_id, secret = _team_secret(services, team_ref[:100])
     except SecretsError as exc:
         current_app.logger.error("bounce webhook: %s", exc)
-        return jsonify(error="the bounce webhook is not configured (TRIBUTARY_SECRET_KEYS)"), 503
+        raise NotConfigured("the bounce webhook is not configured (TRIBUTARY_SECRET_KEYS)") from None
     body = request.get_data(cache=False)
     try:
         verify_signature(

@@ -43,11 +43,12 @@ from sqlalchemy import Connection, Engine, and_, case, insert, select, update
 from core.accounts import Accounts, MemberInfo, TeamInfo
 from core.data_requests import AccessResult, Budget, BudgetExhausted, DataRequests
 from core.enrichment.rows import NOT_ENRICHED_CAP, NOT_ENRICHED_CREDITS, RowInput, RowOutput
-from core.errors import InvalidInput, NotFound, TributaryError
+from core.errors import InvalidInput, NotFound, TributaryError, check
 from core.ledger import HoldNotPending, InsufficientCredits, UsageMeta
 from core.matching import MatchOutcome, MatchResult, match_contacts
 from core.people import resolve_person
 from storage.db import is_sqlite, read_transaction, run_write
+from storage.limits import MAX_HEX_DIGEST_CHARS, MAX_NAME_CHARS, MAX_TEXT_CHARS
 from storage.models import DataRequest, EmailAddress, EnrichmentJob, EnrichmentRow, LedgerHold, LedgerTransfer
 from storage.models.enrichment import RESUMABLE_STATUSES, JobStatus
 from storage.models.enums import Category, DataKind, DataRequestStatus, Feature, HoldStatus
@@ -149,7 +150,7 @@ class _PersonEntry:
     def result(self) -> _PersonOutcome:
         """Called by the run's own thread only (rows are settled there)."""
         if self.outcome is None:
-            assert self.future is not None
+            check(self.future is not None, "a person's lookup was started before its result is asked for")
             self.outcome = self.future.result()  # re-raises a failed lookup: the run stops, resumable
             self.future = None
         return self.outcome
@@ -232,8 +233,8 @@ class EnrichmentJobs:
                     team_id=team.id,
                     member_id=member.id,
                     feature=Feature(options.feature).value,
-                    label=label[:255],
-                    input_fingerprint=fingerprint[:64],
+                    label=label[:MAX_NAME_CHARS],
+                    input_fingerprint=fingerprint[:MAX_HEX_DIGEST_CHARS],
                     want_email=options.want_email,
                     want_mobile=options.want_mobile,
                     max_credits=options.max_credits,
@@ -411,7 +412,7 @@ class EnrichmentJobs:
                 feature=Feature(options.feature),
                 member_id=member.id,
                 action="enrichment_cap",
-                description=f"Spend cap of enrichment job {job_id} ({label})"[:500],
+                description=f"Spend cap of enrichment job {job_id} ({label})"[:MAX_TEXT_CHARS],
             ),
             now=now,
             conn=conn,

@@ -24,6 +24,7 @@ from core.errors import InvalidInput
 from core.sending.relays import Relays
 from core.sending.smtp import SendFailed, deliver, tls_context
 from storage.db import read_transaction, run_write
+from storage.limits import MAX_TEXT_CHARS
 from storage.models import DataRequest, EmailAddress, EmailSend
 from storage.models.enums import DataKind, DataRequestStatus
 from storage.timeutil import as_utc, utcnow
@@ -171,7 +172,7 @@ class Sending:
             lambda conn: conn.execute(
                 update(_S)
                 .where(_S.c.id == send_id)
-                .values(status=status.value, sent_at=sent_at, error=(error or None) and error[:500])
+                .values(status=status.value, sent_at=sent_at, error=(error or None) and error[:MAX_TEXT_CHARS])
             ),
         )
 

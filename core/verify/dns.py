@@ -17,6 +17,7 @@ import dns.name
 import dns.rdatatype
 import dns.resolver
 
+from core.errors import check
 from core.verify.config import VerifierConfig
 from core.verify.reasons import Reason
 
@@ -188,7 +189,7 @@ class MailResolver:
             return MailRoute(domain, hosts), min(ttl, max_ttl)
         if any(lookup.problem in _TRANSIENT for lookup in lookups):
             first = next(lookup for lookup in lookups if lookup.problem in _TRANSIENT)
-            assert first.problem is not None
+            check(first.problem is not None, "a transient lookup names its problem")
             return MailRoute(domain, problem=first.problem, detail=first.detail), 0.0
         detail = f"no MX host of {domain} has an address"
         return MailRoute(domain, problem=Reason.NO_MX, detail=detail), min(mx.ttl, max_ttl)

@@ -189,6 +189,28 @@ def _verify(number: object, region: str | None, hint: PhoneKind | None) -> Phone
     if not isinstance(number, str):
         return _invalid(repr(number), "not_a_string", f"expected text, got {type(number).__name__}")
     raw = number
+    refused = _refuse_raw(raw)
+    if refused is not None:
+        return refused
+    split = _number_and_extension(raw)
+    if isinstance(split, PhoneResult):
+        return split
+    text, extension = split
+    international = text.lstrip().startswith("+")
+    if region is None and not international:
+        return _without_region(raw, text)
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except NumberParseException as exc:
+        reason, detail = _PARSE_REASONS.get(exc.error_type, ("not_a_number", str(exc)))
+        return _invalid(raw, reason, detail)
+    if not phonenumbers.is_valid_number(parsed):
+        return _invalid_number(raw, parsed, extension)
+    return _valid_number(raw, parsed, extension, hint)
+
+
+def _refuse_raw(raw: str) -> PhoneResult | None:
+    """An invalid result for input that is no number at all before any parsing, else None."""
     if not raw.strip():
         return _invalid(raw, "empty", "no number given")
     if len(raw) > MAX_INPUT_LENGTH:
@@ -197,7 +219,11 @@ def _verify(number: object, region: str | None, hint: PhoneKind | None) -> Phone
     # rather than let phonenumbers skip over them.
     if any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in " \t" for ch in raw):
         return _invalid(raw, "control_characters", "contains control characters")
+    return None
 
+
+def _number_and_extension(raw: str) -> tuple[str, str | None] | PhoneResult:
+    """The number's text and its extension, or an invalid result for characters no number has."""
     text = raw.strip()
     extension: str | None = None
     match = _EXTENSION.search(text)
@@ -210,48 +236,48 @@ def _verify(number: object, region: str | None, hint: PhoneKind | None) -> Phone
         if any(ch.isalpha() for ch in text):
             return _invalid(raw, "letters", "contains letters")
         return _invalid(raw, "not_a_number", "contains characters that are not part of a phone number")
-    digits = sum(ch.isdigit() for ch in text)
-    if digits == 0:
+    if not any(ch.isdigit() for ch in text):
         return _invalid(raw, "not_a_number", "contains no digits")
+    return text, extension
 
-    international = text.lstrip().startswith("+")
-    if region is None and not international:
-        # No country to read the digits in. Plausible digit strings are "unknown", not invalid.
-        if _MIN_PLAUSIBLE_DIGITS <= digits <= _MAX_PLAUSIBLE_DIGITS:
-            return _invalid(
-                raw,
-                "region_unknown",
-                "no country code and no default region: give +CC or a region to check it",
-                PhoneStatus.UNKNOWN,
-            )
-        return _invalid(raw, "too_short" if digits < _MIN_PLAUSIBLE_DIGITS else "too_long", "implausible length")
 
-    try:
-        parsed = phonenumbers.parse(text, region)
-    except NumberParseException as exc:
-        reason, detail = _PARSE_REASONS.get(exc.error_type, ("not_a_number", str(exc)))
-        return _invalid(raw, reason, detail)
-
-    if not phonenumbers.is_valid_number(parsed):
-        possible = phonenumbers.is_possible_number_with_reason(parsed)
-        if possible == phonenumbers.ValidationResult.TOO_SHORT:
-            reason, detail = "too_short", "too short for its country"
-        elif possible == phonenumbers.ValidationResult.TOO_LONG:
-            reason, detail = "too_long", "too long for its country"
-        elif possible == phonenumbers.ValidationResult.INVALID_COUNTRY_CODE:
-            reason, detail = "invalid_country_code", "no known country calling code"
-        else:
-            reason, detail = "not_valid_for_region", "not an allocated number range in its country"
-        return PhoneResult(
-            input=raw,
-            status=PhoneStatus.INVALID,
-            reason=reason,
-            detail=detail,
-            extension=extension,
-            region=phonenumbers.region_code_for_number(parsed),
-            country_code=parsed.country_code,
+def _without_region(raw: str, text: str) -> PhoneResult:
+    # No country to read the digits in. Plausible digit strings are "unknown", not invalid.
+    digits = sum(ch.isdigit() for ch in text)
+    if _MIN_PLAUSIBLE_DIGITS <= digits <= _MAX_PLAUSIBLE_DIGITS:
+        return _invalid(
+            raw,
+            "region_unknown",
+            "no country code and no default region: give +CC or a region to check it",
+            PhoneStatus.UNKNOWN,
         )
+    return _invalid(raw, "too_short" if digits < _MIN_PLAUSIBLE_DIGITS else "too_long", "implausible length")
 
+
+def _invalid_number(raw: str, parsed: phonenumbers.PhoneNumber, extension: str | None) -> PhoneResult:
+    possible = phonenumbers.is_possible_number_with_reason(parsed)
+    if possible == phonenumbers.ValidationResult.TOO_SHORT:
+        reason, detail = "too_short", "too short for its country"
+    elif possible == phonenumbers.ValidationResult.TOO_LONG:
+        reason, detail = "too_long", "too long for its country"
+    elif possible == phonenumbers.ValidationResult.INVALID_COUNTRY_CODE:
+        reason, detail = "invalid_country_code", "no known country calling code"
+    else:
+        reason, detail = "not_valid_for_region", "not an allocated number range in its country"
+    return PhoneResult(
+        input=raw,
+        status=PhoneStatus.INVALID,
+        reason=reason,
+        detail=detail,
+        extension=extension,
+        region=phonenumbers.region_code_for_number(parsed),
+        country_code=parsed.country_code,
+    )
+
+
+def _valid_number(
+    raw: str, parsed: phonenumbers.PhoneNumber, extension: str | None, hint: PhoneKind | None
+) -> PhoneResult:
     line_type = _LINE_TYPES.get(phonenumbers.number_type(parsed), LineType.UNKNOWN)
     kind, basis = _kind(line_type, hint)
     # Imported on first use: its prefix tables are ~10 MB that a process never verifying a phone skips.

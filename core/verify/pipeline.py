@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from core.errors import check
 from core.verify.config import VerifierConfig
 from core.verify.dns import MailResolver, MailRoute
 from core.verify.domain_facts import DomainFacts, domain_facts
@@ -136,7 +137,7 @@ class EmailVerifier:
             results: list[EmailResult | None] = [None] * len(emails)
             async for index, result in self.verify_indexed(emails):
                 results[index] = result
-            assert all(r is not None for r in results)
+            check(all(r is not None for r in results), "every email got a result")
             return results  # type: ignore[return-value]
 
         return run_blocking(collect)
@@ -216,7 +217,7 @@ class EmailVerifier:
         )
 
     def _route_result(self, item: _Item, route: MailRoute) -> EmailResult:
-        assert route.problem is not None
+        check(route.problem is not None, "a route without hosts names its problem")
         return self._result(item, _ROUTE_STATUS[route.problem], [route.problem], route.detail)
 
     def _probe_result(self, item: _Item, probe: TargetProbe) -> EmailResult:

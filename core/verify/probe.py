@@ -24,6 +24,9 @@ from core.verify.replies import RETRYABLE, Outcome, Reply, classify_rcpt, classi
 from core.verify.smtp import SmtpError, SmtpSession, SmtpStep, SmtpTimeout, UnsafeCommand, check_wire_safe
 from core.verify.syntax import ParsedAddress
 
+# A server's reply kept as a decision's detail: its code and first words are what explain it.
+MAX_STEP_DETAIL_CHARS = 200
+
 
 @dataclass
 class TargetProbe:
@@ -193,7 +196,7 @@ class SmtpProber:
             state.steps.append((None, SmtpStep("connect", host.name, None, None, str(exc), state.attempt)))
             return Outcome.TIMEOUT, f"{host.name}: {exc}"
         except (OSError, SmtpError) as exc:
-            text = f"{type(exc).__name__}: {exc}"[:200]
+            text = f"{type(exc).__name__}: {exc}"[:MAX_STEP_DETAIL_CHARS]
             state.steps.append((None, SmtpStep("connect", host.name, None, None, text, state.attempt)))
             return Outcome.UNREACHABLE, f"{host.name}: {text}"
         self.sessions_opened += 1
@@ -245,30 +248,8 @@ class SmtpProber:
         use_tls: bool,
         state: _ProbeState,
     ) -> None:
-        cfg = self._config
-        attempt = state.attempt
-
-        def shared(step: str, reply: Reply) -> None:
-            state.steps.append((None, SmtpStep.of(step, host.name, reply, attempt)))
-
-        reply = await session.ehlo(cfg.helo_name)
-        shared("ehlo", reply)
-        if not reply.is_positive:
-            reply = await session.command(f"HELO {cfg.helo_name}")
-            shared("helo", reply)
-            if not reply.is_positive:
-                self._decide_all(targets, classify_session(reply), f"{host.name} refused HELO", state)
-                return
-        if use_tls and "STARTTLS" in session.extensions:
-            reply = await self._starttls(session)
-            shared("starttls", reply)
-            if reply.is_positive:
-                reply = await session.ehlo(cfg.helo_name)
-                shared("ehlo", reply)
-                if not reply.is_positive:
-                    self._decide_all(targets, classify_session(reply), f"{host.name} refused EHLO", state)
-                    return
-
+        if not await self._greet(session, host, targets, use_tls, state):
+            return
         utf8 = "SMTPUTF8" in session.extensions
         sendable: list[ParsedAddress] = []
         for target in targets:
@@ -279,27 +260,66 @@ class SmtpProber:
         if not sendable and not want_probe:
             return
         options = " SMTPUTF8" if utf8 and any(t.smtputf8 for t in sendable) else ""
-        reply = await session.command(f"MAIL FROM:<{cfg.mail_from}>{options}")
-        shared("mail", reply)
+        reply = await session.command(f"MAIL FROM:<{self._config.mail_from}>{options}")
+        self._shared_step(state, host, "mail", reply)
         if not reply.is_positive:
             self._decide_all(sendable, classify_session(reply), f"{host.name} refused our sender", state)
             return
-
         if want_probe:
-            probe_address = f"{self.probe_local_part(route.domain)}@{route.domain}"
-            reply = await session.command(f"RCPT TO:<{probe_address}>")
-            shared("rcpt_probe", reply)
-            outcome = classify_rcpt(reply)
-            state.probe_outcome = outcome
-            if outcome == Outcome.ACCEPTED:
-                state.catch_all = True
-            elif outcome in (Outcome.NOT_FOUND, Outcome.DISABLED):
-                state.catch_all = False
-            if state.catch_all is not None:
-                self._remember_catch_all(route.domain, state.catch_all)
-            if reply.code == 421:
-                raise SmtpError("server is closing the session (421)")
+            await self._probe_catch_all(session, route, host, state)
+        await self._ask_each(session, host, sendable, state)
 
+    @staticmethod
+    def _shared_step(state: _ProbeState, host: MailHost, step: str, reply: Reply) -> None:
+        """Record a step of the session that every target shares."""
+        state.steps.append((None, SmtpStep.of(step, host.name, reply, state.attempt)))
+
+    async def _greet(
+        self, session: SmtpSession, host: MailHost, targets: list[ParsedAddress], use_tls: bool, state: _ProbeState
+    ) -> bool:
+        """EHLO (or HELO), then STARTTLS when offered and wanted. False: refused, targets decided."""
+        helo_name = self._config.helo_name
+        reply = await session.ehlo(helo_name)
+        self._shared_step(state, host, "ehlo", reply)
+        if not reply.is_positive:
+            reply = await session.command(f"HELO {helo_name}")
+            self._shared_step(state, host, "helo", reply)
+            if not reply.is_positive:
+                self._decide_all(targets, classify_session(reply), f"{host.name} refused HELO", state)
+                return False
+        if use_tls and "STARTTLS" in session.extensions:
+            reply = await self._starttls(session)
+            self._shared_step(state, host, "starttls", reply)
+            if reply.is_positive:
+                reply = await session.ehlo(helo_name)
+                self._shared_step(state, host, "ehlo", reply)
+                if not reply.is_positive:
+                    self._decide_all(targets, classify_session(reply), f"{host.name} refused EHLO", state)
+                    return False
+        return True
+
+    async def _probe_catch_all(
+        self, session: SmtpSession, route: MailRoute, host: MailHost, state: _ProbeState
+    ) -> None:
+        """Ask for a mailbox that cannot exist: accepted means the domain accepts all mail."""
+        probe_address = f"{self.probe_local_part(route.domain)}@{route.domain}"
+        reply = await session.command(f"RCPT TO:<{probe_address}>")
+        self._shared_step(state, host, "rcpt_probe", reply)
+        outcome = classify_rcpt(reply)
+        state.probe_outcome = outcome
+        if outcome == Outcome.ACCEPTED:
+            state.catch_all = True
+        elif outcome in (Outcome.NOT_FOUND, Outcome.DISABLED):
+            state.catch_all = False
+        if state.catch_all is not None:
+            self._remember_catch_all(route.domain, state.catch_all)
+        if reply.code == 421:
+            raise SmtpError("server is closing the session (421)")
+
+    @staticmethod
+    async def _ask_each(
+        session: SmtpSession, host: MailHost, sendable: list[ParsedAddress], state: _ProbeState
+    ) -> None:
         for target in sendable:
             line = f"RCPT TO:<{target.wire_address}>"
             try:
@@ -308,8 +328,9 @@ class SmtpProber:
                 state.decide(target.key, Outcome.UNSAFE_ADDRESS, str(exc))
                 continue
             reply = await session.command(line)
-            state.steps.append((target.key, SmtpStep.of("rcpt", host.name, reply, attempt)))
-            state.decide(target.key, classify_rcpt(reply), f"{host.name}: {reply.code} {reply.text}"[:200])
+            state.steps.append((target.key, SmtpStep.of("rcpt", host.name, reply, state.attempt)))
+            detail = f"{host.name}: {reply.code} {reply.text}"[:MAX_STEP_DETAIL_CHARS]
+            state.decide(target.key, classify_rcpt(reply), detail)
             if reply.code == 421:
                 raise SmtpError("server is closing the session (421)")
 

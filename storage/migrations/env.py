@@ -37,12 +37,28 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:
-    # render_as_batch: SQLite cannot ALTER most things; batch mode rebuilds tables instead.
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
-    with context.begin_transaction():
-        context.run_migrations()
-    if connection.in_transaction():
-        connection.commit()
+    # render_as_batch: SQLite cannot ALTER most things; batch mode rebuilds tables instead. A rebuild
+    # drops a table other tables reference, which SQLite refuses while foreign keys are enforced
+    # (even deferred), so they are off during the migration (only possible outside a transaction)
+    # and every reference is checked before it commits.
+    sqlite_fk_off = connection.dialect.name == "sqlite" and not connection.in_transaction()
+    if sqlite_fk_off:
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+    try:
+        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+            if sqlite_fk_off:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise RuntimeError(f"migration left broken foreign keys (table, rowid, parent, fk): {broken}")
+        if connection.in_transaction():
+            connection.commit()
+    finally:
+        if sqlite_fk_off:
+            if connection.in_transaction():
+                connection.rollback()
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

@@ -10,6 +10,7 @@ from sqlalchemy import Column, Index
 from sqlalchemy.types import JSON
 from sqlmodel import Field, SQLModel
 
+from storage.limits import MAX_HEX_DIGEST_CHARS, MAX_NAME_CHARS
 from storage.timeutil import utcnow
 
 
@@ -33,9 +34,9 @@ class EnrichmentJob(SQLModel, table=True):
     team_id: int = Field(foreign_key="team.id")
     member_id: int = Field(foreign_key="member.id")
     feature: str = Field(max_length=16)
-    label: str = Field(max_length=255)  # e.g. the CSV file name; shown in job lists
+    label: str = Field(max_length=MAX_NAME_CHARS)  # e.g. the CSV file name; shown in job lists
     # Hash of the input and the options that change results: `--resume` only continues the same work.
-    input_fingerprint: str = Field(max_length=64)
+    input_fingerprint: str = Field(max_length=MAX_HEX_DIGEST_CHARS)
     want_email: bool
     want_mobile: bool
     max_credits: int | None = None

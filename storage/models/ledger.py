@@ -10,12 +10,24 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from storage.limits import MAX_ACTION_CHARS, MAX_HEX_DIGEST_CHARS, MAX_TEXT_CHARS
 from storage.timeutil import utcnow
 
 
 class LedgerAccount(SQLModel, table=True):
     __tablename__ = "ledger_account"
-    __table_args__ = (UniqueConstraint("team_id", "kind", name="uq_account_team_kind"),)
+    __table_args__ = (
+        UniqueConstraint("team_id", "kind", name="uq_account_team_kind"),
+        # A wallet's available credits (posted in, minus posted out, minus held) never go below zero.
+        CheckConstraint(
+            "kind <> 'wallet' OR credits_posted - debits_posted - debits_pending >= 0",
+            name="ck_wallet_available_not_negative",
+        ),
+        CheckConstraint(
+            "debits_posted >= 0 AND credits_posted >= 0 AND debits_pending >= 0 AND credits_pending >= 0",
+            name="ck_account_totals_not_negative",
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     team_id: int = Field(foreign_key="team.id")
@@ -42,7 +54,7 @@ class LedgerTransfer(SQLModel, table=True):
     team_id: int = Field(foreign_key="team.id")
     idempotency_key: str = Field(max_length=200)
     # sha256 of the request body, to tell a replay from a conflicting reuse of the key.
-    body_hash: str = Field(max_length=64)
+    body_hash: str = Field(max_length=MAX_HEX_DIGEST_CHARS)
     kind: str = Field(max_length=16)
     debit_account_id: int = Field(foreign_key="ledger_account.id")
     credit_account_id: int = Field(foreign_key="ledger_account.id")
@@ -53,9 +65,9 @@ class LedgerTransfer(SQLModel, table=True):
     category: str | None = Field(default=None, max_length=16)
     feature: str | None = Field(default=None, max_length=16)
     member_id: int | None = Field(default=None, foreign_key="member.id")
-    action: str | None = Field(default=None, max_length=64)
-    description: str | None = Field(default=None, max_length=500)
-    data_requested: str | None = Field(default=None, max_length=500)
+    action: str | None = Field(default=None, max_length=MAX_ACTION_CHARS)
+    description: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+    data_requested: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     created_at: datetime = Field(default_factory=utcnow)
     # When the movement took effect: equals created_at except for expiries recorded after the fact.
     effective_at: datetime = Field(default_factory=utcnow)
@@ -119,8 +131,8 @@ class LedgerRejection(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     team_id: int = Field(foreign_key="team.id")
     idempotency_key: str = Field(max_length=200)
-    body_hash: str = Field(max_length=64)
-    reason: str = Field(max_length=64)
+    body_hash: str = Field(max_length=MAX_HEX_DIGEST_CHARS)
+    reason: str = Field(max_length=MAX_ACTION_CHARS)
     available_credits: int = Field(sa_column=Column(BigInteger, nullable=False))
     requested_credits: int = Field(sa_column=Column(BigInteger, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
@@ -142,8 +154,8 @@ class ScheduledRefund(SQLModel, table=True):
     earned_at: datetime
     category: str | None = Field(default=None, max_length=16)
     member_id: int | None = Field(default=None, foreign_key="member.id")
-    description: str | None = Field(default=None, max_length=500)
-    data_requested: str | None = Field(default=None, max_length=500)
+    description: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+    data_requested: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     granted_transfer_id: int | None = Field(
         default=None, sa_column=Column(BigInteger, ForeignKey("ledger_transfer.id"))
     )

@@ -4,6 +4,7 @@ Tributary world (services on the test database, a huey queue in the test's direc
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -110,7 +111,8 @@ def settings_for(
         _env_file=None,
         database_url=db_url,
         huey_sqlite_path=str(tmp_path / "huey.db"),
-        huey_name=f"test-{tmp_path.name}",
+        # Unique across pytest-xdist workers too (tmp_path.name repeats between workers' temp roots).
+        huey_name=f"test-{uuid.uuid4().hex[:12]}",
         smtp_ca_file=str(relay.ca_file),
         bounce_address="bounces@tributary.test",
         bounce_imap_host=imap.host if imap else None,

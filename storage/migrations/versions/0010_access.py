@@ -1,7 +1,7 @@
 """access: one-time Slack connect codes (hashed) and rate-limit windows
 
 Revision ID: 0010_access
-Revises: 0008_slack
+Revises: 0009_ledger_checks
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0010_access"
-down_revision: str | None = "0008_slack"
+down_revision: str | None = "0009_ledger_checks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
