@@ -34,6 +34,7 @@ def create_slack_blueprint(services: Services) -> Blueprint:
     def handle():
         if handler is None:
             raise NotConfigured(problem)  # the app's error handler answers 503, problem+json
+        request.get_data()  # read under the app's body cap first: an oversized body is a 413, whatever it claims
         if request.method == "POST" and not _timestamp_is_numeric(request.headers.get("X-Slack-Request-Timestamp")):
             # bolt's verifier would int() it and fail with a 500; a request Slack did not sign is a 401.
             raise Unauthorized("X-Slack-Request-Timestamp: not a Unix time")
