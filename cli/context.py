@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from enum import Enum
@@ -10,6 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 import typer
+from rich.console import Console
 
 from core.services import Services
 
@@ -33,3 +35,12 @@ def echo_json(value: Any) -> None:
     if is_dataclass(value) and not isinstance(value, type):
         value = asdict(value)
     typer.echo(json.dumps(value, default=_default, sort_keys=True))
+
+
+# Piped or redirected, tables take the width they need: a file or `grep` has no screen edge to
+# truncate cells at (rich would otherwise assume 80 columns).
+PIPED_TABLE_WIDTH = 100_000
+
+
+def table_console() -> Console:
+    return Console() if sys.stdout.isatty() else Console(width=PIPED_TABLE_WIDTH, no_color=True)

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from core.accounts import Accounts
 from core.bounces.intake import BounceIntakeService
 from core.contributions import Contributions
+from core.credit_history import CreditHistory
 from core.credit_overview import CreditOverviews
 from core.data_requests import DataRequests
 from core.enrichment.csv_enrich import CsvEnrichment
@@ -124,6 +125,10 @@ class Services:
     @cached_property
     def refunds(self) -> Refunds:
         return Refunds(self.engine, self.ledger)
+
+    @cached_property
+    def credit_history(self) -> CreditHistory:
+        return CreditHistory(self.engine, self.ledger, self.refunds)
 
     @cached_property
     def bounce_intake(self) -> BounceIntakeService:
