@@ -126,6 +126,7 @@ def _render_summary(s: CsvSummary) -> str:
 
 @jobs_app.command("list")
 def jobs_list(team: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """List a team's enrichment jobs: status, rows done, credits spent and the cap."""
     jobs = services().enrichment_jobs.jobs(team)
     if as_json:
         for job in jobs:
