@@ -36,6 +36,21 @@ from core.waterfall import Waterfalls
 from storage.db import make_engine
 
 
+def verifier_config(st: Settings) -> VerifierConfig:
+    """The email verifier's config from the TRIBUTARY_VERIFY_* settings."""
+    return VerifierConfig(
+        dns_nameservers=tuple(st.verify_dns_nameservers),
+        dns_port=st.verify_dns_port,
+        smtp_port=st.verify_smtp_port,
+        helo_name=st.verify_helo_name,
+        mail_from=st.verify_mail_from,
+        connect_timeout_s=st.verify_connect_timeout_s,
+        command_timeout_s=st.verify_command_timeout_s,
+        freshness_window=timedelta(days=st.verify_freshness_days),
+        test_environment=st.verify_test_domains,
+    )
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -91,20 +106,7 @@ class Services:
 
     @cached_property
     def email_verifier(self) -> EmailVerifier:
-        st = self.settings
-        return EmailVerifier(
-            VerifierConfig(
-                dns_nameservers=tuple(st.verify_dns_nameservers),
-                dns_port=st.verify_dns_port,
-                smtp_port=st.verify_smtp_port,
-                helo_name=st.verify_helo_name,
-                mail_from=st.verify_mail_from,
-                connect_timeout_s=st.verify_connect_timeout_s,
-                command_timeout_s=st.verify_command_timeout_s,
-                freshness_window=timedelta(days=st.verify_freshness_days),
-                test_environment=st.verify_test_domains,
-            )
-        )
+        return EmailVerifier(verifier_config(self.settings))
 
     @cached_property
     def waterfalls(self) -> Waterfalls:
