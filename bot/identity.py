@@ -21,6 +21,10 @@ from core.services import Services
 log = logging.getLogger(__name__)
 
 
+class SlackUnreachable(TributaryError):
+    """A Web API call this request needs failed to connect."""
+
+
 @dataclass(frozen=True)
 class SlackActor:
     slack_team_id: str | None
@@ -54,6 +58,12 @@ def profile_email(client: WebClient, slack_user_id: str) -> str | None:
     except SlackApiError as exc:
         log.warning("users.info for %s failed: %s", slack_user_id, exc.response.get("error"))
         return None
+    except OSError as exc:  # Slack's Web API unreachable: say so, rather than "not a member"
+        log.warning("users.info for %s: Slack Web API unreachable: %s", slack_user_id, exc)
+        raise SlackUnreachable(
+            "Slack could not be reached to match you to a Tributary member by your profile email; "
+            "please try again in a moment"
+        ) from None
     profile = (response.get("user") or {}).get("profile") or {}
     return profile.get("email") or None
 
