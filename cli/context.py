@@ -7,18 +7,37 @@ import sys
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from enum import Enum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import typer
 from rich.console import Console
 
-from core.services import Services
+from core import demo_mail
+from core.services import Services, verifier_config
+from core.verify.pipeline import EmailVerifier
 
 
 @lru_cache(maxsize=1)
 def services() -> Services:
-    return Services.from_settings()
+    svc = Services.from_settings()
+    if demo_mail.wanted(svc.settings, svc.engine):
+        return _DemoServices(settings=svc.settings, engine=svc.engine)
+    return svc
+
+
+def uses_demo_mail(svc: Services) -> bool:
+    return isinstance(svc, _DemoServices)
+
+
+class _DemoServices(Services):
+    """The embedded demo: its verifier works against the demo mail world on loopback, started (for
+    the life of the process) the first time something needs to verify."""
+
+    @cached_property
+    def email_verifier(self) -> EmailVerifier:
+        world = demo_mail.start()
+        return EmailVerifier(verifier_config(self.settings.model_copy(update=world.verifier_settings())))
 
 
 def _default(value: Any) -> Any:

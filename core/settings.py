@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     verify_freshness_days: int = 30
     # Accept RFC 6761 `.test` domains (the demo world and the loopback harness); never in production.
     verify_test_domains: bool = False
+    # The embedded SQLite demo (team `demo`, none of the verifier settings above given) verifies against
+    # the demo mail world on loopback (core/demo_mail.py); false: against whatever the settings say.
+    demo_mail: bool = True
 
     # A hold that is neither posted nor voided within this time releases itself.
     data_request_hold_timeout_s: int = 600
