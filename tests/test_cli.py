@@ -103,3 +103,15 @@ def test_reused_key_with_another_body_is_refused(tributary) -> None:
     tributary("credits", "grant", "demo", "5", "--expires", "2099-01-01", "--key", "k1")
     proc = tributary("credits", "grant", "demo", "6", "--expires", "2099-01-01", "--key", "k1", ok=False)
     assert proc.returncode == 2 and "idempotency key 'k1' was already used" in proc.stderr
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_small_things_of_the_first_hour(tributary) -> None:
+    """Issue 12 item 20: piped tables keep whole cells; `relay show` without a relay says so; 1 credit."""
+    tributary("demo", "seed", "--small")
+    note = "Q1 top-up for the spring campaign, approved by finance on the third of March, ticket FIN-2231 " * 2
+    out = tributary("credits", "grant", "demo", "1", "--expires", "2099-01-01", "--key", "one", "--note", note).stdout
+    assert out.startswith("granted 1 credit to demo")
+    log = tributary("credits", "log", "demo").stdout  # captured: not a terminal
+    assert any(note.strip() in line for line in log.splitlines()), log
+    assert "no relay set for team demo" in tributary("relay", "show", "demo").stdout

@@ -55,3 +55,38 @@ class _World:
 
     def __init__(self, slack: SlackApiServer) -> None:
         self.slack = slack
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_multi_workspace_command_uses_the_stored_installation_while_slack_is_unreachable(
+    db_url: str, slack_api: SlackApiServer
+) -> None:
+    from slack_sdk.oauth.installation_store import Installation
+
+    from bot.tokens import installation_store
+
+    dead_api = f"http://127.0.0.1:{_closed_port()}/api/"
+    settings = make_settings(
+        db_url, slack_api, slack_api_url=dead_api, slack_bot_token=None, slack_client_id="1.2", slack_client_secret="s"
+    )
+    services = Services.from_settings(settings)
+    seed(services)
+    installation_store(services, settings).save(
+        Installation(
+            app_id="A1", team_id="TPOOR", user_id="UPOOR", bot_token="xoxb-poor", bot_id="BPOOR", bot_user_id="UB"
+        )
+    )
+    try:
+        for url in serve(services):
+            sender = SlackSender(f"{url}/slack/events", SECRET)
+            response = sender.command("credits", user="UPOOR", team="TPOOR", response_url=slack_api.response_url("m"))
+            assert response.status_code == 200, response.text
+            [reply] = responses(_World(slack_api), "m")
+            assert "0 credits available" in text_of(reply)
+            # A workspace with no installation is still refused as before, not let in by the fallback.
+            other = sender.command("credits", user="UX", team="TNEW", response_url=slack_api.response_url("n"))
+            assert other.status_code == 200
+            [refusal] = responses(_World(slack_api), "n")
+            assert "not installed in this workspace" in text_of(refusal)
+    finally:
+        services.engine.dispose()
