@@ -18,6 +18,7 @@ from typer._click import exceptions as click_exceptions
 
 from core.database_errors import explain_database_error
 from core.errors import TributaryError
+from core.ledger import MAX_AMOUNT_CREDITS
 from core.settings import get_settings
 
 USAGE_EXIT_CODE = 2
@@ -34,25 +35,29 @@ def fail(message: str, exit_code: int = USAGE_EXIT_CODE) -> typing.NoReturn:
 
 
 def _bound_integer_parameters(app: typer.Typer) -> None:
-    """Give every int option and argument without a range the 64-bit range."""
+    """Give every int option and argument without a range the 64-bit range (credits: the ledger's)."""
     infos = [*app.registered_commands, *([app.registered_callback] if app.registered_callback else [])]
     for info in infos:
-        callback = info.callback
-        if callback is None:
-            continue
-        hints = typing.get_type_hints(callback)
-        defaults = getattr(callback, "__defaults__", None) or ()
-        names = callback.__code__.co_varnames[: callback.__code__.co_argcount]
-        for name, default in zip(names[len(names) - len(defaults) :], defaults, strict=True):
-            if isinstance(default, models.ParameterInfo) and int in (
-                hints.get(name),
-                *typing.get_args(hints.get(name)),
-            ):
-                default.min = INT64_MIN if default.min is None else default.min
-                default.max = INT64_MAX if default.max is None else default.max
+        if info.callback is not None:
+            _bound_callback(info.callback)
     for group in app.registered_groups:
         if group.typer_instance is not None:
             _bound_integer_parameters(group.typer_instance)
+
+
+def _bound_callback(callback: typing.Callable) -> None:
+    hints = typing.get_type_hints(callback)
+    defaults = getattr(callback, "__defaults__", None) or ()
+    names = callback.__code__.co_varnames[: callback.__code__.co_argcount]
+    for name, default in zip(names[len(names) - len(defaults) :], defaults, strict=True):
+        hint = hints.get(name)
+        if not isinstance(default, models.ParameterInfo) or int not in (hint, *typing.get_args(hint)):
+            continue
+        # An amount of credits (`--max-credits`, `--credits`) is refused beyond what one ledger amount
+        # may be, naming the option rather than in the ledger's words.
+        ceiling = MAX_AMOUNT_CREDITS if name.endswith("credits") else INT64_MAX
+        default.min = INT64_MIN if default.min is None else default.min
+        default.max = ceiling if default.max is None else default.max
 
 
 def _usage_line(exc: click_exceptions.UsageError) -> str:
