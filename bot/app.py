@@ -20,6 +20,7 @@ from slack_sdk import WebClient
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 
 from bot import commands, home, interactive
+from bot.offline_authorize import ReachableOrStoredAuthorize, SingleTeamAuthorize
 from bot.tokens import WEB_API_TIMEOUT_S, installation_store
 from core.errors import TributaryError
 from core.services import Services
@@ -58,8 +59,9 @@ def create_bolt_app(services: Services, settings: Settings, *, socket_mode: bool
         user_facing_authorize_error_message=NOT_INSTALLED,
     )
     if settings.slack_bot_token:
-        # No auth.test at start-up: the web app must boot even when Slack is unreachable.
-        app = App(token_verification_enabled=False, **common)
+        # No auth.test at start-up: the web app must boot even when Slack is unreachable; nor may a
+        # request fail for it (bot/offline_authorize.py).
+        app = App(token_verification_enabled=False, authorize=SingleTeamAuthorize(settings.slack_bot_token), **common)
     elif settings.slack_client_id and settings.slack_client_secret:
         store = installation_store(services, settings)
         oauth_settings = OAuthSettings(
@@ -84,7 +86,7 @@ def create_bolt_app(services: Services, settings: Settings, *, socket_mode: bool
         )
         app = App(
             installation_store=store,
-            authorize=authorize,
+            authorize=ReachableOrStoredAuthorize(authorize, store),
             oauth_flow=OAuthFlow(client=client, settings=oauth_settings),
             **common,
         )

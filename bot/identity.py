@@ -17,9 +17,14 @@ from slack_sdk.errors import SlackApiError
 
 from core.accounts import MemberInfo, TeamInfo
 from core.actors import Actor
+from core.errors import TributaryError
 from core.services import Services
 
 log = logging.getLogger(__name__)
+
+
+class SlackUnreachable(TributaryError):
+    """A Web API call this request needs failed to connect."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,12 @@ def confirmed_email(client: WebClient, slack_user_id: str) -> str | None:
     except SlackApiError as exc:
         log.warning("users.info for %s failed: %s", slack_user_id, exc.response.get("error"))
         return None
+    except OSError as exc:  # Slack's Web API unreachable: say so, rather than "not a member"
+        log.warning("users.info for %s: Slack Web API unreachable: %s", slack_user_id, exc)
+        raise SlackUnreachable(
+            "Slack could not be reached to match you to a Tributary member by your profile email; "
+            "please try again in a moment"
+        ) from None
     user = response.get("user") or {}
     if user.get("is_email_confirmed") is not True:
         return None

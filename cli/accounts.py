@@ -11,8 +11,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from cli.context import echo_json, services
+from cli.context import echo_json, services, table_console
 from core import demo, demo_world
+from core.usage.text import credits_text
 from storage.models.enums import Role
 
 teams_app = typer.Typer(help="Teams (customer accounts).", no_args_is_help=True)
@@ -34,11 +35,13 @@ def teams_create(
     if as_json:
         echo_json(team)
     else:
-        typer.echo(f"team {team.name} (id {team.id}) on plan {team.plan.name}: {team.plan.monthly_credits} credits")
+        credits = credits_text(team.plan.monthly_credits)
+        typer.echo(f"team {team.name} (id #{team.id}) on plan {team.plan.name}: {credits}")
 
 
 @teams_app.command("list")
 def teams_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List teams: id (write it `#3` wherever a team is asked for), name, plan, anchor day."""
     teams = services().accounts.teams()
     if as_json:
         for team in teams:
@@ -47,7 +50,7 @@ def teams_list(as_json: bool = typer.Option(False, "--json")) -> None:
     table = Table("id", "name", "plan", "anchor day", "contributes")
     for t in teams:
         table.add_row(str(t.id), t.name, t.plan.name, str(t.cycle_anchor_day), "yes" if t.contribute else "no")
-    Console().print(table)
+    table_console().print(table)
 
 
 @teams_app.command("set-plan")
@@ -75,6 +78,7 @@ def members_add(
     admin: bool = typer.Option(False, "--admin", help="Make the member an admin."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
+    """Add a member (an email address) to a team."""
     member = services().accounts.add_member(team, email, role=Role.ADMIN if admin else Role.MEMBER)
     if as_json:
         echo_json(member)
@@ -84,6 +88,7 @@ def members_add(
 
 @members_app.command("list")
 def members_list(team: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """List a team's members and their roles."""
     members = services().accounts.members(team)
     if as_json:
         for m in members:
@@ -92,11 +97,12 @@ def members_list(team: str, as_json: bool = typer.Option(False, "--json")) -> No
     table = Table("id", "email", "role")
     for m in members:
         table.add_row(str(m.id), m.email, m.role.value)
-    Console().print(table)
+    table_console().print(table)
 
 
 @plans_app.command("list")
 def plans_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List plans: monthly credits, rollover and prices."""
     plans = services().accounts.plans()
     if as_json:
         for p in plans:
@@ -113,7 +119,7 @@ def plans_list(as_json: bool = typer.Option(False, "--json")) -> None:
             str(p.price_export_credits),
             "yes" if p.builtin else "no",
         )
-    Console().print(table)
+    table_console().print(table)
 
 
 @plans_app.command("create")
@@ -125,6 +131,7 @@ def plans_create(
     mobile_price: int = typer.Option(8, "--mobile-price"),
     export_price: int = typer.Option(0, "--export-price"),
 ) -> None:
+    """Create a plan (at most 1,000,000,000 credits a month, the limit of one grant)."""
     plan = services().accounts.create_plan(
         name,
         monthly_credits=credits,
@@ -133,7 +140,7 @@ def plans_create(
         price_mobile_credits=mobile_price,
         price_export_credits=export_price,
     )
-    typer.echo(f"plan {plan.name}: {plan.monthly_credits} credits a month")
+    typer.echo(f"plan {plan.name}: {credits_text(plan.monthly_credits)} a month")
 
 
 @demo_app.command("seed")

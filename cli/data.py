@@ -6,6 +6,7 @@ import typer
 
 from cli.context import echo_json, services
 from core.data_requests import AccessResult
+from core.usage.text import credits_text
 from storage.models.enums import DataKind, Feature
 
 
@@ -20,7 +21,7 @@ def render(result: AccessResult) -> str:
     else:
         phones = ", ".join(f"{p.e164} [{p.status}]" for p in result.mobile_phones) or "no mobile found"
         lines.append(f"{who}: {phones}")
-    cost = "already accessed: no charge" if result.already_accessed else f"{result.charged_credits} credits"
+    cost = "already accessed: no charge" if result.already_accessed else credits_text(result.charged_credits)
     lines.append(cost)
     return "\n".join(lines)
 

@@ -65,7 +65,10 @@ def relay_set(
 @relay_app.command("show")
 def relay_show(team: str) -> None:
     """Show the team's relays (never the password: only which variable holds it, and whether it is set)."""
-    for info in services().relays.relays(team):
+    relays = services().relays.relays(team)
+    if not relays:
+        typer.echo(f"no relay set for team {team}: sending is off until `tributary relay set {team} --host H` sets one")
+    for info in relays:
         typer.echo(_describe(info))
 
 

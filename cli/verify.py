@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from core.errors import InvalidInput
-from core.verify.config import VerifierConfig
+from core.services import verifier_config
+from core.settings import get_settings
 from core.verify.pipeline import EmailVerifier
 from core.verify.result import EmailResult
 
@@ -68,8 +69,10 @@ def _read_file(path: Path) -> list[str]:
         raise InvalidInput(f"--file {path}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"--file {path}: not UTF-8 text ({exc.reason})") from exc
-    # One address per line; blank lines are skipped, everything else (even garbage) gets a result.
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    # One address per line; blank lines and `# comment` lines are skipped, everything else (even
+    # garbage) gets a result.
+    lines = (line.strip() for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
 
 
 def verify_command(
@@ -122,7 +125,8 @@ def verify_command(
     if allow_test_domains:
         overrides["test_environment"] = True
     try:
-        config = dataclasses.replace(VerifierConfig(), **overrides)  # type: ignore[arg-type]
+        # The TRIBUTARY_VERIFY_* settings first, the flags given here over them.
+        config = dataclasses.replace(verifier_config(get_settings()), **overrides)  # type: ignore[arg-type]
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from cli.context import echo_json, services
+from cli.context import echo_json, services, table_console
 from core.waterfall import WaterfallPlan
 
 waterfall_app = typer.Typer(
@@ -94,7 +93,7 @@ def calls(
             str(r.latency_ms),
             f"{r.cost_usd_micros / 1_000_000:.4f}",
         )
-    Console().print(table)
+    table_console().print(table)
 
 
 def register(app: typer.Typer) -> None:

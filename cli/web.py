@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli.context import services
+from cli.context import services, uses_demo_mail
 from core.secrets import require_production_keys
 
 
@@ -30,9 +30,10 @@ def serve(
         in_process = not svc.settings.redis_url
     jobs = Jobs(svc, deliver_digest=digest_deliverer(svc, svc.settings))
     consumer = start_in_process(jobs, workers=svc.settings.worker_threads) if in_process else None
+    demo = "; demo: emails verified against the demo mail world on loopback" if uses_demo_mail(svc) else ""
     typer.echo(
         f"Tributary listening on http://{host}:{port} (health: /healthz); "
-        f"jobs {'in-process' if consumer else 'on external workers'}"
+        f"jobs {'in-process' if consumer else 'on external workers'}{demo}"
     )
     try:
         run_simple(host, port, create_app(svc), threaded=True, use_reloader=False)

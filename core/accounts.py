@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import unicodedata
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -11,13 +12,15 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import InvalidInput, NotFound, TributaryError, check
-from core.ledger import Ledger
+from core.ledger import MAX_AMOUNT_CREDITS, Ledger
 from storage.db import read_transaction, run_write
 from storage.models import BillingCycle, Member, Plan, Team
 from storage.models.enums import Role
 from storage.timeutil import as_utc, utcnow
 
 MAX_NAME_LENGTH = 128
+# A team reference starting with this is an id (`#3`); anything else is a name.
+TEAM_ID_PREFIX = "#"
 MAX_CATCH_UP_CYCLES = 120  # a team left unattended ten years still closes in one call
 
 _PLAN = Plan.__table__
@@ -116,6 +119,19 @@ def _check_name(name: str, what: str) -> str:
         raise InvalidInput(f"{what} name: must not be empty")
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidInput(f"{what} name: longer than {MAX_NAME_LENGTH} characters")
+    if any(unicodedata.category(ch).startswith("C") for ch in name):
+        raise InvalidInput(f"{what} name {name!r}: must not contain newlines, tabs or other control characters")
+    return name
+
+
+def _check_team_name(name: str) -> str:
+    """Team names are also team references: an all-digit name would read as an id (`#3` is id 3)."""
+    name = _check_name(name, "team")
+    if name.isdigit() or name.startswith(TEAM_ID_PREFIX):
+        raise InvalidInput(
+            f"team name {name!r}: must not be all digits or start with {TEAM_ID_PREFIX!r} "
+            f"(those are team ids, e.g. {TEAM_ID_PREFIX}3)"
+        )
     return name
 
 
@@ -130,6 +146,9 @@ def normalise_member_email(email: str) -> str:
 def _check_credits(value: int, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidInput(f"{what}: must be a whole number >= 0, got {value!r}")
+    # The same ceiling as one grant: a plan's allotment is granted in one transfer each cycle.
+    if value > MAX_AMOUNT_CREDITS:
+        raise InvalidInput(f"{what}: {value} exceeds the limit of {MAX_AMOUNT_CREDITS:,} credits")
     return value
 
 
@@ -192,7 +211,7 @@ class Accounts:
         now: datetime | None = None,
     ) -> TeamInfo:
         """Create a team with its ledger accounts, its first billing cycle and that cycle's credits."""
-        name = _check_name(name, "team")
+        name = _check_team_name(name)
         now = as_utc(now or utcnow())
         anchor_day = now.day if anchor_day is None else anchor_day
         if isinstance(anchor_day, bool) or not isinstance(anchor_day, int) or not 1 <= anchor_day <= 31:
@@ -380,12 +399,33 @@ def _plan(conn: Connection, ref: int | str) -> PlanInfo:
     return _plan_info(row)
 
 
+def _team_row(conn: Connection, ref: int | str):
+    """`ref`: an id (int, or `#3`) or a name. A bare number is a name if a (legacy) team bears it, else an
+    id; when it is both one team's name and another's id, it is refused rather than guessed."""
+    if isinstance(ref, bool) or not isinstance(ref, int | str):
+        raise InvalidInput(f"team {ref!r}: expected a team name or #id")
+    if isinstance(ref, int):
+        return conn.execute(select(_TEAM).where(_TEAM.c.id == ref)).one_or_none()
+    text = ref.strip()
+    if text.startswith(TEAM_ID_PREFIX):
+        digits = text[len(TEAM_ID_PREFIX) :]
+        if not digits.isdigit() or len(digits) > 18:
+            raise InvalidInput(f"team {ref!r}: an id is written {TEAM_ID_PREFIX} and digits, e.g. {TEAM_ID_PREFIX}3")
+        return conn.execute(select(_TEAM).where(_TEAM.c.id == int(digits))).one_or_none()
+    by_name = conn.execute(select(_TEAM).where(_TEAM.c.name == text)).one_or_none()
+    if not (text.isdigit() and len(text) <= 18):
+        return by_name
+    by_id = conn.execute(select(_TEAM).where(_TEAM.c.id == int(text))).one_or_none()
+    if by_name is not None and by_id is not None and by_name.id != by_id.id:
+        raise InvalidInput(
+            f"team {text!r} is ambiguous: it is the name of team {TEAM_ID_PREFIX}{by_name.id} and the id of team "
+            f"{by_id.name!r}; write {TEAM_ID_PREFIX}{text} for the id, or the other team's name"
+        )
+    return by_name if by_name is not None else by_id
+
+
 def _team(conn: Connection, ref: int | str) -> TeamInfo:
-    if isinstance(ref, str) and ref.isdigit():
-        row = conn.execute(select(_TEAM).where(_TEAM.c.name == ref)).one_or_none()
-        ref = row.id if row is not None else int(ref)
-    column = _TEAM.c.id if isinstance(ref, int) else _TEAM.c.name
-    row = conn.execute(select(_TEAM).where(column == ref)).one_or_none()
+    row = _team_row(conn, ref)
     if row is None:
         raise NotFound(f"unknown team {ref!r}")
     return TeamInfo(

@@ -12,6 +12,7 @@ from core.accounts import Accounts
 from core.bounces.intake import BounceIntakeService
 from core.bounces.webhook_secrets import WebhookSecrets
 from core.contributions import Contributions
+from core.credit_history import CreditHistory
 from core.credit_overview import CreditOverviews
 from core.data_requests import DataRequests
 from core.enrichment.csv_enrich import CsvEnrichment
@@ -36,6 +37,21 @@ from core.verify.pipeline import EmailVerifier
 from core.verify.recheck import stale_email_rechecker
 from core.waterfall import Waterfalls
 from storage.db import make_engine
+
+
+def verifier_config(st: Settings) -> VerifierConfig:
+    """The email verifier's config from the TRIBUTARY_VERIFY_* settings."""
+    return VerifierConfig(
+        dns_nameservers=tuple(st.verify_dns_nameservers),
+        dns_port=st.verify_dns_port,
+        smtp_port=st.verify_smtp_port,
+        helo_name=st.verify_helo_name,
+        mail_from=st.verify_mail_from,
+        connect_timeout_s=st.verify_connect_timeout_s,
+        command_timeout_s=st.verify_command_timeout_s,
+        freshness_window=timedelta(days=st.verify_freshness_days),
+        test_environment=st.verify_test_domains,
+    )
 
 
 @dataclass
@@ -97,28 +113,14 @@ class Services:
 
     @cached_property
     def email_verifier(self) -> EmailVerifier:
-        return EmailVerifier(self._verifier_config())
+        return EmailVerifier(verifier_config(self.settings))
 
     @cached_property
     def bounce_rechecker(self) -> EmailVerifier:
         """The verifier that re-checks a bounced mailbox. No in-call retries of 4xx (greylisting):
         the bounce is simply re-checked later on the refund schedule, and no webhook request or
         mailbox poll waits minutes for a retry."""
-        return EmailVerifier(replace(self._verifier_config(), temp_retries=0))
-
-    def _verifier_config(self) -> VerifierConfig:
-        st = self.settings
-        return VerifierConfig(
-            dns_nameservers=tuple(st.verify_dns_nameservers),
-            dns_port=st.verify_dns_port,
-            smtp_port=st.verify_smtp_port,
-            helo_name=st.verify_helo_name,
-            mail_from=st.verify_mail_from,
-            connect_timeout_s=st.verify_connect_timeout_s,
-            command_timeout_s=st.verify_command_timeout_s,
-            freshness_window=timedelta(days=st.verify_freshness_days),
-            test_environment=st.verify_test_domains,
-        )
+        return EmailVerifier(replace(verifier_config(self.settings), temp_retries=0))
 
     @cached_property
     def waterfalls(self) -> Waterfalls:
@@ -139,6 +141,10 @@ class Services:
     @cached_property
     def refunds(self) -> Refunds:
         return Refunds(self.engine, self.ledger, recheck=self.bounce_rechecker.verify_sync)
+
+    @cached_property
+    def credit_history(self) -> CreditHistory:
+        return CreditHistory(self.engine, self.ledger, self.refunds)
 
     @cached_property
     def bounce_intake(self) -> BounceIntakeService:

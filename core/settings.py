@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from core.errors import TributaryError
 from core.provider_settings import ProviderSettings
 
 DEFAULT_VAR_DIR = Path.cwd() / "var"
@@ -53,6 +56,9 @@ class Settings(BaseSettings):
     verify_freshness_days: int = 30
     # Accept RFC 6761 `.test` domains (the demo world and the loopback harness); never in production.
     verify_test_domains: bool = False
+    # The embedded SQLite demo (team `demo`, none of the verifier settings above given) verifies against
+    # the demo mail world on loopback (core/demo_mail.py); false: against whatever the settings say.
+    demo_mail: bool = True
 
     # A hold that is neither posted nor voided within this time releases itself.
     data_request_hold_timeout_s: int = 600
@@ -129,6 +135,48 @@ class Settings(BaseSettings):
         return [k.strip() for k in raw.split(",") if k.strip()]
 
 
+class InvalidSetting(TributaryError):
+    """A TRIBUTARY_* variable (environment or .env) that cannot be read; names the variable."""
+
+
+ENV_PREFIX = "TRIBUTARY_"
+
+
+def _variable(loc: tuple) -> str:
+    name = f"{ENV_PREFIX}{str(loc[0]).upper()}" if loc else f"{ENV_PREFIX}*"
+    return name + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc[1:])
+
+
+def _describe_validation(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_url=False):
+        given = error.get("input")
+        shown = f" (got {given!r})" if isinstance(given, str | int | float) else ""
+        problems.append(f"{_variable(tuple(error['loc']))}: {error['msg']}{shown}")
+    return "; ".join(problems)
+
+
+def _describe_settings_error(exc: SettingsError) -> str:
+    # pydantic-settings says `error parsing value for field "providers" from source "..."`; the
+    # JSON decoder's complaint is the cause.
+    field = re.search(r'field "([^"]+)"', str(exc))
+    name = f"{ENV_PREFIX}{field.group(1).upper()}" if field else "a TRIBUTARY_* setting"
+    cause = exc.__cause__
+    if isinstance(cause, json.JSONDecodeError):
+        return f"{name}: not valid JSON ({cause.msg} at line {cause.lineno} column {cause.colno})"
+    return f"{name}: cannot be read ({cause or exc})"
+
+
+def load_settings() -> Settings:
+    """Settings, or `InvalidSetting` naming the variable that is wrong."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise InvalidSetting(_describe_validation(exc)) from None
+    except SettingsError as exc:
+        raise InvalidSetting(_describe_settings_error(exc)) from None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return load_settings()

@@ -24,6 +24,8 @@ from storage.migrate import upgrade
 PG_URL = os.environ.get("TRIBUTARY_TEST_DATABASE_URL")
 PG_SKIP_REASON = "PostgreSQL not configured: set TRIBUTARY_TEST_DATABASE_URL to run the PostgreSQL cases"
 BACKENDS = ["sqlite", "postgresql"]
+REDIS_URL = os.environ.get("TRIBUTARY_TEST_REDIS_URL")
+REDIS_SKIP_REASON = "Redis not configured: set TRIBUTARY_TEST_REDIS_URL to run the Redis queue cases"
 
 
 def _pg_url_for(database: str) -> str:
@@ -36,10 +38,17 @@ def _pg_admin() -> psycopg.Connection:
     return psycopg.connect(make_url(PG_URL).set(drivername="postgresql").render_as_string(False), autocommit=True)
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Says which servers the backend cases run against, and in capitals which are skipped."""
     if PG_URL:
-        return f"tributary: PostgreSQL cases run against {make_url(PG_URL).render_as_string()}"
-    return f"tributary: *** {PG_SKIP_REASON}; those cases are SKIPPED ***"
+        lines = [f"tributary: PostgreSQL cases run against {make_url(PG_URL).render_as_string()}"]
+    else:
+        lines = [f"tributary: *** {PG_SKIP_REASON}; those cases are SKIPPED ***"]
+    if REDIS_URL:
+        lines.append(f"tributary: Redis cases run against {make_url(REDIS_URL).render_as_string()}")
+    else:
+        lines.append(f"tributary: *** {REDIS_SKIP_REASON}; those cases are SKIPPED ***")
+    return lines
 
 
 @pytest.fixture(scope="session")

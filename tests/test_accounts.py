@@ -117,3 +117,38 @@ def _meta():
     from core.ledger import UsageMeta
 
     return UsageMeta(category="email", feature="cli")
+
+
+def test_team_references_are_unambiguous(engine: Engine) -> None:
+    """Issue 12 item 11: a team named `3` used to hide the team with id 3 in every command."""
+    from sqlalchemy import update
+
+    from storage.models import Team
+
+    accounts = Accounts(engine)
+    first = accounts.create_team("first", now=T0)
+    second = accounts.create_team("second", now=T0)
+    for bad in ("3", str(first.id), "#7", "a\nb", "tab\there", "bell\x07"):
+        with pytest.raises(InvalidInput, match="team name"):
+            accounts.create_team(bad, now=T0)
+    assert accounts.team(f"#{second.id}").name == "second"
+    assert accounts.team(str(second.id)).name == "second"  # a bare number no team bears as a name: the id
+    with pytest.raises(InvalidInput, match="written #"):
+        accounts.team("#two")
+    # A team named after another team's id (created before names were checked): refused, not guessed.
+    with engine.begin() as conn:
+        conn.execute(update(Team.__table__).where(Team.__table__.c.id == second.id).values(name=str(first.id)))
+    with pytest.raises(InvalidInput, match=rf"team '{first.id}' is ambiguous.*write #{first.id}"):
+        accounts.team(str(first.id))
+    assert accounts.team(f"#{first.id}").name == "first"
+    assert accounts.team(f"#{second.id}").name == str(first.id)
+    with pytest.raises(InvalidInput, match="ambiguous"):
+        accounts.add_member(str(first.id), "who@acme.test")
+
+
+def test_plan_allotment_is_capped_like_a_grant(engine: Engine) -> None:
+    accounts = Accounts(engine)
+    with pytest.raises(InvalidInput, match="monthly credits: 99999999999 exceeds the limit of 1,000,000,000"):
+        accounts.create_plan("huge", monthly_credits=99_999_999_999)
+    assert accounts.create_plan("max", monthly_credits=1_000_000_000).monthly_credits == 1_000_000_000
+    assert "huge" not in [p.name for p in accounts.plans()]

@@ -45,14 +45,27 @@ def test_accounts_credits_access_and_log(tributary) -> None:
     again = json.loads(tributary("access", "email", "demo", "rep@demo.test", "jane.doe@acme.test", "--json").stdout)
     assert again["charged_credits"] == 0 and again["already_accessed"] is True
 
-    tributary("credits", "grant", "demo", "25", "--expires", "2099-01-01", "--key", "pack-1")
-    tributary("credits", "grant", "demo", "25", "--expires", "2099-01-01", "--key", "pack-1")  # replay: no-op
-    assert json.loads(tributary("credits", "balance", "demo", "--json").stdout)["available"] == 1024
+    grant = ["credits", "grant", "demo", "25", "--expires", "2099-01-01", "--key", "pack-1", "--note", "Q1 top-up"]
+    assert "granted 25 credits to demo" in tributary(*grant).stdout
+    replay = tributary(*grant).stdout  # replay: no-op, and says so
+    assert "already granted under key 'pack-1'" in replay and "nothing changed" in replay
+    balance = json.loads(tributary("credits", "balance", "demo", "--json").stdout)
+    assert balance["available"] == 1024
+    assert [(lot["source"], lot["remaining"], lot["expires_at"][:10], lot["note"]) for lot in balance["lots"]] == [
+        ("allotment", 999, balance["cycle_ends_at"][:10], "billing cycle allotment"),
+        ("topup", 25, "2099-01-01", "Q1 top-up"),
+    ]
+    assert "25 credits of 25 (topup), expires 2099-01-01 - Q1 top-up" in tributary("credits", "balance", "demo").stdout
 
     log = [json.loads(line) for line in tributary("credits", "log", "demo", "--json").stdout.splitlines()]
     assert [(r["credits"], r["feature"], r["action"], r["user"]) for r in log] == [
-        (1, "cli", "access_email", "rep@demo.test")
+        (-25, None, "grant", None),
+        (1, "cli", "access_email", "rep@demo.test"),
+        (-1000, None, "allotment", None),
     ]
+    assert log[0]["description"] == "Q1 top-up (expires 2099-01-01)"
+    spend_only = tributary("credits", "log", "demo", "--no-grants", "--json").stdout.splitlines()
+    assert [json.loads(line)["action"] for line in spend_only] == ["access_email"]
     assert "nothing to close" in tributary("cycle", "close", "demo").stdout
 
 
@@ -90,3 +103,15 @@ def test_reused_key_with_another_body_is_refused(tributary) -> None:
     tributary("credits", "grant", "demo", "5", "--expires", "2099-01-01", "--key", "k1")
     proc = tributary("credits", "grant", "demo", "6", "--expires", "2099-01-01", "--key", "k1", ok=False)
     assert proc.returncode == 2 and "idempotency key 'k1' was already used" in proc.stderr
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_small_things_of_the_first_hour(tributary) -> None:
+    """Issue 12 item 20: piped tables keep whole cells; `relay show` without a relay says so; 1 credit."""
+    tributary("demo", "seed", "--small")
+    note = "Q1 top-up for the spring campaign, approved by finance on the third of March, ticket FIN-2231 " * 2
+    out = tributary("credits", "grant", "demo", "1", "--expires", "2099-01-01", "--key", "one", "--note", note).stdout
+    assert out.startswith("granted 1 credit to demo")
+    log = tributary("credits", "log", "demo").stdout  # captured: not a terminal
+    assert any(note.strip() in line for line in log.splitlines()), log
+    assert "no relay set for team demo" in tributary("relay", "show", "demo").stdout

@@ -285,3 +285,24 @@ def test_digest_totals_match_the_ledger_exactly(engine: Engine, spends, kind, pr
         assert day.spent_credits == sum(
             s[0] for s in inside if day_start <= start + timedelta(seconds=s[4]) < day_start + timedelta(days=1)
         )
+
+
+def test_chart_legend_omits_empty_categories_and_separates_thousands(engine: Engine) -> None:
+    """Issue 12 item 20: the legend listed every category (most at 0) and numbers had no separators."""
+    import matplotlib.style
+
+    from core.usage.chart import build_figure
+
+    accounts = Accounts(engine)
+    team = accounts.create_team("bulk", plan="professional", anchor_day=1, now=utc(2026, 3, 1))
+    boss = accounts.add_member("bulk", "boss@bulk.test", role=Role.ADMIN).id
+    meta = UsageMeta(category=Category.ENRICHMENT, feature=Feature.CSV, member_id=boss, action="test")
+    accounts.ledger.charge(team.id, 1234, key="big", meta=meta, now=utc(2026, 3, 3, 12))
+    digest = UsageDigests(engine, accounts.ledger, accounts).build("bulk", "weekly", at=WEEK_START, now=NOW)
+    with matplotlib.style.context("default"):
+        ax = build_figure(digest).axes[0]
+        legend = [text.get_text() for text in ax.get_legend().get_texts()]
+        assert len(legend) == 1 and legend[0].endswith("(1,234)"), legend
+        assert "1,234 credits spent" in ax.get_title(loc="left")
+        ax.figure.canvas.draw()
+        assert any("," in label.get_text() for label in ax.get_yticklabels()), ax.get_yticklabels()

@@ -21,6 +21,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, select, update
 
+from core.verify.result import score_for
 from storage.models import EmailAddress
 from storage.models.enums import EmailStatus
 
@@ -53,7 +54,12 @@ def downgrade_after_hard_bounce(conn: Connection, address: str, reason: str | No
     if row.status == EmailStatus.INVALID.value and status != EmailStatus.INVALID:
         return False
     reasons = [r for r in (row.reasons or []) if r != why] + [why]
-    conn.execute(update(_E).where(_E.c.id == row.id).values(status=status.value, reasons=reasons, checked_at=now))
+    # The score follows the status: a bounced address scored as it was when verified would still rank
+    # among the best.
+    score = score_for(status, tuple(reasons))
+    conn.execute(
+        update(_E).where(_E.c.id == row.id).values(status=status.value, reasons=reasons, score=score, checked_at=now)
+    )
     return True
 
 

@@ -7,8 +7,12 @@ from fractions import Fraction
 from core.usage.digest import UsageDigest
 
 
-def _credits(n: int) -> str:
-    return f"{n} credit" if n == 1 else f"{n} credits"
+def credits_text(n: int) -> str:
+    """`1 credit`, `0 credits`, `12,500 credits`: every front end's way of saying an amount."""
+    return f"{n:,} credit" if abs(n) == 1 else f"{n:,} credits"
+
+
+_credits = credits_text
 
 
 def _rate(rate: Fraction) -> str:

@@ -129,3 +129,43 @@ def test_subprocess_run_against_the_harness(mailnet: MailNet) -> None:
     assert proc.returncode == 0, proc.stderr
     (obj,) = map(json.loads, proc.stdout.splitlines())
     assert (obj["status"], obj["mx"]) == ("verified", "mx2.backup.test")
+
+
+def test_settings_configure_verify_and_flags_override_them(mailnet: MailNet, monkeypatch, tmp_path: Path) -> None:
+    """Issue 12 item 15: the TRIBUTARY_VERIFY_* settings reach `tributary verify`; a flag wins over one."""
+    from core.settings import get_settings
+
+    for name, value in {
+        "TRIBUTARY_VERIFY_DNS_NAMESERVERS": '["127.0.0.1"]',
+        "TRIBUTARY_VERIFY_DNS_PORT": str(mailnet.dns_port),
+        "TRIBUTARY_VERIFY_SMTP_PORT": str(mailnet.smtp_port),
+        "TRIBUTARY_VERIFY_HELO_NAME": "settings.tributary.test",
+        "TRIBUTARY_VERIFY_MAIL_FROM": "settings-probe@tributary.test",
+        "TRIBUTARY_VERIFY_CONNECT_TIMEOUT_S": "1",
+        "TRIBUTARY_VERIFY_TEST_DOMAINS": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["verify", "alice@known.test", "--helo", "flag.tributary.test"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("alice@known.test\tverified\t")
+    assert mailnet.commands("mx.known.test")[:2] == [
+        "EHLO flag.tributary.test",
+        "MAIL FROM:<settings-probe@tributary.test>",
+    ]
+
+
+def test_file_skips_blank_and_comment_lines(mailnet: MailNet, tmp_path: Path) -> None:
+    """Issue 12 item 17: `# comment` lines in --file are not addresses."""
+    listing = tmp_path / "list.txt"
+    listing.write_text("# prospects, March\n\nalice@known.test\n   # indented note\nbob@known.test\n", encoding="utf-8")
+    result = runner.invoke(app, ["verify", "--file", str(listing), "--json", *harness_args(mailnet)])
+    assert result.exit_code == 0, result.output
+    assert sorted(json.loads(line)["email"] for line in result.stdout.splitlines()) == [
+        "alice@known.test",
+        "bob@known.test",
+    ]
