@@ -24,7 +24,7 @@ from core.errors import InvalidInput, NotFound, TributaryError
 from core.ledger import Ledger, UsageMeta
 from core.team_contacts import filters as q
 from core.team_contacts.models import ContactFilter, ContactView, ExportPreview, ExportResult
-from core.team_contacts.service import _FROM, _ROW_COLUMNS, TC, TeamContacts, insert_ignore
+from core.team_contacts.service import _FROM, _ROW_COLUMNS, TC, TeamContacts, insert_ignore, inserted
 from storage.db import read_transaction, run_write
 from storage.models import ContactExport, ContactExportItem, ExportedPerson
 from storage.models.enums import Category, Feature
@@ -117,7 +117,7 @@ class ContactExports:
                 .returning(X.c.id)
             ).scalar_one()  # fmt: skip
             chosen = select(literal(export_id), TC.c.id).select_from(_FROM).where(*q.conditions(team.id, f))
-            contacts = conn.execute(XI.insert().from_select(["export_id", "contact_id"], chosen)).rowcount
+            contacts = inserted(conn, XI.insert().from_select(["export_id", "contact_id"], chosen))
             if contacts > MAX_EXPORT_CONTACTS:
                 raise InvalidInput(f"export: {contacts} contacts, more than {MAX_EXPORT_CONTACTS}; narrow the filter")
             firsts = (
@@ -128,9 +128,7 @@ class ContactExports:
             insert_firsts = insert_ignore(conn, XP).from_select(
                 ["team_id", "person_id", "export_id", "exported_at"], firsts
             )
-            net_new = conn.execute(
-                insert_firsts.on_conflict_do_nothing(index_elements=["team_id", "person_id"])
-            ).rowcount
+            net_new = inserted(conn, insert_firsts.on_conflict_do_nothing(index_elements=["team_id", "person_id"]))
             cost = net_new * price
             if max_credits is not None and cost > max_credits:
                 raise SpendCapExceeded(

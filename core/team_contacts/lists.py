@@ -3,12 +3,12 @@ filter touches every contact the filter selects at that moment."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, delete, func, select
+from sqlalchemy import Connection, Engine, delete, func, literal, select
 
 from core.accounts import AlreadyExists, MemberInfo
 from core.errors import InvalidInput, NotFound
 from core.team_contacts.models import MAX_LIST_NAME_CHARS, BulkResult, ListInfo, Selection
-from core.team_contacts.service import LE, L, TeamContacts, insert_ignore
+from core.team_contacts.service import LE, TC, L, TeamContacts, insert_ignore, inserted
 from storage.db import read_transaction, run_write
 from storage.timeutil import utcnow
 
@@ -64,10 +64,13 @@ class ContactLists:
             ids = self.contacts.selection_ids(conn, actor, selection)
             now = utcnow()
             added = 0
-            stmt = insert_ignore(conn, LE).on_conflict_do_nothing(index_elements=["list_id", "contact_id"])
             for i in range(0, len(ids), ENTRY_CHUNK_ROWS):
-                rows = [dict(list_id=list_id, contact_id=c, added_at=now) for c in ids[i : i + ENTRY_CHUNK_ROWS]]
-                added += conn.execute(stmt, rows).rowcount
+                # INSERT ... SELECT: one statement per chunk, whose rowcount is the rows it added.
+                rows = select(literal(list_id), TC.c.id, literal(now, LE.c.added_at.type)).where(
+                    TC.c.id.in_(ids[i : i + ENTRY_CHUNK_ROWS])
+                )
+                stmt = insert_ignore(conn, LE).from_select(["list_id", "contact_id", "added_at"], rows)
+                added += inserted(conn, stmt.on_conflict_do_nothing(index_elements=["list_id", "contact_id"]))
             return BulkResult(matched=len(ids), changed=added)
 
         return run_write(self.engine, op)

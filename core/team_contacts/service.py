@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -58,6 +58,12 @@ _FROM = TC.join(P, P.c.id == TC.c.person_id).outerjoin(C, C.c.id == P.c.company_
 
 def insert_ignore(conn: Connection, table):
     return (sqlite_insert if conn.dialect.name == "sqlite" else pg_insert)(table)
+
+
+def inserted(conn: Connection, stmt) -> int:
+    """Run an INSERT and return how many rows it added (SQLAlchemy keeps an INSERT's rowcount only
+    when asked to)."""
+    return conn.execute(stmt.execution_options(preserve_rowcount=True)).rowcount
 
 
 class TeamContacts:
@@ -159,21 +165,13 @@ class TeamContacts:
             missing = [i for i in ids if i not in known]
             if missing:
                 raise NotFound(f"unknown person {missing[0]}")
-            rows = [
-                dict(
-                    team_id=actor.team_id,
-                    person_id=i,
-                    created_by_member_id=actor.id,
-                    owner_member_id=actor.id,
-                    source=source.value,
-                    created_at=when,
-                )
-                for i in ids
-            ]
-            changed = 0
-            if rows:
-                stmt = insert_ignore(conn, TC).on_conflict_do_nothing(index_elements=["team_id", "person_id"])
-                changed = conn.execute(stmt, rows).rowcount
+            values = select(
+                literal(actor.team_id), P.c.id, literal(actor.id), literal(actor.id), literal(source.value),
+                literal(when, TC.c.created_at.type),
+            ).where(P.c.id.in_(ids))  # fmt: skip
+            columns = ["team_id", "person_id", "created_by_member_id", "owner_member_id", "source", "created_at"]
+            stmt = insert_ignore(conn, TC).from_select(columns, values)
+            changed = inserted(conn, stmt.on_conflict_do_nothing(index_elements=["team_id", "person_id"]))
             return BulkResult(matched=len(ids), changed=max(changed, 0))
 
         return run_write(self.engine, op)
