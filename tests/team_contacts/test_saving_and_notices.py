@@ -11,7 +11,7 @@ from tests.mailpeers.dsn import dsn_for
 from tests.mailpeers.fixtures import make_world, relay, relay_password  # noqa: F401
 
 
-def test_access_saves_owner_and_source_and_refund_notices_reach_the_owner(
+def test_access_saves_owner_and_source_and_refund_notices_reach_the_owner(  # noqa: F811
     engine, db_url, tmp_path, relay, relay_password  # noqa: F811
 ) -> None:
     world = make_world(engine, db_url, tmp_path, relay, None)
