@@ -8,6 +8,7 @@ from cli import (
     accounts,
     bot,
     bounces,
+    contacts,
     credits,
     data,
     db,
@@ -32,7 +33,21 @@ app = typer.Typer(
 )
 
 for module in (
-    db, web, accounts, credits, data, verify, phone, bounces, bot, digest, waterfall, enrich, sending, worker
+    db,
+    web,
+    accounts,
+    credits,
+    data,
+    verify,
+    phone,
+    bounces,
+    bot,
+    digest,
+    waterfall,
+    enrich,
+    sending,
+    worker,
+    contacts,
 ):
     module.register(app)
 

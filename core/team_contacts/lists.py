@@ -6,9 +6,9 @@ from __future__ import annotations
 from sqlalchemy import Connection, Engine, delete, func, literal, select
 
 from core.accounts import AlreadyExists, MemberInfo
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput
 from core.team_contacts.models import MAX_LIST_NAME_CHARS, BulkResult, ListInfo, Selection
-from core.team_contacts.service import LE, TC, L, TeamContacts, insert_ignore, inserted
+from core.team_contacts.service import LE, TC, L, TeamContacts, insert_ignore, inserted, resolve_list
 from storage.db import read_transaction, run_write
 from storage.timeutil import utcnow
 
@@ -88,13 +88,7 @@ class ContactLists:
         return run_write(self.engine, op)
 
     def resolve(self, conn: Connection, actor: MemberInfo, ref: int | str) -> int:
-        """A list of the actor's team by id or name; another team's list is "not found"."""
-        column = L.c.id if isinstance(ref, int) or ref.strip().isdigit() else L.c.name
-        value = int(ref) if column is L.c.id else ref.strip()
-        found = conn.execute(select(L.c.id).where(L.c.team_id == actor.team_id, column == value)).scalar()
-        if found is None:
-            raise NotFound(f"unknown list {ref!r}")
-        return found
+        return resolve_list(conn, actor, ref)
 
     @staticmethod
     def _info(conn: Connection, list_id: int) -> ListInfo:

@@ -148,6 +148,16 @@ class TeamContacts:
             ).all()
         return [AccountView(r.id, r.name, r.domain, r.n, r.first) for r in rows]
 
+    def filter_from_words(self, actor: MemberInfo, words: Sequence[str]) -> ContactFilter:
+        """`status:verified owner:@me list:Q3 ...` (see filters.FILTER_WORDS) within the actor's team."""
+        with read_transaction(self.engine) as conn:
+            return q.parse_filter_words(
+                words,
+                me_id=actor.id,
+                member_id=lambda ref: self.accounts.member(ref, actor.team_id).id,
+                list_id=lambda ref: resolve_list(conn, actor, ref),
+            )
+
     # ---- saving and owning ----------------------------------------------------------------------
 
     def save(
@@ -272,6 +282,17 @@ class TeamContacts:
                 )
             )
         return out
+
+
+def resolve_list(conn: Connection, actor: MemberInfo, ref: int | str) -> int:
+    """A list of the actor's team by id or name; another team's list is "not found"."""
+    by_id = isinstance(ref, int) or ref.strip().isdigit()
+    column = L.c.id if by_id else L.c.name
+    value = int(ref) if by_id else ref.strip()
+    found = conn.execute(select(L.c.id).where(L.c.team_id == actor.team_id, column == value)).scalar()
+    if found is None:
+        raise NotFound(f"unknown list {ref!r}")
+    return found
 
 
 def _best_emails(conn: Connection, person_ids: Iterable[int]) -> dict[int, tuple[str, EmailStatus]]:
