@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot import messages
+from bot import contacts, messages
 from bot.identity import SlackActor, actor_of, ensure_member, profile_email
 from core.errors import InvalidInput, NotFound, TributaryError
 from core.people import canonical_linkedin_url
@@ -22,7 +22,7 @@ from core.services import Services
 from storage.timeutil import utcnow
 
 COMMAND = "/tributary"
-SUBCOMMANDS = ("lookup", "credits", "usage", "help", "connect", "link")
+SUBCOMMANDS = ("lookup", "credits", "usage", "help", "connect", "link", "contacts")
 MAX_TEXT_CHARS = 1000
 _ESCAPED = re.compile(r"<([^>|]+)(?:\|([^>]*))?>")
 _AT = re.compile(r"\s+at\s+", re.IGNORECASE)
@@ -204,4 +204,11 @@ def _link(services: Services, actor: SlackActor, argument: str, respond: Respond
     raise InvalidInput("link: use `/tributary link @user EMAIL` (admins) or `/tributary link EMAIL`")
 
 
-_HANDLERS = {"lookup": _lookup, "credits": _credits, "usage": _usage, "connect": _connect, "link": _link}
+_HANDLERS = {
+    "lookup": _lookup,
+    "credits": _credits,
+    "usage": _usage,
+    "connect": _connect,
+    "link": _link,
+    "contacts": contacts.handle,
+}

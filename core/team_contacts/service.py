@@ -4,7 +4,7 @@ Every read and write is scoped to the actor's team: another team's contact id is
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -148,13 +148,20 @@ class TeamContacts:
             ).all()
         return [AccountView(r.id, r.name, r.domain, r.n, r.first) for r in rows]
 
-    def filter_from_words(self, actor: MemberInfo, words: Sequence[str]) -> ContactFilter:
-        """`status:verified owner:@me list:Q3 ...` (see filters.FILTER_WORDS) within the actor's team."""
+    def filter_from_words(
+        self, actor: MemberInfo, words: Sequence[str], member_id: Callable[[str], int] | None = None
+    ) -> ContactFilter:
+        """`status:verified owner:@me list:Q3 ...` (see filters.FILTER_WORDS) within the actor's team.
+        `member_id` resolves a front end's own owner references (a Slack mention); default: email or id."""
+
+        def by_ref(ref: str) -> int:
+            return self.accounts.member(int(ref) if ref.isdigit() else ref, actor.team_id).id
+
         with read_transaction(self.engine) as conn:
             return q.parse_filter_words(
                 words,
                 me_id=actor.id,
-                member_id=lambda ref: self.accounts.member(ref, actor.team_id).id,
+                member_id=member_id or by_ref,
                 list_id=lambda ref: resolve_list(conn, actor, ref),
             )
 
