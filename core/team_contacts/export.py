@@ -24,7 +24,7 @@ from core.errors import InvalidInput, NotFound, TributaryError
 from core.ledger import Ledger, UsageMeta
 from core.team_contacts import filters as q
 from core.team_contacts.models import ContactFilter, ContactView, ExportPreview, ExportResult
-from core.team_contacts.service import _FROM, _ROW_COLUMNS, TC, TeamContacts, insert_ignore, inserted
+from core.team_contacts.service import _FROM, TC, TeamContacts, insert_ignore, inserted
 from storage.db import read_transaction, run_write
 from storage.models import ContactExport, ContactExportItem, ExportedPerson
 from storage.models.enums import Category, Feature
@@ -170,7 +170,7 @@ class ContactExports:
         while True:
             with read_transaction(self.engine) as conn:
                 rows = conn.execute(
-                    select(*_ROW_COLUMNS)
+                    select(*self.contacts.columns)
                     .select_from(_FROM.join(XI, XI.c.contact_id == TC.c.id))
                     .where(XI.c.export_id == export_id, XI.c.contact_id > after)
                     .order_by(XI.c.contact_id)

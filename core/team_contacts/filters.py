@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, case, exists, func, or_, select
 
 from core.errors import InvalidInput
 from core.team_contacts.models import MAX_TEXT_CHARS, ContactFilter, Sort
@@ -40,9 +40,11 @@ EMAIL_STATUS_RANK: tuple[EmailStatus, ...] = (
 )
 _RANK = case({s.value: i for i, s in enumerate(EMAIL_STATUS_RANK)}, value=E.c.status, else_=len(EMAIL_STATUS_RANK))
 BEST_EMAIL_ID = select(E.c.id).where(E.c.person_id == TC.c.person_id).order_by(_RANK, E.c.id).limit(1).scalar_subquery()
-BEST_EMAIL_STATUS = func.coalesce(
-    select(E.c.status).where(E.c.person_id == TC.c.person_id).order_by(_RANK, E.c.id).limit(1).scalar_subquery(),
-    EmailStatus.UNAVAILABLE.value,
+# The best address joined by id: one index probe per contact, its status then filtered and shown.
+BE = E.alias("best_email")
+BEST_EMAIL_STATUS = func.coalesce(BE.c.status, EmailStatus.UNAVAILABLE.value)
+FROM = (
+    TC.join(P, P.c.id == TC.c.person_id).outerjoin(C, C.c.id == P.c.company_id).outerjoin(BE, BE.c.id == BEST_EMAIL_ID)
 )
 
 
@@ -55,7 +57,7 @@ def _phone_exists(*conditions: ColumnElement) -> ColumnElement:
 
 
 def conditions(team_id: int, f: ContactFilter) -> list[ColumnElement]:
-    """The WHERE of a filter over TC joined to P (and C outer-joined)."""
+    """The WHERE of a filter over FROM."""
     out: list[ColumnElement] = [TC.c.team_id == team_id]
     if f.email_statuses:
         out.append(BEST_EMAIL_STATUS.in_([s.value for s in f.email_statuses]))
@@ -95,11 +97,7 @@ def conditions(team_id: int, f: ContactFilter) -> list[ColumnElement]:
 
 def selected_ids(team_id: int, f: ContactFilter):
     """SELECT of the ids of a team's contacts matching `f`."""
-    return (
-        select(TC.c.id)
-        .select_from(TC.join(P, P.c.id == TC.c.person_id).outerjoin(C, C.c.id == P.c.company_id))
-        .where(*conditions(team_id, f))
-    )
+    return select(TC.c.id).select_from(FROM).where(*conditions(team_id, f))
 
 
 def check_filter(f: ContactFilter) -> ContactFilter:
@@ -148,17 +146,18 @@ def decode_cursor(cursor: str, fingerprint: str, sort: Sort) -> tuple:
 def order_and_after(sort: Sort, after: tuple | None) -> tuple[list, list[ColumnElement]]:
     """ORDER BY and the keyset condition for the page after `after` (the last row's sort key)."""
     if sort == Sort.SAVED_DESC:
-        order, cols = [TC.c.created_at.desc(), TC.c.id.desc()], (TC.c.created_at, TC.c.id)
-        cmp = lambda a, b: a < b  # noqa: E731
+        order, first, second = [TC.c.created_at.desc(), TC.c.id.desc()], TC.c.created_at, TC.c.id
     elif sort == Sort.SAVED_ASC:
-        order, cols = [TC.c.created_at.asc(), TC.c.id.asc()], (TC.c.created_at, TC.c.id)
-        cmp = lambda a, b: a > b  # noqa: E731
+        order, first, second = [TC.c.created_at.asc(), TC.c.id.asc()], TC.c.created_at, TC.c.id
     else:
-        order, cols = [P.c.full_name.asc(), TC.c.id.asc()], (P.c.full_name, TC.c.id)
-        cmp = lambda a, b: a > b  # noqa: E731
+        order, first, second = [P.c.full_name.asc(), TC.c.id.asc()], P.c.full_name, TC.c.id
     if after is None:
         return order, []
-    return order, [or_(cmp(cols[0], after[0]), and_(cols[0] == after[0], cmp(cols[1], after[1])))]
+    # Written as a range on the first column plus a tie-break, so both databases seek the index to
+    # the cursor instead of scanning from the start (constant time for any page).
+    if sort == Sort.SAVED_DESC:
+        return order, [first <= after[0], or_(first < after[0], second < after[1])]
+    return order, [first >= after[0], or_(first > after[0], second > after[1])]
 
 
 # ---- filter words (`status:verified owner:@me ...`) -----------------------------------------

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, func, literal, select, update
+from sqlalchemy import Connection, Engine, String, cast, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -52,8 +52,33 @@ _ROW_COLUMNS = (
     P.c.location,
     C.c.name.label("company"),
     C.c.domain,
+    q.BE.c.address.label("email"),
+    q.BE.c.status.label("email_status"),
+    M.c.email.label("owner_email"),
 )
-_FROM = TC.join(P, P.c.id == TC.c.person_id).outerjoin(C, C.c.id == P.c.company_id)
+_FROM = q.FROM.outerjoin(M, M.c.id == TC.c.owner_member_id)
+
+
+def _phones_column(dialect: str):
+    """A contact's phones as one string (`id|e164|kind|line_type|status;…`), read in the page's own
+    query: a page is one round trip, not two. The vocabularies contain neither separator."""
+    piece = (
+        cast(PH.c.id, String) + "|" + PH.c.e164 + "|" + PH.c.kind + "|"
+        + func.coalesce(PH.c.line_type, "") + "|" + PH.c.status
+    )  # fmt: skip
+    agg = func.group_concat(piece, ";") if dialect == "sqlite" else func.string_agg(piece, ";")
+    return select(agg).where(PH.c.person_id == TC.c.person_id).scalar_subquery().label("phones")
+
+
+def row_columns(dialect: str) -> tuple:
+    return (*_ROW_COLUMNS, _phones_column(dialect))
+
+
+def _phones(packed: str | None) -> tuple[PhoneView, ...]:
+    if not packed:
+        return ()
+    parts = sorted((p.split("|") for p in packed.split(";")), key=lambda p: int(p[0]))
+    return tuple(PhoneView(e164, kind, line_type or None, status) for _, e164, kind, line_type, status in parts)
 
 
 def insert_ignore(conn: Connection, table):
@@ -70,6 +95,7 @@ class TeamContacts:
     def __init__(self, engine: Engine, accounts: Accounts | None = None) -> None:
         self.engine = engine
         self.accounts = accounts or Accounts(engine)
+        self.columns = row_columns(engine.dialect.name)
 
     # ---- finding ------------------------------------------------------------------------------
 
@@ -87,7 +113,7 @@ class TeamContacts:
                 self._list_row(conn, actor.team_id, f.list_id)
             order, keyset = q.order_and_after(sort, after)
             rows = conn.execute(
-                select(*_ROW_COLUMNS)
+                select(*self.columns)
                 .select_from(_FROM)
                 .where(*q.conditions(actor.team_id, f), *keyset)
                 .order_by(*order)
@@ -114,7 +140,7 @@ class TeamContacts:
     def show(self, actor: MemberInfo, contact_id: int) -> ContactView:
         with read_transaction(self.engine) as conn:
             row = conn.execute(
-                select(*_ROW_COLUMNS).select_from(_FROM).where(TC.c.team_id == actor.team_id, TC.c.id == contact_id)
+                select(*self.columns).select_from(_FROM).where(TC.c.team_id == actor.team_id, TC.c.id == contact_id)
             ).one_or_none()
             if row is None:
                 raise NotFound(f"unknown contact {contact_id}")
@@ -255,40 +281,19 @@ class TeamContacts:
             raise NotFound(f"unknown list {list_id}")
         return row
 
-    def _views(self, conn: Connection, rows: Sequence) -> list[ContactView]:
-        if not rows:
-            return []
-        person_ids = sorted({r.person_id for r in rows})
-        emails = _best_emails(conn, person_ids)
-        phones: dict[int, list[PhoneView]] = {}
-        for p in conn.execute(select(PH).where(PH.c.person_id.in_(person_ids)).order_by(PH.c.person_id, PH.c.id)):
-            phones.setdefault(p.person_id, []).append(PhoneView(p.e164, p.kind, p.line_type, p.status))
-        owner_ids = sorted({r.owner_member_id for r in rows if r.owner_member_id is not None})
-        owners = dict(conn.execute(select(M.c.id, M.c.email).where(M.c.id.in_(owner_ids))).all()) if owner_ids else {}
-        out = []
-        for r in rows:
-            address, status = emails.get(r.person_id, (None, EmailStatus.UNAVAILABLE))
-            out.append(
-                ContactView(
-                    id=r.id,
-                    person_id=r.person_id,
-                    full_name=r.full_name,
-                    title=r.title,
-                    account_id=r.company_id,
-                    company=r.company,
-                    domain=r.domain,
-                    email=address,
-                    email_status=status,
-                    phones=tuple(phones.get(r.person_id, ())),
-                    owner_member_id=r.owner_member_id,
-                    owner_email=owners.get(r.owner_member_id),
-                    source=ContactSource(r.source),
-                    saved_at=r.created_at,
-                    linkedin_url=r.linkedin_url,
-                    location=r.location,
-                )
+    @staticmethod
+    def _views(conn: Connection, rows: Sequence) -> list[ContactView]:
+        return [
+            ContactView(
+                id=r.id, person_id=r.person_id, full_name=r.full_name, title=r.title, account_id=r.company_id,
+                company=r.company, domain=r.domain, email=r.email,
+                email_status=EmailStatus(r.email_status) if r.email_status else EmailStatus.UNAVAILABLE,
+                phones=_phones(r.phones), owner_member_id=r.owner_member_id,
+                owner_email=r.owner_email, source=ContactSource(r.source), saved_at=r.created_at,
+                linkedin_url=r.linkedin_url, location=r.location,
             )
-        return out
+            for r in rows
+        ]  # fmt: skip
 
 
 def resolve_list(conn: Connection, actor: MemberInfo, ref: int | str) -> int:
@@ -300,19 +305,6 @@ def resolve_list(conn: Connection, actor: MemberInfo, ref: int | str) -> int:
     if found is None:
         raise NotFound(f"unknown list {ref!r}")
     return found
-
-
-def _best_emails(conn: Connection, person_ids: Iterable[int]) -> dict[int, tuple[str, EmailStatus]]:
-    """Each person's best address (the same order as the status filter uses)."""
-    rank = {s.value: i for i, s in enumerate(q.EMAIL_STATUS_RANK)}
-    best: dict[int, tuple[int, int, str, str]] = {}
-    for e in conn.execute(
-        select(E.c.id, E.c.person_id, E.c.address, E.c.status).where(E.c.person_id.in_(list(person_ids)))
-    ):
-        key = (rank.get(e.status, len(rank)), e.id, e.address, e.status)
-        if e.person_id not in best or key < best[e.person_id]:
-            best[e.person_id] = key
-    return {pid: (k[2], EmailStatus(k[3])) for pid, k in best.items()}
 
 
 def _chunks(ids: Sequence[int], size: int) -> Iterable[Sequence[int]]:
