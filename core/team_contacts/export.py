@@ -116,7 +116,7 @@ class ContactExports:
                         credits_charged=0, created_at=when)
                 .returning(X.c.id)
             ).scalar_one()  # fmt: skip
-            chosen = select(literal(export_id), TC.c.id).select_from(_FROM).where(*q.conditions(team.id, f))
+            chosen = select(literal(export_id), TC.c.id).select_from(q.from_for(f)).where(*q.conditions(team.id, f))
             contacts = inserted(conn, XI.insert().from_select(["export_id", "contact_id"], chosen))
             if contacts > MAX_EXPORT_CONTACTS:
                 raise InvalidInput(f"export: {contacts} contacts, more than {MAX_EXPORT_CONTACTS}; narrow the filter")

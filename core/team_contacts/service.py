@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, String, cast, func, literal, select, update
+from sqlalchemy import Connection, Engine, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -59,28 +59,6 @@ _ROW_COLUMNS = (
 _FROM = q.FROM.outerjoin(M, M.c.id == TC.c.owner_member_id)
 
 
-def _phones_column(dialect: str):
-    """A contact's phones as one string (`id|e164|kind|line_type|status;…`), read in the page's own
-    query: a page is one round trip, not two. The vocabularies contain neither separator."""
-    piece = (
-        cast(PH.c.id, String) + "|" + PH.c.e164 + "|" + PH.c.kind + "|"
-        + func.coalesce(PH.c.line_type, "") + "|" + PH.c.status
-    )  # fmt: skip
-    agg = func.group_concat(piece, ";") if dialect == "sqlite" else func.string_agg(piece, ";")
-    return select(agg).where(PH.c.person_id == TC.c.person_id).scalar_subquery().label("phones")
-
-
-def row_columns(dialect: str) -> tuple:
-    return (*_ROW_COLUMNS, _phones_column(dialect))
-
-
-def _phones(packed: str | None) -> tuple[PhoneView, ...]:
-    if not packed:
-        return ()
-    parts = sorted((p.split("|") for p in packed.split(";")), key=lambda p: int(p[0]))
-    return tuple(PhoneView(e164, kind, line_type or None, status) for _, e164, kind, line_type, status in parts)
-
-
 def insert_ignore(conn: Connection, table):
     return (sqlite_insert if conn.dialect.name == "sqlite" else pg_insert)(table)
 
@@ -95,7 +73,7 @@ class TeamContacts:
     def __init__(self, engine: Engine, accounts: Accounts | None = None) -> None:
         self.engine = engine
         self.accounts = accounts or Accounts(engine)
-        self.columns = row_columns(engine.dialect.name)
+        self.columns = _ROW_COLUMNS
 
     # ---- finding ------------------------------------------------------------------------------
 
@@ -283,12 +261,20 @@ class TeamContacts:
 
     @staticmethod
     def _views(conn: Connection, rows: Sequence) -> list[ContactView]:
+        # Phones by a second query for the page's people: a correlated aggregate per row was ~5x
+        # slower on SQLite (measured in benchmarks/contacts.py).
+        phones: dict[int, list[PhoneView]] = {}
+        if rows:
+            person_ids = sorted({r.person_id for r in rows})
+            stmt = select(PH.c.person_id, PH.c.e164, PH.c.kind, PH.c.line_type, PH.c.status)
+            for p in conn.execute(stmt.where(PH.c.person_id.in_(person_ids)).order_by(PH.c.person_id, PH.c.id)):
+                phones.setdefault(p.person_id, []).append(PhoneView(p.e164, p.kind, p.line_type, p.status))
         return [
             ContactView(
                 id=r.id, person_id=r.person_id, full_name=r.full_name, title=r.title, account_id=r.company_id,
                 company=r.company, domain=r.domain, email=r.email,
                 email_status=EmailStatus(r.email_status) if r.email_status else EmailStatus.UNAVAILABLE,
-                phones=_phones(r.phones), owner_member_id=r.owner_member_id,
+                phones=tuple(phones.get(r.person_id, ())), owner_member_id=r.owner_member_id,
                 owner_email=r.owner_email, source=ContactSource(r.source), saved_at=r.created_at,
                 linkedin_url=r.linkedin_url, location=r.location,
             )
