@@ -266,8 +266,9 @@ class TeamContacts:
         phones: dict[int, list[PhoneView]] = {}
         if rows:
             person_ids = sorted({r.person_id for r in rows})
-            stmt = select(PH.c.person_id, PH.c.e164, PH.c.kind, PH.c.line_type, PH.c.status)
-            for p in conn.execute(stmt.where(PH.c.person_id.in_(person_ids)).order_by(PH.c.person_id, PH.c.id)):
+            stmt = select(PH.c.id, PH.c.person_id, PH.c.e164, PH.c.kind, PH.c.line_type, PH.c.status)
+            # Sorted here: an ORDER BY lets SQLite walk the whole person_id index instead of probing it.
+            for p in sorted(conn.execute(stmt.where(PH.c.person_id.in_(person_ids))).all(), key=lambda p: p.id):
                 phones.setdefault(p.person_id, []).append(PhoneView(p.e164, p.kind, p.line_type, p.status))
         return [
             ContactView(
