@@ -76,7 +76,7 @@ class ContactExports:
         price = self.accounts.team(actor.team_id).plan.price_export_credits
         with read_transaction(self.engine) as conn:
             if f.list_id is not None:
-                self.contacts._list_row(conn, actor.team_id, f.list_id)
+                self.contacts.check_list(conn, actor.team_id, f.list_id)
             ids = q.selected_ids(actor.team_id, f).add_columns(TC.c.person_id).subquery()
             total, new = conn.execute(
                 select(
@@ -109,7 +109,7 @@ class ContactExports:
         def op(conn: Connection) -> ExportCharge:
             self.ledger.lock_and_sweep(conn, team.id, when)  # the wallet first, as every ledger write
             if f.list_id is not None:
-                self.contacts._list_row(conn, team.id, f.list_id)
+                self.contacts.check_list(conn, team.id, f.list_id)
             export_id = conn.execute(
                 X.insert()
                 .values(team_id=team.id, member_id=actor.id, feature=Feature(feature).value, contacts=0, net_new=0,

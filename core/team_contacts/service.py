@@ -88,7 +88,7 @@ class TeamContacts:
         after = q.decode_cursor(page.cursor, fingerprint, sort) if page.cursor else None
         with read_transaction(self.engine) as conn:
             if f.list_id is not None:
-                self._list_row(conn, actor.team_id, f.list_id)
+                self.check_list(conn, actor.team_id, f.list_id)
             order, keyset = q.order_and_after(sort, after)
             rows = conn.execute(
                 select(*self.columns)
@@ -110,7 +110,7 @@ class TeamContacts:
         f = q.check_filter(f)
         with read_transaction(self.engine) as conn:
             if f.list_id is not None:
-                self._list_row(conn, actor.team_id, f.list_id)
+                self.check_list(conn, actor.team_id, f.list_id)
             return conn.execute(
                 select(func.count()).select_from(q.selected_ids(actor.team_id, f).subquery())
             ).scalar_one()
@@ -247,13 +247,13 @@ class TeamContacts:
             return ids
         f = q.check_filter(selection.filter)
         if f.list_id is not None:
-            self._list_row(conn, actor.team_id, f.list_id)
+            self.check_list(conn, actor.team_id, f.list_id)
         if own_only:
             f = replace(f, owner_ids=(actor.id,) if not f.owner_ids or actor.id in f.owner_ids else (-1,))
         return list(conn.execute(q.selected_ids(actor.team_id, f).order_by(TC.c.id)).scalars())
 
     @staticmethod
-    def _list_row(conn: Connection, team_id: int, list_id: int):
+    def check_list(conn: Connection, team_id: int, list_id: int):
         row = conn.execute(select(L).where(L.c.id == list_id, L.c.team_id == team_id)).one_or_none()
         if row is None:
             raise NotFound(f"unknown list {list_id}")
