@@ -8,6 +8,7 @@ from cli import (
     accounts,
     bot,
     bounces,
+    contacts,
     credits,
     data,
     db,
@@ -33,7 +34,8 @@ app = typer.Typer(
 )
 
 for module in (
-    db, web, accounts, credits, data, verify, phone, bounces, bot, digest, waterfall, enrich, sending, worker, secrets
+    db, web, accounts, credits, data, verify, phone, bounces, bot, digest, waterfall, enrich, sending, worker, secrets,
+    contacts,
 ):
     module.register(app)
 

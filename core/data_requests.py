@@ -194,7 +194,15 @@ _CLAIM_REQUEST = (
 
 
 def _contact_row(ctx: _Context, now: datetime) -> dict:
-    return dict(team_id=ctx.team.id, person_id=ctx.person.id, created_by_member_id=ctx.member.id, created_at=now)
+    # The member who accessed owns the contact; a contact saved before keeps its owner (insert-or-ignore).
+    return dict(
+        team_id=ctx.team.id,
+        person_id=ctx.person.id,
+        created_by_member_id=ctx.member.id,
+        owner_member_id=ctx.member.id,
+        source=ctx.feature.value,
+        created_at=now,
+    )
 
 
 def _price(team: TeamInfo, kind: DataKind) -> int:
@@ -531,7 +539,7 @@ class DataRequests:
         """Claim one request in `conn`; its row's update is appended to `claims` (run by the caller)."""
         team, member, person, feature, budget = ctx.team, ctx.member, ctx.person, ctx.feature, ctx.budget
         if row.status == DataRequestStatus.CHARGED.value:
-            self._save_contact(conn, team.id, person.id, member.id, now)
+            conn.execute(self._insert_contact, _contact_row(ctx, now))
             return _Claim(row.id, row.attempts, None, 0, replay=self._result_from_row(conn, row, person))
         if row.status == DataRequestStatus.IN_PROGRESS.value and row.lease_until and as_utc(row.lease_until) > now:
             return None
@@ -832,12 +840,6 @@ class DataRequests:
             )
 
     # ---- helpers ---------------------------------------------------------------------------
-
-    def _save_contact(self, conn: Connection, team_id: int, person_id: int, member_id: int, now: datetime) -> None:
-        conn.execute(
-            self._insert_contact,
-            dict(team_id=team_id, person_id=person_id, created_by_member_id=member_id, created_at=now),
-        )
 
     @staticmethod
     def _meta(kind: DataKind, feature: Feature, member: MemberInfo, person: PersonInfo) -> UsageMeta:

@@ -49,6 +49,7 @@ from core.bounces.status_downgrade import downgrade_after_hard_bounce, downgrade
 from core.errors import NotFound, check
 from core.ledger import Ledger, UsageMeta, UsageRow
 from core.outbox import NoticeKind, RefundNotice, add_notice
+from core.team_contacts.owners import notice_member
 from core.verify.result import EmailResult
 from storage.db import is_sqlite, read_transaction, run_write
 from storage.models import Bounce, DataRequest, EmailSend, Member, RefundDecision
@@ -318,7 +319,8 @@ class Refunds:
             conn,
             NoticeKind.REFUND_DECISION,
             team_id=send.team_id,
-            member_id=send.member_id,
+            # The contact's owner hears of it (else who paid, else who sent).
+            member_id=notice_member(conn, send.team_id, send.person_id, send.data_request_id, send.member_id),
             payload=_notice_payload(decision_id, final, row, send),
             now=now,
         )

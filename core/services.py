@@ -30,6 +30,9 @@ from core.settings import Settings, get_settings
 from core.slack_links import SlackLinks
 from core.sources.database import DatabaseSource
 from core.sources.registry import build_sources
+from core.team_contacts.export import ContactExports
+from core.team_contacts.lists import ContactLists
+from core.team_contacts.service import TeamContacts
 from core.usage.delivery import DigestDeliveries
 from core.usage.digest import UsageDigests
 from core.verify.config import VerifierConfig
@@ -196,3 +199,15 @@ class Services:
     @cached_property
     def csv_enrichment(self) -> CsvEnrichment:
         return CsvEnrichment(self.enrichment_jobs, self.contributions)
+
+    @cached_property
+    def team_contacts(self) -> TeamContacts:
+        return TeamContacts(self.engine, self.accounts)
+
+    @cached_property
+    def contact_lists(self) -> ContactLists:
+        return ContactLists(self.engine, self.team_contacts)
+
+    @cached_property
+    def contact_exports(self) -> ContactExports:
+        return ContactExports(self.engine, self.team_contacts, self.accounts, self.ledger)

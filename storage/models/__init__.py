@@ -2,7 +2,19 @@
 
 from storage.models.access import RateLimitWindow, SlackConnectCode
 from storage.models.accounts import BillingCycle, Member, Plan, Team
-from storage.models.contacts import Company, DataRequest, EmailAddress, Person, Phone, TeamContact
+from storage.models.contacts import (
+    Company,
+    ContactExport,
+    ContactExportItem,
+    ContactList,
+    ContactListEntry,
+    DataRequest,
+    EmailAddress,
+    ExportedPerson,
+    Person,
+    Phone,
+    TeamContact,
+)
 from storage.models.contributor import CompanyNameKey, ContactCandidate, ContributionObservation, PersonNameKey
 from storage.models.digests import DigestDeliveryRecord, DigestPreference
 from storage.models.enrichment import EnrichmentJob, EnrichmentRow
@@ -34,6 +46,10 @@ __all__ = [
     "BounceIntake",
     "Company",
     "CompanyNameKey",
+    "ContactExport",
+    "ContactExportItem",
+    "ContactList",
+    "ContactListEntry",
     "ContactCandidate",
     "ContributionObservation",
     "CreditLot",
@@ -45,6 +61,7 @@ __all__ = [
     "EmailVerification",
     "EnrichmentJob",
     "EnrichmentRow",
+    "ExportedPerson",
     "HoldAllocation",
     "LedgerAccount",
     "LedgerHold",

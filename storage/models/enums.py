@@ -57,6 +57,17 @@ class Feature(StrEnum):
     CLI = "cli"
 
 
+class ContactSource(StrEnum):
+    """Where a team contact came from (the front end that accessed it, or the inflow that brought it)."""
+
+    SLACK = "slack"
+    SHEETS = "sheets"
+    CSV = "csv"
+    API = "api"
+    CRM = "crm"
+    CLI = "cli"
+
+
 class DataKind(StrEnum):
     EMAIL = "email"
     MOBILE = "mobile"

@@ -1,0 +1,299 @@
+"""A team's contacts: saved, found by filter page by page (keyset), shown, owned.
+
+Every read and write is scoped to the actor's team: another team's contact id is "not found"."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, func, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from core.accounts import Accounts, MemberInfo
+from core.errors import InvalidInput, NotFound
+from core.team_contacts import filters as q
+from core.team_contacts.models import (
+    MAX_PAGE_SIZE,
+    MAX_SELECTION_IDS,
+    AccountView,
+    BulkResult,
+    ContactFilter,
+    ContactPage,
+    ContactView,
+    PageRequest,
+    PhoneView,
+    Selection,
+    Sort,
+)
+from core.team_contacts.rules import NotPermitted, may_reassign
+from storage.db import read_transaction, run_write
+from storage.models import ContactList, Member
+from storage.models.enums import ContactSource, EmailStatus
+from storage.timeutil import utcnow
+
+TC, P, C, E, PH, LE = q.TC, q.P, q.C, q.E, q.PH, q.LE
+M = Member.__table__
+L = ContactList.__table__
+
+# What a page row carries (the person, the company, the best email and the owner), in one SELECT.
+_ROW_COLUMNS = (
+    TC.c.id,
+    TC.c.person_id,
+    TC.c.owner_member_id,
+    TC.c.source,
+    TC.c.created_at,
+    P.c.full_name,
+    P.c.title,
+    P.c.company_id,
+    P.c.linkedin_url,
+    P.c.location,
+    C.c.name.label("company"),
+    C.c.domain,
+    q.BE.c.address.label("email"),
+    q.BE.c.status.label("email_status"),
+    M.c.email.label("owner_email"),
+)
+_FROM = q.FROM.outerjoin(M, M.c.id == TC.c.owner_member_id)
+
+
+def insert_ignore(conn: Connection, table):
+    return (sqlite_insert if conn.dialect.name == "sqlite" else pg_insert)(table)
+
+
+def inserted(conn: Connection, stmt) -> int:
+    """Run an INSERT and return how many rows it added (SQLAlchemy keeps an INSERT's rowcount only
+    when asked to)."""
+    return conn.execute(stmt.execution_options(preserve_rowcount=True)).rowcount
+
+
+class TeamContacts:
+    def __init__(self, engine: Engine, accounts: Accounts | None = None) -> None:
+        self.engine = engine
+        self.accounts = accounts or Accounts(engine)
+        self.columns = _ROW_COLUMNS
+
+    # ---- finding ------------------------------------------------------------------------------
+
+    def find(
+        self, actor: MemberInfo, f: ContactFilter = ContactFilter(), page: PageRequest = PageRequest()
+    ) -> ContactPage:
+        f = q.check_filter(f)
+        if not 1 <= page.limit <= MAX_PAGE_SIZE:
+            raise InvalidInput(f"limit: must be between 1 and {MAX_PAGE_SIZE}")
+        sort = Sort(page.sort)
+        fingerprint = q.filter_fingerprint(f, sort)
+        after = q.decode_cursor(page.cursor, fingerprint, sort) if page.cursor else None
+        with read_transaction(self.engine) as conn:
+            if f.list_id is not None:
+                self.check_list(conn, actor.team_id, f.list_id)
+            order, keyset = q.order_and_after(sort, after)
+            rows = conn.execute(
+                select(*self.columns)
+                .select_from(_FROM)
+                .where(*q.conditions(actor.team_id, f), *keyset)
+                .order_by(*order)
+                .limit(page.limit + 1)
+            ).all()
+            more = len(rows) > page.limit
+            views = self._views(conn, rows[: page.limit])
+        next_cursor = None
+        if more and views:
+            last = views[-1]
+            key = (last.full_name if sort == Sort.NAME else last.saved_at, last.id)
+            next_cursor = q.encode_cursor(fingerprint, key)
+        return ContactPage(views, next_cursor)
+
+    def count(self, actor: MemberInfo, f: ContactFilter = ContactFilter()) -> int:
+        f = q.check_filter(f)
+        with read_transaction(self.engine) as conn:
+            if f.list_id is not None:
+                self.check_list(conn, actor.team_id, f.list_id)
+            return conn.execute(
+                select(func.count()).select_from(q.selected_ids(actor.team_id, f).subquery())
+            ).scalar_one()
+
+    def show(self, actor: MemberInfo, contact_id: int) -> ContactView:
+        with read_transaction(self.engine) as conn:
+            row = conn.execute(
+                select(*self.columns).select_from(_FROM).where(TC.c.team_id == actor.team_id, TC.c.id == contact_id)
+            ).one_or_none()
+            if row is None:
+                raise NotFound(f"unknown contact {contact_id}")
+            view = self._views(conn, [row])[0]
+            names = conn.execute(
+                select(L.c.name)
+                .join(LE, LE.c.list_id == L.c.id)
+                .where(LE.c.contact_id == contact_id)
+                .order_by(L.c.name)
+            ).scalars()
+            return replace(view, lists=tuple(names))
+
+    def accounts_of(self, actor: MemberInfo, limit: int = 100) -> list[AccountView]:
+        """The team's accounts: the companies of its contacts, most contacts first."""
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidInput(f"limit: must be between 1 and {MAX_PAGE_SIZE}")
+        with read_transaction(self.engine) as conn:
+            rows = conn.execute(
+                select(
+                    C.c.id,
+                    C.c.name,
+                    C.c.domain,
+                    func.count(TC.c.id).label("n"),
+                    func.min(TC.c.created_at).label("first"),
+                )
+                .select_from(_FROM)
+                .where(TC.c.team_id == actor.team_id, C.c.id.is_not(None))
+                .group_by(C.c.id, C.c.name, C.c.domain)
+                .order_by(func.count(TC.c.id).desc(), C.c.id)
+                .limit(limit)
+            ).all()
+        return [AccountView(r.id, r.name, r.domain, r.n, r.first) for r in rows]
+
+    def filter_from_words(
+        self, actor: MemberInfo, words: Sequence[str], member_id: Callable[[str], int] | None = None
+    ) -> ContactFilter:
+        """`status:verified owner:@me list:Q3 ...` (see filters.FILTER_WORDS) within the actor's team.
+        `member_id` resolves a front end's own owner references (a Slack mention); default: email or id."""
+
+        def by_ref(ref: str) -> int:
+            return self.accounts.member(int(ref) if ref.isdigit() else ref, actor.team_id).id
+
+        with read_transaction(self.engine) as conn:
+            return q.parse_filter_words(
+                words,
+                me_id=actor.id,
+                member_id=member_id or by_ref,
+                list_id=lambda ref: resolve_list(conn, actor, ref),
+            )
+
+    # ---- saving and owning ----------------------------------------------------------------------
+
+    def save(
+        self, actor: MemberInfo, person_ids: Sequence[int], source: ContactSource, *, now: datetime | None = None
+    ) -> BulkResult:
+        """Save people as the actor's contacts (uploads, CRM sync). Already saved: left as they are."""
+        ids = sorted(set(person_ids))
+        if len(ids) > MAX_SELECTION_IDS:
+            raise InvalidInput(f"people: at most {MAX_SELECTION_IDS} at a time")
+        source = ContactSource(source)
+        when = now or utcnow()
+
+        def op(conn: Connection) -> BulkResult:
+            known = set(conn.execute(select(P.c.id).where(P.c.id.in_(ids))).scalars())
+            missing = [i for i in ids if i not in known]
+            if missing:
+                raise NotFound(f"unknown person {missing[0]}")
+            values = select(
+                literal(actor.team_id), P.c.id, literal(actor.id), literal(actor.id), literal(source.value),
+                literal(when, TC.c.created_at.type),
+            ).where(P.c.id.in_(ids))  # fmt: skip
+            columns = ["team_id", "person_id", "created_by_member_id", "owner_member_id", "source", "created_at"]
+            stmt = insert_ignore(conn, TC).from_select(columns, values)
+            changed = inserted(conn, stmt.on_conflict_do_nothing(index_elements=["team_id", "person_id"]))
+            return BulkResult(matched=len(ids), changed=max(changed, 0))
+
+        return run_write(self.engine, op)
+
+    def assign(self, actor: MemberInfo, owner_ref: int | str, selection: Selection) -> BulkResult:
+        """Give the selected contacts to `owner_ref` (a member of the actor's team).
+
+        Named ids must all be the actor's to give (admins: any of the team's), else nothing changes.
+        A filter selects, for a member, only the contacts they own."""
+        owner = self.accounts.member(owner_ref, actor.team_id)
+
+        def op(conn: Connection) -> BulkResult:
+            ids = self.selection_ids(conn, actor, selection, own_only=not actor.is_admin)
+            changed = 0
+            for chunk in _chunks(ids, 1000):
+                changed += conn.execute(
+                    update(TC)
+                    .where(
+                        TC.c.id.in_(chunk),
+                        TC.c.team_id == actor.team_id,
+                        TC.c.owner_member_id.is_distinct_from(owner.id),
+                    )
+                    .values(owner_member_id=owner.id)
+                ).rowcount
+            return BulkResult(matched=len(ids), changed=changed)
+
+        return run_write(self.engine, op)
+
+    # ---- shared helpers ---------------------------------------------------------------------
+
+    def selection_ids(
+        self, conn: Connection, actor: MemberInfo, selection: Selection, *, own_only: bool = False
+    ) -> list[int]:
+        """The ids a selection names, checked against the actor's team (and, with `own_only`, the
+        actor's ownership: named ids they do not own are refused, a filter is narrowed to theirs)."""
+        if bool(selection.contact_ids) == (selection.filter is not None):
+            raise InvalidInput("selection: name contact ids or a filter (one of them)")
+        if selection.contact_ids:
+            ids = sorted(set(selection.contact_ids))
+            if len(ids) > MAX_SELECTION_IDS:
+                raise InvalidInput(f"contact ids: at most {MAX_SELECTION_IDS} at a time; use a filter or a list")
+            owners = dict(
+                conn.execute(
+                    select(TC.c.id, TC.c.owner_member_id).where(TC.c.team_id == actor.team_id, TC.c.id.in_(ids))
+                ).all()
+            )
+            for contact_id in ids:
+                if contact_id not in owners:
+                    raise NotFound(f"unknown contact {contact_id}")
+                if own_only and not may_reassign(actor, owners[contact_id]):
+                    raise NotPermitted(f"contact {contact_id}: only its owner or an admin may reassign it")
+            return ids
+        f = q.check_filter(selection.filter)
+        if f.list_id is not None:
+            self.check_list(conn, actor.team_id, f.list_id)
+        if own_only:
+            f = replace(f, owner_ids=(actor.id,) if not f.owner_ids or actor.id in f.owner_ids else (-1,))
+        return list(conn.execute(q.selected_ids(actor.team_id, f).order_by(TC.c.id)).scalars())
+
+    @staticmethod
+    def check_list(conn: Connection, team_id: int, list_id: int):
+        row = conn.execute(select(L).where(L.c.id == list_id, L.c.team_id == team_id)).one_or_none()
+        if row is None:
+            raise NotFound(f"unknown list {list_id}")
+        return row
+
+    @staticmethod
+    def _views(conn: Connection, rows: Sequence) -> list[ContactView]:
+        # Phones by a second query for the page's people: a correlated aggregate per row was ~5x
+        # slower on SQLite (measured in benchmarks/contacts.py).
+        phones: dict[int, list[PhoneView]] = {}
+        if rows:
+            person_ids = sorted({r.person_id for r in rows})
+            stmt = select(PH.c.id, PH.c.person_id, PH.c.e164, PH.c.kind, PH.c.line_type, PH.c.status)
+            # Sorted here: an ORDER BY lets SQLite walk the whole person_id index instead of probing it.
+            for p in sorted(conn.execute(stmt.where(PH.c.person_id.in_(person_ids))).all(), key=lambda p: p.id):
+                phones.setdefault(p.person_id, []).append(PhoneView(p.e164, p.kind, p.line_type, p.status))
+        return [
+            ContactView(
+                id=r.id, person_id=r.person_id, full_name=r.full_name, title=r.title, account_id=r.company_id,
+                company=r.company, domain=r.domain, email=r.email,
+                email_status=EmailStatus(r.email_status) if r.email_status else EmailStatus.UNAVAILABLE,
+                phones=tuple(phones.get(r.person_id, ())), owner_member_id=r.owner_member_id,
+                owner_email=r.owner_email, source=ContactSource(r.source), saved_at=r.created_at,
+                linkedin_url=r.linkedin_url, location=r.location,
+            )
+            for r in rows
+        ]  # fmt: skip
+
+
+def resolve_list(conn: Connection, actor: MemberInfo, ref: int | str) -> int:
+    """A list of the actor's team by id or name; another team's list is "not found"."""
+    by_id = isinstance(ref, int) or ref.strip().isdigit()
+    column = L.c.id if by_id else L.c.name
+    value = int(ref) if by_id else ref.strip()
+    found = conn.execute(select(L.c.id).where(L.c.team_id == actor.team_id, column == value)).scalar()
+    if found is None:
+        raise NotFound(f"unknown list {ref!r}")
+    return found
+
+
+def _chunks(ids: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for i in range(0, len(ids), size):
+        yield ids[i : i + size]
