@@ -26,8 +26,7 @@ from slack_sdk.models.views import View
 
 from core.accounts import CycleInfo, TeamInfo
 from core.credit_overview import CategorySpend, CreditOverview, MemberSpend, RecentAccess, RefundView
-from core.data_requests import AccessResult
-from core.person_preview import PersonPreview
+from core.data_requests import AccessResult, PersonPreview
 from storage.models.enums import DataKind, DataRequestStatus, EmailStatus
 
 MAX_MESSAGE_BLOCKS = 50

@@ -145,6 +145,13 @@ class LedgerReads:
             rows = conn.execute(select(_T).where(_T.c.team_id == team_id).order_by(_T.c.id)).all()
         return [_transfer_from_row(r) for r in rows]
 
+    def transfer(self, transfer_id: int) -> Transfer:
+        with read_transaction(self.engine) as conn:
+            row = conn.execute(select(_T).where(_T.c.id == transfer_id)).one_or_none()
+        if row is None:
+            raise NotFound(f"unknown transfer {transfer_id}")
+        return _transfer_from_row(row)
+
     def usage_log(
         self,
         team_id: int,

@@ -21,7 +21,7 @@ from bot import commands, home, messages
 from bot.app import BOT_SCOPES
 from core.accounts import CycleInfo
 from core.credit_overview import CategorySpend, MemberSpend
-from core.person_preview import PersonPreview
+from core.data_requests import PersonPreview
 from core.services import Services
 from core.sources.base import PersonInfo
 from storage.models import slack_bots, slack_installations, slack_oauth_states
