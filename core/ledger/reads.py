@@ -18,10 +18,19 @@ from core.ledger.sql import (
     _LOCK_WALLET,
     _POSTED_KINDS,
     _READ_WALLET,
-    _SPEND_KINDS,
     _T,
 )
-from core.ledger.types import Balance, Hold, LotView, Transfer, UsageMeta, UsageRow, _AccountRef, _check_time
+from core.ledger.types import (
+    SPEND_KINDS,
+    Balance,
+    Hold,
+    LotView,
+    Transfer,
+    UsageMeta,
+    UsageRow,
+    _AccountRef,
+    _check_time,
+)
 from storage.db import read_transaction
 from storage.models import Member
 from storage.models.enums import AccountKind, Category, Feature, HoldStatus, LotSource, TransferKind
@@ -163,7 +172,7 @@ class LedgerReads:
         limit: int = 1000,
     ) -> list[UsageRow]:
         """Date, feature, action, description, credits, data requested, user; newest first."""
-        kinds = [k.value for k in _SPEND_KINDS] + ([TransferKind.REFUND.value] if include_refunds else [])
+        kinds = [k.value for k in SPEND_KINDS] + ([TransferKind.REFUND.value] if include_refunds else [])
         conditions = [_T.c.team_id == team_id, _T.c.kind.in_(kinds)]
         if since is not None:
             conditions.append(_T.c.effective_at >= as_utc(since))

@@ -31,8 +31,6 @@ _SR = ScheduledRefund.__table__
 
 # Transfers that move posted credits (as opposed to reserving or releasing them).
 _POSTED_KINDS = (TransferKind.GRANT, TransferKind.SPEND, TransferKind.POST, TransferKind.EXPIRE, TransferKind.REFUND)
-# Transfers that show in the usage log as spend.
-_SPEND_KINDS = (TransferKind.SPEND, TransferKind.POST)
 
 # Hot-path statements are built once: constructing SQLAlchemy expressions per call cost more
 # Python time than the database spent executing them, all of it inside the wallet lock.

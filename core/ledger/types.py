@@ -16,6 +16,8 @@ MAX_AMOUNT_CREDITS = 1_000_000_000
 MAX_KEY_LENGTH = 200
 MAX_HOLD_TIMEOUT_S = 7 * 24 * 3600
 SYSTEM_KEY_PREFIX = "sys:"
+# Transfers that count as spend: the usage log's debits and every spend total (core.usage.spend).
+SPEND_KINDS = (TransferKind.SPEND, TransferKind.POST)
 
 
 class LedgerError(TributaryError):
