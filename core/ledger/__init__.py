@@ -20,7 +20,7 @@ serialization failure or deadlock.
 
 Speed: the plain charge (nothing to sweep, a new key, one lot covering it) is decided by a fast
 path of precompiled SQL (on PostgreSQL the lock and one statement); everything else, and anything
-the fast path declines, goes through the general code below (see `_FIRST_LOT_SQL`).
+the fast path declines, goes through the general code (writes.py; the fast path: sql.py).
 
 Charge, hold, post and void accept `conn=` to run inside a caller's transaction (a data request
 settles its charge and records what it bought in one commit).

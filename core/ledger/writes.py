@@ -486,7 +486,7 @@ class Ledger(LedgerReads):
     def _charge_plain(
         self, conn: Connection, team_id: int, amount: int, *, key: str, body_hash: str, meta: UsageMeta, now: datetime
     ) -> Transfer | None:
-        """The plain charge in a few precompiled statements (see `_PG_CHARGE`), or None when the
+        """The plain charge in a few precompiled statements (see `sql._PG_CHARGE`), or None when the
         charge is anything else and must take the general path (nothing is written then)."""
         ids = self._ids(conn, team_id)
         params = {
