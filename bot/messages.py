@@ -25,9 +25,9 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from core.accounts import CycleInfo, TeamInfo
-from core.credit_overview import CategorySpend, CreditOverview, MemberSpend, RecentAccess, RefundView
-from core.data_requests import AccessResult
-from core.person_preview import PersonPreview
+from core.credit_overview import CreditOverview, RecentAccess, RefundView
+from core.data_requests import AccessResult, PersonPreview
+from core.usage.spend import CategorySpend, MemberSpend
 from storage.models.enums import DataKind, DataRequestStatus, EmailStatus
 
 MAX_MESSAGE_BLOCKS = 50

@@ -1,7 +1,7 @@
 """What a member sees of the team's credits: balance, cycle, this cycle's spend, accesses and refunds.
 
-A read model for the front ends (Slack `/tributary credits`, the App Home). Spend is what the usage
-log counts as spend (charges and posted holds) dated inside the cycle; refunds are listed apart.
+A read model for the front ends (Slack `/tributary credits`, the App Home). Spend is as defined in
+core.usage.spend, dated inside the cycle; refunds are listed apart.
 """
 
 from __future__ import annotations
@@ -9,36 +9,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, and_, func, select
+from sqlalchemy import Engine, and_, select
 
 from core.accounts import Accounts, CycleInfo, TeamInfo
 from core.ledger import Balance
+from core.usage.spend import CategorySpend, MemberSpend, merge_categories, spend_by_member, spend_rows
 from storage.db import read_transaction
-from storage.models import Company, DataRequest, LedgerTransfer, Member, Person, ScheduledRefund
-from storage.models.enums import Category, DataKind, DataRequestStatus, TransferKind
+from storage.models import Company, DataRequest, Member, Person, ScheduledRefund
+from storage.models.enums import DataKind, DataRequestStatus
 from storage.timeutil import as_utc, utcnow
 
-_T = LedgerTransfer.__table__
 _DR = DataRequest.__table__
 _PERSON = Person.__table__
 _COMPANY = Company.__table__
 _SR = ScheduledRefund.__table__
 _MEMBER = Member.__table__
-_SPEND_KINDS = (TransferKind.SPEND.value, TransferKind.POST.value)
-
-
-@dataclass(frozen=True)
-class CategorySpend:
-    category: Category | None  # None: spend recorded without a category
-    credits: int
-
-
-@dataclass(frozen=True)
-class MemberSpend:
-    member_id: int | None
-    email: str | None
-    credits: int
-    by_category: tuple[CategorySpend, ...]
 
 
 @dataclass(frozen=True)
@@ -99,7 +84,7 @@ class CreditOverviews:
             balance=balance,
             cycle=cycle,
             spent_credits=sum(m.credits for m in members),
-            by_category=_merge([c for m in members for c in m.by_category]),
+            by_category=merge_categories([c for m in members for c in m.by_category]),
             member_id=member_id,
             member_spent_credits=mine.credits if mine else 0,
             member_by_category=mine.by_category if mine else (),
@@ -108,22 +93,8 @@ class CreditOverviews:
     def spend_by_member(self, team_id: int, *, since: datetime, until: datetime) -> list[MemberSpend]:
         """Members who spent in [since, until), most credits first, each with spend by category."""
         with read_transaction(self.engine) as conn:
-            rows = _spend_rows(conn, team_id, as_utc(since), as_utc(until))
-        by_member: dict[int | None, list] = {}
-        for row in rows:
-            by_member.setdefault(row.member_id, []).append(row)
-        result = [
-            MemberSpend(
-                member_id=member_id,
-                email=member_rows[0].email,
-                credits=sum(int(r.credits) for r in member_rows),
-                by_category=_merge(
-                    [CategorySpend(Category(r.category) if r.category else None, int(r.credits)) for r in member_rows]
-                ),
-            )
-            for member_id, member_rows in by_member.items()
-        ]
-        return sorted(result, key=lambda m: (-m.credits, m.email or ""))
+            rows = spend_rows(conn, team_id, as_utc(since), as_utc(until))
+        return spend_by_member(rows)
 
     def recent_accesses(self, team_id: int, *, member_id: int | None = None, limit: int = 10) -> list[RecentAccess]:
         conditions = [
@@ -182,32 +153,4 @@ class CreditOverviews:
         ]
 
 
-def _spend_rows(conn: Connection, team_id: int, since: datetime, until: datetime):
-    return conn.execute(
-        select(
-            _T.c.member_id,
-            _MEMBER.c.email,
-            _T.c.category,
-            func.sum(_T.c.amount).label("credits"),
-        )
-        .outerjoin(_MEMBER, _MEMBER.c.id == _T.c.member_id)
-        .where(
-            _T.c.team_id == team_id,
-            _T.c.kind.in_(_SPEND_KINDS),
-            _T.c.effective_at >= since,
-            _T.c.effective_at < until,
-        )
-        .group_by(_T.c.member_id, _MEMBER.c.email, _T.c.category)
-    ).all()
-
-
-def _merge(parts: list[CategorySpend]) -> tuple[CategorySpend, ...]:
-    """Sum by category, in Category order (uncategorised last), leaving out zeros."""
-    totals: dict[Category | None, int] = {}
-    for part in parts:
-        totals[part.category] = totals.get(part.category, 0) + part.credits
-    order = [*Category, None]
-    return tuple(CategorySpend(c, totals[c]) for c in order if totals.get(c))
-
-
-__all__ = ["CategorySpend", "CreditOverview", "CreditOverviews", "MemberSpend", "RecentAccess", "RefundView"]
+__all__ = ["CreditOverview", "CreditOverviews", "RecentAccess", "RefundView"]

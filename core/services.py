@@ -14,13 +14,12 @@ from core.bounces.webhook_secrets import WebhookSecrets
 from core.contributions import Contributions
 from core.credit_history import CreditHistory
 from core.credit_overview import CreditOverviews
-from core.data_requests import DataRequests
+from core.data_requests import DataRequests, PersonPreviews, stale_email_rechecker
 from core.enrichment.csv_enrich import CsvEnrichment
 from core.enrichment.jobs import EnrichmentJobs
 from core.finder.verification import stored_verify_batch
 from core.ledger import Ledger
 from core.outbox import Outbox
-from core.person_preview import PersonPreviews
 from core.rate_limits import RateLimits
 from core.refunds import Refunds
 from core.secrets import SecretBox
@@ -37,7 +36,6 @@ from core.usage.delivery import DigestDeliveries
 from core.usage.digest import UsageDigests
 from core.verify.config import VerifierConfig
 from core.verify.pipeline import EmailVerifier
-from core.verify.recheck import stale_email_rechecker
 from core.waterfall import Waterfalls
 from storage.db import make_engine
 

@@ -49,15 +49,13 @@ from core.matching import MatchOutcome, MatchResult, match_contacts
 from core.people import resolve_person
 from storage.db import is_sqlite, read_transaction, run_write
 from storage.limits import MAX_HEX_DIGEST_CHARS, MAX_NAME_CHARS, MAX_TEXT_CHARS
-from storage.models import DataRequest, EmailAddress, EnrichmentJob, EnrichmentRow, LedgerHold, LedgerTransfer
+from storage.models import EmailAddress, EnrichmentJob, EnrichmentRow, LedgerHold
 from storage.models.enrichment import RESUMABLE_STATUSES, JobStatus
 from storage.models.enums import Category, DataKind, DataRequestStatus, Feature, HoldStatus
 from storage.timeutil import as_utc, utcnow
 
 _JOB = EnrichmentJob.__table__
 _ROW = EnrichmentRow.__table__
-_DR = DataRequest.__table__
-_TRANSFER = LedgerTransfer.__table__
 _EMAIL = EmailAddress.__table__
 _HOLD = LedgerHold.__table__
 _RESUMABLE = [s.value for s in RESUMABLE_STATUSES]
@@ -804,24 +802,19 @@ class _JobRun:
         # A replay in a resumed run: did an earlier run of this job pay for it and crash before
         # storing the row? With a cap, the charge was posted from the job's hold; without one, it was
         # settled for this member and front end after the job started.
-        conditions = [
-            _DR.c.id == result.request_id,
-            _DR.c.member_id == self.member.id,
-            _DR.c.feature == self.job.options.feature.value,
-            _DR.c.settled_at >= self.job.created_at,
-        ]
+        cost = self.jobs.data_requests.cost_of(
+            result.request_id,
+            member_id=self.member.id,
+            feature=self.job.options.feature,
+            settled_since=self.job.created_at,
+        )
+        if cost is None or not cost.credits:
+            return 0
+        capped = self.budget is not None and self.budget.hold_id is not None
+        if capped and cost.from_hold_id != self.budget.hold_id and not self.job.had_earlier_holds:
+            return 0
+        paid = cost.credits
         with read_transaction(self.engine) as conn:
-            row = conn.execute(
-                select(_DR.c.credits_charged, _TRANSFER.c.hold_id)
-                .outerjoin(_TRANSFER, _TRANSFER.c.id == _DR.c.charge_transfer_id)
-                .where(*conditions)
-            ).one_or_none()
-            if row is None or not row.credits_charged:
-                return 0
-            capped = self.budget is not None and self.budget.hold_id is not None
-            if capped and row.hold_id != self.budget.hold_id and not self.job.had_earlier_holds:
-                return 0
-            paid = row.credits_charged
             earlier = conn.execute(
                 select(_ROW.c.row_index)
                 .where(_ROW.c.job_id == self.job.id, _ROW.c.person_id == result.person.id)

@@ -1,6 +1,6 @@
 """The usage digest of one team for one period, read from the ledger's transfer log.
 
-Spend is what the usage log shows as spend: `spend` and `post` transfers, dated by `effective_at`.
+Spend is as defined in core.usage.spend (`spend` and `post` transfers, dated by `effective_at`).
 Every breakdown (category, feature, member, day) sums to the period's total: named entries are
 always present (zero when idle), and spend recorded without a category, feature or member shows
 as one extra entry with `None` only when there is some.
@@ -10,65 +10,32 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, and_, case, func, literal, or_, select
+from sqlalchemy import Connection, Engine, func, or_, select
 
 from core.accounts import Accounts
 from core.ledger import Balance, Ledger
 from core.usage.forecast import RunOutForecast, forecast_run_out, pace_window
 from core.usage.periods import Period, period_containing
+from core.usage.spend import (
+    CategorySpend,
+    DaySpend,
+    FeatureSpend,
+    MemberSpend,
+    SpendRow,
+    effective_in,
+    spend_rows,
+    spent_between,
+)
 from storage.db import read_transaction
-from storage.models import LedgerTransfer, Member, ScheduledRefund
+from storage.models import LedgerTransfer, ScheduledRefund
 from storage.models.digests import DigestPeriod
 from storage.models.enums import Category, Feature, TransferKind
 from storage.timeutil import as_utc, utcnow
 
 _T = LedgerTransfer.__table__
 _SR = ScheduledRefund.__table__
-_M = Member.__table__
-SPEND_KINDS = (TransferKind.SPEND.value, TransferKind.POST.value)
-
-
-@dataclass(frozen=True)
-class CategorySpend:
-    category: Category | None  # None: spend recorded without a category
-    credits: int
-
-    @property
-    def label(self) -> str:
-        return self.category.value if self.category else "other"
-
-
-@dataclass(frozen=True)
-class FeatureSpend:
-    feature: Feature | None  # None: spend recorded without a feature
-    credits: int
-
-    @property
-    def label(self) -> str:
-        return self.feature.value if self.feature else "other"
-
-
-@dataclass(frozen=True)
-class MemberSpend:
-    member_id: int | None  # None: spend not attributed to a member
-    email: str | None
-    credits: int
-
-    @property
-    def label(self) -> str:
-        return self.email or "(no member)"
-
-
-@dataclass(frozen=True)
-class DaySpend:
-    day: date  # a UTC day
-    by_category: tuple[CategorySpend, ...]
-
-    @property
-    def spent_credits(self) -> int:
-        return sum(c.credits for c in self.by_category)
 
 
 @dataclass(frozen=True)
@@ -95,16 +62,6 @@ class UsageDigest:
     forecast: RunOutForecast  # from the balance and the pace of the 7 days before generated_at
 
 
-@dataclass(frozen=True)
-class _SpendRow:
-    category: str | None
-    feature: str | None
-    member_id: int | None
-    email: str | None
-    day_index: int
-    credits: int
-
-
 class UsageDigests:
     def __init__(self, engine: Engine, ledger: Ledger, accounts: Accounts) -> None:
         self.engine = engine
@@ -128,9 +85,9 @@ class UsageDigests:
         now = as_utc(now)
         window_start, window_end = pace_window(now)
         with read_transaction(self.engine) as conn:
-            rows = _spend_rows(conn, team.id, period)
+            rows = spend_rows(conn, team.id, period.start, period.end, day_boundaries=_day_boundaries(period))
             refunds = _refunds(conn, team.id, period, now)
-            window_spent = _spent_between(conn, team.id, window_start, window_end)
+            window_spent = spent_between(conn, team.id, window_start, window_end)
         balance = self.ledger.balance(team.id, now)
         by_category, by_feature, by_member, daily = _fold(rows, period)
         return UsageDigest(
@@ -149,53 +106,15 @@ class UsageDigests:
         )
 
 
-def _in_range(start: datetime, end: datetime):
-    return and_(_T.c.effective_at >= start, _T.c.effective_at < end)
-
-
-def _spend_rows(conn: Connection, team_id: int, period: Period) -> list[_SpendRow]:
-    # The day bucket as a CASE over the day boundaries: portable, unlike date functions. It is
-    # computed in a subquery so that the outer GROUP BY names a plain column (PostgreSQL will not
-    # match a SELECT expression to a GROUP BY expression carrying its own bound parameters).
-    boundaries = [period.start + timedelta(days=i + 1) for i in range(len(period.days) - 1)]
-    day_index = (
-        case(*[(_T.c.effective_at < b, i) for i, b in enumerate(boundaries)], else_=len(boundaries))
-        if boundaries
-        else literal(0)
-    )
-    spends = (
-        select(_T.c.category, _T.c.feature, _T.c.member_id, _T.c.amount, day_index.label("day_index"))
-        .where(_T.c.team_id == team_id, _T.c.kind.in_(SPEND_KINDS), _in_range(period.start, period.end))
-        .subquery()
-    )
-    result = conn.execute(
-        select(
-            spends.c.category,
-            spends.c.feature,
-            spends.c.member_id,
-            _M.c.email,
-            spends.c.day_index,
-            func.sum(spends.c.amount).label("credits"),
-        )
-        .outerjoin(_M, _M.c.id == spends.c.member_id)
-        .group_by(spends.c.category, spends.c.feature, spends.c.member_id, _M.c.email, spends.c.day_index)
-    )
-    return [_SpendRow(r.category, r.feature, r.member_id, r.email, int(r.day_index), int(r.credits)) for r in result]
-
-
-def _spent_between(conn: Connection, team_id: int, start: datetime, end: datetime) -> int:
-    total = conn.execute(
-        select(func.coalesce(func.sum(_T.c.amount), 0)).where(
-            _T.c.team_id == team_id, _T.c.kind.in_(SPEND_KINDS), _in_range(start, end)
-        )
-    ).scalar_one()
-    return int(total)
+def _day_boundaries(period: Period) -> list[datetime]:
+    """The starts of the period's second, third ... day (the day buckets of `spend_rows`)."""
+    return [period.start + timedelta(days=i + 1) for i in range(len(period.days) - 1)]
 
 
 def _refunds(conn: Connection, team_id: int, period: Period, now: datetime) -> RefundSummary:
     granted = conn.execute(
         select(func.coalesce(func.sum(_T.c.amount), 0), func.count()).where(
-            _T.c.team_id == team_id, _T.c.kind == TransferKind.REFUND.value, _in_range(period.start, period.end)
+            _T.c.team_id == team_id, _T.c.kind == TransferKind.REFUND.value, effective_in(period.start, period.end)
         )
     ).one()
     # Pending as of `now`: earned by then and not granted by then (a later grant does not count yet).
@@ -210,7 +129,7 @@ def _refunds(conn: Connection, team_id: int, period: Period, now: datetime) -> R
 
 
 def _fold(
-    rows: list[_SpendRow], period: Period
+    rows: list[SpendRow], period: Period
 ) -> tuple[tuple[CategorySpend, ...], tuple[FeatureSpend, ...], tuple[MemberSpend, ...], tuple[DaySpend, ...]]:
     by_category: dict[str | None, int] = {c.value: 0 for c in Category}
     by_feature: dict[str | None, int] = {f.value: 0 for f in Feature}
@@ -240,10 +159,6 @@ def _fold(
 
 
 __all__ = [
-    "CategorySpend",
-    "DaySpend",
-    "FeatureSpend",
-    "MemberSpend",
     "RefundSummary",
     "UsageDigest",
     "UsageDigests",

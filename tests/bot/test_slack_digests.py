@@ -31,8 +31,8 @@ from core.jobs.tasks import Jobs
 from core.ledger import UsageMeta
 from core.services import Services
 from core.usage.chart import render_chart
-from core.usage.digest import MemberSpend
 from core.usage.periods import Period, last_complete_period
+from core.usage.spend import MemberSpend
 from storage.db import read_transaction
 from storage.models import DigestDeliveryRecord
 from storage.models.digests import DeliveryStatus, DigestPeriod

@@ -20,10 +20,10 @@ import bot
 from bot import commands, home, messages
 from bot.app import BOT_SCOPES
 from core.accounts import CycleInfo
-from core.credit_overview import CategorySpend, MemberSpend
-from core.person_preview import PersonPreview
+from core.data_requests import PersonPreview
 from core.services import Services
 from core.sources.base import PersonInfo
+from core.usage.spend import CategorySpend, MemberSpend
 from storage.models import slack_bots, slack_installations, slack_oauth_states
 from storage.models.enums import Category, EmailStatus
 from storage.models.slack import TOKEN_COLUMN_LENGTH, TOKEN_COLUMNS

@@ -1,446 +1,58 @@
-"""The credit ledger: double entry, immutable transfers, two-phase holds, expiring credit lots.
-
-Model (after TigerBeetle and Formance):
-- Each team has five accounts: its wallet and the system accounts issuance, spend, refund, expiry.
-  A transfer moves an amount from a debit account to a credit account and never changes; the sum
-  of (credits - debits) over all accounts is therefore always zero.
-- Every transfer carries an idempotency key, unique per team. Same key and same body: the original
-  result. Same key, other body: `IdempotencyConflict`. A key whose first attempt failed for lack of
-  credits is remembered and fails the same way for ever (TigerBeetle's `id_already_failed`).
-- Credits live in lots (one per grant) with an expiry; spending takes the soonest-expiring first.
-- A hold is a pending transfer that reserves credits from specific lots; it is posted (fully or in
-  part), voided, or releases itself when its timeout passes.
-- Available = live lots' unspent credits - live holds. It never goes below zero: a charge or hold
-  that would overdraw raises `InsufficientCredits` and changes no balance.
-
-Concurrency: every write takes the team's wallet row lock first (`SELECT ... FOR UPDATE` on
-PostgreSQL, `BEGIN IMMEDIATE` on SQLite) and only then touches the team's other rows, so writers
-of one team serialise and no two writers can deadlock; `run_write` re-runs a transaction whole on
-serialization failure or deadlock.
-
-Speed: the plain charge (nothing to sweep, a new key, one lot covering it) is decided by a fast
-path of precompiled SQL (on PostgreSQL the lock and one statement); everything else, and anything
-the fast path declines, goes through the general code below (see `_FIRST_LOT_SQL`).
-
-Charge, hold, post and void accept `conn=` to run inside a caller's transaction (a data request
-settles its charge and records what it bought in one commit).
-
-Time: reads and writes take `now` so that tests and the cycle closer can speak of any instant.
-Timed-out holds and expired lots stop counting at once; the transfers that record them (a
-`hold_expire` or `expire`, dated when the event took effect) are written by the next write for the
-team, which sweeps before doing anything else.
-"""
+"""The ledger's write side: `Ledger`, every operation that moves credits, under one lock order."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    and_,
-    bindparam,
-    case,
-    delete,
-    func,
-    insert,
-    literal,
-    or_,
-    select,
-    union_all,
-    update,
-)
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
-from core.errors import InvalidInput, NotFound, TributaryError, check
-from storage.db import read_transaction, run_write
-from storage.limits import MAX_ACTION_CHARS, MAX_TEXT_CHARS
-from storage.models import (
-    CreditLot,
-    HoldAllocation,
-    LedgerAccount,
-    LedgerHold,
-    LedgerRejection,
-    LedgerTransfer,
-    Member,
-    ScheduledRefund,
+from core.errors import InvalidInput, NotFound, check
+from core.ledger.reads import LedgerReads, _transfer_from_row
+from core.ledger.sql import (
+    _A,
+    _H,
+    _HA,
+    _INSERT_TRANSFER,
+    _L,
+    _MEMBER_TEAM,
+    _MOVE,
+    _PG_CHARGE,
+    _PG_LOCK_WALLET,
+    _R,
+    _READ_WALLET,
+    _REPLAY,
+    _SPEND_LOT,
+    _SPEND_SQL,
+    _SQLITE_CHARGE_INSERT,
+    _SQLITE_CHARGE_SPEND_LOT,
+    _SR,
+    _T,
+    _driver_time,
 )
-from storage.models.enums import AccountKind, Category, Feature, HoldStatus, LotSource, TransferKind
+from core.ledger.types import (
+    MAX_HOLD_TIMEOUT_S,
+    SYSTEM_KEY_PREFIX,
+    Hold,
+    HoldNotPending,
+    IdempotencyConflict,
+    InsufficientCredits,
+    Transfer,
+    UsageMeta,
+    _body_hash,
+    _check_amount,
+    _check_key,
+    _check_time,
+    _Rejected,
+)
+from storage.db import run_write
+from storage.models.enums import AccountKind, Category, HoldStatus, LotSource, TransferKind
 from storage.timeutil import as_utc, utcnow
 
-MAX_AMOUNT_CREDITS = 1_000_000_000
-MAX_KEY_LENGTH = 200
-MAX_HOLD_TIMEOUT_S = 7 * 24 * 3600
-SYSTEM_KEY_PREFIX = "sys:"
 
-_T = LedgerTransfer.__table__
-_A = LedgerAccount.__table__
-_H = LedgerHold.__table__
-_L = CreditLot.__table__
-_HA = HoldAllocation.__table__
-_R = LedgerRejection.__table__
-_SR = ScheduledRefund.__table__
-
-# Transfers that move posted credits (as opposed to reserving or releasing them).
-_POSTED_KINDS = (TransferKind.GRANT, TransferKind.SPEND, TransferKind.POST, TransferKind.EXPIRE, TransferKind.REFUND)
-# Transfers that show in the usage log as spend.
-_SPEND_KINDS = (TransferKind.SPEND, TransferKind.POST)
-
-
-class LedgerError(TributaryError):
-    pass
-
-
-class InsufficientCredits(LedgerError):
-    http_status = 402
-
-    def __init__(self, team_id: int, requested_credits: int, available_credits: int) -> None:
-        self.team_id = team_id
-        self.requested_credits = requested_credits
-        self.available_credits = available_credits
-        super().__init__(f"insufficient credits: {requested_credits} requested, {available_credits} available")
-
-
-class IdempotencyConflict(LedgerError):
-    http_status = 409
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        super().__init__(f"idempotency key {key!r} was already used for a different request")
-
-
-class HoldNotPending(LedgerError):
-    http_status = 409
-
-
-@dataclass(frozen=True)
-class UsageMeta:
-    """What credits were spent on: recorded on every debit, shown in the usage log."""
-
-    category: Category | None = None
-    feature: Feature | None = None
-    member_id: int | None = None
-    action: str | None = None
-    description: str | None = None
-    data_requested: str | None = None
-
-    def columns(self) -> dict[str, object]:
-        """The transfer row's usage columns."""
-        return {
-            "category": self.category.value if self.category else None,
-            "feature": self.feature.value if self.feature else None,
-            "member_id": self.member_id,
-            "action": self.action,
-            "description": self.description,
-            "data_requested": self.data_requested,
-        }
-
-    def __post_init__(self) -> None:
-        for name, limit in (
-            ("action", MAX_ACTION_CHARS), ("description", MAX_TEXT_CHARS), ("data_requested", MAX_TEXT_CHARS)
-        ):
-            value = getattr(self, name)
-            if value is not None and len(value) > limit:
-                raise InvalidInput(f"{name}: longer than {limit} characters")
-        for name, vocabulary in (("category", Category), ("feature", Feature)):
-            value = getattr(self, name)
-            if value is None:
-                continue
-            try:
-                object.__setattr__(self, name, vocabulary(value))
-            except ValueError:
-                allowed = ", ".join(v.value for v in vocabulary)
-                raise InvalidInput(f"{name}: {value!r} is not one of {allowed}") from None
-
-
-_META_FIELDS = tuple(f.name for f in fields(UsageMeta))
-
-
-@dataclass(frozen=True)
-class Transfer:
-    id: int
-    team_id: int
-    key: str
-    kind: TransferKind
-    amount_credits: int
-    hold_id: int | None
-    created_at: datetime
-    effective_at: datetime
-    meta: UsageMeta = field(default_factory=UsageMeta)
-
-
-@dataclass(frozen=True)
-class Hold:
-    id: int
-    team_id: int
-    amount_credits: int
-    posted_credits: int
-    status: HoldStatus
-    expires_at: datetime
-
-    @property
-    def remaining_credits(self) -> int:
-        return self.amount_credits - self.posted_credits
-
-
-@dataclass(frozen=True)
-class Balance:
-    team_id: int
-    available_credits: int  # what can be spent now
-    held_credits: int  # reserved by live holds
-    as_of: datetime
-
-    @property
-    def total_credits(self) -> int:
-        return self.available_credits + self.held_credits
-
-
-@dataclass(frozen=True)
-class LotView:
-    id: int
-    source: LotSource
-    amount_credits: int
-    spent_credits: int
-    expired_credits: int
-    expires_at: datetime | None
-
-
-@dataclass(frozen=True)
-class UsageRow:
-    date: datetime
-    feature: str | None
-    action: str | None
-    description: str | None
-    credits: int  # positive: spent; negative: refunded
-    data_requested: str | None
-    user: str | None
-    category: str | None
-    kind: TransferKind
-
-
-@dataclass(frozen=True)
-class _Rejected:
-    requested: int
-    available: int
-
-
-# --------------------------------------------------------------------------------------------
-# Validation
-
-
-def _check_amount(amount: int, name: str = "amount") -> int:
-    if isinstance(amount, bool) or not isinstance(amount, int):
-        raise InvalidInput(f"{name}: must be a whole number of credits, got {amount!r}")
-    if amount <= 0:
-        raise InvalidInput(f"{name}: must be positive, got {amount}")
-    if amount > MAX_AMOUNT_CREDITS:
-        raise InvalidInput(f"{name}: {amount} exceeds the limit of {MAX_AMOUNT_CREDITS}")
-    return amount
-
-
-def _check_key(key: str, *, system: bool = False) -> str:
-    if not isinstance(key, str) or not key.strip():
-        raise InvalidInput("idempotency key: must be a non-empty string")
-    if len(key) > MAX_KEY_LENGTH:
-        raise InvalidInput(f"idempotency key: longer than {MAX_KEY_LENGTH} characters")
-    if not system and key.startswith(SYSTEM_KEY_PREFIX):
-        raise InvalidInput(f"idempotency key: the prefix {SYSTEM_KEY_PREFIX!r} is reserved")
-    return key
-
-
-def _check_time(value: datetime | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        raise InvalidInput(f"{name}: must be a date and time, got {value!r}")
-    return as_utc(value)
-
-
-def _body_hash(operation: str, **body: Any) -> str:
-    def default(value: Any) -> Any:
-        if isinstance(value, datetime):
-            return as_utc(value).isoformat()
-        if isinstance(value, UsageMeta):
-            # UsageMeta is flat: the same mapping as dataclasses.asdict, without its deep copy.
-            return {name: getattr(value, name) for name in _META_FIELDS}
-        raise TypeError(type(value))
-
-    canonical = json.dumps({"op": operation, **body}, sort_keys=True, default=default)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-# --------------------------------------------------------------------------------------------
-# The ledger
-
-
-@dataclass(frozen=True)
-class _AccountRef:
-    id: int
-
-
-# Hot-path statements are built once: constructing SQLAlchemy expressions per call cost more
-# Python time than the database spent executing them, all of it inside the wallet lock.
-_LOCK_WALLET = (
-    select(_A.c.id, _A.c.credits_posted, _A.c.debits_posted, _A.c.debits_pending, _A.c.next_sweep_at)
-    .where(_A.c.id == bindparam("wallet_id"))
-    .with_for_update()
-)
-_READ_WALLET = select(_A.c.id, _A.c.credits_posted, _A.c.debits_posted, _A.c.debits_pending, _A.c.next_sweep_at).where(
-    _A.c.id == bindparam("wallet_id")
-)
-_ACCOUNT_IDS = select(_A.c.id, _A.c.kind).where(_A.c.team_id == bindparam("team_id"))
-_REPLAY = union_all(
-    select(literal("transfer").label("source"), _T.c.id, _T.c.body_hash).where(
-        _T.c.team_id == bindparam("team_id"), _T.c.idempotency_key == bindparam("key")
-    ),
-    select(literal("rejection").label("source"), _R.c.id, _R.c.body_hash).where(
-        _R.c.team_id == bindparam("team_id"), _R.c.idempotency_key == bindparam("key")
-    ),
-)
-_RESERVED_LIVE = (
-    select(_HA.c.lot_id, func.sum(_HA.c.amount).label("reserved"))
-    .join(_H, _H.c.id == _HA.c.hold_id)
-    .where(
-        _H.c.team_id == bindparam("team_id"),
-        _H.c.status == HoldStatus.PENDING.value,
-        _H.c.expires_at > bindparam("now"),
-    )
-    .group_by(_HA.c.lot_id)
-    .subquery()
-)
-_FREE = _L.c.amount - _L.c.spent - _L.c.expired - func.coalesce(_RESERVED_LIVE.c.reserved, 0)
-_LIVE_LOTS = (
-    select(_L.c.id, _FREE.label("free"))
-    .outerjoin(_RESERVED_LIVE, _RESERVED_LIVE.c.lot_id == _L.c.id)
-    .where(
-        _L.c.team_id == bindparam("team_id"),
-        or_(_L.c.expires_at.is_(None), _L.c.expires_at > bindparam("now")),
-        _L.c.amount - _L.c.spent - _L.c.expired > 0,
-    )
-    .order_by(_L.c.expires_at.is_(None), _L.c.expires_at, _L.c.id)
-)
-_INSERT_TRANSFER = insert(_T).returning(_T.c.id)
-_MOVE = (
-    update(_A)
-    .where(_A.c.id.in_([bindparam("debit_id"), bindparam("credit_id")]))
-    .values(
-        debits_posted=_A.c.debits_posted + case((_A.c.id == bindparam("debit_id"), bindparam("posted")), else_=0),
-        credits_posted=_A.c.credits_posted + case((_A.c.id == bindparam("credit_id"), bindparam("posted")), else_=0),
-        debits_pending=_A.c.debits_pending + case((_A.c.id == bindparam("debit_id"), bindparam("pending")), else_=0),
-        credits_pending=_A.c.credits_pending + case((_A.c.id == bindparam("credit_id"), bindparam("pending")), else_=0),
-    )
-)
-_SPEND_LOT = update(_L).where(_L.c.id == bindparam("lot_id")).values(spent=_L.c.spent + bindparam("part"))
-_MEMBER_TEAM = select(Member.__table__.c.team_id).where(Member.__table__.c.id == bindparam("member_id"))
-
-
-# ---- the charge fast path: hand-written SQL per dialect -----------------------------------------
-# A plain charge (nothing to sweep, enough credits, a new key, one lot covering it) is nearly all
-# charges, and all of it runs inside the wallet lock, so it is sent as precompiled SQL through
-# `exec_driver_sql`: no expression building, compiling or bind processing per call (that Python
-# time was most of a charge). Anything else falls back to the general path, which re-reads
-# everything under the same lock: the fast path only ever decides the plain case, and decides it
-# the same way. The first live lot below is the one `_live_lots` + `_take` would spend from first;
-# when it alone covers the amount, the general path takes exactly (that lot, amount) too.
-_FIRST_LOT_SQL = f"""
-    SELECT l.id AS lot_id, l.amount - l.spent - l.expired - COALESCE(r.reserved, 0) AS free
-    FROM credit_lot AS l
-    LEFT JOIN (
-        SELECT a.lot_id, SUM(a.amount) AS reserved
-        FROM hold_allocation AS a JOIN ledger_hold AS h ON h.id = a.hold_id
-        WHERE h.team_id = :team_id AND h.status = '{HoldStatus.PENDING.value}' AND h.expires_at > :now
-        GROUP BY a.lot_id
-    ) AS r ON r.lot_id = l.id
-    WHERE l.team_id = :team_id
-      AND (l.expires_at IS NULL OR l.expires_at > :now)
-      AND l.amount - l.spent - l.expired - COALESCE(r.reserved, 0) > 0
-    ORDER BY l.expires_at IS NULL, l.expires_at, l.id
-    LIMIT 1
-"""
-# The key is new (neither a transfer nor a remembered rejection) and the member, if any, is the team's.
-_KEY_NEW_AND_MEMBER_OK_SQL = """
-    NOT EXISTS (SELECT 1 FROM ledger_transfer WHERE team_id = :team_id AND idempotency_key = :key)
-    AND NOT EXISTS (SELECT 1 FROM ledger_rejection WHERE team_id = :team_id AND idempotency_key = :key)
-    AND (CAST(:member_id AS INTEGER) IS NULL
-         OR EXISTS (SELECT 1 FROM member WHERE id = :member_id AND team_id = :team_id))
-"""
-_TRANSFER_COLUMNS_SQL = """ledger_transfer (
-    team_id, idempotency_key, body_hash, kind, debit_account_id, credit_account_id, amount, hold_id,
-    category, feature, member_id, action, description, data_requested, created_at, effective_at)"""
-# "Plain" read off the wallet row: swept up to `now` (so its totals are exact) and able to pay.
-_WALLET_PLAIN_SQL = """
-    (w.next_sweep_at IS NULL OR w.next_sweep_at > :now)
-    AND w.credits_posted - w.debits_posted - w.debits_pending >= :amount
-"""
-_SPEND_SQL = """
-    UPDATE ledger_account SET
-        debits_posted = debits_posted + CASE WHEN id = :wallet_id THEN :amount ELSE 0 END,
-        credits_posted = credits_posted + CASE WHEN id = :spend_id THEN :amount ELSE 0 END
-    WHERE id IN (:wallet_id, :spend_id)
-"""
-
-# SQLite: BEGIN IMMEDIATE already made this the only writer and there are no round trips to save,
-# only SQLAlchemy's Python per statement (more for statements returning rows). So the first
-# statement spends from the lot only in the plain case (its row count says which), and the other
-# two return nothing (the transfer id is the cursor's lastrowid).
-_SQLITE_CHARGE_SPEND_LOT = f"""
-    UPDATE credit_lot SET spent = spent + :amount
-    WHERE id = (SELECT lot_id FROM ({_FIRST_LOT_SQL}) WHERE free >= :amount)
-      AND (SELECT {_WALLET_PLAIN_SQL} FROM ledger_account AS w WHERE w.id = :wallet_id)
-      AND {_KEY_NEW_AND_MEMBER_OK_SQL}
-"""
-_SQLITE_CHARGE_INSERT = f"""
-    INSERT INTO {_TRANSFER_COLUMNS_SQL}
-    VALUES (:team_id, :key, :body_hash, '{TransferKind.SPEND.value}', :wallet_id, :spend_id, :amount, NULL,
-            :category, :feature, :member_id, :action, :description, :data_requested, :now, :now)
-"""
-
-
-def _psycopg(sql: str) -> str:
-    """`:name` placeholders as psycopg's `%(name)s` (the templates contain no `::` casts)."""
-    return re.sub(r":([a-z_]+)", r"%(\1)s", sql)
-
-
-# PostgreSQL: each statement is a round trip made while the wallet row is locked, so after the
-# lock everything is ONE statement: data-modifying CTEs choose the lot, check the key and the
-# member, insert the transfer and move both accounts and the lot, or do nothing at all (then the
-# general path takes over). It must be a statement of its own, after the lock: a statement's
-# snapshot is taken when it starts, so checks folded into the locking statement could miss what
-# the previous lock holder committed while this one waited.
-_PG_LOCK_WALLET = _psycopg(
-    f"SELECT {_WALLET_PLAIN_SQL} AS plain FROM ledger_account AS w WHERE w.id = :wallet_id FOR UPDATE"
-)
-_PG_CHARGE = _psycopg(f"""
-    WITH lot AS ({_FIRST_LOT_SQL}),
-    chosen AS (
-        SELECT lot_id FROM lot WHERE free >= :amount AND {_KEY_NEW_AND_MEMBER_OK_SQL}
-    ),
-    transfer AS (
-        INSERT INTO {_TRANSFER_COLUMNS_SQL}
-        -- Typed: in a SELECT list PostgreSQL would take an untyped NULL parameter for text.
-        SELECT :team_id, :key, :body_hash, '{TransferKind.SPEND.value}', :wallet_id, :spend_id, :amount, NULL,
-               CAST(:category AS VARCHAR), CAST(:feature AS VARCHAR), CAST(:member_id AS INTEGER),
-               CAST(:action AS VARCHAR), CAST(:description AS VARCHAR), CAST(:data_requested AS VARCHAR),
-               CAST(:now AS TIMESTAMPTZ), CAST(:now AS TIMESTAMPTZ)
-        FROM chosen
-        RETURNING id
-    ),
-    moved AS ({_SPEND_SQL} AND EXISTS (SELECT 1 FROM chosen)),
-    spent AS (UPDATE credit_lot SET spent = spent + :amount WHERE id = (SELECT lot_id FROM chosen))
-    SELECT id FROM transfer
-""")
-
-
-class Ledger:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        # A team's account ids never change once opened.
-        self._account_ids: dict[int, dict[AccountKind, int]] = {}
+class Ledger(LedgerReads):
+    """The credit ledger (see core.ledger): the write operations, with the reads of `LedgerReads`."""
 
     # ---- accounts ------------------------------------------------------------------------
 
@@ -448,25 +60,6 @@ class Ledger:
     def open_accounts(conn: Connection, team_id: int) -> None:
         """Create a team's five accounts. Called by core.accounts inside team creation."""
         conn.execute(insert(_A), [{"team_id": team_id, "kind": kind.value} for kind in AccountKind])
-
-    def _ids(self, conn: Connection, team_id: int) -> dict[AccountKind, int]:
-        ids = self._account_ids.get(team_id)
-        if ids is None:
-            ids = {AccountKind(row.kind): row.id for row in conn.execute(_ACCOUNT_IDS, {"team_id": team_id})}
-            if len(ids) != len(AccountKind):
-                raise NotFound(f"unknown team id {team_id}")
-            self._account_ids[team_id] = ids
-        return ids
-
-    def _accounts(self, conn: Connection, team_id: int, *, lock: bool) -> dict[AccountKind, Any]:
-        """The team's accounts; the wallet as a fresh row (locked when `lock`), the others by id.
-
-        Locking the wallet alone, first, is the one lock order every writer follows."""
-        ids = self._ids(conn, team_id)
-        wallet = conn.execute(_LOCK_WALLET if lock else _READ_WALLET, {"wallet_id": ids[AccountKind.WALLET]}).one()
-        accounts: dict[AccountKind, Any] = {kind: _AccountRef(account_id) for kind, account_id in ids.items()}
-        accounts[AccountKind.WALLET] = wallet
-        return accounts
 
     def _check_member(self, conn: Connection, team_id: int, meta: UsageMeta | None) -> None:
         if meta is None or meta.member_id is None:
@@ -572,11 +165,6 @@ class Ledger:
             effective_at=effective_at,
             meta=meta,
         )
-
-    def _live_lots(self, conn: Connection, team_id: int, now: datetime) -> list[tuple[int, int]]:
-        """(lot id, free credits) of lots usable at `now`, soonest-expiring first."""
-        rows = conn.execute(_LIVE_LOTS, {"team_id": team_id, "now": now}).all()
-        return [(row.id, int(row.free)) for row in rows if row.free > 0]
 
     @staticmethod
     def _take(lots: list[tuple[int, int]], amount: int) -> list[tuple[int, int]]:
@@ -898,7 +486,7 @@ class Ledger:
     def _charge_plain(
         self, conn: Connection, team_id: int, amount: int, *, key: str, body_hash: str, meta: UsageMeta, now: datetime
     ) -> Transfer | None:
-        """The plain charge in a few precompiled statements (see `_PG_CHARGE`), or None when the
+        """The plain charge in a few precompiled statements (see `sql._PG_CHARGE`), or None when the
         charge is anything else and must take the general path (nothing is written then)."""
         ids = self._ids(conn, team_id)
         params = {
@@ -1243,134 +831,6 @@ class Ledger:
         now = _check_time(now, "now") or utcnow()
         run_write(self.engine, lambda conn: self.lock_and_sweep(conn, team_id, now))
 
-    # ---- reads ---------------------------------------------------------------------------
-
-    def balance(self, team_id: int, now: datetime | None = None) -> Balance:
-        now = _check_time(now, "now") or utcnow()
-        with read_transaction(self.engine) as conn:
-            self._accounts(conn, team_id, lock=False)
-            available = sum(free for _, free in self._live_lots(conn, team_id, now))
-            held = conn.execute(
-                select(func.coalesce(func.sum(_H.c.amount - _H.c.posted_amount), 0)).where(
-                    _H.c.team_id == team_id, _H.c.status == HoldStatus.PENDING.value, _H.c.expires_at > now
-                )
-            ).scalar_one()
-        return Balance(team_id=team_id, available_credits=available, held_credits=int(held), as_of=now)
-
-    def balance_at(self, team_id: int, at: datetime) -> Balance:
-        """The wallet as it stood at a past instant, from the transfer log alone."""
-        at = as_utc(at)
-        with read_transaction(self.engine) as conn:
-            wallet = self._accounts(conn, team_id, lock=False)[AccountKind.WALLET]
-            signed_posted = case((_T.c.credit_account_id == wallet.id, _T.c.amount), else_=-_T.c.amount)
-            posted = conn.execute(
-                select(func.coalesce(func.sum(signed_posted), 0)).where(
-                    _T.c.team_id == team_id,
-                    _T.c.kind.in_([k.value for k in _POSTED_KINDS]),
-                    _T.c.effective_at <= at,
-                )
-            ).scalar_one()
-            signed_pending = case((_T.c.kind == TransferKind.HOLD.value, _T.c.amount), else_=-_T.c.amount)
-            held = conn.execute(
-                select(func.coalesce(func.sum(signed_pending), 0)).where(
-                    _T.c.team_id == team_id,
-                    _T.c.kind.in_(
-                        [
-                            TransferKind.HOLD.value,
-                            TransferKind.POST.value,
-                            TransferKind.VOID.value,
-                            TransferKind.HOLD_EXPIRE.value,
-                        ]
-                    ),
-                    _T.c.effective_at <= at,
-                )
-            ).scalar_one()
-        return Balance(team_id=team_id, available_credits=int(posted) - int(held), held_credits=int(held), as_of=at)
-
-    def hold_view(self, hold_id: int) -> Hold:
-        with read_transaction(self.engine) as conn:
-            return self._hold_view(conn, hold_id)
-
-    def hold_in(self, conn: Connection, hold_id: int) -> Hold:
-        """A hold's state read inside the caller's transaction."""
-        return self._hold_view(conn, hold_id)
-
-    def lots(self, team_id: int) -> list[LotView]:
-        with read_transaction(self.engine) as conn:
-            rows = conn.execute(select(_L).where(_L.c.team_id == team_id).order_by(_L.c.id)).all()
-        return [
-            LotView(
-                r.id, LotSource(r.source), r.amount, r.spent, r.expired, as_utc(r.expires_at) if r.expires_at else None
-            )
-            for r in rows
-        ]
-
-    def account_totals(self, team_id: int | None = None) -> dict[tuple[int, AccountKind], int]:
-        """(team, kind) -> credits_posted - debits_posted. Their sum is zero by construction."""
-        with read_transaction(self.engine) as conn:
-            stmt = select(_A)
-            if team_id is not None:
-                stmt = stmt.where(_A.c.team_id == team_id)
-            return {
-                (row.team_id, AccountKind(row.kind)): row.credits_posted - row.debits_posted
-                for row in conn.execute(stmt)
-            }
-
-    def pending_totals(self, team_id: int) -> dict[AccountKind, tuple[int, int]]:
-        with read_transaction(self.engine) as conn:
-            return {
-                AccountKind(row.kind): (row.debits_pending, row.credits_pending)
-                for row in conn.execute(select(_A).where(_A.c.team_id == team_id))
-            }
-
-    def transfers(self, team_id: int) -> list[Transfer]:
-        with read_transaction(self.engine) as conn:
-            rows = conn.execute(select(_T).where(_T.c.team_id == team_id).order_by(_T.c.id)).all()
-        return [_transfer_from_row(r) for r in rows]
-
-    def usage_log(
-        self,
-        team_id: int,
-        *,
-        include_refunds: bool = True,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        member_id: int | None = None,
-        limit: int = 1000,
-    ) -> list[UsageRow]:
-        """Date, feature, action, description, credits, data requested, user; newest first."""
-        kinds = [k.value for k in _SPEND_KINDS] + ([TransferKind.REFUND.value] if include_refunds else [])
-        conditions = [_T.c.team_id == team_id, _T.c.kind.in_(kinds)]
-        if since is not None:
-            conditions.append(_T.c.effective_at >= as_utc(since))
-        if until is not None:
-            conditions.append(_T.c.effective_at < as_utc(until))
-        if member_id is not None:
-            conditions.append(_T.c.member_id == member_id)
-        member = Member.__table__
-        with read_transaction(self.engine) as conn:
-            rows = conn.execute(
-                select(_T, member.c.email)
-                .outerjoin(member, member.c.id == _T.c.member_id)
-                .where(and_(*conditions))
-                .order_by(_T.c.effective_at.desc(), _T.c.id.desc())
-                .limit(limit)
-            ).all()
-        return [
-            UsageRow(
-                date=as_utc(r.effective_at),
-                feature=r.feature,
-                action=r.action,
-                description=r.description,
-                credits=-r.amount if r.kind == TransferKind.REFUND.value else r.amount,
-                data_requested=r.data_requested,
-                user=r.email,
-                category=r.category,
-                kind=TransferKind(r.kind),
-            )
-            for r in rows
-        ]
-
     # ---- internals -----------------------------------------------------------------------
 
     def _run(self, op: Callable[[Connection], Any], conn: Connection | None) -> Any:
@@ -1386,67 +846,8 @@ class Ledger:
             raise HoldNotPending(f"hold {hold_id} is {hold.status}, not pending")
         return hold
 
-    @staticmethod
-    def _hold_view(conn: Connection, hold_id: int) -> Hold:
-        row = conn.execute(select(_H).where(_H.c.id == hold_id)).one_or_none()
-        if row is None:
-            raise NotFound(f"unknown hold {hold_id}")
-        return Hold(row.id, row.team_id, row.amount, row.posted_amount, HoldStatus(row.status), as_utc(row.expires_at))
-
-
-_TIME_BINDERS: dict[str, Callable[[datetime], Any]] = {}
-
-
-def _driver_time(conn: Connection, value: datetime) -> Any:
-    """`value` as SQLAlchemy would send it to this driver for a UTCDateTime column (on SQLite the
-    exact text format stored), for statements sent through `exec_driver_sql`."""
-    name = conn.dialect.name
-    bind = _TIME_BINDERS.get(name)
-    if bind is None:
-        # The dialect's implementation: UTCDateTime's own processor alone stops at an aware
-        # datetime, which sqlite3 would store in another text format (and compare wrongly).
-        processor = _T.c.created_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-        bind = _TIME_BINDERS[name] = processor or (lambda v: v)
-    return bind(value)
-
-
-def _transfer_from_row(row: Any) -> Transfer:
-    return Transfer(
-        id=row.id,
-        team_id=row.team_id,
-        key=row.idempotency_key,
-        kind=TransferKind(row.kind),
-        amount_credits=row.amount,
-        hold_id=row.hold_id,
-        created_at=as_utc(row.created_at),
-        effective_at=as_utc(row.effective_at),
-        meta=UsageMeta(
-            category=Category(row.category) if row.category else None,
-            feature=Feature(row.feature) if row.feature else None,
-            member_id=row.member_id,
-            action=row.action,
-            description=row.description,
-            data_requested=row.data_requested,
-        ),
-    )
-
 
 def _raise_if_rejected(team_id: int, result: Any) -> Any:
     if isinstance(result, _Rejected):
         raise InsufficientCredits(team_id, result.requested, result.available)
     return result
-
-
-__all__ = [
-    "Balance",
-    "Hold",
-    "HoldNotPending",
-    "IdempotencyConflict",
-    "InsufficientCredits",
-    "Ledger",
-    "LedgerError",
-    "LotView",
-    "Transfer",
-    "UsageMeta",
-    "UsageRow",
-]

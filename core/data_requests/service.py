@@ -5,13 +5,14 @@
 - Email: charged only when the email found is verified or likely_to_engage; anything else comes
   back with its status, free. An email request also returns a valid office phone, free.
 - Mobile: charged once when at least one mobile number is found, whatever its status.
-- The price is held before the lookup, then posted or voided. Posting and recording what was
-  bought happen in one transaction, so a crash can never leave a charge without its record.
+- The price is held before the lookup, then posted or voided (or paid from a job's budget: see
+  core.data_requests.budget). Posting and recording what was bought happen in one transaction, so
+  a crash can never leave a charge without its record.
 
-A request runs in three steps: claim (row lock; take a hold; lease the request), lookup (no
-transaction open, so slow sources never block other writers), settle (row lock; post or void;
-record). A second caller for the same request waits for the first to settle; a caller whose lease
-ran out finds its attempt superseded and settles nothing.
+A request runs in three steps: claim (row lock; its payer takes a hold or checks the budget; lease
+the request), lookup (no transaction open, so slow sources never block other writers), settle (row
+lock; its payer pays or releases; record). A second caller for the same request waits for the first
+to settle; a caller whose lease ran out finds its attempt superseded and settles nothing.
 
 A source that keeps bookkeeping of its own (the waterfall's source-call log and write-back) can
 hand those writes to the settle transaction (`SettleWrites`) instead of opening transactions of its
@@ -33,6 +34,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.accounts import Accounts, MemberInfo, TeamInfo
+from core.data_requests.budget import Budget, Payer, PriceDue, payer_for
+from core.data_requests.costs import RequestCost, request_cost
+from core.data_requests.recheck import Reverify, is_stale
+from core.data_requests.shortcuts import Shortcuts
 from core.deferred_writes import DeferredWrites, write_all
 from core.errors import InvalidInput, NotFound, TributaryError, check
 from core.ledger import HoldNotPending, InsufficientCredits, Ledger, UsageMeta
@@ -47,7 +52,6 @@ from storage.models.enums import (
     DataRequestStatus,
     EmailStatus,
     Feature,
-    HoldStatus,
     PhoneKind,
     PhoneStatus,
 )
@@ -60,11 +64,8 @@ _PHONE = Phone.__table__
 DEFAULT_HOLD_TIMEOUT_S = 600
 DEFAULT_LEASE_S = 120
 WAIT_POLL_S = 0.05
-MAX_BATCH = 10_000
 MAX_PEOPLE_PER_CALL = 1_000  # access_people: what one claim and one settle transaction may lock
 
-# Re-checks an email whose verification is older than the freshness window; returns the new finding.
-Reverify = Callable[[EmailFinding], EmailFinding]
 # The source a team's request of one kind goes to (its waterfall); unset = `source` for everyone.
 SourceFor = Callable[[TeamInfo, DataKind], ContactSource]
 
@@ -82,30 +83,6 @@ class SettleWrites(Protocol):
         ...
 
 
-class BudgetExhausted(TributaryError):
-    """A job's spend cap (its ledger hold) cannot pay for this request: nothing was charged or revealed."""
-
-    http_status = 402
-
-
-@dataclass(frozen=True)
-class Budget:
-    """How a job's requests pay, instead of each holding its own price before its lookup.
-
-    - `hold_id` set: the job's ledger hold (its spend cap); requests post their price from it, so the
-      job can never spend more than the hold.
-    - `hold_id` None (`Budget.uncapped()`): no cap; a request that found something chargeable is
-      charged from the wallet in its settle transaction. If the wallet cannot pay then, nothing is
-      charged or revealed and the request stays retryable, exactly as when a cap is spent. This saves
-      a hold and its void per request (most requests find nothing chargeable)."""
-
-    hold_id: int | None
-
-    @classmethod
-    def uncapped(cls) -> Budget:
-        return cls(None)
-
-
 @dataclass(frozen=True)
 class AccessResult:
     request_id: int
@@ -117,13 +94,6 @@ class AccessResult:
     email: EmailFinding | None = None
     office_phone: PhoneFinding | None = None
     mobile_phones: list[PhoneFinding] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class BatchItem:
-    ref: str
-    result: AccessResult | None
-    error: str | None
 
 
 @dataclass(frozen=True)
@@ -205,11 +175,28 @@ def _contact_row(ctx: _Context, now: datetime) -> dict:
     )
 
 
+def _status_of(kind: DataKind, found: _Found) -> tuple[DataRequestStatus, bool]:
+    """A settled request's status, and whether it is chargeable (what it found is worth its price)."""
+    if kind == DataKind.EMAIL:
+        chargeable = found.email is not None and found.email.chargeable
+        is_found = found.email is not None
+    else:
+        chargeable = is_found = bool(found.mobiles)
+    status = (
+        DataRequestStatus.CHARGED if chargeable else DataRequestStatus.FREE if is_found else DataRequestStatus.NOT_FOUND
+    )
+    return status, chargeable
+
+
 def _price(team: TeamInfo, kind: DataKind) -> int:
     return team.plan.price_email_credits if kind == DataKind.EMAIL else team.plan.price_mobile_credits
 
 
-class DataRequests:
+class DataRequests(Shortcuts):
+    """The data-request service. Front ends call `access` (one person, one kind: the bot, the CLI);
+    jobs call `access_people` (a batch of people, their kinds claimed and settled together). The
+    shortcuts of `Shortcuts` wrap these two."""
+
     def __init__(
         self,
         engine: Engine,
@@ -238,50 +225,6 @@ class DataRequests:
         self._insert_request = insert(_DR).on_conflict_do_nothing(index_elements=["team_id", "person_id", "kind"])
 
     # ---- public ----------------------------------------------------------------------------
-
-    def access_email(
-        self,
-        team: int | str,
-        member: int | str,
-        person: int | str,
-        *,
-        feature: Feature = Feature.CLI,
-        now: datetime | None = None,
-        budget: Budget | None = None,
-    ) -> AccessResult:
-        return self.access(team, member, person, DataKind.EMAIL, feature=feature, now=now, budget=budget)
-
-    def access_mobile(
-        self,
-        team: int | str,
-        member: int | str,
-        person: int | str,
-        *,
-        feature: Feature = Feature.CLI,
-        now: datetime | None = None,
-        budget: Budget | None = None,
-    ) -> AccessResult:
-        return self.access(team, member, person, DataKind.MOBILE, feature=feature, now=now, budget=budget)
-
-    def access_many(
-        self,
-        team: int | str,
-        member: int | str,
-        people: Sequence[int | str],
-        kind: DataKind,
-        *,
-        feature: Feature = Feature.CLI,
-    ) -> list[BatchItem]:
-        """Each item succeeds or fails on its own; one bad reference never spoils the batch."""
-        if len(people) > MAX_BATCH:
-            raise TributaryError(f"batch: {len(people)} people exceeds the limit of {MAX_BATCH}")
-        items = []
-        for ref in people:
-            try:
-                items.append(BatchItem(str(ref), self.access(team, member, ref, kind, feature=feature), None))
-            except TributaryError as exc:
-                items.append(BatchItem(str(ref), None, str(exc)))
-        return items
 
     def access(
         self,
@@ -327,29 +270,6 @@ class DataRequests:
         if isinstance(result, TributaryError):
             raise result
         return result
-
-    def access_kinds(
-        self,
-        team_ref: int | str | TeamInfo,
-        member_ref: int | str | MemberInfo,
-        person_ref: int | str | PersonInfo,
-        kinds: Sequence[DataKind],
-        *,
-        feature: Feature = Feature.CLI,
-        now: datetime | None = None,
-        budget: Budget | None = None,
-        sources: Mapping[DataKind, ContactSource] | None = None,
-    ) -> dict[DataKind, AccessResult | TributaryError]:
-        """`access` for several kinds of one person, each with the same rules and outcome as its own
-        `access`, but claimed together in one transaction and settled together in one (a job's
-        email + mobile). Each kind succeeds or fails on its own: a user error is returned in its place."""
-        ctx = self._context(team_ref, member_ref, person_ref, feature, now, budget)
-        outcome = self.access_people(
-            ctx.team, ctx.member, [ctx.person], kinds, feature=ctx.feature, now=now, budget=budget, sources=sources
-        )[0]
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
 
     def access_people(
         self,
@@ -443,6 +363,15 @@ class DataRequests:
             except BaseException as exc:  # noqa: BLE001 - this person's answer, as for a failed lookup
                 answers[i] = exc
         return [a if isinstance(a, BaseException) else {kind: a[kind] for kind in kinds} for a in answers]
+
+    def cost_of(
+        self, request_id: int, *, member_id: int, feature: Feature, settled_since: datetime
+    ) -> RequestCost | None:
+        """What a request cost, if it was settled for this member and front end since then (see
+        core.data_requests.costs)."""
+        return request_cost(
+            self.engine, self.ledger, request_id, member_id=member_id, feature=feature, settled_since=settled_since
+        )
 
     def source_for(self, team: TeamInfo, kind: DataKind) -> ContactSource:
         """Where a request of this team and kind is looked up now (its waterfall)."""
@@ -550,32 +479,14 @@ class DataRequests:
                 self.ledger.void(team.id, row.hold_id, key=f"dr:{row.id}:{attempt}:void-stale", now=now, conn=conn)
             except HoldNotPending:
                 pass
-        hold_id = None
-        if budget is not None and budget.hold_id is None:
-            pass  # charged from the wallet at settle, if found (see Budget)
-        elif budget is not None and price > 0:
-            # Checked again, authoritatively, when the price is posted from the budget.
-            job_hold = self.ledger.hold_in(conn, budget.hold_id)
-            if job_hold.status != HoldStatus.PENDING or job_hold.remaining_credits < price:
-                return BudgetExhausted(
-                    f"spend cap reached: {price} credits needed, {job_hold.remaining_credits} left in the cap"
-                )
-        elif price > 0:
-            try:
-                hold = self.ledger.hold(
-                    team.id,
-                    price,
-                    key=f"dr:{row.id}:{attempt}:hold",
-                    timeout_s=self.hold_timeout_s,
-                    meta=self._meta(kind, feature, member, person),
-                    now=now,
-                    conn=conn,
-                )
-            except InsufficientCredits as exc:
-                # Keep the record of the refused attempt; nothing else changes.
-                conn.execute(update(_DR).where(_DR.c.id == row.id).values(attempts=attempt, hold_id=None))
-                return exc
-            hold_id = hold.id
+        due = self._due(ctx, kind, row.id, attempt, price, now)
+        hold_id = self._payer(budget).claim(self.ledger, conn, due)
+        if isinstance(hold_id, InsufficientCredits):
+            # The wallet refused the request's own hold: keep the record of the refused attempt.
+            conn.execute(update(_DR).where(_DR.c.id == row.id).values(attempts=attempt, hold_id=None))
+            return hold_id
+        if isinstance(hold_id, TributaryError):
+            return hold_id
         claims.append(
             dict(
                 p_id=row.id,
@@ -648,14 +559,11 @@ class DataRequests:
         if kind == DataKind.MOBILE:
             return None, None, [p for p in phones if p.kind == PhoneKind.MOBILE]
         email = source.find_email(person)
-        if email is not None and email.chargeable and self._stale(email, now):
+        if email is not None and email.chargeable and is_stale(email, now, self.freshness_window):
             # A stale "verified" is not worth money: check again before charging for it.
             email = self.reverify(email) if self.reverify else email
         office = next((p for p in phones if p.kind == PhoneKind.OFFICE and p.status == PhoneStatus.VALID), None)
         return email, office, []
-
-    def _stale(self, email: EmailFinding, now: datetime) -> bool:
-        return email.checked_at is None or now - email.checked_at > self.freshness_window
 
     # ---- step 3: settle --------------------------------------------------------------------
 
@@ -716,71 +624,23 @@ class DataRequests:
     ) -> AccessResult | TributaryError:
         """Settle one request in `conn`; its row's final update is appended to `settles` (run by the
         caller with all the others in one statement) and its contact saved by the caller."""
-        team, member, person, feature, budget = ctx.team, ctx.member, ctx.person, ctx.feature, ctx.budget
+        member, person, feature = ctx.member, ctx.person, ctx.feature
         email, office, mobiles = found.email, found.office, found.mobiles
-        if kind == DataKind.EMAIL:
-            chargeable = email is not None and email.chargeable
-            is_found = email is not None
-        else:
-            chargeable = is_found = bool(mobiles)
-        status = (
-            DataRequestStatus.CHARGED
-            if chargeable
-            else DataRequestStatus.FREE
-            if is_found
-            else DataRequestStatus.NOT_FOUND
-        )
+        status, chargeable = _status_of(kind, found)
         if row.attempts != claim.attempt or row.status != DataRequestStatus.IN_PROGRESS.value:
             # Our lease ran out and a newer attempt took over (and voided our hold).
             return RequestInProgress(f"the lookup of {person.full_name}'s {kind} took too long; try again")
-
-        def refuse(error: TributaryError) -> TributaryError:
+        due = self._due(ctx, kind, row.id, claim.attempt, claim.price, now)
+        paid = self._payer(ctx.budget).settle(self.ledger, conn, due, claim.hold_id, chargeable)
+        if isinstance(paid, TributaryError):
             # Nothing can pay: reveal nothing, charge nothing, leave the request retryable.
             conn.execute(
                 update(_DR)
                 .where(_DR.c.id == row.id)
                 .values(status=DataRequestStatus.NOT_FOUND.value, lease_until=None, hold_id=None)
             )
-            return error
-
-        charged = 0
-        transfer_id = None
-        if budget is not None and budget.hold_id is None and chargeable and claim.price > 0:
-            try:
-                transfer = self.ledger.charge(
-                    team.id,
-                    claim.price,
-                    key=f"dr:{row.id}:{claim.attempt}:charge",
-                    meta=self._meta(kind, feature, member, person),
-                    now=now,
-                    conn=conn,
-                )
-            except InsufficientCredits as exc:
-                return refuse(exc)
-            charged, transfer_id = transfer.amount_credits, transfer.id
-        elif budget is not None and chargeable and claim.price > 0:
-            try:
-                transfer = self.ledger.post(
-                    team.id,
-                    budget.hold_id,
-                    claim.price,
-                    key=f"dr:{row.id}:{claim.attempt}:post",
-                    close=False,
-                    meta=self._meta(kind, feature, member, person),
-                    now=now,
-                    conn=conn,
-                )
-            except (InvalidInput, HoldNotPending) as exc:
-                return refuse(BudgetExhausted(f"spend cap reached: {exc}"))
-            charged, transfer_id = transfer.amount_credits, transfer.id
-        elif claim.hold_id is not None:
-            if chargeable:
-                transfer = self.ledger.post(
-                    team.id, claim.hold_id, key=f"dr:{row.id}:{claim.attempt}:post", now=now, conn=conn
-                )
-                charged, transfer_id = transfer.amount_credits, transfer.id
-            else:
-                self.ledger.void(team.id, claim.hold_id, key=f"dr:{row.id}:{claim.attempt}:void", now=now, conn=conn)
+            return paid
+        charged, transfer_id = paid.credits, paid.transfer_id
         settles.append(
             dict(
                 p_id=row.id,
@@ -840,6 +700,15 @@ class DataRequests:
             )
 
     # ---- helpers ---------------------------------------------------------------------------
+
+    def _payer(self, budget: Budget | None) -> Payer:
+        return payer_for(budget, self.hold_timeout_s)
+
+    def _due(self, ctx: _Context, kind: DataKind, request_id: int, attempt: int, price: int, now: datetime) -> PriceDue:
+        """What a request's payer needs; its usage meta is built only if a ledger move records it."""
+        return PriceDue(
+            ctx.team.id, request_id, attempt, price, now, lambda: self._meta(kind, ctx.feature, ctx.member, ctx.person)
+        )
 
     @staticmethod
     def _meta(kind: DataKind, feature: Feature, member: MemberInfo, person: PersonInfo) -> UsageMeta:
