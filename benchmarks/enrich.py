@@ -252,7 +252,7 @@ def _prepare(spec: RunSpec, pipe) -> None:  # pragma: no cover - runs in a child
     from sqlalchemy import select
 
     from core.accounts import Accounts
-    from core.demo_world import seed_world
+    from demo.world import seed_world
     from storage.db import make_engine, read_transaction
     from storage.migrate import upgrade
     from storage.models import Company, Person

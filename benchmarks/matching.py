@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.matching [--people 50000 --companies 2000 --rows 20000] [--db URL]
 
-Seeds companies and people with bulk inserts (plus core.name_index.reindex_name_keys), then times:
+Seeds companies and people with bulk inserts (plus core.people.name_index.reindex_name_keys), then times:
 match_contacts over `rows` queries mixing the four rules and misses, search_people, and contribute
 for `rows // 4` records from two teams (the second upload promotes). Default database: a fresh
 SQLite file under /tmp.
@@ -21,9 +21,9 @@ from sqlalchemy import insert
 
 from core.accounts import Accounts
 from core.contributions import ContactRecord, Contributions
-from core.matching import match_contacts, search_people
-from core.name_index import reindex_name_keys
 from core.normalize import ContactQuery
+from core.people.matching import match_contacts, search_people
+from core.people.name_index import reindex_name_keys
 from storage.db import make_engine, run_write
 from storage.migrate import upgrade
 from storage.models import Company, EmailAddress, Person

@@ -52,8 +52,8 @@ def _seed(url: str, rows: int, csv_path: Path) -> list[str]:
     from sqlalchemy import select
 
     from core.accounts import Accounts
-    from core.demo_world import seed_world
-    from core.slack_links import SlackLinks
+    from core.identities import SlackLinks
+    from demo.world import seed_world
     from storage.db import make_engine, read_transaction
     from storage.migrate import upgrade
     from storage.models import Company, EmailAddress, Person

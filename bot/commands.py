@@ -17,8 +17,8 @@ from bot.identity import SlackActor, confirmed_email
 from bot.listener import NOT_CONNECTED, run_as_actor
 from core.actors import require_link_member, require_look_up, require_see_balance, require_see_usage
 from core.errors import InvalidInput, NotFound
-from core.people import canonical_linkedin_url
-from core.person_lookup import LookupQuery, find_people
+from core.people.lookup import LookupQuery, find_people
+from core.people.resolve import canonical_linkedin_url
 from core.services import Services
 from storage.timeutil import utcnow
 

@@ -19,7 +19,7 @@ from bot.listener import run_as_actor
 from core.actors import require_look_up, require_spend
 from core.errors import InvalidInput, NotFound
 from core.ledger import InsufficientCredits
-from core.people import MAX_PERSON_ID, resolve_person
+from core.people.resolve import MAX_PERSON_ID, resolve_person
 from core.services import Services
 from storage.models.enums import DataKind, Feature
 

@@ -25,8 +25,8 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from core.accounts import CycleInfo, TeamInfo
-from core.credit_overview import CreditOverview, RecentAccess, RefundView
 from core.data_requests import AccessResult, PersonPreview
+from core.usage.overview import CreditOverview, RecentAccess, RefundView
 from core.usage.spend import CategorySpend, MemberSpend
 from storage.models.enums import DataKind, DataRequestStatus, EmailStatus
 

@@ -18,9 +18,9 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
 from bot.tokens import bot_clients_for_team
+from core.bounces.refund_notices import RefundNoticeDetails, refund_notice_details
 from core.errors import NotFound
 from core.outbox import Notice, Outbox
-from core.refund_notice_details import RefundNoticeDetails, refund_notice_details
 from core.services import Services
 from core.settings import Settings
 

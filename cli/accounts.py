@@ -12,8 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from cli.context import echo_json, services, table_console
-from core import demo, demo_world
 from core.usage.text import credits_text
+from demo import seed as demo
+from demo import world as demo_world
 from storage.models.enums import Role
 
 teams_app = typer.Typer(help="Teams (customer accounts).", no_args_is_help=True)

@@ -14,9 +14,9 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from core import demo_mail
 from core.services import Services, verifier_config
 from core.verify.pipeline import EmailVerifier
+from demo import mailworld as demo_mail
 
 
 @lru_cache(maxsize=1)

@@ -12,7 +12,7 @@ Rules (DESIGN.md "Contributor network and privacy"):
   SMTP verifier accepted, or the same business email or LinkedIn URL supplied by two independent
   teams.
 - Until then a value (or a person) is a ContactCandidate: team-private, serving only the team that
-  supplied it (core/matching.py with `team_id`).
+  supplied it (core/people/matching.py with `team_id`).
 - Contributors are counted by fingerprint: HMAC-SHA256 under TRIBUTARY_CONTRIBUTOR_KEY of the team
   id. The same team uploading twice is one contributor. Shared tables hold only the fingerprint
   and a day, never a team or member id; without the key the fingerprint cannot be recomputed from
@@ -42,10 +42,10 @@ from itertools import islice
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from core.contacts import NewPerson, add_person_in, company_id_in
 from core.errors import InvalidInput, NotFound, TributaryError, check
-from core.matching import MatchOutcome, MatchRule, match_in
 from core.normalize import ContactQuery, NormalizedContact, company_key, normalize_contact, registrable_domain
+from core.people.contacts import NewPerson, add_person_in, company_id_in
+from core.people.matching import MatchOutcome, MatchRule, match_in
 from storage.db import is_sqlite, read_transaction, run_write
 from storage.limits import MAX_NAME_CHARS, MAX_NAME_PART_CHARS
 from storage.models import (

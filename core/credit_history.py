@@ -11,8 +11,8 @@ from datetime import datetime
 
 from sqlalchemy import Engine, and_, select
 
+from core.bounces.refunds import Refunds
 from core.ledger import Ledger, Transfer, UsageRow
-from core.refunds import Refunds
 from storage.db import read_transaction
 from storage.models import CreditLot, LedgerTransfer
 from storage.models.enums import LotSource, TransferKind

@@ -10,23 +10,22 @@ from sqlalchemy import Engine
 
 from core.accounts import Accounts
 from core.bounces.intake import BounceIntakeService
+from core.bounces.refunds import Refunds
 from core.bounces.webhook_secrets import WebhookSecrets
 from core.contributions import Contributions
 from core.credit_history import CreditHistory
-from core.credit_overview import CreditOverviews
 from core.data_requests import DataRequests, PersonPreviews, stale_email_rechecker
 from core.enrichment.csv_enrich import CsvEnrichment
 from core.enrichment.jobs import EnrichmentJobs
 from core.finder.verification import stored_verify_batch
+from core.identities import SlackLinks
 from core.ledger import Ledger
 from core.outbox import Outbox
 from core.rate_limits import RateLimits
-from core.refunds import Refunds
 from core.secrets import SecretBox
 from core.sending.relays import Relays
 from core.sending.service import Sending
 from core.settings import Settings, get_settings
-from core.slack_links import SlackLinks
 from core.sources.database import DatabaseSource
 from core.sources.registry import build_sources
 from core.team_contacts.export import ContactExports
@@ -34,6 +33,7 @@ from core.team_contacts.lists import ContactLists
 from core.team_contacts.service import TeamContacts
 from core.usage.delivery import DigestDeliveries
 from core.usage.digest import UsageDigests
+from core.usage.overview import CreditOverviews
 from core.verify.config import VerifierConfig
 from core.verify.pipeline import EmailVerifier
 from core.waterfall import Waterfalls

@@ -12,7 +12,7 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from core.errors import TributaryError
-from core.provider_settings import ProviderSettings
+from core.sources.provider_settings import ProviderSettings
 
 DEFAULT_VAR_DIR = Path.cwd() / "var"
 # Keys generated on first run of the embedded demo (`tributary secrets init`); `.env` and the
@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     # Accept RFC 6761 `.test` domains (the demo world and the loopback harness); never in production.
     verify_test_domains: bool = False
     # The embedded SQLite demo (team `demo`, none of the verifier settings above given) verifies against
-    # the demo mail world on loopback (core/demo_mail.py); false: against whatever the settings say.
+    # the demo mail world on loopback (demo/mailworld.py); false: against whatever the settings say.
     demo_mail: bool = True
 
     # A hold that is neither posted nor voided within this time releases itself.
@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     # (`tributary bounces webhook-secret TEAM`); a signature older than this is refused.
     bounce_webhook_tolerance_s: int = 300
 
-    # Waterfall enrichment: external data providers, a JSON list (see core/provider_settings.py).
+    # Waterfall enrichment: external data providers, a JSON list (see core/sources/provider_settings.py).
     providers: list[ProviderSettings] = Field(default_factory=list)
     # The pattern finder: candidates verified per person at most, and per verifier batch.
     finder_max_candidates: int = 8

@@ -13,7 +13,7 @@ one after another until one gives an actionable result.
 - A source that fails (network, vendor error, circuit open, a bug) is skipped, never fatal.
 - Every source call (and every validation) is logged in `source_call`: source, position, latency,
   outcome, the status found, and our cost (the source's price per hit, when it hit).
-- Findings from outside the contributor database are written back (core.found_contacts).
+- Findings from outside the contributor database are written back (core.people.contacts).
 - Within `deferring()` (DataRequests uses it), the call log and write-back are kept and run inside
   the data request's settle transaction instead of transactions of their own.
 
@@ -36,12 +36,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.accounts import Accounts, TeamInfo
-from core.deferred_writes import DeferredWrites, WriteOp
 from core.errors import InvalidInput
-from core.found_contacts import has_storable, record_found_in
-from core.sources.base import ContactSource, EmailFinding, PersonInfo, PhoneFinding, SourceError
+from core.people.contacts import has_storable, record_found_in
+from core.people.types import EmailFinding, PersonInfo, PhoneFinding
+from core.sources.base import ContactSource, SourceError
 from core.verify.result import EmailResult
 from storage.db import is_sqlite, read_transaction, run_write
+from storage.deferred_writes import DeferredWrites, WriteOp
 from storage.models import SourceCall, WaterfallConfig
 from storage.models.enums import CHARGEABLE_EMAIL_STATUSES, DataKind, EmailStatus, PhoneKind, PhoneStatus
 from storage.timeutil import as_utc, utcnow

@@ -11,9 +11,9 @@ from sqlalchemy import Engine
 from core.accounts import Accounts
 from core.actors import Actor, Channel
 from core.errors import AccessDenied, InvalidInput, RateLimited
+from core.identities import SlackLinks
 from core.ledger import Ledger
 from core.rate_limits import RateLimits
-from core.slack_links import SlackLinks
 from storage.timeutil import utcnow
 
 STRANGER = Actor.outsider(None, Channel.SLACK)

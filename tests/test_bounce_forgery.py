@@ -23,9 +23,9 @@ from werkzeug.serving import make_server
 
 from core.bounces.intake import BounceEvent
 from core.bounces.parse import BounceClass
+from core.bounces.refunds import MAX_RECHECKS, RECHECK_INTERVAL, Outcome, RefundReason
 from core.bounces.verp import verp_address, verp_token
 from core.bounces.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-from core.refunds import MAX_RECHECKS, RECHECK_INTERVAL, Outcome, RefundReason
 from storage.db import read_transaction
 from storage.models import EmailAddress, ScheduledRefund
 from storage.models.enums import TransferKind

@@ -12,8 +12,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from core.bounces.refunds import Outcome, RefundReason
 from core.jobs.tasks import Jobs
-from core.refunds import Outcome, RefundReason
 from storage.db import read_transaction
 from storage.models import Bounce, BounceIntake, EmailAddress, RefundDecision, ScheduledRefund
 from storage.models.enums import TransferKind

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from core.bounces.status_downgrade import downgrade_after_hard_bounce
-from core.contacts import NewEmail, NewPerson, add_person
+from core.people.contacts import NewEmail, NewPerson, add_person
 from storage.db import run_write
 from storage.models import EmailAddress
 from storage.models.enums import EmailStatus

@@ -12,9 +12,9 @@ import requests
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from core.bounces.refunds import Outcome
 from core.bounces.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from core.errors import InvalidInput
-from core.refunds import Outcome
 from core.sending.smtp import SendFailed
 from storage.db import read_transaction
 from storage.models import EmailSend

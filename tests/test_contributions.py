@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, String, func, inspect, select, text
 
 from core.accounts import Accounts
-from core.contacts import NewEmail, NewPerson, add_person
 from core.contributions import (
     ContactRecord,
     Contributions,
@@ -22,6 +21,7 @@ from core.contributions import (
 )
 from core.data_requests import DataRequests
 from core.errors import NotFound
+from core.people.contacts import NewEmail, NewPerson, add_person
 from core.sources.database import DatabaseSource
 from storage.db import read_transaction
 from storage.models import (

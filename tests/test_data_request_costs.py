@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import Engine
 
 from core.accounts import Accounts
-from core.contacts import NewEmail, NewPerson, NewPhone, add_person
 from core.data_requests import Budget, DataRequests, RequestCost
 from core.ledger import UsageMeta
+from core.people.contacts import NewEmail, NewPerson, NewPhone, add_person
 from core.sources.database import DatabaseSource
 from storage.models.enums import Category, EmailStatus, Feature, PhoneKind, PhoneStatus
 from storage.timeutil import utcnow

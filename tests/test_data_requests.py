@@ -6,10 +6,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from core.accounts import Accounts
-from core.contacts import NewEmail, NewPerson, NewPhone, add_person
 from core.data_requests import DataRequests
 from core.errors import InvalidInput, NotFound
 from core.ledger import InsufficientCredits
+from core.people.contacts import NewEmail, NewPerson, NewPhone, add_person
 from core.sources.database import DatabaseSource
 from storage.db import read_transaction
 from storage.models import TeamContact
@@ -179,7 +179,7 @@ def test_a_crashed_lookup_is_taken_over_after_its_lease_without_double_charging(
     service, accounts, team, people = world
     t0 = datetime.now(UTC)
     member = accounts.member("rep@acme.test", team.id)
-    from core.people import resolve_person
+    from core.people.resolve import resolve_person
 
     info = resolve_person(service.engine, people["verified"])
     # Step 1 of a request that then "crashes": the claim holds 1 credit and leases the request.
@@ -255,9 +255,9 @@ def _meta():
 
 
 def test_a_job_budget_caps_spend_and_reveals_nothing_beyond_it(world, engine: Engine) -> None:
-    from core.contacts import add_person as add
     from core.data_requests import Budget, BudgetExhausted
     from core.ledger import UsageMeta
+    from core.people.contacts import add_person as add
 
     service, accounts, team, people = world
     fresh = utcnow()

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
 from core.accounts import Accounts
-from core.contacts import NewEmail, NewPerson, NewPhone, add_person
 from core.data_requests import AccessResult, Budget, DataRequests
 from core.ledger import InsufficientCredits, UsageMeta
+from core.people.contacts import NewEmail, NewPerson, NewPhone, add_person
 from core.sources.database import DatabaseSource
 from core.waterfall import Waterfalls
 from storage.db import read_transaction

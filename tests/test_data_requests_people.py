@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select, text
 
 from core.accounts import Accounts, MemberInfo, TeamInfo
-from core.contacts import NewEmail, NewPerson, NewPhone, add_person
 from core.data_requests import (
     MAX_PEOPLE_PER_CALL,
     AccessResult,
@@ -31,8 +30,9 @@ from core.data_requests import (
 )
 from core.errors import InvalidInput, NotFound
 from core.ledger import InsufficientCredits, UsageMeta
-from core.people import resolve_person
-from core.sources.base import EmailFinding, PersonInfo, PhoneFinding
+from core.people.contacts import NewEmail, NewPerson, NewPhone, add_person
+from core.people.resolve import resolve_person
+from core.people.types import EmailFinding, PersonInfo, PhoneFinding
 from core.sources.database import DatabaseSource
 from storage.db import read_transaction
 from storage.models import DataRequest, SourceCall, TeamContact

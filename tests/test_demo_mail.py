@@ -1,4 +1,4 @@
-"""Issue 12 item 16: the demo does not decay. Its mail world runs on loopback (core/demo_mail.py), so a
+"""Issue 12 item 16: the demo does not decay. Its mail world runs on loopback (demo/mailworld.py), so a
 demo verification older than the freshness window is re-checked over real DNS and SMTP against it,
 not against the internet (where `.test` fails and the demo's emails were written back `invalid`)."""
 
@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from core import demo_mail, demo_world
 from core.verify.config import VerifierConfig
 from core.verify.pipeline import EmailVerifier
+from demo import mailworld as demo_mail
+from demo import world as demo_world
 from storage.models.enums import EmailStatus
 from storage.timeutil import utcnow
 

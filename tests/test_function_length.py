@@ -13,8 +13,8 @@ WAITING = {
     "core/ledger.py:post",  # the ledger package split
     "core/data_requests.py:_settle_in",  # the data_requests package split
     "core/data_requests.py:access_people",
-    "core/demo_world.py:seed_world",  # demo leaves core
-    "core/refunds.py:process_bounce",  # bounce security
+    "demo/world.py:seed_world",  # demo leaves core
+    "core/bounces/refunds.py:process_bounce",  # bounce security
     "core/sending/service.py:send",  # bounce security (per-send tokens)
     "core/enrichment/estimate.py:estimate_cost",  # CSV enrichment
     "bot/interactive.py:register",  # actors + Slack listeners

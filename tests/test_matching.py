@@ -7,10 +7,11 @@ import pytest
 from sqlalchemy import Engine, event, text
 
 from core.accounts import Accounts
-from core.contacts import NewEmail, NewPerson, add_person
 from core.contributions import Contributions
 from core.errors import InvalidInput
-from core.matching import (
+from core.normalize import ContactQuery
+from core.people.contacts import NewEmail, NewPerson, add_person
+from core.people.matching import (
     AMBIGUITY_MARGIN,
     EMAIL_CONFIDENCE,
     FUZZY_MAX_CONFIDENCE,
@@ -24,7 +25,6 @@ from core.matching import (
     match_contacts,
     search_people,
 )
-from core.normalize import ContactQuery
 from storage.db import is_sqlite
 from storage.models.contributor import SourceKind
 from storage.models.enums import EmailStatus

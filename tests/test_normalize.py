@@ -18,7 +18,7 @@ from core.normalize import (
     registrable_domain,
 )
 from core.normalize import domains as domains_module
-from core.people import canonical_linkedin_url as people_canonical_linkedin_url
+from core.people.resolve import canonical_linkedin_url as people_canonical_linkedin_url
 
 
 def test_unicode_folding_makes_accented_and_plain_names_equal() -> None:
@@ -105,7 +105,7 @@ def test_tldextract_is_built_offline_without_a_cache(monkeypatch: pytest.MonkeyP
 )
 def test_linkedin_urls_have_one_canonical_form(raw: str) -> None:
     assert canonical_linkedin_url(raw) == "https://www.linkedin.com/in/janedoe"
-    # core/people.py uses the same function.
+    # core/people/resolve.py uses the same function.
     assert people_canonical_linkedin_url(raw) == "https://www.linkedin.com/in/janedoe"
 
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from core.bounces.refunds import Outcome, RefundReason
 from core.jobs.tasks import Jobs
-from core.refunds import Outcome, RefundReason
 from storage.db import read_transaction
 from storage.models import RefundDecision, ScheduledRefund
 from storage.models.enums import TransferKind

@@ -8,7 +8,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.bounces.parse import BounceClass
-from core.refunds import REFUND_WINDOW_DAYS, Confirmation, Outcome, RefundCase, RefundReason, RequestFacts, decide
+from core.bounces.refunds import (
+    REFUND_WINDOW_DAYS,
+    Confirmation,
+    Outcome,
+    RefundCase,
+    RefundReason,
+    RequestFacts,
+    decide,
+)
 from storage.models.enums import DataKind, DataRequestStatus, EmailStatus
 
 ACCESS = datetime(2026, 3, 1, 12, tzinfo=UTC)

@@ -3,7 +3,7 @@ anyone pays for it; a fresh one is not probed again."""
 
 from datetime import timedelta
 
-from core.contacts import NewEmail, NewPerson, add_person
+from core.people.contacts import NewEmail, NewPerson, add_person
 from core.services import Services
 from core.settings import Settings
 from storage.models.enums import EmailStatus

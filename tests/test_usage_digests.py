@@ -13,10 +13,10 @@ from PIL import Image
 from sqlalchemy import Engine
 
 from core.accounts import Accounts
-from core.contacts import NewEmail, NewPerson, NewPhone, add_person
 from core.data_requests import DataRequests
 from core.errors import InvalidInput
 from core.ledger import Ledger, UsageMeta
+from core.people.contacts import NewEmail, NewPerson, NewPhone, add_person
 from core.sources.database import DatabaseSource
 from core.usage.chart import COLOURS, HEIGHT_PX, WIDTH_PX, render_chart
 from core.usage.digest import UsageDigests

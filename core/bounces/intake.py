@@ -7,7 +7,7 @@ Message-ID (or, when it has none, a hash of the raw message), the send it proves
 the same DSN delivered three times is one bounce, and a forged one cannot take a genuine one's key.
 The proof is read here and stored with the bounce: the send a valid VERP token names (core.bounces.
 verp) and, for a webhook event, the team whose secret signed it. Then each new bounce is matched to
-its send and decided (core.refunds); a bounce no send matches is kept, with why, and listed by
+its send and decided (core.bounces.refunds); a bounce no send matches is kept, with why, and listed by
 `unmatched`.
 """
 
@@ -25,8 +25,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.bounces.parse import BounceClass, BounceParseError, parse_bounce
+from core.bounces.refunds import BounceOutcome, Refunds
 from core.bounces.verp import proven_send_ids, token_send_id
-from core.refunds import BounceOutcome, Refunds
 from storage.db import is_sqlite, read_transaction, run_write
 from storage.models import Bounce, BounceIntake, EmailSend
 from storage.timeutil import as_utc, utcnow

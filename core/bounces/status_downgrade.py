@@ -8,7 +8,7 @@ Policy (the shared database must not keep calling a dead mailbox "verified"):
 - `blocked` (5.7.x policy / reputation rejections) changes nothing: it judges the sender, not the
   mailbox.
 Matching a send is not enough to get here (a Message-ID is easy to quote, and the recipient of a
-message sees its envelope sender): core.refunds calls this only for a bounce that proved its send
+message sees its envelope sender): core.bounces.refunds calls this only for a bounce that proved its send
 (VERP token or a team's signed webhook event, same recipient) *and* was confirmed by an SMTP
 re-check of the mailbox or by an independent bounce from another team; it names the send's own
 recipient, never an address taken from the bounce. No team id is written: the shared row does not

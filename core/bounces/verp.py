@@ -6,7 +6,7 @@ the message can quote it). The token is `s<send id>-<mac>`, mac = the first 80 b
 HMAC-SHA256(TRIBUTARY_VERP_KEY, "verp:<send id>") in lower-case base32: it cannot be made without
 the key, and checking it needs no lookup. The one party besides us that sees a token is the
 recipient's own mail system; what it could forge is checked again by the SMTP re-check
-(core.refunds).
+(core.bounces.refunds).
 """
 
 from __future__ import annotations

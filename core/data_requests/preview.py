@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine, select
 
-from core.person_lookup import LookupQuery
-from core.sources.base import EmailFinding, PersonInfo
+from core.people.lookup import LookupQuery
+from core.people.types import EmailFinding, PersonInfo
 from core.sources.database import DatabaseSource
 from storage.db import read_transaction
 from storage.models import DataRequest

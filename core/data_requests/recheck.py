@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
-from core.sources.base import EmailFinding
+from core.people.types import EmailFinding
 from core.verify.freshness import ensure_fresh
 from core.verify.pipeline import EmailVerifier
 

@@ -38,12 +38,13 @@ from core.data_requests.budget import Budget, Payer, PriceDue, payer_for
 from core.data_requests.costs import RequestCost, request_cost
 from core.data_requests.recheck import Reverify, is_stale
 from core.data_requests.shortcuts import Shortcuts
-from core.deferred_writes import DeferredWrites, write_all
 from core.errors import InvalidInput, NotFound, TributaryError, check
 from core.ledger import HoldNotPending, InsufficientCredits, Ledger, UsageMeta
-from core.people import resolve_people_in, resolve_person_in
-from core.sources.base import ContactSource, EmailFinding, PersonInfo, PhoneFinding
+from core.people.resolve import resolve_people_in, resolve_person_in
+from core.people.types import EmailFinding, PersonInfo, PhoneFinding
+from core.sources.base import ContactSource
 from storage.db import is_sqlite, read_transaction, run_write
+from storage.deferred_writes import DeferredWrites, write_all
 from storage.limits import MAX_TEXT_CHARS
 from storage.models import DataRequest, Phone, TeamContact
 from storage.models.enums import (

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from core.accounts import MemberInfo, TeamInfo
 from core.data_requests.budget import Budget
 from core.errors import TributaryError
-from core.sources.base import ContactSource, PersonInfo
+from core.people.types import PersonInfo
+from core.sources.base import ContactSource
 from storage.models.enums import DataKind, Feature
 
 if TYPE_CHECKING:

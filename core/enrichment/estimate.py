@@ -23,7 +23,7 @@ from sqlalchemy import Engine, select
 
 from core.accounts import Accounts
 from core.enrichment.rows import RowInput
-from core.matching import MatchOutcome, match_contacts
+from core.people.matching import MatchOutcome, match_contacts
 from storage.db import read_transaction
 from storage.models import DataRequest, EmailAddress, Phone
 from storage.models.enums import CHARGEABLE_EMAIL_STATUSES, DataKind, DataRequestStatus, PhoneKind

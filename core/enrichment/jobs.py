@@ -15,7 +15,7 @@ What a job guarantees:
   its next flush, stops looking up, and marks the rows it did not reach.
 
 Throughput: lookups are network-bound, so rows run on a bounded thread pool with a window of rows
-in flight; matching runs a chunk at a time (core.matching's batch cache) ahead of the lookups.
+in flight; matching runs a chunk at a time (core.people.matching's batch cache) ahead of the lookups.
 Output order is the input order whatever finishes first. People are looked up in batches
 (DataRequests.access_people): a batch's email and mobile requests are claimed in one write
 transaction and settled in one, the waterfall's call log and write-back riding in the settle, with
@@ -45,8 +45,8 @@ from core.data_requests import AccessResult, Budget, BudgetExhausted, DataReques
 from core.enrichment.rows import NOT_ENRICHED_CAP, NOT_ENRICHED_CREDITS, RowInput, RowOutput
 from core.errors import InvalidInput, NotFound, TributaryError, check
 from core.ledger import HoldNotPending, InsufficientCredits, UsageMeta
-from core.matching import MatchOutcome, MatchResult, match_contacts
-from core.people import resolve_person
+from core.people.matching import MatchOutcome, MatchResult, match_contacts
+from core.people.resolve import resolve_person
 from storage.db import is_sqlite, read_transaction, run_write
 from storage.limits import MAX_HEX_DIGEST_CHARS, MAX_NAME_CHARS, MAX_TEXT_CHARS
 from storage.models import EmailAddress, EnrichmentJob, EnrichmentRow, LedgerHold

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 
 from core.finder.learning import Candidate, DomainPatterns, candidates, learn_domain
 from core.finder.name_parts import address_tokens
-from core.sources.base import PersonInfo
+from core.people.types import PersonInfo
 from core.verify.reasons import Reason
 from core.verify.result import EmailResult
 from storage.models.enums import CHARGEABLE_EMAIL_STATUSES, EmailStatus

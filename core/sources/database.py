@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from sqlalchemy import Engine, case, select
 
-from core.sources.base import EmailFinding, PersonInfo, PhoneFinding
+from core.people.types import EmailFinding, PersonInfo, PhoneFinding
 from storage.db import read_transaction
 from storage.models import EmailAddress, Phone
 from storage.models.enums import EmailStatus, PhoneKind, PhoneStatus

@@ -51,7 +51,8 @@ import urllib3
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from core.errors import InvalidInput
-from core.sources.base import EmailFinding, PersonInfo, PhoneFinding, SourceError
+from core.people.types import EmailFinding, PersonInfo, PhoneFinding
+from core.sources.base import SourceError
 from core.sources.circuit_breaker import CircuitBreaker
 from core.sources.rate_limit import TokenBucket
 from core.verify.phone import verify_phone

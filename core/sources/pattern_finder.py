@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from core.finder.finder import EmailFinder
-from core.sources.base import EmailFinding, PersonInfo, PhoneFinding
+from core.people.types import EmailFinding, PersonInfo, PhoneFinding
 
 
 class PatternFinderSource:

@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from sqlalchemy import Engine
 
 from core.finder.finder import EmailFinder, VerifyBatch
-from core.provider_settings import ProviderSettings
 from core.sources.base import ContactSource
 from core.sources.database import DatabaseSource
 from core.sources.http_provider import HttpProviderSource, ProviderConfig
 from core.sources.pattern_finder import PatternFinderSource
+from core.sources.provider_settings import ProviderSettings
 
 BUILT_IN = ("database", "pattern")
 

@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 from werkzeug.serving import make_server
 
-from core.contacts import NewEmail, NewPerson, NewPhone, add_person
+from core.people.contacts import NewEmail, NewPerson, NewPhone, add_person
 from core.services import Services
 from core.settings import Settings
 from storage.models.enums import EmailStatus, PhoneKind, PhoneStatus, Role

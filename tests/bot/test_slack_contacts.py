@@ -8,7 +8,7 @@ import csv
 import io
 import json
 
-from core.contacts import NewPerson, add_person
+from core.people.contacts import NewPerson, add_person
 from storage.models.enums import Category, ContactSource
 from tests.bot.conftest import World
 from tests.bot.test_slack_requests import buttons, responses, text_of

@@ -25,10 +25,10 @@ from sqlalchemy import select
 from bot.digests import CHART_FILENAME, CHART_NOTE_PREFIX, CHART_UPLOAD_ATTEMPTS, digest_blocks, digest_deliverer
 from bot.messages import MAX_MESSAGE_BLOCKS
 from bot.tokens import MAX_RETRIES_PER_CALL
-from core.contacts import NewEmail, NewPerson, NewPhone, add_person
 from core.jobs.maintenance import DigestRun
 from core.jobs.tasks import Jobs
 from core.ledger import UsageMeta
+from core.people.contacts import NewEmail, NewPerson, NewPhone, add_person
 from core.services import Services
 from core.usage.chart import render_chart
 from core.usage.periods import Period, last_complete_period

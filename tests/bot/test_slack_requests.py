@@ -108,7 +108,7 @@ def test_lookup_of_an_unknown_person_or_bad_reference_says_so(world: World, send
 
 
 def test_lookup_by_name_and_company_lists_candidates(world: World, sender: SlackSender) -> None:
-    pytest.importorskip("core.matching", reason="name lookup needs core.matching (contributor matching issue)")
+    pytest.importorskip("core.people.matching", reason="name lookup needs matching")
     sender.command("lookup Jane Doe at Acme", user="UREP", response_url=world.slack.response_url("name"))
     [reply] = responses(world, "name")
     assert "Jane Doe" in text_of(reply)

@@ -21,8 +21,8 @@ from bot import commands, home, messages
 from bot.app import BOT_SCOPES
 from core.accounts import CycleInfo
 from core.data_requests import PersonPreview
+from core.people.types import PersonInfo
 from core.services import Services
-from core.sources.base import PersonInfo
 from core.usage.spend import CategorySpend, MemberSpend
 from storage.models import slack_bots, slack_installations, slack_oauth_states
 from storage.models.enums import Category, EmailStatus
@@ -67,8 +67,8 @@ def test_messages_never_exceed_50_blocks_and_say_what_was_cut() -> None:
 
 def test_app_home_never_exceeds_100_blocks() -> None:
     from core.accounts import PlanInfo, TeamInfo
-    from core.credit_overview import CreditOverview
     from core.ledger import Balance
+    from core.usage.overview import CreditOverview
 
     now = datetime.now(UTC)
     team = TeamInfo(1, "acme", PlanInfo(1, "free", 100, False, 1, 8, 0, True), 1, True)

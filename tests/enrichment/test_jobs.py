@@ -18,7 +18,7 @@ from core.data_requests import DataRequests
 from core.enrichment.csv_enrich import CsvEnrichRequest
 from core.enrichment.jobs import CANCELLED_ERROR, EnrichmentJobs
 from core.enrichment.rows import NOT_ENRICHED_CAP, OUTPUT_COLUMNS, output_column
-from core.sources.base import EmailFinding, PersonInfo, PhoneFinding
+from core.people.types import EmailFinding, PersonInfo, PhoneFinding
 from core.sources.database import DatabaseSource
 from storage.db import read_transaction
 from storage.models import LedgerHold

@@ -11,11 +11,11 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from core.accounts import Accounts
-from core.contacts import NewEmail, NewPerson, NewPhone, add_person
 from core.data_requests import DataRequests
 from core.enrichment.csv_enrich import CsvEnrichment
 from core.enrichment.jobs import EnrichmentJobs
-from core.sources.base import EmailFinding, PersonInfo, PhoneFinding
+from core.people.contacts import NewEmail, NewPerson, NewPhone, add_person
+from core.people.types import EmailFinding, PersonInfo, PhoneFinding
 from core.sources.database import DatabaseSource
 from storage.models.enums import EmailStatus, PhoneKind, PhoneStatus
 from storage.timeutil import utcnow

@@ -14,9 +14,9 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
-from core.contacts import NewEmail, NewPerson, NewPhone, add_person
 from core.jobs.consumer import start_in_process
 from core.jobs.tasks import Jobs
+from core.people.contacts import NewEmail, NewPerson, NewPhone, add_person
 from core.services import Services
 from core.settings import Settings
 from storage.models.enums import EmailStatus, PhoneKind, PhoneStatus

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Engine
 
 from core.accounts import Accounts, MemberInfo
-from core.contacts import NewEmail, NewPerson, NewPhone, add_person
 from core.ledger import Ledger
+from core.people.contacts import NewEmail, NewPerson, NewPhone, add_person
 from core.team_contacts.export import ContactExports
 from core.team_contacts.lists import ContactLists
 from core.team_contacts.service import TeamContacts

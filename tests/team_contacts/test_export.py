@@ -79,7 +79,7 @@ def test_the_spend_cap_and_the_balance_are_respected_with_nothing_recorded(world
     assert ok.credits_charged == 6
     # A selection costing more than the wallet holds is refused whole.
     for i in range(60):
-        from core.contacts import NewPerson, add_person
+        from core.people.contacts import NewPerson, add_person
 
         pid = add_person(world.engine, NewPerson(full_name=f"Extra {i}"))
         world.contacts.save(world.rep, [pid], ContactSource.CSV)

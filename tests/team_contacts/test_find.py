@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from core.contacts import NewPerson, add_person
 from core.errors import InvalidInput, NotFound
+from core.people.contacts import NewPerson, add_person
 from core.team_contacts.filters import parse_filter_words
 from core.team_contacts.models import MAX_PAGE_SIZE, ContactFilter, PageRequest, Sort
 from storage.db import run_write

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select, update
 
 from core.accounts import Accounts
-from core.contacts import NewEmail, NewPerson, NewPhone, add_person
+from core.people.contacts import NewEmail, NewPerson, NewPhone, add_person
 from core.team_contacts.filters import EMAIL_STATUS_RANK
 from core.team_contacts.models import ContactFilter, PageRequest, Sort
 from core.team_contacts.service import TC, TeamContacts

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine
 
-from core.contacts import NewEmail, NewPerson, add_person
 from core.finder.finder import EmailFinder
 from core.finder.learning import KnownAddress, candidates, learn, learn_domain
 from core.finder.name_parts import NameTokens, address_tokens
 from core.finder.verification import stored_verify_batch
-from core.people import resolve_person
+from core.people.contacts import NewEmail, NewPerson, add_person
+from core.people.resolve import resolve_person
 from core.sources.pattern_finder import PatternFinderSource
 from core.verify.pipeline import EmailVerifier
 from storage.models.enums import EmailStatus

@@ -12,8 +12,7 @@ from email.utils import format_datetime
 import pytest
 from pydantic import ValidationError
 
-from core.provider_settings import ProviderSettings
-from core.sources.base import PersonInfo
+from core.people.types import PersonInfo
 from core.sources.circuit_breaker import CircuitOpen, CircuitState
 from core.sources.http_provider import (
     HttpProviderSource,
@@ -23,6 +22,7 @@ from core.sources.http_provider import (
     ProviderRejected,
     parse_retry_after,
 )
+from core.sources.provider_settings import ProviderSettings
 from storage.models.enums import EmailStatus, PhoneKind, PhoneStatus
 from tests.waterfall.vendor_server import Reply, VendorServer, hunter_found, hunter_not_found
 

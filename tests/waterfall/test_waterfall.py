@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
 from core.accounts import Accounts
-from core.contacts import NewEmail, NewPerson, NewPhone, add_person
 from core.data_requests import DataRequests
 from core.errors import InvalidInput
 from core.finder.finder import EmailFinder
 from core.finder.verification import stored_verify_batch
-from core.people import resolve_person
+from core.people.contacts import NewEmail, NewPerson, NewPhone, add_person
+from core.people.resolve import resolve_person
 from core.sources.database import DatabaseSource
 from core.sources.http_provider import HttpProviderSource, ProviderConfig
 from core.sources.pattern_finder import PatternFinderSource

@@ -1,5 +1,5 @@
 """The demo's mail internet on loopback: a DNS server and SMTP servers that answer for the demo
-world's `.test` domains (core/demo_world.py's `mail_servers`, and the small demo's acme, globex and
+world's `.test` domains (demo/world.py's `mail_servers`, and the small demo's acme, globex and
 initech), so that verifying and accessing demo people works offline, for ever, through the real
 verifier speaking real DNS and SMTP.
 
@@ -28,7 +28,7 @@ from dnslib.server import DNSServer
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError
 
-from core import demo_world
+from demo import world as demo_world
 from storage.db import read_transaction
 from storage.models import Team
 
@@ -40,7 +40,7 @@ BLOCKED_IP = "127.0.0.3"  # its server answers 554 to MAIL FROM
 REFUSED_IP = "127.0.0.2"  # nothing listens here
 TTL_S = 300
 MAX_GREYLIST_ENTRIES = 100_000  # (client, sender, recipient) triples remembered; then forgotten at once
-# The small demo's people (core/demo.py): Jane and Ana have mailboxes, Globex accepts everything.
+# The small demo's people (demo/seed.py): Jane and Ana have mailboxes, Globex accepts everything.
 SMALL_DEMO_DOMAINS = (
     demo_world.DemoMailDomain("acme.test", "normal", "{first}.{last}", ("jane.doe",)),
     demo_world.DemoMailDomain("globex.test", "catch_all", "{first}", ("ravi",)),

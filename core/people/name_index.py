@@ -1,7 +1,7 @@
 """Folded name keys for people and companies (person_name_key, company_name_key), so matching and
 search find "José Müller at Acme, Inc." through an index instead of scanning names.
 
-Written whenever core/contacts.py creates a person or a company; `reindex_name_keys` fills them for
+Written whenever core/people/contacts.py creates a person or a company; `reindex_name_keys` fills them for
 rows that were written another way (or before the keys existed)."""
 
 from __future__ import annotations

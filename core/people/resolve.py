@@ -6,7 +6,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from core.errors import InvalidInput, NotFound
 from core.normalize.linkedin import canonical_linkedin_url
-from core.sources.base import PersonInfo
+from core.people.types import PersonInfo
 from storage.db import read_transaction
 from storage.models import Company, EmailAddress, Person
 

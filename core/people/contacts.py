@@ -4,17 +4,21 @@ Used by the demo seed and tests today; contributions and providers will write th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.errors import InvalidInput
-from core.name_index import index_company_in, index_person_in
-from core.people import canonical_linkedin_url
+from core.people.name_index import index_company_in, index_person_in
+from core.people.resolve import canonical_linkedin_url
+from core.people.types import EmailFinding, PhoneFinding
 from storage.db import run_write
 from storage.models import Company, EmailAddress, Person, Phone
-from storage.models.enums import EmailStatus, PhoneKind, PhoneStatus
+from storage.models.enums import CHARGEABLE_EMAIL_STATUSES, EmailStatus, PhoneKind, PhoneStatus
 from storage.timeutil import utcnow
 
 _COMPANY = Company.__table__
@@ -134,3 +138,77 @@ def add_person_in(conn: Connection, person: NewPerson) -> int:
 
 def add_person(engine: Engine, person: NewPerson) -> int:
     return run_write(engine, lambda conn: add_person_in(conn, person))
+
+
+# --- What the waterfall found outside the contributor database, written back (was found_contacts) ---
+# Writing what the waterfall found outside the contributor database back into the shared tables,
+# so the next lookup of the same person is answered by the database.
+#
+# What is written (the privacy and corroboration rules of DESIGN.md):
+# - Emails only when our own verifier verified them (the pattern finder's hits, providers' emails
+#   that passed the validation step). A vendor's unchecked claim or a catch-all guess is not written:
+#   shared data must be verified before it enters.
+# - Phones found by providers, with their libphonenumber status and kind. The lead's decision:
+#   provider data may be stored in shared tables (it comes from no customer, so it cannot point back
+#   to one).
+# - Never a team id or member id: these rows are shared by every team.
+# An address already owned by another person is left alone (one address, one person).
+
+_E = EmailAddress.__table__
+_P = Phone.__table__
+
+
+def storable_email(finding: EmailFinding) -> bool:
+    return finding.status in CHARGEABLE_EMAIL_STATUSES and finding.checked_at is not None
+
+
+def record_found(
+    engine: Engine, person_id: int, email: EmailFinding | None, phones: Sequence[PhoneFinding] = ()
+) -> None:
+    if has_storable(email, phones):
+        run_write(engine, lambda conn: record_found_in(conn, person_id, email, phones))
+
+
+def has_storable(email: EmailFinding | None, phones: Sequence[PhoneFinding] = ()) -> bool:
+    return bool(phones) or (email is not None and storable_email(email))
+
+
+def record_found_in(
+    conn: Connection, person_id: int, email: EmailFinding | None, phones: Sequence[PhoneFinding] = ()
+) -> None:
+    """`record_found` in the caller's transaction."""
+    email = email if email is not None and storable_email(email) else None
+    if email is None and not phones:
+        return
+    insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+    now = utcnow()
+    if email is not None:
+        conn.execute(
+            insert(_E)
+            .values(
+                person_id=person_id,
+                address=email.address.lower(),
+                status=email.status.value,
+                score=email.score,
+                reasons=[],
+                checked_at=email.checked_at,
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["address"])
+        )
+    if phones:
+        conn.execute(
+            insert(_P).on_conflict_do_nothing(index_elements=["person_id", "e164"]),
+            [
+                dict(
+                    person_id=person_id,
+                    e164=phone.e164,
+                    kind=phone.kind.value,
+                    line_type=phone.line_type,
+                    status=phone.status.value,
+                    checked_at=now,
+                    created_at=now,
+                )
+                for phone in phones
+            ],
+        )

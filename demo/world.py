@@ -22,7 +22,7 @@ from datetime import timedelta
 from faker import Faker
 from sqlalchemy import Engine, insert, select
 
-from core.name_index import reindex_name_keys
+from core.people.name_index import reindex_name_keys
 from storage.db import read_transaction, run_write
 from storage.models import Company, EmailAddress, Person, Phone
 from storage.models.enums import EmailStatus, PhoneKind, PhoneStatus
@@ -304,7 +304,7 @@ def seed_world(
         done += len(batch)
         if on_progress:
             on_progress("people", done, people)
-    # Name keys let matching find "first last at company" through an index (core/name_index.py).
+    # Name keys let matching find "first last at company" through an index (core/people/name_index.py).
     reindex_name_keys(engine)
     if on_progress:
         on_progress("name index", people, people)

@@ -1,5 +1,5 @@
 """The demo `make run` starts with: team `demo` on `basic`, an admin, a rep, a few people — and the
-large deterministic world of core/demo_world.py (2,000 companies, 50,000 people) around them."""
+large deterministic world of demo/world.py (2,000 companies, 50,000 people) around them."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from core.accounts import Accounts
-from core.contacts import NewEmail, NewPerson, NewPhone, add_person
-from core.demo_world import DemoWorldSummary, seed_world
+from core.people.contacts import NewEmail, NewPerson, NewPhone, add_person
+from demo.world import DemoWorldSummary, seed_world
 from storage.db import read_transaction
 from storage.models import Person, Team
 from storage.models.enums import EmailStatus, PhoneKind, PhoneStatus, Role

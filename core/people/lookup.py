@@ -1,5 +1,5 @@
 """Finding the people a lookup names: by email, LinkedIn URL or id (exact), or by name and company
-(core.matching's ranked search over the contributor database).
+(core.people.matching's ranked search over the contributor database).
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from core.errors import InvalidInput, NotFound
-from core.matching import search_people
-from core.people import resolve_person
-from core.sources.base import PersonInfo
+from core.people.matching import search_people
+from core.people.resolve import resolve_person
+from core.people.types import PersonInfo
 
 MAX_CANDIDATES = 5
 MAX_NAME_LENGTH = 255
