@@ -6,6 +6,7 @@ import typer
 
 from cli import (
     accounts,
+    api_keys,
     bot,
     bounces,
     credits,
@@ -32,7 +33,7 @@ app = typer.Typer(
 )
 
 for module in (
-    db, web, accounts, credits, data, verify, phone, bounces, bot, digest, waterfall, enrich, sending, worker
+    db, web, accounts, api_keys, credits, data, verify, phone, bounces, bot, digest, waterfall, enrich, sending, worker
 ):
     module.register(app)
 

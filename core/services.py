@@ -9,6 +9,7 @@ from functools import cached_property
 from sqlalchemy import Engine
 
 from core.accounts import Accounts
+from core.api.service import ApiService
 from core.bounces.intake import BounceIntakeService
 from core.contributions import Contributions
 from core.credit_overview import CreditOverviews
@@ -64,6 +65,13 @@ class Services:
             hold_timeout_s=self.settings.data_request_hold_timeout_s,
             lease_s=self.settings.data_request_lease_s,
             sources=self.waterfalls.for_team,
+        )
+
+    @cached_property
+    def api(self) -> ApiService:
+        st = self.settings
+        return ApiService.build(
+            self.engine, self.accounts, self.data_requests, redis_url=st.redis_url, redis_prefix=st.api_redis_prefix
         )
 
     @cached_property

@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     enrich_workers: int = 16
     enrich_hold_timeout_s: int = 24 * 3600
 
+    # REST API: the Redis key prefix of its rate-limit windows (when TRIBUTARY_REDIS_URL is set).
+    api_redis_prefix: str = "tributary:api:rate:"
+
     # Slack: threads per web worker running the work behind acknowledged commands and buttons
     # (lookups, data requests, respond). Few: busy ones take the worker's GIL from the acks (2 kept the
     # benchmark's ack p99 under 300 ms, 4 did not); raise it if slow provider calls queue the buttons.

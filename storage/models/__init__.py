@@ -1,6 +1,7 @@
 """All tables, imported so that `SQLModel.metadata` knows them (Alembic reads it)."""
 
 from storage.models.accounts import BillingCycle, Member, Plan, Team
+from storage.models.api import ApiIdempotency, ApiKey, ApiRateWindow
 from storage.models.contacts import Company, DataRequest, EmailAddress, Person, Phone, TeamContact
 from storage.models.contributor import CompanyNameKey, ContactCandidate, ContributionObservation, PersonNameKey
 from storage.models.digests import DigestDeliveryRecord, DigestPreference
@@ -20,6 +21,9 @@ from storage.models.verification import EmailVerification
 from storage.models.waterfall import SourceCall, WaterfallConfig
 
 __all__ = [
+    "ApiIdempotency",
+    "ApiKey",
+    "ApiRateWindow",
     "BillingCycle",
     "Bounce",
     "BounceIntake",

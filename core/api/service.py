@@ -1,0 +1,62 @@
+"""The API's one entry into core: who is calling (a key), how often, and the operations they ask for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from core.accounts import Accounts
+from core.api.account import CreditsView, UsageFilter, UsagePage, credits_view, usage_page
+from core.api.idempotency import IdempotencyStore
+from core.api.keys import ApiCaller, ApiKeys
+from core.api.people import MatchAnswer, MatchQuery, bulk_match, match
+from core.api.ratelimit import DatabaseCounter, RateCounter, RateLimiter, RedisCounter
+from core.data_requests import DataRequests
+from core.errors import TributaryError
+
+
+@dataclass
+class ApiService:
+    engine: Engine
+    accounts: Accounts
+    data_requests: DataRequests
+    keys: ApiKeys
+    idempotency: IdempotencyStore
+    limiter: RateLimiter
+
+    @classmethod
+    def build(
+        cls,
+        engine: Engine,
+        accounts: Accounts,
+        data_requests: DataRequests,
+        *,
+        redis_url: str | None = None,
+        redis_prefix: str = "tributary:api:rate:",
+    ) -> ApiService:
+        counter: RateCounter
+        if redis_url:
+            import redis
+
+            counter = RedisCounter(redis.Redis.from_url(redis_url), redis_prefix)
+        else:
+            counter = DatabaseCounter(engine)
+        return cls(
+            engine, accounts, data_requests, ApiKeys(engine, accounts), IdempotencyStore(engine), RateLimiter(counter)
+        )
+
+    def caller(self, presented_key: str | None) -> ApiCaller:
+        return self.keys.authenticate(presented_key)
+
+    def match(self, caller: ApiCaller, query: MatchQuery) -> MatchAnswer:
+        return match(self.engine, self.data_requests, caller, query)
+
+    def bulk_match(self, caller: ApiCaller, queries: list[MatchQuery]) -> list[MatchAnswer | TributaryError]:
+        return bulk_match(self.engine, self.data_requests, caller, queries)
+
+    def credits(self, caller: ApiCaller) -> CreditsView:
+        return credits_view(self.accounts.ledger, self.accounts, caller.team.id)
+
+    def usage(self, caller: ApiCaller, flt: UsageFilter) -> UsagePage:
+        return usage_page(self.engine, self.accounts, caller.team.id, flt)
