@@ -59,7 +59,9 @@ class IdempotencyStore:
         self.engine = engine
         self.lease_s = lease_s
         insert = sqlite_insert if is_sqlite(engine) else pg_insert
-        self._insert = insert(_IDEM).on_conflict_do_nothing(index_elements=["api_key_id", "idem_key"])
+        self._insert = (
+            insert(_IDEM).on_conflict_do_nothing(index_elements=["api_key_id", "idem_key"]).returning(_IDEM.c.id)
+        )
 
     def claim(self, api_key_id: int, key: str, body_hash: str) -> IdempotencyClaim:
         key = key.strip()
@@ -77,13 +79,14 @@ class IdempotencyStore:
     def _try_claim(self, conn, api_key_id: int, key: str, body_hash: str) -> IdempotencyClaim | None:
         now = utcnow()
         lease = now + timedelta(seconds=self.lease_s)
-        inserted = conn.execute(
+        # RETURNING says whether this insert made the row (rowcount is not portable with RETURNING).
+        record_id = conn.execute(
             self._insert.values(
                 api_key_id=api_key_id, idem_key=key, request_hash=body_hash, lease_until=lease, created_at=now
             )
-        )
-        if inserted.rowcount == 1:
-            return IdempotencyClaim(inserted.inserted_primary_key[0], None)
+        ).scalar_one_or_none()
+        if record_id is not None:
+            return IdempotencyClaim(record_id, None)
         row = conn.execute(
             select(_IDEM).where(_IDEM.c.api_key_id == api_key_id, _IDEM.c.idem_key == key)
         ).one_or_none()
