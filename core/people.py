@@ -14,6 +14,7 @@ _PERSON = Person.__table__
 _COMPANY = Company.__table__
 _EMAIL = EmailAddress.__table__
 MAX_REF_LENGTH = 320
+MAX_PERSON_ID = 2**31 - 1  # person.id is a 32-bit INTEGER: a larger id names nobody (PostgreSQL refuses it)
 
 
 def resolve_person(engine: Engine, ref: str | int) -> PersonInfo:
@@ -35,6 +36,8 @@ def resolve_person_in(conn: Connection, ref: str | int) -> PersonInfo:
         raise InvalidInput(f"person: reference longer than {MAX_REF_LENGTH} characters")
     stmt = _person_select()
     if text.isdigit():
+        if int(text) > MAX_PERSON_ID:
+            raise NotFound(f"no person matches {text!r}")
         stmt = stmt.where(_PERSON.c.id == int(text))
     elif "@" in text:
         person_id = select(_EMAIL.c.person_id).where(func.lower(_EMAIL.c.address) == text.lower()).scalar_subquery()

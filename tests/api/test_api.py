@@ -139,8 +139,9 @@ def test_another_team_pays_for_its_own_access_and_sees_nothing_of_ours(world: Ap
     spying = client.get("/api/v1/usage?member=rep@acme.test", headers=_auth(world.other_key))
     assert spying.status_code == 422 and "data" not in spying.get_json()
     assert spying.get_json()["pointer"] == "/member"
-    missing = client.post("/api/v1/people/match", json={"id": 10**9}, headers=_auth(world.key))
-    assert missing.status_code == 404 and missing.mimetype == PROBLEM
+    for unknown in (10**9, 2**40):  # 2**40: beyond PostgreSQL's INTEGER, still just nobody
+        missing = client.post("/api/v1/people/match", json={"id": unknown}, headers=_auth(world.key))
+        assert missing.status_code == 404 and missing.mimetype == PROBLEM
 
 
 def test_not_enough_credits_is_402_and_reveals_nothing(world: ApiWorld) -> None:

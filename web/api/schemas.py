@@ -27,7 +27,7 @@ class MatchIn(_In):
     """Any identifier: `id`; or `email`; or `linkedin_url`; or a name (`name`, or `first_name` and
     `last_name`) with `company` or `domain`. `reveal` chooses what to access (default: email)."""
 
-    id: int | None = Field(default=None, ge=1, le=2**62)
+    id: int | None = Field(default=None, ge=1, le=2**53)  # larger than any id: 404, not an error
     email: Email | None = None
     linkedin_url: Url | None = None
     name: Name | None = None

@@ -68,3 +68,5 @@ def _document_operation(op: dict, *, charging: bool) -> None:
         }
     if charging:
         op.setdefault("parameters", []).append(IDEMPOTENCY_HEADER)
+    if "requestBody" in op:
+        op["requestBody"]["required"] = True
