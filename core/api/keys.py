@@ -12,9 +12,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 
-from core.accounts import Accounts, MemberInfo, TeamInfo
+from core.accounts import Accounts, MemberInfo, PlanInfo, TeamInfo
 from core.errors import InvalidInput, NotFound, TributaryError
 from storage.db import read_transaction, run_write
 from storage.models import ApiKey, Member, Plan, Team
@@ -124,30 +124,58 @@ class ApiKeys:
         text = (presented or "").strip()
         if not text or len(text) > MAX_PRESENTED_KEY_CHARS:
             raise InvalidApiKey("missing or invalid API key")
+        # One indexed read per request: the key with its member, team and plan.
         with read_transaction(self.engine) as conn:
-            row = conn.execute(
-                select(
-                    _KEY.c.id,
-                    _KEY.c.prefix,
-                    _KEY.c.team_id,
-                    _KEY.c.member_id,
-                    _KEY.c.revoked_at,
-                    _PLAN.c.api_requests_per_minute,
-                    _PLAN.c.price_verify_credits,
-                )
-                .join(_TEAM, _TEAM.c.id == _KEY.c.team_id)
-                .join(_PLAN, _PLAN.c.id == _TEAM.c.plan_id)
-                .where(_KEY.c.secret_hash == hash_secret(text))
-            ).one_or_none()
+            row = conn.execute(_CALLER_SELECT, {"secret_hash": hash_secret(text)}).one_or_none()
         if row is None or row.revoked_at is not None:
             raise InvalidApiKey("missing or invalid API key")
-        team = self.accounts.team(row.team_id)
-        member = self.accounts.member(row.member_id, team.id)
+        plan = PlanInfo(
+            id=row.plan_id,
+            name=row.plan_name,
+            monthly_credits=row.monthly_credits,
+            rollover=row.rollover,
+            price_email_credits=row.price_email_credits,
+            price_mobile_credits=row.price_mobile_credits,
+            price_export_credits=row.price_export_credits,
+            builtin=row.builtin,
+        )
+        team = TeamInfo(row.team_id, row.team_name, plan, row.cycle_anchor_day, row.contribute)
+        member = MemberInfo(row.member_id, row.team_id, row.member_email, Role(row.member_role))
         return ApiCaller(row.id, row.prefix, team, member, row.api_requests_per_minute, row.price_verify_credits)
 
     def _info(self, key_id: int) -> ApiKeyInfo:
         with read_transaction(self.engine) as conn:
             return _key_info(conn.execute(_info_select().where(_KEY.c.id == key_id)).one())
+
+
+_CALLER_SELECT = (
+    select(
+        _KEY.c.id,
+        _KEY.c.prefix,
+        _KEY.c.revoked_at,
+        _KEY.c.team_id,
+        _TEAM.c.name.label("team_name"),
+        _TEAM.c.cycle_anchor_day,
+        _TEAM.c.contribute,
+        _KEY.c.member_id,
+        _MEMBER.c.email.label("member_email"),
+        _MEMBER.c.role.label("member_role"),
+        _PLAN.c.id.label("plan_id"),
+        _PLAN.c.name.label("plan_name"),
+        _PLAN.c.monthly_credits,
+        _PLAN.c.rollover,
+        _PLAN.c.price_email_credits,
+        _PLAN.c.price_mobile_credits,
+        _PLAN.c.price_export_credits,
+        _PLAN.c.builtin,
+        _PLAN.c.api_requests_per_minute,
+        _PLAN.c.price_verify_credits,
+    )
+    .join(_MEMBER, _MEMBER.c.id == _KEY.c.member_id)
+    .join(_TEAM, _TEAM.c.id == _KEY.c.team_id)
+    .join(_PLAN, _PLAN.c.id == _TEAM.c.plan_id)
+    .where(_KEY.c.secret_hash == bindparam("secret_hash"))
+)
 
 
 def _info_select():
