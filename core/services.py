@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -34,6 +36,9 @@ from core.verify.pipeline import EmailVerifier
 from core.verify.recheck import stale_email_rechecker
 from core.waterfall import Waterfalls
 from storage.db import make_engine
+
+if TYPE_CHECKING:
+    from core.jobs.tasks import Jobs
 
 
 @dataclass
@@ -71,8 +76,22 @@ class Services:
     def api(self) -> ApiService:
         st = self.settings
         return ApiService.build(
-            self.engine, self.accounts, self.data_requests, redis_url=st.redis_url, redis_prefix=st.api_redis_prefix
+            self.engine,
+            self.accounts,
+            self.data_requests,
+            self.csv_enrichment,
+            job_dir=Path(st.api_job_dir),
+            enqueue=lambda job_id, spec: self.job_queue.api_enrichment(job_id, spec),
+            redis_url=st.redis_url,
+            redis_prefix=st.api_redis_prefix,
         )
+
+    @cached_property
+    def job_queue(self) -> Jobs:
+        """The huey tasks, for enqueueing from this process (workers build their own)."""
+        from core.jobs.tasks import Jobs
+
+        return Jobs(self)
 
     @cached_property
     def usage_digests(self) -> UsageDigests:

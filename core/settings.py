@@ -103,6 +103,8 @@ class Settings(BaseSettings):
 
     # REST API: the Redis key prefix of its rate-limit windows (when TRIBUTARY_REDIS_URL is set).
     api_redis_prefix: str = "tributary:api:rate:"
+    # REST API enrichment jobs: their uploaded inputs and enriched outputs (shared by web and workers).
+    api_job_dir: str = Field(default_factory=lambda: str(DEFAULT_VAR_DIR / "api-jobs"))
 
     # Slack: threads per web worker running the work behind acknowledged commands and buttons
     # (lookups, data requests, respond). Few: busy ones take the worker's GIL from the acks (2 kept the

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Engine
 
 from core.accounts import Accounts
 from core.api.account import CreditsView, UsageFilter, UsagePage, credits_view, usage_page
 from core.api.idempotency import IdempotencyStore
+from core.api.jobs import ApiJobs, Enqueue
 from core.api.keys import ApiCaller, ApiKeys
 from core.api.people import MatchAnswer, MatchQuery, bulk_match, match
 from core.api.ratelimit import DatabaseCounter, RateCounter, RateLimiter, RedisCounter
 from core.data_requests import DataRequests
+from core.enrichment.csv_enrich import CsvEnrichment
 from core.errors import TributaryError
 
 
@@ -24,6 +27,7 @@ class ApiService:
     keys: ApiKeys
     idempotency: IdempotencyStore
     limiter: RateLimiter
+    jobs: ApiJobs
 
     @classmethod
     def build(
@@ -31,7 +35,10 @@ class ApiService:
         engine: Engine,
         accounts: Accounts,
         data_requests: DataRequests,
+        csv_enrichment: CsvEnrichment,
         *,
+        job_dir: Path,
+        enqueue: Enqueue | None = None,
         redis_url: str | None = None,
         redis_prefix: str = "tributary:api:rate:",
     ) -> ApiService:
@@ -43,7 +50,13 @@ class ApiService:
         else:
             counter = DatabaseCounter(engine)
         return cls(
-            engine, accounts, data_requests, ApiKeys(engine, accounts), IdempotencyStore(engine), RateLimiter(counter)
+            engine,
+            accounts,
+            data_requests,
+            ApiKeys(engine, accounts),
+            IdempotencyStore(engine),
+            RateLimiter(counter),
+            ApiJobs(csv_enrichment, job_dir, enqueue),
         )
 
     def caller(self, presented_key: str | None) -> ApiCaller:

@@ -21,6 +21,7 @@ from core.errors import TributaryError
 from core.services import Services
 from storage.models.enums import Category, Feature
 from web.api import render
+from web.api.jobs import CREATE_ENDPOINT, add_job_routes, body_limit
 from web.api.problems import PROBLEM_MIME, error_problem_body, pointer_of, problem
 from web.api.schemas import BulkMatchIn, BulkMatchOut, CreditsOut, MatchIn, MatchOut, UsageOut, UsageQuery
 from web.api.spec import document_api
@@ -103,10 +104,11 @@ def _register_errors(bp: APIBlueprint) -> None:
 
 def _guard(api: ApiService) -> Callable[[], Response | None]:
     def before() -> Response | None:
+        limit = body_limit() if request.endpoint == CREATE_ENDPOINT else MAX_API_BODY_BYTES
         length = request.content_length
-        if length is not None and length > MAX_API_BODY_BYTES:
-            return problem(413, "body-too-large", "Payload Too Large", f"body: larger than {MAX_API_BODY_BYTES} bytes")
-        request.max_content_length = MAX_API_BODY_BYTES  # a chunked body is cut off at the limit while read
+        if length is not None and length > limit:
+            return problem(413, "body-too-large", "Payload Too Large", f"body: larger than {limit} bytes")
+        request.max_content_length = limit  # a chunked body is cut off at the limit while read
         caller = api.caller(_presented_key())
         decision = api.limiter.check(caller.key_id, caller.requests_per_minute)
         g.api_caller, g.api_rate = caller, decision
@@ -198,4 +200,5 @@ def create_api_blueprint(services: Services) -> APIBlueprint:
         )
         return _json(render.usage(api.usage(g.api_caller, flt)))
 
+    add_job_routes(bp, api)
     return bp

@@ -8,6 +8,7 @@ import re
 from flask import Response, json
 
 from core.api.idempotency import IdempotencyKeyConflict
+from core.api.jobs import JobNotFinished, UploadTooLarge
 from core.api.keys import InvalidApiKey
 from core.api.people import AmbiguousMatch
 from core.data_requests import BudgetExhausted, RequestInProgress
@@ -27,6 +28,8 @@ _MAPPING: tuple[tuple[type[TributaryError], int, str, str], ...] = (
     (BudgetExhausted, 402, "insufficient-credits", "Not enough credits"),
     (IdempotencyKeyConflict, 409, "idempotency-conflict", "Idempotency key conflict"),
     (IdempotencyConflict, 409, "idempotency-conflict", "Idempotency key conflict"),
+    (UploadTooLarge, 413, "body-too-large", "Payload Too Large"),
+    (JobNotFinished, 409, "job-not-finished", "The job has not finished"),
     (RequestInProgress, 409, "in-progress", "Another request for the same data is running"),
     (AmbiguousMatch, 422, "ambiguous-match", "Several people match"),
     (InvalidInput, 422, "invalid-input", "Invalid input"),

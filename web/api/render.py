@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from core.api.account import CreditsView, UsagePage
 from core.api.people import MatchAnswer, MatchQuery
+from core.enrichment.estimate import CostEstimate
+from core.enrichment.jobs import JobInfo
 from core.errors import TributaryError
 from core.sources.base import EmailFinding, PersonInfo, PhoneFinding
 from storage.models.enums import DataKind
@@ -120,3 +122,38 @@ def usage(page: UsagePage) -> dict:
         for e in page.entries
     ]
     return {"data": entries, "meta": {"next_cursor": page.next_cursor}}
+
+
+def job(info: JobInfo) -> dict:
+    p = info.progress
+    return {
+        "id": info.id,
+        "status": info.status.value,
+        "label": info.label,
+        "want_email": info.options.want_email,
+        "want_mobile": info.options.want_mobile,
+        "max_credits": info.options.max_credits,
+        "credits_charged": p.charged_credits,
+        "progress": {
+            "total_rows": p.total_rows,
+            "done_rows": p.done_rows,
+            "matched_rows": p.matched_rows,
+            "found_rows": p.found_rows,
+            "error_rows": p.error_rows,
+        },
+        "created_at": info.created_at.isoformat(),
+        "finished_at": info.finished_at.isoformat() if info.finished_at else None,
+    }
+
+
+def estimate(e: CostEstimate) -> dict:
+    return {
+        "rows": e.rows,
+        "rows_with_errors": e.rows_with_errors,
+        "matched_rows": e.matched_rows,
+        "distinct_people": e.distinct_people,
+        "already_paid_emails": e.already_paid_emails,
+        "already_paid_mobiles": e.already_paid_mobiles,
+        "max_credits": e.max_credits,
+        "expected_credits": e.expected_credits,
+    }

@@ -171,3 +171,66 @@ class PageMeta(BaseModel):
 class UsageOut(BaseModel):
     data: list[UsageEntryOut]
     meta: PageMeta
+
+
+class JobQuery(_In):
+    """Options as in `tributary enrich`: what to find, the spend cap, column overrides
+    (`map=Column=field,Other=field`), a label."""
+
+    email: bool = True
+    mobile: bool = False
+    max_credits: int | None = Field(default=None, ge=0, le=10**9)
+    map: Annotated[str, StringConstraints(max_length=2000, pattern=_NO_NUL)] | None = None
+    label: Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=_NO_NUL)] = "api"
+
+
+class JobRowsIn(_In):
+    rows: list[dict[str, Annotated[str, StringConstraints(max_length=2048, pattern=_NO_NUL)] | None]] = Field(
+        min_length=1, max_length=10_000
+    )
+
+
+class JobProgressOut(BaseModel):
+    total_rows: int | None
+    done_rows: int
+    matched_rows: int
+    found_rows: int
+    error_rows: int
+
+
+class JobOut(BaseModel):
+    id: int
+    status: str
+    label: str
+    want_email: bool
+    want_mobile: bool
+    max_credits: int | None
+    credits_charged: int
+    progress: JobProgressOut
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class EstimateOut(BaseModel):
+    rows: int
+    rows_with_errors: int
+    matched_rows: int
+    distinct_people: int
+    already_paid_emails: int
+    already_paid_mobiles: int
+    max_credits: int
+    expected_credits: int
+
+
+class JobCreatedMeta(BaseModel):
+    cost_preview: EstimateOut
+
+
+class JobCreatedOut(BaseModel):
+    data: JobOut
+    meta: JobCreatedMeta
+
+
+class JobViewOut(BaseModel):
+    data: JobOut
+    meta: EmptyMeta

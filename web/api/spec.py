@@ -31,6 +31,28 @@ ERRORS = {
     "429": "Rate limit exceeded (see Retry-After)",
     "500": "Internal error",
 }
+JOB_BODY = {
+    "required": True,
+    "description": "A CSV file with a header row (text/csv), or JSON rows keyed by column name.",
+    "content": {
+        "text/csv": {"schema": {"type": "string"}},
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["rows"],
+                "additionalProperties": False,
+                "properties": {
+                    "rows": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 10000,
+                        "items": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
+                    }
+                },
+            }
+        },
+    },
+}
 CHARGING_ERRORS = {
     "402": "Not enough credits",
     "409": "Idempotency-Key conflict, or the same data requested concurrently",
@@ -51,6 +73,12 @@ def document_api(app: Flask, prefix: str) -> None:
                 if method not in ("get", "post", "put", "patch", "delete"):
                     continue
                 _document_operation(op, charging=method == "post")
+                if path == prefix + "/enrichment/jobs" and method == "post":
+                    op["requestBody"] = JOB_BODY
+                    op["responses"]["415"] = {
+                        "description": "Neither text/csv nor application/json",
+                        "content": {PROBLEM_MIME: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                    }
         return spec
 
 
