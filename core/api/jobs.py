@@ -28,6 +28,7 @@ from storage.models.enums import Feature
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 MAX_JSON_ROWS = 10_000
 UPLOAD_CHUNK_BYTES = 64 * 1024
+MAX_JOB_ID = 2**31 - 1  # enrichment_job.id is a 32-bit INTEGER: a larger id names no job
 
 
 class UploadTooLarge(TributaryError):
@@ -123,10 +124,12 @@ class ApiJobs:
         return JobSubmission(job, estimate)
 
     def job(self, caller: ApiCaller, job_id: int) -> JobInfo:
-        try:
-            job = self.jobs.job(job_id)
-        except NotFound:
-            job = None
+        job = None
+        if 0 < job_id <= MAX_JOB_ID:
+            try:
+                job = self.jobs.job(job_id)
+            except NotFound:
+                pass
         if job is None or job.team_id != caller.team.id or job.options.feature != Feature.API:
             raise NotFound(f"no enrichment job {job_id}")
         return job

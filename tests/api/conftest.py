@@ -3,6 +3,8 @@ PostgreSQL, with two teams each holding a key."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -69,6 +71,9 @@ def seed_people(services: Services) -> dict[str, int]:
 
 
 def make_world(db_url: str, **settings) -> ApiWorld:
+    scratch = tempfile.mkdtemp(prefix="tributary-api-")  # the job queue and job files, never ./var
+    settings.setdefault("huey_sqlite_path", os.path.join(scratch, "huey.db"))
+    settings.setdefault("api_job_dir", os.path.join(scratch, "jobs"))
     services = Services.from_settings(Settings(database_url=db_url, **settings))
     accounts = services.accounts
     team = accounts.create_team("acme", plan="free")  # 100 credits; email 1, mobile 8

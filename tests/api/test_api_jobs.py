@@ -113,4 +113,5 @@ def test_result_before_the_job_ran_and_cancel(job_world: ApiWorld) -> None:
     assert bad.status_code == 415
     no_columns = client.post("/api/v1/enrichment/jobs", json={"rows": [{"colour": "red"}]}, headers=_auth(job_world))
     assert no_columns.status_code == 422
-    assert client.get("/api/v1/enrichment/jobs/999999", headers=_auth(job_world)).status_code == 404
+    for unknown in (999999, 2**40):  # 2**40: beyond PostgreSQL's INTEGER, still just no job
+        assert client.get(f"/api/v1/enrichment/jobs/{unknown}", headers=_auth(job_world)).status_code == 404
