@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from core.accounts import Accounts
 from core.api.service import ApiService
+from core.api.webhooks import WebhookPolicy
 from core.bounces.intake import BounceIntakeService
 from core.contributions import Contributions
 from core.credit_overview import CreditOverviews
@@ -84,6 +85,7 @@ class Services:
             enqueue=lambda job_id, spec: self.job_queue.api_enrichment(job_id, spec),
             redis_url=st.redis_url,
             redis_prefix=st.api_redis_prefix,
+            webhook_policy=WebhookPolicy(st.api_webhook_max_attempts, st.api_webhook_backoff_s),
         )
 
     @cached_property

@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     # REST API: the Redis key prefix of its rate-limit windows (when TRIBUTARY_REDIS_URL is set).
     api_redis_prefix: str = "tributary:api:rate:"
     # REST API enrichment jobs: their uploaded inputs and enriched outputs (shared by web and workers).
+    # Job completion webhooks: attempts, and the first wait between them (doubling, at most 5 minutes).
+    api_webhook_max_attempts: int = 8
+    api_webhook_backoff_s: float = 1.0
     api_job_dir: str = Field(default_factory=lambda: str(DEFAULT_VAR_DIR / "api-jobs"))
 
     # Slack: threads per web worker running the work behind acknowledged commands and buttons

@@ -10,14 +10,16 @@ that does not exist.
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
 from core.api.keys import ApiCaller
+from core.api.webhooks import WebhookPolicy, check_webhook_url, deliver
 from core.enrichment.csv_enrich import CsvEnrichment, CsvEnrichRequest
 from core.enrichment.estimate import CostEstimate
 from core.enrichment.jobs import JobInfo, JobOptions
@@ -25,6 +27,7 @@ from core.errors import InvalidInput, NotFound, TributaryError
 from storage.models.enrichment import JobStatus
 from storage.models.enums import Feature
 
+log = logging.getLogger(__name__)
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 MAX_JSON_ROWS = 10_000
 UPLOAD_CHUNK_BYTES = 64 * 1024
@@ -48,6 +51,8 @@ class JobSpec:
     max_credits: int | None = None
     column_map: tuple[tuple[str, str], ...] = ()
     label: str = "api"
+    webhook_url: str | None = None  # gets a signed completion event
+    api_key_id: int | None = None  # the key that created the job: signs its webhook
 
 
 @dataclass(frozen=True)
@@ -61,11 +66,21 @@ Enqueue = Callable[[int, dict], None]
 
 
 class ApiJobs:
-    def __init__(self, csv_enrichment: CsvEnrichment, job_dir: Path, enqueue: Enqueue | None = None) -> None:
+    def __init__(
+        self,
+        csv_enrichment: CsvEnrichment,
+        job_dir: Path,
+        enqueue: Enqueue | None = None,
+        *,
+        signing_key: Callable[[int], str] | None = None,
+        webhook_policy: WebhookPolicy | None = None,
+    ) -> None:
         self.csv = csv_enrichment
         self.jobs = csv_enrichment.jobs
         self.job_dir = job_dir
         self.enqueue = enqueue
+        self.signing_key = signing_key
+        self.webhook_policy = webhook_policy or WebhookPolicy()
 
     def save_upload(self, stream: BinaryIO, limit_bytes: int = MAX_UPLOAD_BYTES) -> Path:
         """Copy a request body to a file a chunk at a time (never whole in memory)."""
@@ -105,6 +120,8 @@ class ApiJobs:
         """Plan and price the input, create the job (and its spend-cap hold), enqueue its run."""
         if not (spec.want_email or spec.want_mobile):
             raise InvalidInput("find: ask for email, mobile or both")
+        check_webhook_url(spec.webhook_url)
+        spec = replace(spec, api_key_id=caller.key_id)
         try:
             request = self._request(caller, upload, spec, upload.with_suffix(".out.csv"))
             plan = self.csv.plan(request)
@@ -158,6 +175,19 @@ class ApiJobs:
         if job.progress.done_rows:  # a run that died part-way: continue after its stored rows
             job = self.jobs.resume(job_id)
         self.csv.run(request, plan, job)
+        self.notify(job_id, spec)
+
+    def notify(self, job_id: int, spec: JobSpec) -> bool:
+        """Send the signed completion event, if the job asked for one; True when acknowledged."""
+        if not spec.webhook_url or spec.api_key_id is None or self.signing_key is None:
+            return False
+        job = self.jobs.job(job_id)
+        event = {"type": "enrichment_job.completed", "data": job_event_data(job)}
+        ok = deliver(spec.webhook_url, self.signing_key(spec.api_key_id), event, self.webhook_policy)
+        if not ok:
+            log.warning("job %s: completion webhook not acknowledged after %s attempts", job_id,
+                        self.webhook_policy.max_attempts)
+        return ok
 
     def _request(self, caller: ApiCaller, path: Path, spec: JobSpec, output: Path) -> CsvEnrichRequest:
         return CsvEnrichRequest(
@@ -173,8 +203,26 @@ class ApiJobs:
         return self.job_dir / f"job-{job_id}.out.csv"
 
 
+def job_event_data(job: JobInfo) -> dict:
+    p = job.progress
+    return {
+        "id": job.id,
+        "status": job.status.value,
+        "label": job.label,
+        "credits_charged": p.charged_credits,
+        "total_rows": p.total_rows,
+        "done_rows": p.done_rows,
+        "matched_rows": p.matched_rows,
+        "found_rows": p.found_rows,
+        "error_rows": p.error_rows,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
+
+
 def spec_values(spec: JobSpec) -> dict:
     return {
+        "webhook_url": spec.webhook_url,
+        "api_key_id": spec.api_key_id,
         "want_email": spec.want_email,
         "want_mobile": spec.want_mobile,
         "max_credits": spec.max_credits,
@@ -190,4 +238,6 @@ def spec_from_values(values: dict) -> JobSpec:
         max_credits=values["max_credits"],
         column_map=tuple((str(a), str(b)) for a, b in values["column_map"]),
         label=str(values["label"]),
+        webhook_url=values.get("webhook_url"),
+        api_key_id=values.get("api_key_id"),
     )

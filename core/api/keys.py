@@ -143,6 +143,14 @@ class ApiKeys:
         member = MemberInfo(row.member_id, row.team_id, row.member_email, Role(row.member_role))
         return ApiCaller(row.id, row.prefix, team, member, row.api_requests_per_minute, row.price_verify_credits)
 
+    def signing_key(self, key_id: int) -> str:
+        """What a key's webhooks are signed with: the SHA-256 of its secret (core/api/webhooks.py)."""
+        with read_transaction(self.engine) as conn:
+            value = conn.execute(select(_KEY.c.secret_hash).where(_KEY.c.id == key_id)).scalar()
+        if value is None:
+            raise NotFound(f"no API key {key_id}")
+        return value
+
     def _info(self, key_id: int) -> ApiKeyInfo:
         with read_transaction(self.engine) as conn:
             return _key_info(conn.execute(_info_select().where(_KEY.c.id == key_id)).one())

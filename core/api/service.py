@@ -14,6 +14,7 @@ from core.api.jobs import ApiJobs, Enqueue
 from core.api.keys import ApiCaller, ApiKeys
 from core.api.people import MatchAnswer, MatchQuery, bulk_match, match
 from core.api.ratelimit import DatabaseCounter, RateCounter, RateLimiter, RedisCounter
+from core.api.webhooks import WebhookPolicy
 from core.data_requests import DataRequests
 from core.enrichment.csv_enrich import CsvEnrichment
 from core.errors import TributaryError
@@ -41,6 +42,7 @@ class ApiService:
         enqueue: Enqueue | None = None,
         redis_url: str | None = None,
         redis_prefix: str = "tributary:api:rate:",
+        webhook_policy: WebhookPolicy | None = None,
     ) -> ApiService:
         counter: RateCounter
         if redis_url:
@@ -49,14 +51,15 @@ class ApiService:
             counter = RedisCounter(redis.Redis.from_url(redis_url), redis_prefix)
         else:
             counter = DatabaseCounter(engine)
+        keys = ApiKeys(engine, accounts)
         return cls(
             engine,
             accounts,
             data_requests,
-            ApiKeys(engine, accounts),
+            keys,
             IdempotencyStore(engine),
             RateLimiter(counter),
-            ApiJobs(csv_enrichment, job_dir, enqueue),
+            ApiJobs(csv_enrichment, job_dir, enqueue, signing_key=keys.signing_key, webhook_policy=webhook_policy),
         )
 
     def caller(self, presented_key: str | None) -> ApiCaller:

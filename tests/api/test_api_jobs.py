@@ -115,3 +115,67 @@ def test_result_before_the_job_ran_and_cancel(job_world: ApiWorld) -> None:
     assert no_columns.status_code == 422
     for unknown in (999999, 2**40):  # 2**40: beyond PostgreSQL's INTEGER, still just no job
         assert client.get(f"/api/v1/enrichment/jobs/{unknown}", headers=_auth(job_world)).status_code == 404
+
+
+class _Receiver:
+    """A loopback webhook endpoint: refuses the first delivery (500), then acknowledges."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        self.deliveries: list[tuple[str, bytes]] = []
+        self.acknowledged = threading.Event()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.deliveries.append((self.headers["Tributary-Signature"], body))
+                ok = len(receiver.deliveries) > 1
+                self.send_response(200 if ok else 500)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                if ok:
+                    receiver.acknowledged.set()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/tributary"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_completion_webhook_is_signed_and_retried_until_acknowledged(db_url: str, tmp_path) -> None:
+    import hashlib
+    import hmac
+    import json
+    from urllib.parse import quote
+
+    world = make_world(db_url, huey_sqlite_path=str(tmp_path / "huey.db"), api_job_dir=str(tmp_path / "jobs"),
+                       api_webhook_backoff_s=0.01)
+    receiver = _Receiver()
+    consumer = start_in_process(world.services.job_queue, workers=1, periodic=False)
+    try:
+        created = world.client().post(
+            f"/api/v1/enrichment/jobs?webhook_url={quote(receiver.url)}",
+            json={"rows": [{"email": "jane.doe@acmecorp.test"}]}, headers=_auth(world),
+        )
+        assert created.status_code == 202, created.get_json()
+        assert receiver.acknowledged.wait(WAIT_S), "the webhook was not delivered"
+    finally:
+        consumer.stop()
+        receiver.server.shutdown()
+    assert len(receiver.deliveries) == 2  # refused once, retried, acknowledged
+    signature, body = receiver.deliveries[-1]
+    fields = dict(part.split("=", 1) for part in signature.split(","))
+    key = hashlib.sha256(world.key.encode()).hexdigest()  # the client derives it from its own key
+    expected = hmac.new(key.encode(), f"{fields['t']}.".encode() + body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(fields["v1"], expected)
+    event = json.loads(body)
+    assert event["type"] == "enrichment_job.completed" and event["data"]["status"] == "done"
+    assert event["data"]["id"] == created.get_json()["data"]["id"] and event["data"]["credits_charged"] == 1
+    bad = world.client().post("/api/v1/enrichment/jobs?webhook_url=ftp://x", json={"rows": [{"email": "a@b.c"}]},
+                              headers=_auth(world))
+    assert bad.status_code == 422 and bad.get_json()["pointer"] == "/webhook_url"
+    world.services.engine.dispose()

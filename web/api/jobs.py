@@ -39,7 +39,7 @@ def _spec(query: JobQuery) -> JobSpec:
         if not sep or not column.strip() or not field.strip():
             raise InvalidInput(f"map: {item!r} is not COLUMN=FIELD")
         pairs.append((column.strip(), field.strip()))
-    return JobSpec(query.email, query.mobile, query.max_credits, tuple(pairs), query.label)
+    return JobSpec(query.email, query.mobile, query.max_credits, tuple(pairs), query.label, query.webhook_url)
 
 
 def _upload(api: ApiService) -> tuple[Path, str] | Response:

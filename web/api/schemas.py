@@ -182,6 +182,7 @@ class JobQuery(_In):
     max_credits: int | None = Field(default=None, ge=0, le=10**9)
     map: Annotated[str, StringConstraints(max_length=2000, pattern=_NO_NUL)] | None = None
     label: Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=_NO_NUL)] = "api"
+    webhook_url: Url | None = None
 
 
 class JobRowsIn(_In):
