@@ -81,6 +81,7 @@ class Services:
             self.accounts,
             self.data_requests,
             self.csv_enrichment,
+            self.email_verifier,
             job_dir=Path(st.api_job_dir),
             enqueue=lambda job_id, spec: self.job_queue.api_enrichment(job_id, spec),
             redis_url=st.redis_url,

@@ -14,10 +14,12 @@ from core.api.jobs import ApiJobs, Enqueue
 from core.api.keys import ApiCaller, ApiKeys
 from core.api.people import MatchAnswer, MatchQuery, bulk_match, match
 from core.api.ratelimit import DatabaseCounter, RateCounter, RateLimiter, RedisCounter
+from core.api.verification import VerifyAnswer, verify_emails
 from core.api.webhooks import WebhookPolicy
 from core.data_requests import DataRequests
 from core.enrichment.csv_enrich import CsvEnrichment
 from core.errors import TributaryError
+from core.verify.pipeline import EmailVerifier
 
 
 @dataclass
@@ -29,6 +31,7 @@ class ApiService:
     idempotency: IdempotencyStore
     limiter: RateLimiter
     jobs: ApiJobs
+    verifier: EmailVerifier
 
     @classmethod
     def build(
@@ -37,6 +40,7 @@ class ApiService:
         accounts: Accounts,
         data_requests: DataRequests,
         csv_enrichment: CsvEnrichment,
+        verifier: EmailVerifier,
         *,
         job_dir: Path,
         enqueue: Enqueue | None = None,
@@ -60,6 +64,7 @@ class ApiService:
             IdempotencyStore(engine),
             RateLimiter(counter),
             ApiJobs(csv_enrichment, job_dir, enqueue, signing_key=keys.signing_key, webhook_policy=webhook_policy),
+            verifier,
         )
 
     def caller(self, presented_key: str | None) -> ApiCaller:
@@ -76,3 +81,6 @@ class ApiService:
 
     def usage(self, caller: ApiCaller, flt: UsageFilter) -> UsagePage:
         return usage_page(self.engine, self.accounts, caller.team.id, flt)
+
+    def verify(self, caller: ApiCaller, emails: list[str]) -> VerifyAnswer:
+        return verify_emails(self.accounts.ledger, self.verifier, caller, emails)

@@ -23,7 +23,17 @@ from storage.models.enums import Category, Feature
 from web.api import render
 from web.api.jobs import CREATE_ENDPOINT, add_job_routes, body_limit
 from web.api.problems import PROBLEM_MIME, error_problem_body, pointer_of, problem
-from web.api.schemas import BulkMatchIn, BulkMatchOut, CreditsOut, MatchIn, MatchOut, UsageOut, UsageQuery
+from web.api.schemas import (
+    BulkMatchIn,
+    BulkMatchOut,
+    CreditsOut,
+    MatchIn,
+    MatchOut,
+    UsageOut,
+    UsageQuery,
+    VerifyIn,
+    VerifyOut,
+)
 from web.api.spec import document_api
 
 API_PREFIX = "/api/v1"
@@ -176,6 +186,14 @@ def create_api_blueprint(services: Services) -> APIBlueprint:
             return render.bulk(api.bulk_match(g.api_caller, [render.match_query(p) for p in body.people]))
 
         return _charging(api, body, run)
+
+    @bp.post("/emails/verify")
+    @bp.input(VerifyIn, arg_name="body")
+    @bp.output(VerifyOut)
+    def emails_verify(body: VerifyIn):
+        """Verify up to 100 addresses: status, reasons, score, evidence. Each definitive answer (any
+        status but unknown) costs the plan's verification price (default 1); unknown is free."""
+        return _charging(api, body, lambda: render.verification(api.verify(g.api_caller, list(body.emails))))
 
     @bp.get("/credits")
     @bp.output(CreditsOut)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.api.account import CreditsView, UsagePage
 from core.api.people import MatchAnswer, MatchQuery
+from core.api.verification import VerifyAnswer
 from core.enrichment.estimate import CostEstimate
 from core.enrichment.jobs import JobInfo
 from core.errors import TributaryError
@@ -157,3 +158,9 @@ def estimate(e: CostEstimate) -> dict:
         "max_credits": e.max_credits,
         "expected_credits": e.expected_credits,
     }
+
+
+def verification(answer: VerifyAnswer) -> dict:
+    pairs = zip(answer.results, answer.charged, strict=True)
+    items = [dict(result.to_dict(), charged=charged) for result, charged in pairs]
+    return {"data": items, "meta": {"credits_charged": answer.credits_charged, "price_credits": answer.price_credits}}

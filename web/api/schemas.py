@@ -235,3 +235,32 @@ class JobCreatedOut(BaseModel):
 class JobViewOut(BaseModel):
     data: JobOut
     meta: EmptyMeta
+
+
+class VerifyIn(_In):
+    emails: list[Email] = Field(min_length=1, max_length=100)
+
+
+class VerifyItem(BaseModel):
+    email: str
+    normalized: str | None
+    status: str
+    reasons: list[str]
+    score: int
+    checked_at: datetime
+    mx: str | None
+    catch_all: bool | None
+    suggestion: str | None
+    detail: str | None
+    evidence: list[dict]
+    charged: bool
+
+
+class VerifyMeta(BaseModel):
+    credits_charged: int
+    price_credits: int
+
+
+class VerifyOut(BaseModel):
+    data: list[VerifyItem]
+    meta: VerifyMeta
