@@ -74,6 +74,9 @@ def make_world(db_url: str, **settings) -> ApiWorld:
     scratch = tempfile.mkdtemp(prefix="tributary-api-")  # the job queue and job files, never ./var
     settings.setdefault("huey_sqlite_path", os.path.join(scratch, "huey.db"))
     settings.setdefault("api_job_dir", os.path.join(scratch, "jobs"))
+    # Nothing here may reach the real internet: verification defaults to a closed loopback port.
+    for name, value in (("verify_dns_nameservers", ["127.0.0.1"]), ("verify_dns_port", 9), ("verify_smtp_port", 9)):
+        settings.setdefault(name, value)
     services = Services.from_settings(Settings(database_url=db_url, **settings))
     accounts = services.accounts
     team = accounts.create_team("acme", plan="free")  # 100 credits; email 1, mobile 8
@@ -107,3 +110,17 @@ def serve(services: Services) -> Iterator[str]:
 @pytest.fixture
 def app_url(world: ApiWorld) -> Iterator[str]:
     yield from serve(world.services)
+
+
+def mail_settings(net) -> dict:
+    """Email verification pointed at the loopback mail internet (tests/mailnet), never the real one."""
+    return dict(
+        verify_dns_nameservers=["127.0.0.1"],
+        verify_dns_port=net.dns_port,
+        verify_smtp_port=net.smtp_port,
+        verify_test_domains=True,
+        verify_connect_timeout_s=1.0,
+        verify_command_timeout_s=2.0,
+        verify_helo_name="verifier.tributary.test",
+        verify_mail_from="probe@verifier.tributary.test",
+    )

@@ -3,6 +3,8 @@ every response conforms to the document (status, content type, schema, headers).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -10,13 +12,23 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy import update
 
 from storage.models import Plan
-from tests.api.conftest import ApiWorld
+from tests.api.conftest import ApiWorld, mail_settings, make_world
+from tests.mailnet.fixtures import mailnet  # noqa: F401  (fixture)
+from tests.mailnet.net import MailNet
 from web.app import create_app
 
 MAX_EXAMPLES_PER_OPERATION = 20
 
 
-def test_api_conforms_to_its_document(world: ApiWorld) -> None:
+@pytest.fixture
+def fuzz_world(db_url: str, mailnet: MailNet) -> Iterator[ApiWorld]:  # noqa: F811
+    world = make_world(db_url, **mail_settings(mailnet))  # email verification stays on loopback
+    yield world
+    world.services.engine.dispose()
+
+
+def test_api_conforms_to_its_document(fuzz_world: ApiWorld) -> None:
+    world = fuzz_world
     with world.services.engine.begin() as conn:  # the fuzzer's many requests are not what is tested here
         conn.execute(update(Plan.__table__).values(api_requests_per_minute=1_000_000))
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", create_app(world.services))

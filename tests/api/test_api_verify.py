@@ -7,24 +7,14 @@ import pytest
 from sqlalchemy import update
 
 from storage.models import Plan
-from tests.api.conftest import make_world
+from tests.api.conftest import mail_settings, make_world
 from tests.mailnet.fixtures import mailnet  # noqa: F401  (fixture)
 from tests.mailnet.net import MailNet
 
 
 @pytest.fixture
 def verify_world(db_url: str, mailnet: MailNet):  # noqa: F811
-    world = make_world(
-        db_url,
-        verify_dns_nameservers=["127.0.0.1"],
-        verify_dns_port=mailnet.dns_port,
-        verify_smtp_port=mailnet.smtp_port,
-        verify_test_domains=True,
-        verify_connect_timeout_s=1.0,
-        verify_command_timeout_s=2.0,
-        verify_helo_name="verifier.tributary.test",
-        verify_mail_from="probe@verifier.tributary.test",
-    )
+    world = make_world(db_url, **mail_settings(mailnet))
     yield world
     world.services.engine.dispose()
 
