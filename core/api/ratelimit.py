@@ -3,11 +3,12 @@ in Redis when configured (INCR + EXPIRE), else in the database (one upsert per r
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -34,20 +35,38 @@ class RateCounter(Protocol):
 
 
 class DatabaseCounter:
+    """One upsert per request. On PostgreSQL a key's concurrent requests count on PG_SHARDS rows
+    picked at random (one hot row serialised them on its lock: 3.8x the direct call's time at 16
+    clients in benchmarks/api.py); the window's count is the sum, so requests racing at the limit
+    may be admitted a few over it. SQLite has one writer anyway: one row, exact."""
+
+    PG_SHARDS = 8
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.shards = 1 if is_sqlite(engine) else self.PG_SHARDS
         insert = sqlite_insert if is_sqlite(engine) else pg_insert
-        stmt = insert(_WIN)
-        self._upsert = stmt.on_conflict_do_update(
-            index_elements=["api_key_id", "window_start"], set_={"hits": _WIN.c.hits + 1}
-        ).returning(_WIN.c.hits)
+        self._upsert = (
+            insert(_WIN)
+            .on_conflict_do_update(
+                index_elements=["api_key_id", "window_start", "shard"], set_={"hits": _WIN.c.hits + 1}
+            )
+            .returning(_WIN.c.hits)
+        )
 
     def hit(self, key_id: int, window_start: int) -> int:
+        shard = random.randrange(self.shards)
+
         def op(conn) -> int:
-            hits = conn.execute(self._upsert.values(api_key_id=key_id, window_start=window_start, hits=1)).scalar_one()
-            if hits == 1:  # first request of a new window: drop this key's old ones
+            values = dict(api_key_id=key_id, window_start=window_start, shard=shard, hits=1)
+            hits = conn.execute(self._upsert.values(**values)).scalar_one()
+            if hits == 1:  # first request of a new window on this shard: drop this key's old windows
                 conn.execute(delete(_WIN).where(_WIN.c.api_key_id == key_id, _WIN.c.window_start < window_start))
-            return hits
+            if self.shards == 1:
+                return hits
+            return conn.execute(
+                select(func.sum(_WIN.c.hits)).where(_WIN.c.api_key_id == key_id, _WIN.c.window_start == window_start)
+            ).scalar_one()
 
         return run_write(self.engine, op)
 

@@ -48,4 +48,7 @@ class ApiRateWindow(SQLModel, table=True):
 
     api_key_id: int = Field(foreign_key="api_key.id", primary_key=True)
     window_start: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})  # epoch seconds
+    # Concurrent requests of one key count on different rows (PostgreSQL row locks); the window's
+    # count is the sum of its shards.
+    shard: int = Field(default=0, primary_key=True, sa_column_kwargs={"autoincrement": False})
     hits: int = 0

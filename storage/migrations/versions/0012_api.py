@@ -55,9 +55,10 @@ def upgrade() -> None:
         "api_rate_window",
         sa.Column("api_key_id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("window_start", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("shard", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("hits", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(["api_key_id"], ["api_key.id"]),
-        sa.PrimaryKeyConstraint("api_key_id", "window_start"),
+        sa.PrimaryKeyConstraint("api_key_id", "window_start", "shard"),
     )
 
 
