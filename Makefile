@@ -37,6 +37,7 @@ bench: install
 	$(BIN)/python -m benchmarks.matching
 	$(BIN)/python -m benchmarks.enrich
 	$(BIN)/python -m benchmarks.slack_ack
+	$(BIN)/python -m benchmarks.api
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

@@ -6,6 +6,7 @@ import typer
 
 from cli import (
     accounts,
+    api_keys,
     bot,
     bounces,
     contacts,
@@ -34,8 +35,8 @@ app = typer.Typer(
 )
 
 for module in (
-    db, web, accounts, credits, data, verify, phone, bounces, bot, digest, waterfall, enrich, sending, worker, secrets,
-    contacts,
+    db, web, accounts, api_keys, credits, data, verify, phone, bounces, bot, digest, waterfall, enrich, sending,
+    worker, secrets, contacts,
 ):
     module.register(app)
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from core.accounts import Accounts
+from core.api.service import ApiService
+from core.api.webhooks import WebhookPolicy
 from core.bounces.intake import BounceIntakeService
 from core.bounces.refunds import Refunds
 from core.bounces.webhook_secrets import WebhookSecrets
@@ -38,6 +42,9 @@ from core.verify.config import VerifierConfig
 from core.verify.pipeline import EmailVerifier
 from core.waterfall import Waterfalls
 from storage.db import make_engine
+
+if TYPE_CHECKING:
+    from core.jobs.tasks import Jobs
 
 
 def verifier_config(st: Settings) -> VerifierConfig:
@@ -85,6 +92,29 @@ class Services:
             lease_s=self.settings.data_request_lease_s,
             sources=self.waterfalls.for_team,
         )
+
+    @cached_property
+    def api(self) -> ApiService:
+        st = self.settings
+        return ApiService.build(
+            self.engine,
+            self.accounts,
+            self.data_requests,
+            self.csv_enrichment,
+            self.email_verifier,
+            job_dir=Path(st.api_job_dir),
+            enqueue=lambda job_id, spec: self.job_queue.api_enrichment(job_id, spec),
+            redis_url=st.redis_url,
+            redis_prefix=st.api_redis_prefix,
+            webhook_policy=WebhookPolicy(st.api_webhook_max_attempts, st.api_webhook_backoff_s),
+        )
+
+    @cached_property
+    def job_queue(self) -> Jobs:
+        """The huey tasks, for enqueueing from this process (workers build their own)."""
+        from core.jobs.tasks import Jobs
+
+        return Jobs(self)
 
     @cached_property
     def usage_digests(self) -> UsageDigests:

@@ -124,6 +124,14 @@ class Settings(BaseSettings):
     enrich_workers: int = 16
     enrich_hold_timeout_s: int = 24 * 3600
 
+    # REST API: the Redis key prefix of its rate-limit windows (when TRIBUTARY_REDIS_URL is set).
+    api_redis_prefix: str = "tributary:api:rate:"
+    # REST API enrichment jobs: their uploaded inputs and enriched outputs (shared by web and workers).
+    # Job completion webhooks: attempts, and the first wait between them (doubling, at most 5 minutes).
+    api_webhook_max_attempts: int = 8
+    api_webhook_backoff_s: float = 1.0
+    api_job_dir: str = Field(default_factory=lambda: str(DEFAULT_VAR_DIR / "api-jobs"))
+
     # Slack: threads per web worker running the work behind acknowledged commands and buttons
     # (lookups, data requests, respond). Few: busy ones take the worker's GIL from the acks (2 kept the
     # benchmark's ack p99 under 300 ms, 4 did not); raise it if slow provider calls queue the buttons.

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from apiflask import APIFlask
 from flask import Blueprint, Flask
 
 from bot.flask import create_slack_blueprint
 from core.services import Services
+from web.api import create_api_blueprint
 from web.events import create_events_blueprint
 from web.health import create_health_blueprint
 from web.limits import CappedRequest
@@ -25,6 +27,7 @@ BLUEPRINT_FACTORIES: tuple[BlueprintFactory, ...] = (
     create_health_blueprint,
     create_events_blueprint,
     create_slack_blueprint,
+    create_api_blueprint,
 )
 
 _EXTENSION_KEY = "tributary"
@@ -32,7 +35,12 @@ _EXTENSION_KEY = "tributary"
 
 def create_app(services: Services | None = None, *, extra_blueprints: Iterable[BlueprintFactory] = ()) -> Flask:
     services = services or Services.from_settings()
-    app = Flask("tributary")
+    # APIFlask is Flask plus the OpenAPI document of the REST API's blueprint; the other blueprints
+    # stay out of the document. Errors of every blueprint are problem+json (web/problems.py).
+    app = APIFlask(
+        "tributary", title="Tributary API", version="1", spec_path="/api/v1/openapi.json", docs_path="/api/docs",
+        json_errors=False,
+    )
     # Enforced while the body is read, chunked bodies (no Content-Length) included (web/limits.py):
     # reading past it raises 413 instead of buffering the rest.
     app.request_class = CappedRequest

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from huey import Huey, crontab
 from huey.exceptions import TaskLockedException
 
+from core.api.jobs import spec_from_values
 from core.bounces.mailbox import MailboxConfig, PollResult, poll_mailbox
 from core.jobs.maintenance import close_due_cycles, send_due_digests, sweep_due_holds
 from core.jobs.queue import make_huey
@@ -73,6 +74,11 @@ class Jobs:
         self.process_bounces = h.task(name=TASK_PREFIX + "process_bounces")(process)
         self.send_digests = h.task(name=TASK_PREFIX + "send_digests")(
             lambda now=None: send_due_digests(services, deliver_digest, now)
+        )
+
+        # REST API enrichment jobs (core/api/jobs.py): the web request enqueues, a worker runs.
+        self.api_enrichment = h.task(name=TASK_PREFIX + "api_enrichment")(
+            lambda job_id, spec: services.api.jobs.run(job_id, spec_from_values(spec))
         )
 
         # The schedule. Periodic tasks take no arguments: they act on the present.

@@ -2,6 +2,7 @@
 
 from storage.models.access import RateLimitWindow, SlackConnectCode
 from storage.models.accounts import BillingCycle, Member, Plan, Team
+from storage.models.api import ApiIdempotency, ApiKey, ApiRateWindow
 from storage.models.contacts import (
     Company,
     ContactExport,
@@ -41,6 +42,9 @@ from storage.models.verification import EmailVerification
 from storage.models.waterfall import SourceCall, WaterfallConfig
 
 __all__ = [
+    "ApiIdempotency",
+    "ApiKey",
+    "ApiRateWindow",
     "BillingCycle",
     "Bounce",
     "BounceIntake",

@@ -19,6 +19,9 @@ class Plan(SQLModel, table=True):
     price_email_credits: int = Field(default=1, ge=0)
     price_mobile_credits: int = Field(default=8, ge=0)
     price_export_credits: int = Field(default=0, ge=0)
+    # REST API: requests per minute per key, and the price of one definitive email verification.
+    api_requests_per_minute: int = Field(default=600, ge=1, sa_column_kwargs={"server_default": "600"})
+    price_verify_credits: int = Field(default=1, ge=0, sa_column_kwargs={"server_default": "1"})
     builtin: bool = False
     created_at: datetime = Field(default_factory=utcnow)
 

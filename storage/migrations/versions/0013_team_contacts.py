@@ -3,7 +3,7 @@
 Existing contacts get their creator as owner; their source defaults to `cli` (it was not recorded).
 
 Revision ID: 0013_team_contacts
-Revises: 0011_bounce_proof_and_secrets
+Revises: 0012_api
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0013_team_contacts"
-down_revision: str | None = "0011_bounce_proof_and_secrets"
+down_revision: str | None = "0012_api"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,86 @@
+"""The API's one entry into core: who is calling (a key), how often, and the operations they ask for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from core.accounts import Accounts
+from core.api.account import CreditsView, UsageFilter, UsagePage, credits_view, usage_page
+from core.api.idempotency import IdempotencyStore
+from core.api.jobs import ApiJobs, Enqueue
+from core.api.keys import ApiCaller, ApiKeys
+from core.api.people import MatchAnswer, MatchQuery, bulk_match, match
+from core.api.ratelimit import DatabaseCounter, RateCounter, RateLimiter, RedisCounter
+from core.api.verification import VerifyAnswer, verify_emails
+from core.api.webhooks import WebhookPolicy
+from core.data_requests import DataRequests
+from core.enrichment.csv_enrich import CsvEnrichment
+from core.errors import TributaryError
+from core.verify.pipeline import EmailVerifier
+
+
+@dataclass
+class ApiService:
+    engine: Engine
+    accounts: Accounts
+    data_requests: DataRequests
+    keys: ApiKeys
+    idempotency: IdempotencyStore
+    limiter: RateLimiter
+    jobs: ApiJobs
+    verifier: EmailVerifier
+
+    @classmethod
+    def build(
+        cls,
+        engine: Engine,
+        accounts: Accounts,
+        data_requests: DataRequests,
+        csv_enrichment: CsvEnrichment,
+        verifier: EmailVerifier,
+        *,
+        job_dir: Path,
+        enqueue: Enqueue | None = None,
+        redis_url: str | None = None,
+        redis_prefix: str = "tributary:api:rate:",
+        webhook_policy: WebhookPolicy | None = None,
+    ) -> ApiService:
+        counter: RateCounter
+        if redis_url:
+            import redis
+
+            counter = RedisCounter(redis.Redis.from_url(redis_url), redis_prefix)
+        else:
+            counter = DatabaseCounter(engine)
+        keys = ApiKeys(engine, accounts)
+        return cls(
+            engine,
+            accounts,
+            data_requests,
+            keys,
+            IdempotencyStore(engine),
+            RateLimiter(counter),
+            ApiJobs(csv_enrichment, job_dir, enqueue, signing_key=keys.signing_key, webhook_policy=webhook_policy),
+            verifier,
+        )
+
+    def caller(self, presented_key: str | None) -> ApiCaller:
+        return self.keys.authenticate(presented_key)
+
+    def match(self, caller: ApiCaller, query: MatchQuery) -> MatchAnswer:
+        return match(self.engine, self.data_requests, caller, query)
+
+    def bulk_match(self, caller: ApiCaller, queries: list[MatchQuery]) -> list[MatchAnswer | TributaryError]:
+        return bulk_match(self.engine, self.data_requests, caller, queries)
+
+    def credits(self, caller: ApiCaller) -> CreditsView:
+        return credits_view(self.accounts.ledger, self.accounts, caller.team.id)
+
+    def usage(self, caller: ApiCaller, flt: UsageFilter) -> UsagePage:
+        return usage_page(self.engine, self.accounts, caller.team.id, flt)
+
+    def verify(self, caller: ApiCaller, emails: list[str]) -> VerifyAnswer:
+        return verify_emails(self.accounts.ledger, self.verifier, caller, emails)
