@@ -1,1 +1,2 @@
-"""Bounce intake: reading delivery status notifications and other bounce messages."""
+"""Bounces: intake (mailbox, file, webhook), parsing, proof by VERP token, matching to the proven send,
+refunds and their notices, and the shared status downgrade."""

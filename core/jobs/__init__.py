@@ -1,0 +1,1 @@
+"""Background jobs on huey (Redis in production, SQLite embedded): tasks, schedules, maintenance."""
