@@ -18,6 +18,7 @@ from core.errors import InvalidInput
 from core.ledger import Ledger, UsageMeta
 from core.verify.pipeline import EmailVerifier
 from core.verify.result import EmailResult
+from storage.limits import MAX_TEXT_CHARS
 from storage.models.enums import Category, EmailStatus, Feature
 
 MAX_VERIFY_EMAILS = 100
@@ -50,7 +51,7 @@ def verify_emails(ledger: Ledger, verifier: EmailVerifier, caller: ApiCaller, em
         feature=Feature.API,
         member_id=caller.member.id,
         action="verify_email",
-        description=f"Verified {len(distinct)} address(es) through the API"[:500],
+        description=f"Verified {len(distinct)} address(es) through the API"[:MAX_TEXT_CHARS],
     )
     call = uuid.uuid4().hex
     team_id = caller.team.id
