@@ -241,7 +241,7 @@ def test_another_teams_webhook_secret_matches_nothing_of_ours(world, webhook_url
 
 def test_unknown_team_reads_like_a_bad_signature(world, webhook_url) -> None:
     response = _post(f"{webhook_url}/nosuchteam", {"recipient": "a@b.test", "type": "hard"}, "whatever")
-    assert response.status_code == 401 and "signature" in response.json()["error"]
+    assert response.status_code == 401 and "signature" in response.json()["detail"]
 
 
 def test_verp_address_shape() -> None:

@@ -70,7 +70,7 @@ def test_webhook_refunds_once_and_refuses_bad_signatures_and_bodies(webhook) -> 
     assert _post(url, body, secret=secret, signature=tampered).status_code == 401
     stale = int(time.time()) - 3600
     refused = _post(url, body, secret=secret, timestamp=stale)
-    assert refused.status_code == 401 and "Timestamp" in refused.json()["error"]
+    assert refused.status_code == 401 and "Timestamp" in refused.json()["detail"]
     assert requests.post(url, data=body, timeout=30).status_code == 401
     # The old shared endpoint is gone: every event names its team.
     assert _post(base, body, secret=secret).status_code == 404

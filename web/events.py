@@ -29,6 +29,10 @@ from core.bounces.webhook import (
 from core.errors import NotConfigured, TributaryError
 from core.secrets import SecretsError
 from core.services import Services
+from web.problems import PROBLEM_TYPE_PREFIX, problem
+
+AUTH_PROBLEM = PROBLEM_TYPE_PREFIX + "webhook-auth-error"
+BODY_PROBLEM = PROBLEM_TYPE_PREFIX + "webhook-body-error"
 
 
 def create_events_blueprint(services: Services) -> Blueprint:
@@ -75,15 +79,15 @@ def bounce_events(services: Services, team_ref: str):
         )
     except WebhookAuthError as exc:
         current_app.logger.warning("bounce webhook refused from %s: %s", request.remote_addr, exc)
-        return jsonify(error=str(exc)), 401
+        return problem(401, "Unauthorized", str(exc), type_=AUTH_PROBLEM)
     if team_id is None:  # unreachable in practice: a random secret matched
-        return jsonify(error=f"{SIGNATURE_HEADER}: signature does not match"), 401
+        return problem(401, "Unauthorized", f"{SIGNATURE_HEADER}: signature does not match", type_=AUTH_PROBLEM)
     intake = services.bounce_intake
     try:
         is_list, items = parse_body(body)
     except WebhookBodyError as exc:
         kept = intake.record_unparseable(body, source=IntakeSource.WEBHOOK, error_code="bad_body", error=str(exc))
-        return jsonify(error=str(exc), field=exc.field, intake_id=kept.intake_id), 400
+        return problem(400, "Bad event", str(exc), type_=BODY_PROBLEM, field=exc.field, intake_id=kept.intake_id)
     results = []
     failed = False
     for item in items:
@@ -113,6 +117,7 @@ def bounce_events(services: Services, team_ref: str):
     if not is_list:
         result = results[0]
         if "error" in result:
-            return jsonify(error=result["error"], field=result["field"], intake_id=result["intake_id"]), 400
+            return problem(400, "Bad event", result["error"], type_=BODY_PROBLEM, field=result["field"],
+                           intake_id=result["intake_id"])
         return jsonify(result), 200
     return jsonify(results=results), 400 if failed else 200
