@@ -45,6 +45,8 @@ class InvalidInput(TributaryError):
 class AccessDenied(TributaryError):
     """The actor may not do this; the message says who may."""
 
+    http_status = 403
+
 
 class NotAMember(AccessDenied):
     """Refused because the actor is no member of the team: front ends show only how to get linked."""
@@ -52,6 +54,8 @@ class NotAMember(AccessDenied):
 
 class RateLimited(TributaryError):
     """Too many requests of one kind in a window; the message says when to try again."""
+
+    http_status = 429
 
     def __init__(self, message: str, *, retry_after_s: int) -> None:
         super().__init__(message)

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import Engine, bindparam, insert, select, update
 
 from core.accounts import Accounts, MemberInfo, PlanInfo, TeamInfo
+from core.actors import Actor, Channel
 from core.errors import InvalidInput, NotFound, TributaryError
 from storage.db import read_transaction, run_write
 from storage.models import ApiKey, Member, Plan, Team
@@ -62,6 +63,11 @@ class ApiCaller:
     @property
     def role(self) -> Role:
         return self.member.role
+
+    @property
+    def actor(self) -> Actor:
+        """The key's member as core's rules see them (the same rules as Slack and the CLI)."""
+        return Actor.of_member(self.team.id, self.member.id, self.member.is_admin, Channel.API)
 
 
 def hash_secret(secret: str) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy import Engine
 
 from core.accounts import Accounts
+from core.actors import allows, require_see_balance, require_see_usage, require_spend
 from core.api.account import CreditsView, UsageFilter, UsagePage, credits_view, usage_page
 from core.api.idempotency import IdempotencyStore
 from core.api.jobs import ApiJobs, Enqueue
@@ -71,16 +72,26 @@ class ApiService:
         return self.keys.authenticate(presented_key)
 
     def match(self, caller: ApiCaller, query: MatchQuery) -> MatchAnswer:
+        require_spend(caller.actor)
         return match(self.engine, self.data_requests, caller, query)
 
     def bulk_match(self, caller: ApiCaller, queries: list[MatchQuery]) -> list[MatchAnswer | TributaryError]:
+        require_spend(caller.actor)
         return bulk_match(self.engine, self.data_requests, caller, queries)
 
     def credits(self, caller: ApiCaller) -> CreditsView:
+        require_see_balance(caller.actor)
         return credits_view(self.accounts.ledger, self.accounts, caller.team.id)
 
     def usage(self, caller: ApiCaller, flt: UsageFilter) -> UsagePage:
+        """Admins see the team's usage; a member sees their own (as in Slack's `/tributary usage`)."""
+        if not allows(require_see_usage, caller.actor):
+            own = caller.member.email
+            if flt.member is not None and flt.member.strip().lower() != own.lower():
+                require_see_usage(caller.actor)  # another member's usage: refused, saying who may
+            flt = replace(flt, member=own)
         return usage_page(self.engine, self.accounts, caller.team.id, flt)
 
     def verify(self, caller: ApiCaller, emails: list[str]) -> VerifyAnswer:
+        require_spend(caller.actor)
         return verify_emails(self.accounts.ledger, self.verifier, caller, emails)

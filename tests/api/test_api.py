@@ -136,9 +136,11 @@ def test_another_team_pays_for_its_own_access_and_sees_nothing_of_ours(world: Ap
     assert theirs.get_json()["data"]["credits_charged"] == 1  # net-new is per team
     usage = client.get("/api/v1/usage", headers=_auth(world.other_key)).get_json()["data"]
     assert [e["user"] for e in usage] == ["spy@other.test"]
+    # A member may see only their own usage: asking for anyone else is refused before any lookup,
+    # so it says nothing about whether that member exists in some team.
     spying = client.get("/api/v1/usage?member=rep@acme.test", headers=_auth(world.other_key))
-    assert spying.status_code == 422 and "data" not in spying.get_json()
-    assert spying.get_json()["pointer"] == "/member"
+    assert spying.status_code == 403 and "data" not in spying.get_json()
+    assert "rep@acme.test" not in spying.get_json()["detail"]
     for unknown in (10**9, 2**40):  # 2**40: beyond PostgreSQL's INTEGER, still just nobody
         missing = client.post("/api/v1/people/match", json={"id": unknown}, headers=_auth(world.key))
         assert missing.status_code == 404 and missing.mimetype == PROBLEM

@@ -66,9 +66,18 @@ def problem(status: int, slug: str, title: str, detail: str, pointer: str | None
     return Response(json.dumps(body), status=status, mimetype=PROBLEM_MIME)
 
 
+def _slug(exc: TributaryError) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", type(exc).__name__).lower()
+
+
+def _title(exc: TributaryError) -> str:
+    return "Bad request" if exc.http_status == 400 else _slug(exc).replace("-", " ").capitalize()
+
+
 def error_problem_body(exc: TributaryError, base_pointer: str = "") -> dict:
     """The problem a core error is, with the pointer of the field its message names."""
-    status, slug, title = 400, "bad-request", "Bad request"
+    # Unmapped errors keep the status their class declares (AccessDenied 403, RateLimited 429, ...).
+    status, slug, title = exc.http_status, "bad-request" if exc.http_status == 400 else _slug(exc), _title(exc)
     for cls, st, sl, ti in _MAPPING:
         if isinstance(exc, cls):
             status, slug, title = st, sl, ti
