@@ -305,13 +305,17 @@ def test_an_export_retried_with_its_idempotency_key_streams_the_same_file_once_c
 
 
 def test_concurrent_exports_of_the_same_contacts_charge_each_once(cw: Contacts) -> None:
-    for url in serve(cw.world.services):
+    server = serve(cw.world.services)
+    url = next(server)
 
-        def export(_: int) -> requests.Response:
-            return requests.post(f"{url}/api/v1/contacts/export", json={}, headers=_auth(cw.world.key), timeout=60)
+    def export(_: int) -> requests.Response:
+        return requests.post(f"{url}/api/v1/contacts/export", json={}, headers=_auth(cw.world.key), timeout=60)
 
+    try:
         with ThreadPoolExecutor(4) as pool:
             answers = list(pool.map(export, range(4)))
+    finally:
+        server.close()
     assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
     assert sum(int(a.headers["X-Credits-Charged"]) for a in answers) == 4 * EXPORT_PRICE
     assert all(a.content.decode("utf-8-sig").count("\n") == 5 for a in answers)

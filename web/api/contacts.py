@@ -240,4 +240,3 @@ def _export_routes(bp: APIBlueprint, api: ApiService, contacts: ApiContacts, cha
             raise
         api.idempotency.complete(claim.record_id, 200, charged)
         return _csv(contacts, charged, charged["credits"])
-
