@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import update
 
 from core.people.contacts import NewPerson, add_person
@@ -320,3 +322,46 @@ def test_concurrent_exports_of_the_same_contacts_charge_each_once(cw: Contacts) 
     assert sum(int(a.headers["X-Credits-Charged"]) for a in answers) == 4 * EXPORT_PRICE
     assert all(a.content.decode("utf-8-sig").count("\n") == 5 for a in answers)
     assert cw.available() == 100 - 4 * EXPORT_PRICE
+
+
+FILTERS = [{}, {"source": "crm"}, {"owner": "me"}, {"email_status": "verified"}, {"q": "o"}, {"has_phone": False}]
+
+
+def test_any_sequence_of_exports_charges_each_contact_once_and_as_previewed(cw: Contacts) -> None:
+    exported: set[int] = set()  # the model: contacts this team has exported (across examples: one world)
+
+    @given(st.lists(st.sampled_from(FILTERS), min_size=1, max_size=4))
+    @settings(max_examples=15, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    def exports(filters: list[dict]) -> None:
+        for flt in filters:
+            before = cw.available()
+            preview = cw.post("/contacts/export/preview", {"filter": flt}).get_json()["data"]
+            response = _export(cw, {"filter": flt})
+            ids = {int(line.split(",")[0]) for line in response.get_data().decode("utf-8-sig").splitlines()[1:]}
+            new = ids - exported
+            exported.update(ids)
+            assert preview["net_new"] == len(new) and preview["contacts"] == len(ids)
+            assert int(response.headers["X-Credits-Charged"]) == preview["credits"] == len(new) * EXPORT_PRICE
+            assert cw.available() == before - preview["credits"]
+
+    exports()
+    assert cw.available() == 100 - len(exported) * EXPORT_PRICE
+
+
+def test_every_contacts_operation_is_in_the_openapi_document(cw: Contacts) -> None:
+    spec = cw.world.client().get("/api/v1/openapi.json").get_json()
+    expected = {
+        ("/api/v1/contacts", "get"), ("/api/v1/contacts/{contact_id}", "get"), ("/api/v1/contacts/assign", "post"),
+        ("/api/v1/lists", "get"), ("/api/v1/lists", "post"), ("/api/v1/lists/{list_id}", "get"),
+        ("/api/v1/lists/{list_id}/add", "post"), ("/api/v1/lists/{list_id}/remove", "post"),
+        ("/api/v1/contacts/export/preview", "post"), ("/api/v1/contacts/export", "post"),
+    }  # fmt: skip
+    for path, method in expected:
+        op = spec["paths"][path][method]
+        ok = op["responses"]["201" if (path, method) == ("/api/v1/lists", "post") else "200"]
+        assert "content" in ok and op["responses"]["404"]["content"]["application/problem+json"]
+    export = spec["paths"]["/api/v1/contacts/export"]["post"]
+    assert "text/csv" in export["responses"]["200"]["content"]
+    assert "X-Credits-Charged" in export["responses"]["200"]["headers"]
+    assert any(p["name"] == "Idempotency-Key" for p in export["parameters"])
+    assert "403" in spec["paths"]["/api/v1/contacts/assign"]["post"]["responses"]
