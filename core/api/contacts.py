@@ -76,7 +76,7 @@ class ApiContacts:
         ref = ref.strip()
         if ref.lower() == OWNER_ME:
             return caller.member.id
-        key: int | str = int(ref) if ref.isdigit() and len(ref) <= 10 else ref
+        key: int | str = int(ref) if ref.isascii() and ref.isdigit() and int(ref) <= MAX_ID else ref
         try:
             return self.contacts.accounts.member(key, caller.team.id).id
         except NotFound:

@@ -129,6 +129,8 @@ def test_a_contact_is_shown_with_its_data_and_lists(cw: Contacts) -> None:
         ({"source": "fax"}, "/source"),
         ({"owner": "stranger@else.test"}, "/owner"),
         ({"owner": "spy@other.test"}, "/owner"),
+        ({"owner": "9999999999"}, "/owner"),  # larger than any member id (a 32-bit column)
+        ({"owner": "0"}, "/owner"),
         ({"limit": "0"}, "/limit"),
         ({"sort": "random"}, "/sort"),
         ({"cursor": "not-a-cursor"}, "/cursor"),
