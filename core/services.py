@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 from core.accounts import Accounts
+from core.api.contacts import ApiContacts
 from core.api.service import ApiService
 from core.api.webhooks import WebhookPolicy
 from core.bounces.intake import BounceIntakeService
@@ -107,6 +108,7 @@ class Services:
             redis_url=st.redis_url,
             redis_prefix=st.api_redis_prefix,
             webhook_policy=WebhookPolicy(st.api_webhook_max_attempts, st.api_webhook_backoff_s),
+            contacts=ApiContacts(self.team_contacts, self.contact_lists, self.contact_exports),
         )
 
     @cached_property

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from core.accounts import Accounts
 from core.actors import allows, require_see_balance, require_see_usage, require_spend
 from core.api.account import CreditsView, UsageFilter, UsagePage, credits_view, usage_page
+from core.api.contacts import ApiContacts
 from core.api.idempotency import IdempotencyStore
 from core.api.jobs import ApiJobs, Enqueue
 from core.api.keys import ApiCaller, ApiKeys
@@ -33,6 +34,7 @@ class ApiService:
     limiter: RateLimiter
     jobs: ApiJobs
     verifier: EmailVerifier
+    contacts: ApiContacts | None = None  # team contacts, lists, exports (None: not offered)
 
     @classmethod
     def build(
@@ -48,6 +50,7 @@ class ApiService:
         redis_url: str | None = None,
         redis_prefix: str = "tributary:api:rate:",
         webhook_policy: WebhookPolicy | None = None,
+        contacts: ApiContacts | None = None,
     ) -> ApiService:
         counter: RateCounter
         if redis_url:
@@ -66,6 +69,7 @@ class ApiService:
             RateLimiter(counter),
             ApiJobs(csv_enrichment, job_dir, enqueue, signing_key=keys.signing_key, webhook_policy=webhook_policy),
             verifier,
+            contacts,
         )
 
     def caller(self, presented_key: str | None) -> ApiCaller:

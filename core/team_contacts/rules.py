@@ -7,7 +7,7 @@ from core.errors import TributaryError
 
 
 class NotPermitted(TributaryError):
-    pass
+    http_status = 403
 
 
 def may_reassign(actor: MemberInfo, current_owner_id: int | None) -> bool:

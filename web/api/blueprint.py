@@ -21,6 +21,7 @@ from core.errors import TributaryError
 from core.services import Services
 from storage.models.enums import Category, Feature
 from web.api import render
+from web.api.contacts import add_contact_routes
 from web.api.jobs import CREATE_ENDPOINT, add_job_routes, body_limit
 from web.api.problems import PROBLEM_MIME, error_problem_body, pointer_of, problem
 from web.api.schemas import (
@@ -129,11 +130,11 @@ def _guard(api: ApiService) -> Callable[[], Response | None]:
     return before
 
 
-def _charging(api: ApiService, body: BaseModel, run: Callable[[], dict]) -> Response:
-    """Run a charging call once per Idempotency-Key (core/api/idempotency.py)."""
+def _charging(api: ApiService, body: BaseModel, run: Callable[[], dict], status: int = 200) -> Response:
+    """Run a charging call (or any POST) once per Idempotency-Key (core/api/idempotency.py)."""
     key = request.headers.get("Idempotency-Key")
     if key is None:
-        return _json(run())
+        return _json(run(), status)
     caller = g.api_caller
     digest = request_hash(request.method, request.path, body.model_dump(mode="json"))
     claim = api.idempotency.claim(caller.key_id, key, digest)
@@ -146,8 +147,8 @@ def _charging(api: ApiService, body: BaseModel, run: Callable[[], dict]) -> Resp
     except BaseException:
         api.idempotency.complete(claim.record_id, 500, {})  # released: a retry may run it again
         raise
-    api.idempotency.complete(claim.record_id, 200, payload)
-    return _json(payload)
+    api.idempotency.complete(claim.record_id, status, payload)
+    return _json(payload, status)
 
 
 def create_api_blueprint(services: Services) -> APIBlueprint:
@@ -213,4 +214,5 @@ def create_api_blueprint(services: Services) -> APIBlueprint:
         return _json(render.usage(api.usage(g.api_caller, flt)))
 
     add_job_routes(bp, api)
+    add_contact_routes(bp, api, lambda body, run, status=200: _charging(api, body, run, status))
     return bp

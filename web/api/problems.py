@@ -7,13 +7,16 @@ import re
 
 from flask import Response, json
 
+from core.accounts import AlreadyExists
 from core.api.idempotency import IdempotencyKeyConflict
 from core.api.jobs import JobNotFinished, UploadTooLarge
 from core.api.keys import InvalidApiKey
 from core.api.people import AmbiguousMatch
 from core.data_requests import BudgetExhausted, RequestInProgress
-from core.errors import InvalidInput, NotFound, TributaryError
+from core.errors import AccessDenied, InvalidInput, NotFound, TributaryError
 from core.ledger import IdempotencyConflict, InsufficientCredits
+from core.team_contacts.export import SpendCapExceeded
+from core.team_contacts.rules import NotPermitted
 
 PROBLEM_MIME = "application/problem+json"
 TYPE_BASE = "urn:tributary:problem:"
@@ -24,6 +27,10 @@ _FIELD_PREFIX = re.compile(r"^([A-Za-z_][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]+)*):\
 _MAPPING: tuple[tuple[type[TributaryError], int, str, str], ...] = (
     (InvalidApiKey, 401, "unauthorized", "Missing or invalid API key"),
     (NotFound, 404, "not-found", "Not found"),
+    (NotPermitted, 403, "forbidden", "Not permitted"),
+    (AccessDenied, 403, "forbidden", "Not permitted"),
+    (AlreadyExists, 409, "already-exists", "Already exists"),
+    (SpendCapExceeded, 402, "spend-cap-exceeded", "Over the spend cap"),
     (InsufficientCredits, 402, "insufficient-credits", "Not enough credits"),
     (BudgetExhausted, 402, "insufficient-credits", "Not enough credits"),
     (IdempotencyKeyConflict, 409, "idempotency-conflict", "Idempotency key conflict"),

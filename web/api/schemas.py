@@ -9,7 +9,15 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from core.api.account import MAX_USAGE_PAGE
+from core.api.contacts import MAX_ID
 from core.api.people import MAX_BULK_PEOPLE
+from core.team_contacts.models import (
+    DEFAULT_PAGE_SIZE,
+    MAX_LIST_NAME_CHARS,
+    MAX_PAGE_SIZE,
+    MAX_SELECTION_IDS,
+    MAX_TEXT_CHARS,
+)
 
 # Text without NUL (PostgreSQL text cannot hold it) and bounded.
 _NO_NUL = r"^[^\x00]*$"
@@ -264,3 +272,136 @@ class VerifyMeta(BaseModel):
 class VerifyOut(BaseModel):
     data: list[VerifyItem]
     meta: VerifyMeta
+
+
+# ---- team contacts, lists, exports --------------------------------------------------------------
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Choices = Annotated[str, StringConstraints(max_length=200, pattern=_NO_NUL)]
+
+
+class ContactFilterIn(_In):
+    """All conditions must hold. Choices are comma-separated: `email_status=verified,accept_all`."""
+
+    email_status: Choices | None = None
+    has_phone: bool | None = None
+    line_type: Choices | None = None
+    owner: Annotated[str, StringConstraints(min_length=1, max_length=320, pattern=_NO_NUL)] | None = Field(
+        default=None, description="`me`, `none` (unowned), or a member's email or id"
+    )
+    account_id: Id | None = None
+    company: Name | None = Field(default=None, description="company name or domain (exact, any case)")
+    saved_since: datetime | None = None
+    saved_until: datetime | None = None
+    source: Choices | None = None
+    list_id: Id | None = None
+    q: Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS, pattern=_NO_NUL)] | None = Field(
+        default=None, description="free text: part of the name or the company"
+    )
+
+
+class ContactsQuery(ContactFilterIn):
+    sort: Literal["saved_desc", "saved_asc", "name"] = "saved_desc"
+    limit: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    cursor: Annotated[str, StringConstraints(max_length=512, pattern=_NO_NUL)] | None = None
+
+
+class SelectionIn(_In):
+    """Which contacts: `contact_ids`, or a `filter` (one of them)."""
+
+    contact_ids: list[Id] | None = Field(default=None, min_length=1, max_length=MAX_SELECTION_IDS)
+    filter: ContactFilterIn | None = None
+
+
+class AssignIn(SelectionIn):
+    owner: Annotated[str, StringConstraints(min_length=1, max_length=320, pattern=_NO_NUL)] = Field(
+        description="the new owner: `me`, or a member's email or id"
+    )
+
+
+class ListIn(_In):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=MAX_LIST_NAME_CHARS, pattern=_NO_NUL)]
+
+
+class ExportIn(_In):
+    """A `filter`, a `list_id`, or both (the list's contacts the filter selects); nothing: all."""
+
+    filter: ContactFilterIn | None = None
+    list_id: Id | None = None
+    max_credits: int | None = Field(default=None, ge=0, le=10**9)
+
+
+class ContactPhoneOut(BaseModel):
+    e164: str
+    kind: str
+    line_type: str | None
+    status: str
+
+
+class ContactOut(BaseModel):
+    id: int
+    person_id: int
+    name: str
+    title: str | None
+    account_id: int | None
+    company: str | None
+    domain: str | None
+    email: str | None
+    email_status: str
+    phones: list[ContactPhoneOut]
+    owner_member_id: int | None
+    owner_email: str | None
+    source: str
+    saved_at: datetime
+    linkedin_url: str | None
+    location: str | None
+    lists: list[str]
+
+
+class ContactsOut(BaseModel):
+    data: list[ContactOut]
+    meta: PageMeta
+
+
+class ContactViewOut(BaseModel):
+    data: ContactOut
+    meta: EmptyMeta
+
+
+class BulkOut(BaseModel):
+    matched: int
+    changed: int
+
+
+class BulkResultOut(BaseModel):
+    data: BulkOut
+    meta: EmptyMeta
+
+
+class ListOut(BaseModel):
+    id: int
+    name: str
+    contacts: int
+    created_at: datetime
+
+
+class ListViewOut(BaseModel):
+    data: ListOut
+    meta: EmptyMeta
+
+
+class ListsOut(BaseModel):
+    data: list[ListOut]
+    meta: EmptyMeta
+
+
+class ExportPreviewData(BaseModel):
+    contacts: int
+    net_new: int
+    price_credits: int
+    credits: int
+
+
+class ExportPreviewOut(BaseModel):
+    data: ExportPreviewData
+    meta: EmptyMeta

@@ -89,6 +89,8 @@ def _document_operation(op: dict, *, charging: bool) -> None:
         if code.startswith("2"):
             resp.setdefault("headers", {}).update(RATE_HEADERS)
     errors = dict(ERRORS, **(CHARGING_ERRORS if charging else {}))
+    # Errors an operation declares itself (e.g. 403) are problems too.
+    errors.update({code: r["description"] for code, r in responses.items() if code[0] in "45" and code not in errors})
     for code, description in errors.items():
         responses[code] = {
             "description": description,
