@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from core.actors import Actor, Channel, require_spend
+from core.actors import require_spend
 from core.api.keys import ApiCaller
 from core.errors import InvalidInput, NotFound
 from core.team_contacts.export import ContactExports, ExportCharge
@@ -146,7 +146,7 @@ class ApiContacts:
 
     def charge_export(self, caller: ApiCaller, f: ContactFilter, max_credits: int | None) -> ExportCharge:
         # The rule Slack's export button is guarded by (once house's ApiCaller.actor lands: use it).
-        require_spend(Actor.of_member(caller.team.id, caller.member.id, caller.member.is_admin, Channel.API))
+        require_spend(caller.actor)
         return self.exports.charge(caller.member, f, feature=Feature.API, max_credits=max_credits)
 
     def stream_export(self, caller: ApiCaller, export_id: int) -> Iterator[bytes]:
