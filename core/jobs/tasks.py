@@ -21,6 +21,7 @@ from huey import Huey, crontab
 from huey.exceptions import TaskLockedException
 
 from core.bounces.mailbox import MailboxConfig, PollResult, poll_mailbox
+from core.jobs.enrichment_tasks import EnrichmentTasks
 from core.jobs.maintenance import close_due_cycles, send_due_digests, sweep_due_holds
 from core.jobs.queue import make_huey
 
@@ -74,6 +75,9 @@ class Jobs:
         self.send_digests = h.task(name=TASK_PREFIX + "send_digests")(
             lambda now=None: send_due_digests(services, deliver_digest, now)
         )
+
+        # Enrichment jobs on workers: chunk tasks and their lease watch (core/jobs/enrichment_tasks.py).
+        self.enrichment = EnrichmentTasks(services, h)
 
         # The schedule. Periodic tasks take no arguments: they act on the present.
         self.periodic = [

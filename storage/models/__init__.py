@@ -5,6 +5,7 @@ from storage.models.contacts import Company, DataRequest, EmailAddress, Person, 
 from storage.models.contributor import CompanyNameKey, ContactCandidate, ContributionObservation, PersonNameKey
 from storage.models.digests import DigestDeliveryRecord, DigestPreference
 from storage.models.enrichment import EnrichmentJob, EnrichmentRow
+from storage.models.job_chunks import EnrichmentChunk, EnrichmentClaim, EnrichmentJobInput
 from storage.models.ledger import (
     CreditLot,
     HoldAllocation,
@@ -20,6 +21,9 @@ from storage.models.verification import EmailVerification
 from storage.models.waterfall import SourceCall, WaterfallConfig
 
 __all__ = [
+    "EnrichmentChunk",
+    "EnrichmentClaim",
+    "EnrichmentJobInput",
     "BillingCycle",
     "Bounce",
     "BounceIntake",

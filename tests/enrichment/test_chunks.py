@@ -1,0 +1,174 @@
+"""Jobs on the engine, in one test process: chunks run by a real huey consumer (SQLite queue and
+Redis queue) over SQLite and PostgreSQL. The multi-process proofs are in test_workers_multiprocess.py."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from core.enrichment.csv_enrich import CsvEnrichRequest
+from core.enrichment.csv_workers import CsvOnWorkers
+from core.jobs.tasks import Jobs
+from core.services import Services
+from core.settings import Settings
+from tests.enrichment import world as w
+from tests.enrichment.test_jobs import _cost, _read, _spent, _team
+from tests.mailpeers.fixtures import running_jobs  # noqa: F401
+
+REDIS_URL = os.environ.get("TRIBUTARY_TEST_REDIS_URL")
+WAIT_S = float(os.environ.get("TRIBUTARY_TEST_WAIT_S", "120"))  # a bound on waiting for state, not a timing assertion
+
+
+@pytest.fixture(params=["sqlite-queue", "redis-queue"])
+def queue(request) -> str | None:
+    if request.param == "redis-queue":
+        if not REDIS_URL:
+            pytest.skip("Redis not configured: set TRIBUTARY_TEST_REDIS_URL")
+        return REDIS_URL
+    return None
+
+
+def make_jobs(engine, db_url: str, tmp_path: Path, redis_url: str | None, **overrides) -> Jobs:
+    settings = Settings(
+        _env_file=None,
+        database_url=db_url,
+        redis_url=redis_url,
+        huey_sqlite_path=str(tmp_path / "huey.db"),
+        huey_name=f"tributary-test-{uuid.uuid4().hex[:12]}",
+        enrich_workers=4,
+        **{"enrich_chunk_rows": 3, "enrich_chunk_lease_s": 5.0, **overrides},
+    )
+    return Jobs(Services(settings=settings, engine=engine))
+
+
+@pytest.fixture
+def jobs(engine, db_url, tmp_path, queue):
+    jobs = make_jobs(engine, db_url, tmp_path, queue)
+    yield jobs
+    jobs.huey.storage.flush_all()
+
+
+@pytest.fixture
+def world(engine):
+    people = w.people(12)
+    w.seed(engine, people)
+    return people
+
+
+def on_workers(jobs: Jobs) -> CsvOnWorkers:
+    return CsvOnWorkers(jobs.services.csv_enrichment, jobs.enrichment.engine)
+
+
+def wait_for(predicate, what: str) -> None:
+    done = threading.Event()
+    for _ in range(int(WAIT_S / 0.05)):
+        if predicate():
+            return
+        done.wait(0.05)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def request(tmp_path: Path, inp: Path, team: str, name: str, **kw) -> CsvEnrichRequest:
+    defaults = dict(want_email=True, want_mobile=True)
+    defaults.update(kw)
+    return CsvEnrichRequest(inp, tmp_path / name, team, f"rep@{team}.example", **defaults)
+
+
+def test_a_job_on_workers_writes_what_an_in_process_run_writes_and_pays_once(
+    jobs, world, tmp_path, running_jobs  # noqa: F811
+) -> None:
+    svc = jobs.services
+    accounts = svc.accounts
+    rows = [w.row(p) for p in world] + [w.row(p) for p in reversed(world)] + [w.row(world[5])]
+    rows.insert(4, ["Jane", "Doe", "", "", "", "no identifier"])
+    rows.append(["Nobody", "Atall", "Initech", "", "", ""])
+    inp = w.write_csv(tmp_path / "in.csv", rows)
+
+    local_team, worker_team = _team(accounts), _team(accounts)
+    csv = svc.csv_enrichment
+    local = request(tmp_path, inp, local_team, "local.csv", max_credits=1000)
+    plan = csv.plan(local)
+    job, _ = csv.start_or_resume(local, plan)
+    csv.run(local, plan, job)
+
+    remote = request(tmp_path, inp, worker_team, "remote.csv", max_credits=1000)
+    submitted = on_workers(jobs).submit(remote, csv.plan(remote))
+    running_jobs(jobs, workers=3)
+    wait_for(lambda: on_workers(jobs).status(submitted.id).finished, "the job to finish")
+    on_workers(jobs).download(submitted.id, tmp_path / "remote.csv")
+
+    assert _read(tmp_path / "remote.csv") == _read(tmp_path / "local.csv")
+    credits = sum(int(r[-3]) for r in _read(tmp_path / "remote.csv")[1:])
+    assert credits == _spent(accounts, worker_team) == _cost(world)
+    info = svc.enrichment_jobs.job(submitted.id)
+    assert info.status.value == "done" and info.progress.done_rows == len(rows)
+    assert info.progress.charged_credits == credits
+    assert svc.ledger.balance(accounts.team(worker_team).id).held_credits == 0  # the cap's hold released
+
+
+def test_a_cap_on_workers_is_never_exceeded_and_rows_say_what_the_ledger_took(
+    jobs, world, tmp_path, running_jobs  # noqa: F811
+) -> None:
+    svc = jobs.services
+    team = _team(svc.accounts)
+    rows = [w.row(p) for p in world] * 2
+    inp = w.write_csv(tmp_path / "in.csv", rows)
+    req = request(tmp_path, inp, team, "out.csv", max_credits=20)
+    job = on_workers(jobs).submit(req, svc.csv_enrichment.plan(req))
+    running_jobs(jobs, workers=3)
+    wait_for(lambda: on_workers(jobs).status(job.id).finished, "the job to finish")
+    on_workers(jobs).download(job.id, tmp_path / "out.csv")
+    out = _read(tmp_path / "out.csv")
+    credits = sum(int(r[-3]) for r in out[1:])
+    assert credits == _spent(svc.accounts, team) <= 20
+    assert len(out) == len(rows) + 1
+
+
+def test_a_small_teams_job_finishes_while_a_large_one_is_still_running(
+    engine, db_url, world, tmp_path, queue, running_jobs  # noqa: F811
+) -> None:
+    jobs = make_jobs(engine, db_url, tmp_path, queue, enrich_chunk_rows=2, enrich_team_chunks=1)
+    try:
+        svc = jobs.services
+        big_team, small_team = _team(svc.accounts), _team(svc.accounts)
+        big = w.write_csv(tmp_path / "big.csv", [w.row(p) for p in world] * 20)  # 120 chunks
+        small = w.write_csv(tmp_path / "small.csv", [w.row(p) for p in world[:3]])  # 2 chunks
+        big_req = request(tmp_path, big, big_team, "big-out.csv", want_mobile=False)
+        big_job = on_workers(jobs).submit(big_req, svc.csv_enrichment.plan(big_req))
+        running_jobs(jobs, workers=1)  # one worker thread: the queue order is the whole story
+        wait_for(lambda: on_workers(jobs).status(big_job.id).chunks.done >= 2, "the big job to start")
+        small_req = request(tmp_path, small, small_team, "small-out.csv", want_mobile=False)
+        small_job = on_workers(jobs).submit(small_req, svc.csv_enrichment.plan(small_req))
+        wait_for(lambda: on_workers(jobs).status(small_job.id).finished, "the small job to finish")
+        big_status = on_workers(jobs).status(big_job.id)
+        assert not big_status.finished and big_status.chunks.pending > 0
+        svc.enrichment_jobs.cancel(big_job.id)
+        wait_for(lambda: on_workers(jobs).status(big_job.id).finished, "the big job to settle")
+    finally:
+        jobs.huey.storage.flush_all()
+
+
+def test_cancel_reaches_every_chunk_and_rows_still_say_what_the_ledger_took(
+    jobs, world, tmp_path, running_jobs  # noqa: F811
+) -> None:
+    svc = jobs.services
+    team = _team(svc.accounts)
+    rows = [w.row(p) for p in world] * 10
+    inp = w.write_csv(tmp_path / "in.csv", rows)
+    req = request(tmp_path, inp, team, "out.csv", max_credits=500)
+    job = on_workers(jobs).submit(req, svc.csv_enrichment.plan(req))
+    running_jobs(jobs, workers=2)
+    wait_for(lambda: on_workers(jobs).status(job.id).chunks.done >= 1, "a chunk to be written")
+    svc.enrichment_jobs.cancel(job.id)
+    wait_for(lambda: on_workers(jobs).status(job.id).finished, "the cancelled job to settle")
+    on_workers(jobs).download(job.id, tmp_path / "out.csv")
+    out = _read(tmp_path / "out.csv")
+    assert len(out) == len(rows) + 1
+    credits = sum(int(r[-3]) for r in out[1:])
+    assert credits == _spent(svc.accounts, team)
+    assert svc.enrichment_jobs.job(job.id).status.value == "cancelled"
+    assert svc.ledger.balance(svc.accounts.team(team).id).held_credits == 0
