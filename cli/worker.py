@@ -10,6 +10,9 @@ from cli.context import services
 def worker(
     threads: int | None = typer.Option(None, "--threads", help="Worker threads (default from settings)."),
     no_periodic: bool = typer.Option(False, "--no-periodic", help="Run queued tasks only, not the schedule."),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", min=1, max=65535, help="Serve Prometheus metrics on this port (/metrics)."
+    ),
 ) -> None:
     """Run the job consumer until interrupted (Procfile: `worker: tributary worker`)."""
     from bot.digests import digest_deliverer
@@ -17,10 +20,18 @@ def worker(
     from core.jobs.tasks import Jobs
 
     svc = services()
+    from core.observability import configure_logging
+
+    configure_logging(json_lines=svc.settings.log_json)
     # Digests go to admins in Slack: the worker is where the bot's deliverer meets the scheduler.
     jobs = Jobs(svc, deliver_digest=digest_deliverer(svc, svc.settings))
     storage = "Redis" if svc.settings.redis_url else f"SQLite ({svc.settings.huey_sqlite_path})"
     typer.echo(f"Tributary worker: queue {jobs.huey.name!r} on {storage}")
+    if metrics_port is not None:
+        from core.observability import serve_metrics
+
+        serve_metrics(metrics_port, jobs.enrichment.read_gauges)
+        typer.echo(f"metrics on :{metrics_port}/metrics")
     run_worker(jobs, workers=threads or svc.settings.worker_threads, periodic=not no_periodic)
 
 

@@ -18,9 +18,11 @@ ROWS_PROCESSED = Counter("tributary_enrich_rows_processed", "Rows written by enr
 PROVIDER_CALLS = Counter("tributary_provider_calls", "Calls to external data providers", ["provider", "outcome"])
 PROVIDER_429 = Counter("tributary_provider_rate_limited", "HTTP 429 answers from data providers", ["provider"])
 LEDGER_OPERATIONS = Counter("tributary_ledger_operations", "Ledger writes by kind", ["kind"])
-QUEUE_DEPTH = Gauge("tributary_queue_depth", "Tasks waiting on the job queue (read at scrape time)")
-JOBS_IN_FLIGHT = Gauge("tributary_enrich_jobs_running", "Enrichment jobs running (read at scrape time)")
-CHUNKS_QUEUED = Gauge("tributary_enrich_chunks_waiting", "Chunks by state (read at scrape time)", ["state"])
+# Read from shared state at scrape time (core.observability's scrape hook exposes them, fresh).
+QUEUE_DEPTH = Gauge("tributary_queue_depth", "Tasks waiting on the job queue", registry=None)
+JOBS_IN_FLIGHT = Gauge("tributary_enrich_jobs_running", "Enrichment jobs running", registry=None)
+CHUNKS_QUEUED = Gauge("tributary_enrich_chunks", "Chunks by state", ["state"], registry=None)
+SCRAPE_TIME_GAUGES = (QUEUE_DEPTH, JOBS_IN_FLIGHT, CHUNKS_QUEUED)
 
 __all__ = [
     "CHUNKS_EXPIRED",
@@ -35,4 +37,5 @@ __all__ = [
     "PROVIDER_CALLS",
     "QUEUE_DEPTH",
     "ROWS_PROCESSED",
+    "SCRAPE_TIME_GAUGES",
 ]

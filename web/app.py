@@ -8,6 +8,7 @@ from bot.flask import slack_blueprint
 from core.services import Services
 from web.events import events_bp
 from web.health import health_bp
+from web.metrics import metrics_bp
 
 
 def create_app(services: Services | None = None) -> Flask:
@@ -15,6 +16,7 @@ def create_app(services: Services | None = None) -> Flask:
     app.extensions["tributary"] = services or Services.from_settings()
     app.register_blueprint(health_bp)
     app.register_blueprint(events_bp)
+    app.register_blueprint(metrics_bp)
     app.register_blueprint(slack_blueprint(app.extensions["tributary"]))
     return app
 
