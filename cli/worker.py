@@ -23,6 +23,10 @@ def worker(
     from core.observability import configure_logging
 
     configure_logging(json_lines=svc.settings.log_json)
+    import faulthandler
+    import signal
+
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID`: every thread's stack on stderr
     # Digests go to admins in Slack: the worker is where the bot's deliverer meets the scheduler.
     jobs = Jobs(svc, deliver_digest=digest_deliverer(svc, svc.settings))
     storage = "Redis" if svc.settings.redis_url else f"SQLite ({svc.settings.huey_sqlite_path})"

@@ -669,6 +669,7 @@ class _ChunkRun(_JobRun):
         while True:
             stopping = self.cancelled or DRAINING.is_set()
             if stopping:
+                queue = []  # not looked up: those rows are not reached (cancel) or left to the next attempt
                 for f in batches:
                     f.cancel()
             elif queue:
