@@ -18,7 +18,6 @@ import subprocess
 import sys
 import threading
 import uuid
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -74,7 +73,7 @@ def workers(env, tmp_path):
     procs: list[subprocess.Popen] = []
 
     def start(n: int) -> list[subprocess.Popen]:
-        for i in range(n):
+        for _ in range(n):
             log = (tmp_path / f"worker{len(procs)}.log").open("w")
             procs.append(
                 subprocess.Popen(
