@@ -32,8 +32,9 @@ def worker(
     storage = "Redis" if svc.settings.redis_url else f"SQLite ({svc.settings.huey_sqlite_path})"
     typer.echo(f"Tributary worker: queue {jobs.huey.name!r} on {storage}")
     if metrics_port is not None:
-        from core.observability import serve_metrics
+        from core.observability import install_ledger_counter, serve_metrics
 
+        install_ledger_counter(svc.engine)
         serve_metrics(metrics_port, jobs.enrichment.read_gauges)
         typer.echo(f"metrics on :{metrics_port}/metrics")
     run_worker(jobs, workers=threads or svc.settings.worker_threads, periodic=not no_periodic)

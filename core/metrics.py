@@ -15,9 +15,11 @@ CHUNKS_FINISHED = Counter(
 )
 CHUNKS_EXPIRED = Counter("tributary_enrich_chunks_expired", "Chunks whose lease ran out (worker presumed dead)")
 ROWS_PROCESSED = Counter("tributary_enrich_rows_processed", "Rows written by enrichment chunks (rate: rows/s)")
-PROVIDER_CALLS = Counter("tributary_provider_calls", "Calls to external data providers", ["provider", "outcome"])
+PROVIDER_CALLS = Counter("tributary_provider_calls", "HTTP calls to external data providers", ["provider", "status"])
 PROVIDER_429 = Counter("tributary_provider_rate_limited", "HTTP 429 answers from data providers", ["provider"])
-LEDGER_OPERATIONS = Counter("tributary_ledger_operations", "Ledger writes by kind", ["kind"])
+LEDGER_OPERATIONS = Counter(
+    "tributary_ledger_operations", "Ledger rows written by this process (transfer, hold)", ["kind"]
+)
 # Read from shared state at scrape time (core.observability's scrape hook exposes them, fresh).
 QUEUE_DEPTH = Gauge("tributary_queue_depth", "Tasks waiting on the job queue", registry=None)
 JOBS_IN_FLIGHT = Gauge("tributary_enrich_jobs_running", "Enrichment jobs running", registry=None)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from prometheus_client import REGISTRY, start_http_server
 from prometheus_client.registry import Collector
+from sqlalchemy import Engine, event
 
 from core import metrics
 
@@ -60,6 +61,26 @@ class _ScrapeHook(Collector):
 
 
 _hooked: set[int] = set()
+_LEDGER_TABLES = {"ledger_transfer": "transfer", "ledger_hold": "hold"}
+
+
+def install_ledger_counter(engine: Engine) -> None:
+    """Count ledger writes (transfers, holds) at the database driver, so every path of the ledger
+    (its precompiled fast path too) is counted without the ledger knowing about metrics."""
+    if getattr(engine, "_tributary_ledger_counter", False):
+        return
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _count(conn, cursor, statement: str, parameters, context, executemany: bool) -> None:
+        if not statement.startswith("INSERT INTO ledger_"):
+            return
+        table = statement[len("INSERT INTO ") :].split(" ", 1)[0].strip('"')
+        kind = _LEDGER_TABLES.get(table)
+        if kind is not None:
+            rows = len(parameters) if executemany and isinstance(parameters, list | tuple) else 1
+            metrics.LEDGER_OPERATIONS.labels(kind=kind).inc(rows)
+
+    engine._tributary_ledger_counter = True  # type: ignore[attr-defined]
 
 
 def install_scrape_hook(refresh: Callable[[], None]) -> None:

@@ -17,7 +17,11 @@ def test_metrics_endpoint_serves_job_engine_metrics(engine, db_url, tmp_path) ->
         _env_file=None, database_url=db_url, huey_sqlite_path=str(tmp_path / "huey.db"),
         huey_name=f"tributary-test-{uuid.uuid4().hex[:12]}",
     )
-    app = create_app(Services(settings=settings, engine=engine))
+    services = Services(settings=settings, engine=engine)
+    app = create_app(services)
+    transfers = 'tributary_ledger_operations_total{kind="transfer"}'
+    before = _sample(app.test_client().get("/metrics").get_data(as_text=True), transfers)
+    services.accounts.create_team("acme", plan="basic")  # the plan's allotment: a ledger transfer
     response = app.test_client().get("/metrics")
     assert response.status_code == 200
     text = response.get_data(as_text=True)
@@ -26,6 +30,14 @@ def test_metrics_endpoint_serves_job_engine_metrics(engine, db_url, tmp_path) ->
         "tributary_enrich_jobs_running", 'tributary_enrich_chunks{state="pending"}',
     ):
         assert name in text
+    assert _sample(text, transfers) > before
+
+
+def _sample(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
 
 
 def test_json_log_lines_carry_job_and_chunk_ids() -> None:

@@ -6,10 +6,11 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from core.observability import install_scrape_hook
+from core.observability import install_ledger_counter, install_scrape_hook
 
 metrics_bp = Blueprint("metrics", __name__)
 _state: dict = {}
+metrics_bp.record_once(lambda state: install_ledger_counter(state.app.extensions["tributary"].engine))
 
 
 @metrics_bp.get("/metrics")

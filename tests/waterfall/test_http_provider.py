@@ -287,3 +287,18 @@ def test_the_environments_proxy_is_used_unless_no_proxy_exempts_the_host(vendor,
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     assert make(vendor).find_email(person()).address == "jane.doe@acme.test"
     assert vendor.calls == 2
+
+
+def test_calls_and_429s_are_counted_for_prometheus(vendor) -> None:
+    from core import metrics
+
+    def value(counter, **labels) -> float:
+        return counter.labels(**labels)._value.get()
+
+    calls, limited = value(metrics.PROVIDER_CALLS, provider="hunter", status="429"), value(
+        metrics.PROVIDER_429, provider="hunter"
+    )
+    vendor.script.extend([Reply(429, {"errors": []}, {"Retry-After": "3"}), hunter_found("jane.doe@acme.test")])
+    assert make(vendor, sleeps=[]).find_email(person()) is not None
+    assert value(metrics.PROVIDER_429, provider="hunter") == limited + 1
+    assert value(metrics.PROVIDER_CALLS, provider="hunter", status="429") == calls + 1
