@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+import urllib.request
 
 import pytest
 
@@ -33,11 +36,11 @@ def tributary(db_url, tmp_path, engine):
             timeout=300,
         )
 
-    def worker():
+    def worker(*flags):
         log = (tmp_path / "worker.log").open("w")
         procs.append(
-            subprocess.Popen([sys.executable, "-m", "cli.main", "worker", "--no-periodic"], env=env, cwd=tmp_path,
-                             stdout=log, stderr=subprocess.STDOUT)
+            subprocess.Popen([sys.executable, "-m", "cli.main", "worker", "--no-periodic", *flags], env=env,
+                             cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
         )
 
     run.people = people
@@ -46,6 +49,23 @@ def tributary(db_url, tmp_path, engine):
     for p in procs:
         p.terminate()
         p.wait(timeout=120)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _scrape(port: int) -> str:
+    tick = threading.Event()
+    for _ in range(600):  # the worker may still be starting: wait for its port to answer
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+                return response.read().decode()
+        except OSError:
+            tick.wait(0.1)
+    raise AssertionError("the worker's metrics port never answered")
 
 
 def _without_credits(path):
@@ -69,7 +89,8 @@ def test_enrich_on_workers_then_wait_and_download(tributary, tmp_path) -> None:
     status = json.loads(tributary("enrich-jobs", "status", job_id, "--json").stdout)
     if not status["finished"]:
         assert early.returncode == 2 and "still running" in early.stderr and len(early.stderr.splitlines()) == 1
-    tributary.worker()
+    port = _free_port()
+    tributary.worker("--metrics-port", str(port))
     waited = tributary("enrich-jobs", "wait", job_id)
     assert waited.returncode == 0 and waited.stdout.strip() == f"job {job_id} is done"
     assert tributary("enrich-jobs", "download", job_id, "-o", "remote.csv").returncode == 0
@@ -82,6 +103,12 @@ def test_enrich_on_workers_then_wait_and_download(tributary, tmp_path) -> None:
     assert _read(tmp_path / "waited.csv") == _read(tmp_path / "remote.csv")
     status = json.loads(tributary("enrich-jobs", "status", job_id, "--json").stdout)
     assert status["finished"] and status["chunks"]["done"] == 6 and status["job"]["status"] == "done"
+
+    scraped = _scrape(port)
+    assert 'tributary_enrich_chunks_finished_total{result="done"}' in scraped
+    rows_line = next(line for line in scraped.splitlines() if line.startswith("tributary_enrich_rows_processed_total "))
+    assert float(rows_line.split()[-1]) == 2 * len(rows)  # both jobs ran on this worker
+    assert 'tributary_enrich_chunks{state="leased"} 0.0' in scraped
 
     missing = tributary("enrich-jobs", "download", "999", "-o", "x.csv")
     assert missing.returncode == 2 and missing.stderr.strip() == "error: no enrichment job 999"
