@@ -431,13 +431,14 @@ class ChunkEngine:
             ).rowcount
             if not owned:
                 raise LeaseLost(lease.chunk_id)
-            if stored:
+            rows = self._only_own_credits(conn, lease, stored)
+            if rows:
                 conn.execute(
                     insert_row,
                     [
                         dict(job_id=lease.job_id, row_index=r.index, person_id=r.person_id,
                              credits_charged=r.credits_charged, output=r.stored(), created_at=now)
-                        for r in stored
+                        for r in rows
                     ],
                 )
             conn.execute(
@@ -448,7 +449,7 @@ class ChunkEngine:
                     matched_rows=_JOB.c.matched_rows + sum(o.matched for o in outputs),
                     found_rows=_JOB.c.found_rows + sum(o.found for o in outputs),
                     error_rows=_JOB.c.error_rows + sum(bool(o.error) for o in outputs),
-                    charged_credits=_JOB.c.charged_credits + sum(o.credits_charged for o in outputs),
+                    charged_credits=_JOB.c.charged_credits + sum(r.credits_charged for r in rows),
                     updated_at=now,
                 )
             )
@@ -460,6 +461,27 @@ class ChunkEngine:
 
         run_write(self.engine, op)
         metrics.ROWS_PROCESSED.inc(len(outputs))
+
+    @staticmethod
+    def _only_own_credits(conn: Connection, lease: _Lease, rows: list[RowOutput]) -> list[RowOutput]:
+        """A row reports credits only if this chunk still holds its person's claim: a claim taken over
+        (this worker was presumed dead) is reported by the chunk that took it. The claims are locked
+        until this commit, so a takeover cannot slip in between."""
+        credited = sorted({r.person_id for r in rows if r.credits_charged and r.person_id is not None})
+        if not credited:
+            return rows
+        ours = set(
+            conn.execute(
+                select(_CL.c.person_id)
+                .where(_CL.c.job_id == lease.job_id, _CL.c.person_id.in_(credited), _CL.c.chunk_id == lease.chunk_id)
+                .with_for_update()
+            ).scalars()
+        )
+        if ours.issuperset(credited):
+            return rows
+        return [
+            replace(r, credits_charged=0) if r.credits_charged and r.person_id not in ours else r for r in rows
+        ]
 
     def _finalize(self, conn: Connection, job, now: datetime) -> None:
         """Credits move to each person's first row in input order; the cap's hold is released."""

@@ -172,3 +172,65 @@ def test_cancel_reaches_every_chunk_and_rows_still_say_what_the_ledger_took(
     assert credits == _spent(svc.accounts, team)
     assert svc.enrichment_jobs.job(job.id).status.value == "cancelled"
     assert svc.ledger.balance(svc.accounts.team(team).id).held_credits == 0
+
+
+class _Died(Exception):
+    """The worker process dies here (after its lookups were charged, before anything was written)."""
+
+
+def test_a_chunk_redone_after_its_worker_died_having_paid_reports_the_credits_once(
+    engine, db_url, world, tmp_path
+) -> None:
+    from sqlalchemy import update
+
+    from core.enrichment.chunks import ChunkEngine
+    from storage.models import EnrichmentChunk, EnrichmentClaim
+    from storage.timeutil import utcnow
+
+    jobs = make_jobs(engine, db_url, tmp_path, None, enrich_chunk_rows=4)
+    svc = jobs.services
+    team = _team(svc.accounts)
+    rows = [w.row(p) for p in world[:8]] + [w.row(p) for p in world[:4]]
+    inp = w.write_csv(tmp_path / "in.csv", rows)
+    queued: list[tuple[int, int]] = []
+
+    class DyingEngine(ChunkEngine):
+        """Dies before storing anything: no outcome saved, no release (a dead process does neither)."""
+
+        def save_outcomes(self, lease, outcomes) -> None:
+            pass
+
+        def store(self, lease, outputs) -> None:
+            raise _Died()
+
+        def _release(self, lease) -> None:
+            pass
+
+    dying = DyingEngine(svc.enrichment_jobs, chunk_rows=4, lease_s=60)
+    alive = ChunkEngine(svc.enrichment_jobs, chunk_rows=4, lease_s=60)
+    for e in (dying, alive):
+        e.enqueue = lambda chunk_id, attempt: queued.append((chunk_id, attempt))
+    req = request(tmp_path, inp, team, "out.csv", max_credits=1000)
+    job = CsvOnWorkers(svc.csv_enrichment, alive).submit(req, svc.csv_enrichment.plan(req))
+    first = queued.pop(0)
+    with pytest.raises(_Died):
+        dying.run_chunk(*first)
+    paid = _spent(svc.accounts, team)
+    assert paid > 0  # the dead attempt's lookups were charged
+    # Its lease runs out (moved into the past rather than waited for).
+    past = utcnow().replace(year=2000)
+    with engine.begin() as conn:
+        conn.execute(update(EnrichmentChunk.__table__).where(EnrichmentChunk.__table__.c.id == first[0])
+                     .values(lease_until=past))
+        conn.execute(update(EnrichmentClaim.__table__).values(lease_until=past))
+    alive.pump()  # the dead worker's chunk goes back to the queue
+    assert first[0] in [chunk_id for chunk_id, _ in queued]
+    while queued:
+        alive.run_chunk(*queued.pop(0))
+        alive.pump()
+    assert CsvOnWorkers(svc.csv_enrichment, alive).status(job.id).finished
+    CsvOnWorkers(svc.csv_enrichment, alive).download(job.id, tmp_path / "out.csv")
+    out = _read(tmp_path / "out.csv")
+    credits = [int(r[-3]) for r in out[1:]]
+    assert sum(credits) == _spent(svc.accounts, team) == paid + _cost(world[4:8])  # nothing charged twice
+    assert credits[8:] == [0, 0, 0, 0] and sum(credits[:4]) == _cost(world[:4])  # first rows in input order
