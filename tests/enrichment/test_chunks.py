@@ -9,6 +9,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from core.enrichment.csv_enrich import CsvEnrichRequest
 from core.enrichment.csv_workers import CsvOnWorkers
@@ -234,3 +236,41 @@ def test_a_chunk_redone_after_its_worker_died_having_paid_reports_the_credits_on
     credits = [int(r[-3]) for r in out[1:]]
     assert sum(credits) == _spent(svc.accounts, team) == paid + _cost(world[4:8])  # nothing charged twice
     assert credits[8:] == [0, 0, 0, 0] and sum(credits[:4]) == _cost(world[:4])  # first rows in input order
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    picks=st.lists(st.integers(0, 11), min_size=1, max_size=24),
+    chunk_rows=st.integers(1, 5),
+    cap=st.one_of(st.none(), st.integers(0, 60)),
+    order=st.randoms(use_true_random=False),
+)
+def test_chunks_in_any_order_never_exceed_the_cap_and_rows_say_what_the_ledger_took(
+    engine, db_url, world, tmp_path, picks, chunk_rows, cap, order
+) -> None:
+    from core.enrichment.chunks import ChunkEngine
+
+    jobs = make_jobs(engine, db_url, tmp_path, None)
+    svc = jobs.services
+    team = _team(svc.accounts)
+    rows = [w.row(world[i]) for i in picks]
+    inp = w.write_csv(tmp_path / f"in-{team}.csv", rows)
+    queued: list[tuple[int, int]] = []
+    chunks = ChunkEngine(svc.enrichment_jobs, chunk_rows=chunk_rows, lease_s=60, team_chunks=100)
+    chunks.enqueue = lambda chunk_id, attempt: queued.append((chunk_id, attempt))
+    on = CsvOnWorkers(svc.csv_enrichment, chunks)
+    req = request(tmp_path, inp, team, f"out-{team}.csv", max_credits=cap)
+    job = on.submit(req, svc.csv_enrichment.plan(req))
+    while queued:  # the chunks run in an order hypothesis picks
+        chunks.run_chunk(*queued.pop(order.randrange(len(queued))))
+    assert on.status(job.id).finished
+    on.download(job.id, tmp_path / f"out-{team}.csv")
+    out = _read(tmp_path / f"out-{team}.csv")[1:]
+    assert [r[: len(w.HEADER)] for r in out] == rows  # every row, in input order
+    credits = [int(r[-3]) for r in out]
+    assert sum(credits) == _spent(svc.accounts, team)
+    assert cap is None or sum(credits) <= cap
+    seen: set[int] = set()
+    for pick, paid in zip(picks, credits, strict=True):  # a person's credits on their first row only
+        assert paid == 0 or pick not in seen
+        seen.add(pick)
