@@ -85,6 +85,7 @@ CHUNK_ROWS = 500
 DEFAULT_LEASE_S = 60
 TEAM_CHUNKS_IN_QUEUE = 2
 QUEUE_LEASE_FACTOR = 10  # a queued chunk not taken within this many leases is re-enqueued
+MAX_BACK_OFF_S = 3600  # the longest a failing chunk waits before its next attempt
 POLL_S = 0.05  # how often a chunk waiting on another chunk's person reads the claims
 SUBMIT_CHUNKS_PER_TX = 20
 PUMP_LOCK_KEY = 0x74726962  # PostgreSQL advisory lock: one pump at a time (SQLite: BEGIN IMMEDIATE)
@@ -341,9 +342,8 @@ class ChunkEngine:
             log.info("chunk released (worker draining)", extra=extra)
             result = "released"
         except BaseException:
-            self._release(lease)
-            log.exception("chunk failed: released for another attempt", extra=extra)
-            self.pump(lease.team_id)
+            log.exception("chunk failed: retried after a back-off", extra=extra)
+            self._back_off(lease)
             raise
         finally:
             metrics.CHUNKS_IN_FLIGHT.dec()
@@ -383,6 +383,27 @@ class ChunkEngine:
                     .where(_CL.c.job_id == lease.job_id, _CL.c.chunk_id == lease.chunk_id, _CL.c.outcome.is_(None))
                     .values(lease_until=now)
                 )
+
+        run_write(self.engine, op)
+
+    def _back_off(self, lease: _Lease) -> None:
+        """A failed chunk keeps its lease a while longer (doubling with each attempt, at most
+        MAX_BACK_OFF_S) so that a failure that repeats does not spin; the lease watch or the pump
+        re-enqueues it then. Its people are released at once for other chunks to take over."""
+        now = utcnow()
+        delay = min(MAX_BACK_OFF_S, self.lease_s * 2 ** min(lease.attempt, 10))
+
+        def op(conn: Connection) -> None:
+            conn.execute(
+                update(_CH)
+                .where(_CH.c.id == lease.chunk_id, _CH.c.attempt == lease.attempt, _CH.c.owner == lease.owner)
+                .values(lease_until=now + timedelta(seconds=delay), updated_at=now)
+            )
+            conn.execute(
+                update(_CL)
+                .where(_CL.c.job_id == lease.job_id, _CL.c.chunk_id == lease.chunk_id, _CL.c.outcome.is_(None))
+                .values(lease_until=now)
+            )
 
         run_write(self.engine, op)
 

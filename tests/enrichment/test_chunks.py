@@ -274,3 +274,40 @@ def test_chunks_in_any_order_never_exceed_the_cap_and_rows_say_what_the_ledger_t
     for pick, paid in zip(picks, credits, strict=True):  # a person's credits on their first row only
         assert paid == 0 or pick not in seen
         seen.add(pick)
+
+
+def test_a_failing_chunk_backs_off_instead_of_spinning_then_succeeds(engine, db_url, world, tmp_path) -> None:
+    from sqlalchemy import select, update
+
+    from core.enrichment.chunks import ChunkEngine
+    from storage.models import EnrichmentChunk
+    from storage.timeutil import as_utc, utcnow
+
+    _CH = EnrichmentChunk.__table__
+    jobs = make_jobs(engine, db_url, tmp_path, None)
+    svc = jobs.services
+    team = _team(svc.accounts)
+    inp = w.write_csv(tmp_path / "in.csv", [w.row(p) for p in world[:3]])
+    queued: list[tuple[int, int]] = []
+    failures = [RuntimeError("database went away")]
+
+    class Flaky(ChunkEngine):
+        def store(self, lease, outputs) -> None:
+            if failures:
+                raise failures.pop()
+            super().store(lease, outputs)
+
+    chunks = Flaky(svc.enrichment_jobs, chunk_rows=10, lease_s=60)
+    chunks.enqueue = lambda chunk_id, attempt: queued.append((chunk_id, attempt))
+    req = request(tmp_path, inp, team, "out.csv")
+    job = CsvOnWorkers(svc.csv_enrichment, chunks).submit(req, svc.csv_enrichment.plan(req))
+    with pytest.raises(RuntimeError):
+        chunks.run_chunk(*queued.pop())
+    assert chunks.pump() == 0 and not queued  # not re-enqueued at once: no hot loop
+    with engine.begin() as conn:
+        until = conn.execute(select(_CH.c.lease_until).where(_CH.c.job_id == job.id)).scalar_one()
+        assert as_utc(until) > utcnow()
+        conn.execute(update(_CH).where(_CH.c.job_id == job.id).values(lease_until=utcnow().replace(year=2000)))
+    assert chunks.pump() == 1  # the back-off over: queued again, and this time it works
+    chunks.run_chunk(*queued.pop())
+    assert CsvOnWorkers(svc.csv_enrichment, chunks).status(job.id).finished
