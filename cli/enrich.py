@@ -80,6 +80,8 @@ def enrich(
     if on_workers:
         _submit_to_workers(request, plan, console, wait=wait, as_json=as_json)
         return
+    if resume:
+        _refuse_resuming_a_workers_job(svc, request, plan)
     job, resumed = svc.start_or_resume(request, plan)
     if not as_json:
         console.print(f"job {job.id}" + (f" resumed (run {job.runs})" if resumed else " started"))
@@ -160,6 +162,20 @@ def _workers():
 
     svc = services()
     return CsvOnWorkers(svc.csv_enrichment, Jobs(svc).enrichment.engine)
+
+
+def _refuse_resuming_a_workers_job(svc, request: CsvEnrichRequest, plan) -> None:
+    """A job handed to the workers resumes there (its chunks are leased): never run it here too."""
+    from core.errors import InvalidInput, NotFound
+
+    job = svc.jobs.resumable(request.team, plan.fingerprint, svc.options(request))
+    if job is None:
+        return
+    try:
+        _workers().chunks.meta(job.id)
+    except NotFound:
+        return
+    raise InvalidInput(f"--resume: job {job.id} runs on the workers; use `tributary enrich-jobs wait {job.id}`")
 
 
 def _submit_to_workers(request: CsvEnrichRequest, plan, console: Console, *, wait: bool, as_json: bool) -> None:

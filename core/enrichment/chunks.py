@@ -301,17 +301,21 @@ class ChunkEngine:
         picks = run_write(self.engine, op)
         if picks and self.enqueue is None:
             raise InvalidInput("no job queue installed: chunks can only run on workers (core/jobs)")
+        until = now + timedelta(seconds=self.lease_s * QUEUE_LEASE_FACTOR)
         for chunk_id, attempt in picks:
             self.enqueue(chunk_id, attempt)
+            if self.watch is not None:  # a task lost with its worker (taken, never started) is redone
+                self.watch(chunk_id, attempt, until)
         return len(picks)
 
     def check(self, chunk_id: int, attempt: int) -> None:
-        """The lease watch: a leased chunk whose lease ran out goes back to the queue."""
+        """The lease watch: a queued or leased chunk whose lease ran out goes back to the queue (its
+        task was lost with a worker that died holding it, or its worker died running it)."""
         with read_transaction(self.engine) as conn:
             row = conn.execute(
                 select(_CH.c.state, _CH.c.attempt, _CH.c.lease_until, _CH.c.team_id).where(_CH.c.id == chunk_id)
             ).one_or_none()
-        if row is None or row.state != LEASED or row.attempt != attempt:
+        if row is None or row.state not in (QUEUED, LEASED) or row.attempt != attempt:
             return
         if as_utc(row.lease_until) > utcnow():
             if self.watch is not None:

@@ -85,6 +85,11 @@ def test_enrich_on_workers_then_wait_and_download(tributary, tmp_path) -> None:
                           "rep@acme.example", "--email", "--on-workers")
     assert submitted.returncode == 0, submitted.stderr
     job_id = submitted.stdout.strip()
+    resumed = tributary("enrich", "in.csv", "-o", "x.csv", "--team", "acme", "--member", "rep@acme.example",
+                        "--email", "--resume")
+    assert resumed.returncode == 2 and resumed.stderr.strip() == (
+        f"error: --resume: job {job_id} runs on the workers; use `tributary enrich-jobs wait {job_id}`"
+    )
     early = tributary("enrich-jobs", "download", job_id, "-o", "remote.csv")
     status = json.loads(tributary("enrich-jobs", "status", job_id, "--json").stdout)
     if not status["finished"]:
