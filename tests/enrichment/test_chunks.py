@@ -17,6 +17,7 @@ from core.enrichment.csv_workers import CsvOnWorkers
 from core.jobs.tasks import Jobs
 from core.services import Services
 from core.settings import Settings
+from storage.timeutil import utcnow
 from tests.enrichment import world as w
 from tests.enrichment.test_jobs import _cost, _read, _spent, _team
 from tests.mailpeers.fixtures import running_jobs  # noqa: F401
@@ -310,4 +311,34 @@ def test_a_failing_chunk_backs_off_instead_of_spinning_then_succeeds(engine, db_
         conn.execute(update(_CH).where(_CH.c.job_id == job.id).values(lease_until=utcnow().replace(year=2000)))
     assert chunks.pump() == 1  # the back-off over: queued again, and this time it works
     chunks.run_chunk(*queued.pop())
+    assert CsvOnWorkers(svc.csv_enrichment, chunks).status(job.id).finished
+
+
+def test_a_queued_task_lost_with_its_worker_is_enqueued_again_by_its_watch(engine, db_url, world, tmp_path) -> None:
+    from sqlalchemy import update
+
+    from core.enrichment.chunks import ChunkEngine
+    from storage.models import EnrichmentChunk
+
+    jobs = make_jobs(engine, db_url, tmp_path, None)
+    svc = jobs.services
+    team = _team(svc.accounts)
+    inp = w.write_csv(tmp_path / "in.csv", [w.row(p) for p in world[:3]])
+    queued: list[tuple[int, int]] = []
+    watches: list[tuple[int, int]] = []
+    chunks = ChunkEngine(svc.enrichment_jobs, chunk_rows=10, lease_s=60)
+    chunks.enqueue = lambda chunk_id, attempt: queued.append((chunk_id, attempt))
+    chunks.watch = lambda chunk_id, attempt, at: watches.append((chunk_id, attempt))
+    req = request(tmp_path, inp, team, "out.csv")
+    job = CsvOnWorkers(svc.csv_enrichment, chunks).submit(req, svc.csv_enrichment.plan(req))
+    lost = queued.pop()  # a worker took the task and died before it started: the message is gone
+    assert watches == [lost]
+    chunks.check(*lost)  # the watch fires early: the queue lease still runs, nothing happens
+    assert not queued
+    with engine.begin() as conn:
+        conn.execute(update(EnrichmentChunk.__table__).values(lease_until=utcnow().replace(year=2000)))
+    chunks.check(*lost)
+    assert queued == [(lost[0], lost[1] + 1)]
+    assert chunks.run_chunk(*lost) == "stale"  # the lost task, if it ever turned up, does nothing
+    assert chunks.run_chunk(*queued.pop()) == "done"
     assert CsvOnWorkers(svc.csv_enrichment, chunks).status(job.id).finished
