@@ -60,6 +60,8 @@ def enrich(
         column_map=tuple(parse_map_options(map_).items()),
     )
     plan = svc.plan(request)
+    if resume and not on_workers:
+        _refuse_resuming_a_workers_job(svc, request, plan)
     console = Console(stderr=True)
     if not as_json:
         console.print(
@@ -80,8 +82,6 @@ def enrich(
     if on_workers:
         _submit_to_workers(request, plan, console, wait=wait, as_json=as_json)
         return
-    if resume:
-        _refuse_resuming_a_workers_job(svc, request, plan)
     job, resumed = svc.start_or_resume(request, plan)
     if not as_json:
         console.print(f"job {job.id}" + (f" resumed (run {job.runs})" if resumed else " started"))
