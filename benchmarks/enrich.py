@@ -474,6 +474,126 @@ def measure(
     )
 
 
+@dataclass(frozen=True)
+class WorkersResult:
+    label: str
+    rows: int
+    distinct_people: int
+    worker_processes: int
+    seconds: float
+    rows_per_s: float
+    bound_s: float
+    ratio_to_bound: float
+    provider_requests: dict[str, int]
+    provider_rejected_429: int
+    credits_charged: int
+    ledger_spent_credits: int
+    worker_cpu_s: float
+    cli_cpu_s: float  # submitting (parsing, storing the input), waiting, downloading
+    cpu_ms_per_person: float  # the workers' CPU per distinct person
+    load_avg_start: float
+    load_avg_end: float
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure_on_workers(n: int, args: argparse.Namespace, tmp: Path, phones) -> WorkersResult:
+    """The same file and vendors, run by `tributary enrich --on-workers --wait` and N `tributary
+    worker` processes on PostgreSQL + Redis. Each worker's provider rate limit is rate / N (the
+    limiter is per process), so together they ask the vendors for what a single process would."""
+    import subprocess
+    import uuid
+
+    label = f"workers-{n}"
+    workdir = tmp / label
+    workdir.mkdir()
+    vendors = _start_vendors(args.latency_ms / 1000, args.rate, phones)
+    pg_name, db_url = _scratch_postgres(label.replace("-", "_"))
+    workers: list[subprocess.Popen] = []
+    try:
+        spec = RunSpec(args.rows, args.workers, tuple(v.url for v in vendors), args.rate, str(workdir), db_url)
+        distinct = _in_child(_prepare, spec)
+        providers = [
+            {"name": name, "base_url": url, "api_key": "bench", "cost_per_hit_usd": "0.01",
+             "rate_limit_per_s": args.rate / n, "timeout_s": 10.0}
+            for name, url in zip(PROVIDERS, spec.vendor_urls, strict=True)
+        ]
+        env = {
+            **os.environ,
+            "TRIBUTARY_DATABASE_URL": db_url,
+            "TRIBUTARY_REDIS_URL": args.redis,
+            "TRIBUTARY_HUEY_NAME": f"bench-{uuid.uuid4().hex[:8]}",
+            "TRIBUTARY_PROVIDERS": json.dumps(providers),
+            "TRIBUTARY_ENRICH_WORKERS": str(args.workers),
+            "TRIBUTARY_ENRICH_TEAM_CHUNKS": str(2 * n),
+        }
+        cli = [sys.executable, "-m", "cli.main"]
+        subprocess.run(
+            [*cli, "waterfall", "set", "bench", "--email", ",".join(PROVIDERS), "--phone", ",".join(PROVIDERS),
+             "--no-validate"], env=env, check=True, capture_output=True,
+        )
+        for vendor in vendors:  # the set-up asked nothing, but count from here
+            vendor.requests = vendor.rejected = 0
+        for _ in range(n):
+            workers.append(
+                subprocess.Popen([*cli, "worker", "--no-periodic", "--threads", "2"], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            )
+        from core.accounts import Accounts
+        from storage.db import make_engine
+
+        engine = make_engine(db_url)
+        accounts = Accounts(engine)
+        team_id = accounts.team("bench").id
+        before = accounts.ledger.balance(team_id).total_credits
+        load_start = os.getloadavg()[0]
+        cpu0 = _children_cpu_s()
+        started = time.perf_counter()
+        subprocess.run(
+            [*cli, "enrich", str(workdir / "in.csv"), "-o", str(workdir / "out.csv"), "--team", "bench",
+             "--member", "rep@bench.example", "--email", "--mobile", "--on-workers", "--wait"],
+            env=env, check=True, capture_output=True,
+        )
+        seconds = time.perf_counter() - started
+        cpu1 = _children_cpu_s()
+        load_end = os.getloadavg()[0]
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            w.wait()
+        cpu2 = _children_cpu_s()
+        with (workdir / "out.csv").open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        credits = sum(int(r["credits_charged"] or 0) for r in rows)
+        spent = before - accounts.ledger.balance(team_id).total_credits
+        engine.dispose()
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+                w.wait()
+        for vendor in vendors:
+            vendor.shutdown()
+            vendor.server_close()
+        _drop_postgres(pg_name)
+    accepted = [v.requests - v.rejected for v in vendors]
+    bound = max((k / args.rate for k in accepted), default=0.0)
+    worker_cpu = cpu2 - cpu1
+    return WorkersResult(
+        label=label, rows=len(rows), distinct_people=distinct, worker_processes=n, seconds=round(seconds, 2),
+        rows_per_s=round(len(rows) / seconds, 1), bound_s=round(bound, 2),
+        ratio_to_bound=round(seconds / bound, 3) if bound else 0.0,
+        provider_requests={v.name: v.requests for v in vendors},
+        provider_rejected_429=sum(v.rejected for v in vendors), credits_charged=credits,
+        ledger_spent_credits=int(spent), worker_cpu_s=round(worker_cpu, 1), cli_cpu_s=round(cpu1 - cpu0, 1),
+        cpu_ms_per_person=round(1000 * worker_cpu / max(1, distinct), 2),
+        load_avg_start=round(load_start, 2), load_avg_end=round(load_end, 2),
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
@@ -484,8 +604,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--rate", type=float, default=200.0, help="requests/second each provider accepts")
     parser.add_argument("--profile", action="store_true", help="cProfile the measured runs (slows them)")
+    parser.add_argument(
+        "--worker-processes", type=int, nargs="+", metavar="N",
+        help="instead: run the file on N `tributary worker` processes (PostgreSQL + Redis), for each N given",
+    )
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="Redis for --worker-processes")
     args = parser.parse_args(argv)
     phones = _phone_pools()
+    if args.worker_processes:
+        with TemporaryDirectory() as tmp:
+            for n in args.worker_processes:
+                result = measure_on_workers(n, args, Path(tmp), phones)
+                print(f"{result.label}: {json.dumps(asdict(result))}", flush=True)
+                if result.credits_charged != result.ledger_spent_credits:
+                    print(f"!! {result.label}: the rows report {result.credits_charged} credits, the ledger "
+                          f"took {result.ledger_spent_credits}", flush=True)
+        return
     results: dict[str, RunResult] = {}
     with TemporaryDirectory() as tmp:
         runs = [("pool", args.rows, args.workers, True), ("one-by-one", args.baseline_rows, 1, True)]

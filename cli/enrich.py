@@ -16,7 +16,7 @@ from core.enrichment.estimate import CostEstimate
 from core.enrichment.headers import parse_map_options
 from core.enrichment.jobs import JobInfo, JobProgress
 
-jobs_app = typer.Typer(help="Enrichment jobs: list, cancel.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Enrichment jobs: list, cancel, status, wait, download.", no_args_is_help=True)
 
 
 def _progress_bar(console: Console) -> Progress:
@@ -51,6 +51,8 @@ def enrich(
         DEFAULT_OUTPUT_ENCODING, "--encoding", help="Output encoding: utf-8-sig (Excel), utf-8, cp1252, ... or input."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary (or estimate) as one JSON line."),
+    on_workers: bool = typer.Option(False, "--on-workers", help="Hand the job to `tributary worker` processes."),
+    wait: bool = typer.Option(False, "--wait", help="With --on-workers: wait, then write OUT.csv."),
 ) -> None:
     """Enrich a CSV file: every row is written back, in order, with tributary_* columns appended."""
     svc = services().csv_enrichment
@@ -70,6 +72,8 @@ def enrich(
     say = (lambda _: None) if as_json else console.print
     try:
         plan = svc.plan(request)
+        if resume and not on_workers:
+            _refuse_resuming_a_workers_job(svc, request, plan)
         say(
             f"{input_path.name}: {plan.format.data_rows} rows, {plan.format.encoding}, "
             f"delimiter {plan.format.delimiter!r}; columns used: {plan.header_map.describe()}"
@@ -84,6 +88,9 @@ def enrich(
                 estimate = svc.estimate(request, plan, on_row=lambda done: bar.update(task, completed=done))
         if dry_run:
             echo_json(estimate) if as_json else typer.echo(_render_estimate(estimate))
+            return
+        if on_workers:
+            _submit_to_workers(request, plan, console, wait=wait, as_json=as_json)
             return
         needed = estimate.max_uncapped_credits if estimate is not None else None
         job, resumed = svc.start_or_resume(request, plan, needed_credits=needed)
@@ -208,6 +215,96 @@ def jobs_cancel(job_id: int) -> None:
     """Cancel a job: its spend-cap hold is released at once; a running job stops at its next flush."""
     job = services().enrichment_jobs.cancel(job_id)
     typer.echo(f"job {job.id} is {job.status.value}")
+
+
+def _workers():
+    from core.enrichment.csv_workers import CsvOnWorkers
+    from core.jobs.tasks import Jobs
+
+    svc = services()
+    return CsvOnWorkers(svc.csv_enrichment, Jobs(svc).enrichment.engine)
+
+
+def _refuse_resuming_a_workers_job(svc, request: CsvEnrichRequest, plan) -> None:
+    """A job handed to the workers resumes there (its chunks are leased): never run it here too."""
+    from core.errors import InvalidInput, NotFound
+
+    job = svc.jobs.resumable(request.team, plan.fingerprint, svc.options(request))
+    if job is None:
+        return
+    try:
+        _workers().chunks.meta(job.id)
+    except NotFound:
+        return
+    raise InvalidInput(f"--resume: job {job.id} runs on the workers; use `tributary enrich-jobs wait {job.id}`")
+
+
+def _submit_to_workers(request: CsvEnrichRequest, plan, console: Console, *, wait: bool, as_json: bool) -> None:
+    workers = _workers()
+    job = workers.submit(request, plan)
+    if as_json and not wait:
+        echo_json({"job_id": job.id, "status": job.status.value})
+        return
+    console.print(f"job {job.id} handed to the workers")
+    if not wait:
+        typer.echo(f"{job.id}")
+        return
+    _wait(workers, job.id, console)
+    rows = workers.download(job.id, request.output_path)
+    typer.echo(f"wrote {request.output_path} (job {job.id}, {rows} rows)")
+
+
+def _wait(workers, job_id: int, console: Console) -> None:
+    import threading
+
+    tick = threading.Event()
+    status = workers.status(job_id)
+    with _progress_bar(console) as bar:
+        task = bar.add_task("enriching", total=status.job.progress.total_rows, detail="")
+        while not status.finished:
+            p = status.job.progress
+            detail = f"matched {p.matched_rows} found {p.found_rows} credits {p.charged_credits}"
+            bar.update(task, completed=p.done_rows, detail=detail)
+            tick.wait(WAIT_POLL_S)
+            status = workers.status(job_id)
+        bar.update(task, completed=status.job.progress.done_rows)
+
+
+WAIT_POLL_S = 0.5  # how often `wait` reads the job's progress
+
+
+@jobs_app.command("status")
+def jobs_status(job_id: int, as_json: bool = typer.Option(False, "--json")) -> None:
+    """A job's progress and its chunks (pending, queued, leased, done)."""
+    status = _workers().status(job_id)
+    if as_json:
+        from dataclasses import asdict
+
+        echo_json({"job": asdict(status.job), "chunks": asdict(status.chunks), "finished": status.finished})
+        return
+    p, c = status.job.progress, status.chunks
+    typer.echo(
+        f"job {job_id}: {status.job.status.value}, {p.done_rows}/{p.total_rows} rows, credits {p.charged_credits}; "
+        f"chunks pending {c.pending} queued {c.queued} leased {c.leased} done {c.done}"
+    )
+
+
+@jobs_app.command("wait")
+def jobs_wait(job_id: int) -> None:
+    """Wait until a job on the workers has finished (or, cancelled, settled)."""
+    workers = _workers()
+    _wait(workers, job_id, Console(stderr=True))
+    typer.echo(f"job {job_id} is {workers.status(job_id).job.status.value}")
+
+
+@jobs_app.command("download")
+def jobs_download(
+    job_id: int,
+    output: Path = typer.Option(..., "-o", "--output", metavar="OUT.csv", help="Where the enriched copy goes."),
+) -> None:
+    """Write a finished job's enriched CSV (its input rows, in order, with the enrichment columns)."""
+    rows = _workers().download(job_id, output)
+    typer.echo(f"wrote {output} (job {job_id}, {rows} rows)")
 
 
 def register(app: typer.Typer) -> None:

@@ -123,6 +123,14 @@ class Settings(BaseSettings):
     # a job's spend-cap hold lives before it releases itself (a resumed job takes a new one).
     enrich_workers: int = 16
     enrich_hold_timeout_s: int = 24 * 3600
+    # Jobs on workers (`enrich --on-workers`, core/enrichment/chunks.py): rows per chunk, how long a
+    # worker owns a chunk without renewing it (a dead worker's chunk is taken over after this), and
+    # chunks of one team queued or running at a time (fairness between teams).
+    enrich_chunk_rows: int = Field(default=500, ge=1)
+    enrich_chunk_lease_s: float = Field(default=60.0, gt=0)
+    enrich_team_chunks: int = Field(default=2, ge=1)
+    # Logs as one JSON object per line (with job_id, chunk_id when known) instead of plain text.
+    log_json: bool = False
 
     # REST API: the Redis key prefix of its rate-limit windows (when TRIBUTARY_REDIS_URL is set).
     api_redis_prefix: str = "tributary:api:rate:"

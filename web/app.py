@@ -18,6 +18,7 @@ from web.api import create_api_blueprint
 from web.events import create_events_blueprint
 from web.health import create_health_blueprint
 from web.limits import CappedRequest
+from web.metrics import create_metrics_blueprint
 from web.problems import register_problem_handlers
 
 BlueprintFactory = Callable[[Services], Blueprint]
@@ -28,6 +29,7 @@ BLUEPRINT_FACTORIES: tuple[BlueprintFactory, ...] = (
     create_events_blueprint,
     create_slack_blueprint,
     create_api_blueprint,
+    create_metrics_blueprint,
 )
 
 _EXTENSION_KEY = "tributary"

@@ -11,6 +11,7 @@ import logging
 
 from huey.consumer import Consumer
 
+from core.enrichment.chunks import DRAINING
 from core.jobs.tasks import Jobs
 
 log = logging.getLogger(__name__)
@@ -47,9 +48,28 @@ def start_in_process(jobs: Jobs, *, workers: int = 1, periodic: bool = True) -> 
     return consumer
 
 
+class DrainingConsumer(Consumer):
+    """SIGTERM (a deploy stopping the worker) is a graceful stop: running tasks finish, and an
+    enrichment chunk releases itself at its next batch (core.enrichment.chunks.DRAINING) so another
+    worker continues it. A second SIGTERM, or SIGINT, stops at once."""
+
+    def _handle_signal(self, signum, frame) -> None:  # type: ignore[override]
+        super()._handle_signal(signum, frame)
+        if self._graceful:
+            DRAINING.set()
+
+
 def run_worker(jobs: Jobs, *, workers: int = 2, periodic: bool = True) -> None:
-    """Run a consumer in the foreground until SIGINT/SIGTERM (the `worker` process)."""
-    consumer = Consumer(jobs.huey, workers=workers, periodic=periodic, worker_type="thread", flush_locks=True)
+    """Run a consumer in the foreground until SIGTERM (drain) or SIGINT (the `worker` process)."""
+    consumer = DrainingConsumer(
+        jobs.huey,
+        workers=workers,
+        periodic=periodic,
+        worker_type="thread",
+        flush_locks=True,
+        graceful_signal="TERM",
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+    )
     consumer.run()
 
 

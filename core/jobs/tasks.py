@@ -22,6 +22,7 @@ from huey.exceptions import TaskLockedException
 
 from core.api.jobs import spec_from_values
 from core.bounces.mailbox import MailboxConfig, PollResult, poll_mailbox
+from core.jobs.enrichment_tasks import EnrichmentTasks
 from core.jobs.maintenance import close_due_cycles, send_due_digests, sweep_due_holds
 from core.jobs.queue import make_huey
 
@@ -80,6 +81,8 @@ class Jobs:
         self.api_enrichment = h.task(name=TASK_PREFIX + "api_enrichment")(
             lambda job_id, spec: services.api.jobs.run(job_id, spec_from_values(spec))
         )
+        # Enrichment jobs on workers: chunk tasks and their lease watch (core/jobs/enrichment_tasks.py).
+        self.enrichment = EnrichmentTasks(services, h)
 
         # The schedule. Periodic tasks take no arguments: they act on the present.
         self.periodic = [

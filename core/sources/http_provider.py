@@ -50,6 +50,7 @@ import certifi
 import urllib3
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from core import metrics
 from core.errors import InvalidInput
 from core.people.types import EmailFinding, PersonInfo, PhoneFinding
 from core.sources.base import SourceError
@@ -312,6 +313,9 @@ class HttpProviderSource:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise _transport_error(self.name, self.config.timeout_s, exc) from exc
         code = response.status
+        metrics.PROVIDER_CALLS.labels(provider=self.name, status=str(code)).inc()
+        if code == 429:
+            metrics.PROVIDER_429.labels(provider=self.name).inc()
         if code in _NOT_FOUND_HTTP:
             return None
         if code == 429 or code >= 500:

@@ -19,6 +19,7 @@ from storage.models.contacts import (
 from storage.models.contributor import CompanyNameKey, ContactCandidate, ContributionObservation, PersonNameKey
 from storage.models.digests import DigestDeliveryRecord, DigestPreference
 from storage.models.enrichment import EnrichmentJob, EnrichmentRow
+from storage.models.job_chunks import EnrichmentChunk, EnrichmentClaim, EnrichmentJobInput
 from storage.models.ledger import (
     CreditLot,
     HoldAllocation,
@@ -45,6 +46,9 @@ __all__ = [
     "ApiIdempotency",
     "ApiKey",
     "ApiRateWindow",
+    "EnrichmentChunk",
+    "EnrichmentClaim",
+    "EnrichmentJobInput",
     "BillingCycle",
     "Bounce",
     "BounceIntake",

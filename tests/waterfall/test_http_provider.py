@@ -309,3 +309,18 @@ def test_plain_http_is_refused_except_to_loopback(base_url: str) -> None:
 def test_https_or_loopback_base_urls_are_accepted(base_url: str) -> None:
     assert ProviderConfig(name="hunter", base_url=base_url, api_key="k").base_url == base_url
     assert ProviderSettings(name="hunter", base_url=base_url, api_key="k").base_url == base_url
+
+
+def test_calls_and_429s_are_counted_for_prometheus(vendor) -> None:
+    from core import metrics
+
+    def value(counter, **labels) -> float:
+        return counter.labels(**labels)._value.get()
+
+    calls, limited = value(metrics.PROVIDER_CALLS, provider="hunter", status="429"), value(
+        metrics.PROVIDER_429, provider="hunter"
+    )
+    vendor.script.extend([Reply(429, {"errors": []}, {"Retry-After": "3"}), hunter_found("jane.doe@acme.test")])
+    assert make(vendor, sleeps=[]).find_email(person()) is not None
+    assert value(metrics.PROVIDER_429, provider="hunter") == limited + 1
+    assert value(metrics.PROVIDER_CALLS, provider="hunter", status="429") == calls + 1

@@ -1,0 +1,344 @@
+"""Jobs on the engine, in one test process: chunks run by a real huey consumer (SQLite queue and
+Redis queue) over SQLite and PostgreSQL. The multi-process proofs are in test_workers_multiprocess.py."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core.enrichment.csv_enrich import CsvEnrichRequest
+from core.enrichment.csv_workers import CsvOnWorkers
+from core.jobs.tasks import Jobs
+from core.services import Services
+from core.settings import Settings
+from storage.timeutil import utcnow
+from tests.enrichment import world as w
+from tests.enrichment.test_jobs import _cost, _read, _spent, _team
+from tests.mailpeers.fixtures import running_jobs  # noqa: F401
+
+REDIS_URL = os.environ.get("TRIBUTARY_TEST_REDIS_URL")
+WAIT_S = float(os.environ.get("TRIBUTARY_TEST_WAIT_S", "120"))  # a bound on waiting for state, not a timing assertion
+
+
+@pytest.fixture(params=["sqlite-queue", "redis-queue"])
+def queue(request) -> str | None:
+    if request.param == "redis-queue":
+        if not REDIS_URL:
+            pytest.skip("Redis not configured: set TRIBUTARY_TEST_REDIS_URL")
+        return REDIS_URL
+    return None
+
+
+def make_jobs(engine, db_url: str, tmp_path: Path, redis_url: str | None, **overrides) -> Jobs:
+    settings = Settings(
+        _env_file=None,
+        database_url=db_url,
+        redis_url=redis_url,
+        huey_sqlite_path=str(tmp_path / "huey.db"),
+        huey_name=f"tributary-test-{uuid.uuid4().hex[:12]}",
+        enrich_workers=4,
+        **{"enrich_chunk_rows": 3, "enrich_chunk_lease_s": 5.0, **overrides},
+    )
+    return Jobs(Services(settings=settings, engine=engine))
+
+
+@pytest.fixture
+def jobs(engine, db_url, tmp_path, queue):
+    jobs = make_jobs(engine, db_url, tmp_path, queue)
+    yield jobs
+    jobs.huey.storage.flush_all()
+
+
+@pytest.fixture
+def world(engine):
+    people = w.people(12)
+    w.seed(engine, people)
+    return people
+
+
+def on_workers(jobs: Jobs) -> CsvOnWorkers:
+    return CsvOnWorkers(jobs.services.csv_enrichment, jobs.enrichment.engine)
+
+
+def wait_for(predicate, what: str) -> None:
+    done = threading.Event()
+    for _ in range(int(WAIT_S / 0.05)):
+        if predicate():
+            return
+        done.wait(0.05)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def request(tmp_path: Path, inp: Path, team: str, name: str, **kw) -> CsvEnrichRequest:
+    defaults = dict(want_email=True, want_mobile=True)
+    defaults.update(kw)
+    return CsvEnrichRequest(inp, tmp_path / name, team, f"rep@{team}.example", **defaults)
+
+
+def test_a_job_on_workers_writes_what_an_in_process_run_writes_and_pays_once(
+    jobs, world, tmp_path, running_jobs  # noqa: F811
+) -> None:
+    svc = jobs.services
+    accounts = svc.accounts
+    rows = [w.row(p) for p in world] + [w.row(p) for p in reversed(world)] + [w.row(world[5])]
+    rows.insert(4, ["Jane", "Doe", "", "", "", "no identifier"])
+    rows.append(["Nobody", "Atall", "Initech", "", "", ""])
+    inp = w.write_csv(tmp_path / "in.csv", rows)
+
+    local_team, worker_team = _team(accounts), _team(accounts)
+    csv = svc.csv_enrichment
+    local = request(tmp_path, inp, local_team, "local.csv", max_credits=1000)
+    plan = csv.plan(local)
+    job, _ = csv.start_or_resume(local, plan)
+    csv.run(local, plan, job)
+
+    remote = request(tmp_path, inp, worker_team, "remote.csv", max_credits=1000)
+    submitted = on_workers(jobs).submit(remote, csv.plan(remote))
+    running_jobs(jobs, workers=3)
+    wait_for(lambda: on_workers(jobs).status(submitted.id).finished, "the job to finish")
+    on_workers(jobs).download(submitted.id, tmp_path / "remote.csv")
+
+    assert _read(tmp_path / "remote.csv") == _read(tmp_path / "local.csv")
+    credits = sum(int(r[-3]) for r in _read(tmp_path / "remote.csv")[1:])
+    assert credits == _spent(accounts, worker_team) == _cost(world)
+    info = svc.enrichment_jobs.job(submitted.id)
+    assert info.status.value == "done" and info.progress.done_rows == len(rows)
+    assert info.progress.charged_credits == credits
+    assert svc.ledger.balance(accounts.team(worker_team).id).held_credits == 0  # the cap's hold released
+
+
+def test_a_cap_on_workers_is_never_exceeded_and_rows_say_what_the_ledger_took(
+    jobs, world, tmp_path, running_jobs  # noqa: F811
+) -> None:
+    svc = jobs.services
+    team = _team(svc.accounts)
+    rows = [w.row(p) for p in world] * 2
+    inp = w.write_csv(tmp_path / "in.csv", rows)
+    req = request(tmp_path, inp, team, "out.csv", max_credits=20)
+    job = on_workers(jobs).submit(req, svc.csv_enrichment.plan(req))
+    running_jobs(jobs, workers=3)
+    wait_for(lambda: on_workers(jobs).status(job.id).finished, "the job to finish")
+    on_workers(jobs).download(job.id, tmp_path / "out.csv")
+    out = _read(tmp_path / "out.csv")
+    credits = sum(int(r[-3]) for r in out[1:])
+    assert credits == _spent(svc.accounts, team) <= 20
+    assert len(out) == len(rows) + 1
+
+
+def test_a_small_teams_job_finishes_while_a_large_one_is_still_running(
+    engine, db_url, world, tmp_path, queue, running_jobs  # noqa: F811
+) -> None:
+    jobs = make_jobs(engine, db_url, tmp_path, queue, enrich_chunk_rows=2, enrich_team_chunks=1)
+    try:
+        svc = jobs.services
+        big_team, small_team = _team(svc.accounts), _team(svc.accounts)
+        big = w.write_csv(tmp_path / "big.csv", [w.row(p) for p in world] * 20)  # 120 chunks
+        small = w.write_csv(tmp_path / "small.csv", [w.row(p) for p in world[:3]])  # 2 chunks
+        big_req = request(tmp_path, big, big_team, "big-out.csv", want_mobile=False)
+        big_job = on_workers(jobs).submit(big_req, svc.csv_enrichment.plan(big_req))
+        running_jobs(jobs, workers=1)  # one worker thread: the queue order is the whole story
+        wait_for(lambda: on_workers(jobs).status(big_job.id).chunks.done >= 2, "the big job to start")
+        small_req = request(tmp_path, small, small_team, "small-out.csv", want_mobile=False)
+        small_job = on_workers(jobs).submit(small_req, svc.csv_enrichment.plan(small_req))
+        wait_for(lambda: on_workers(jobs).status(small_job.id).finished, "the small job to finish")
+        big_status = on_workers(jobs).status(big_job.id)
+        assert not big_status.finished and big_status.chunks.pending > 0
+        svc.enrichment_jobs.cancel(big_job.id)
+        wait_for(lambda: on_workers(jobs).status(big_job.id).finished, "the big job to settle")
+    finally:
+        jobs.huey.storage.flush_all()
+
+
+def test_cancel_reaches_every_chunk_and_rows_still_say_what_the_ledger_took(
+    jobs, world, tmp_path, running_jobs  # noqa: F811
+) -> None:
+    svc = jobs.services
+    team = _team(svc.accounts)
+    rows = [w.row(p) for p in world] * 10
+    inp = w.write_csv(tmp_path / "in.csv", rows)
+    req = request(tmp_path, inp, team, "out.csv", max_credits=500)
+    job = on_workers(jobs).submit(req, svc.csv_enrichment.plan(req))
+    running_jobs(jobs, workers=2)
+    wait_for(lambda: on_workers(jobs).status(job.id).chunks.done >= 1, "a chunk to be written")
+    svc.enrichment_jobs.cancel(job.id)
+    wait_for(lambda: on_workers(jobs).status(job.id).finished, "the cancelled job to settle")
+    on_workers(jobs).download(job.id, tmp_path / "out.csv")
+    out = _read(tmp_path / "out.csv")
+    assert len(out) == len(rows) + 1
+    credits = sum(int(r[-3]) for r in out[1:])
+    assert credits == _spent(svc.accounts, team)
+    assert svc.enrichment_jobs.job(job.id).status.value == "cancelled"
+    assert svc.ledger.balance(svc.accounts.team(team).id).held_credits == 0
+
+
+class _Died(Exception):
+    """The worker process dies here (after its lookups were charged, before anything was written)."""
+
+
+def test_a_chunk_redone_after_its_worker_died_having_paid_reports_the_credits_once(
+    engine, db_url, world, tmp_path
+) -> None:
+    from sqlalchemy import update
+
+    from core.enrichment.chunks import ChunkEngine
+    from storage.models import EnrichmentChunk, EnrichmentClaim
+    from storage.timeutil import utcnow
+
+    jobs = make_jobs(engine, db_url, tmp_path, None, enrich_chunk_rows=4)
+    svc = jobs.services
+    team = _team(svc.accounts)
+    rows = [w.row(p) for p in world[:8]] + [w.row(p) for p in world[:4]]
+    inp = w.write_csv(tmp_path / "in.csv", rows)
+    queued: list[tuple[int, int]] = []
+
+    class DyingEngine(ChunkEngine):
+        """Dies before storing anything: no outcome saved, no release (a dead process does neither)."""
+
+        def save_outcomes(self, lease, outcomes) -> None:
+            pass
+
+        def store(self, lease, outputs) -> None:
+            raise _Died()
+
+        def _release(self, lease) -> None:
+            pass
+
+    dying = DyingEngine(svc.enrichment_jobs, chunk_rows=4, lease_s=60)
+    alive = ChunkEngine(svc.enrichment_jobs, chunk_rows=4, lease_s=60)
+    for e in (dying, alive):
+        e.enqueue = lambda chunk_id, attempt: queued.append((chunk_id, attempt))
+    req = request(tmp_path, inp, team, "out.csv", max_credits=1000)
+    job = CsvOnWorkers(svc.csv_enrichment, alive).submit(req, svc.csv_enrichment.plan(req))
+    first = queued.pop(0)
+    with pytest.raises(_Died):
+        dying.run_chunk(*first)
+    paid = _spent(svc.accounts, team)
+    assert paid > 0  # the dead attempt's lookups were charged
+    # Its lease runs out (moved into the past rather than waited for).
+    past = utcnow().replace(year=2000)
+    with engine.begin() as conn:
+        conn.execute(update(EnrichmentChunk.__table__).where(EnrichmentChunk.__table__.c.id == first[0])
+                     .values(lease_until=past))
+        conn.execute(update(EnrichmentClaim.__table__).values(lease_until=past))
+    alive.pump()  # the dead worker's chunk goes back to the queue
+    assert first[0] in [chunk_id for chunk_id, _ in queued]
+    while queued:
+        alive.run_chunk(*queued.pop(0))
+        alive.pump()
+    assert CsvOnWorkers(svc.csv_enrichment, alive).status(job.id).finished
+    CsvOnWorkers(svc.csv_enrichment, alive).download(job.id, tmp_path / "out.csv")
+    out = _read(tmp_path / "out.csv")
+    credits = [int(r[-3]) for r in out[1:]]
+    assert sum(credits) == _spent(svc.accounts, team) == paid + _cost(world[4:8])  # nothing charged twice
+    assert credits[8:] == [0, 0, 0, 0] and sum(credits[:4]) == _cost(world[:4])  # first rows in input order
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    picks=st.lists(st.integers(0, 11), min_size=1, max_size=24),
+    chunk_rows=st.integers(1, 5),
+    cap=st.one_of(st.none(), st.integers(0, 60)),
+    order=st.randoms(use_true_random=False),
+)
+def test_chunks_in_any_order_never_exceed_the_cap_and_rows_say_what_the_ledger_took(
+    engine, db_url, world, tmp_path, picks, chunk_rows, cap, order
+) -> None:
+    from core.enrichment.chunks import ChunkEngine
+
+    jobs = make_jobs(engine, db_url, tmp_path, None)
+    svc = jobs.services
+    team = _team(svc.accounts)
+    rows = [w.row(world[i]) for i in picks]
+    inp = w.write_csv(tmp_path / f"in-{team}.csv", rows)
+    queued: list[tuple[int, int]] = []
+    chunks = ChunkEngine(svc.enrichment_jobs, chunk_rows=chunk_rows, lease_s=60, team_chunks=100)
+    chunks.enqueue = lambda chunk_id, attempt: queued.append((chunk_id, attempt))
+    on = CsvOnWorkers(svc.csv_enrichment, chunks)
+    req = request(tmp_path, inp, team, f"out-{team}.csv", max_credits=cap)
+    job = on.submit(req, svc.csv_enrichment.plan(req))
+    while queued:  # the chunks run in an order hypothesis picks
+        chunks.run_chunk(*queued.pop(order.randrange(len(queued))))
+    assert on.status(job.id).finished
+    on.download(job.id, tmp_path / f"out-{team}.csv")
+    out = _read(tmp_path / f"out-{team}.csv")[1:]
+    assert [r[: len(w.HEADER)] for r in out] == rows  # every row, in input order
+    credits = [int(r[-3]) for r in out]
+    assert sum(credits) == _spent(svc.accounts, team)
+    assert cap is None or sum(credits) <= cap
+    seen: set[int] = set()
+    for pick, paid in zip(picks, credits, strict=True):  # a person's credits on their first row only
+        assert paid == 0 or pick not in seen
+        seen.add(pick)
+
+
+def test_a_failing_chunk_backs_off_instead_of_spinning_then_succeeds(engine, db_url, world, tmp_path) -> None:
+    from sqlalchemy import select, update
+
+    from core.enrichment.chunks import ChunkEngine
+    from storage.models import EnrichmentChunk
+    from storage.timeutil import as_utc, utcnow
+
+    _CH = EnrichmentChunk.__table__
+    jobs = make_jobs(engine, db_url, tmp_path, None)
+    svc = jobs.services
+    team = _team(svc.accounts)
+    inp = w.write_csv(tmp_path / "in.csv", [w.row(p) for p in world[:3]])
+    queued: list[tuple[int, int]] = []
+    failures = [RuntimeError("database went away")]
+
+    class Flaky(ChunkEngine):
+        def store(self, lease, outputs) -> None:
+            if failures:
+                raise failures.pop()
+            super().store(lease, outputs)
+
+    chunks = Flaky(svc.enrichment_jobs, chunk_rows=10, lease_s=60)
+    chunks.enqueue = lambda chunk_id, attempt: queued.append((chunk_id, attempt))
+    req = request(tmp_path, inp, team, "out.csv")
+    job = CsvOnWorkers(svc.csv_enrichment, chunks).submit(req, svc.csv_enrichment.plan(req))
+    with pytest.raises(RuntimeError):
+        chunks.run_chunk(*queued.pop())
+    assert chunks.pump() == 0 and not queued  # not re-enqueued at once: no hot loop
+    with engine.begin() as conn:
+        until = conn.execute(select(_CH.c.lease_until).where(_CH.c.job_id == job.id)).scalar_one()
+        assert as_utc(until) > utcnow()
+        conn.execute(update(_CH).where(_CH.c.job_id == job.id).values(lease_until=utcnow().replace(year=2000)))
+    assert chunks.pump() == 1  # the back-off over: queued again, and this time it works
+    chunks.run_chunk(*queued.pop())
+    assert CsvOnWorkers(svc.csv_enrichment, chunks).status(job.id).finished
+
+
+def test_a_queued_task_lost_with_its_worker_is_enqueued_again_by_its_watch(engine, db_url, world, tmp_path) -> None:
+    from sqlalchemy import update
+
+    from core.enrichment.chunks import ChunkEngine
+    from storage.models import EnrichmentChunk
+
+    jobs = make_jobs(engine, db_url, tmp_path, None)
+    svc = jobs.services
+    team = _team(svc.accounts)
+    inp = w.write_csv(tmp_path / "in.csv", [w.row(p) for p in world[:3]])
+    queued: list[tuple[int, int]] = []
+    watches: list[tuple[int, int]] = []
+    chunks = ChunkEngine(svc.enrichment_jobs, chunk_rows=10, lease_s=60)
+    chunks.enqueue = lambda chunk_id, attempt: queued.append((chunk_id, attempt))
+    chunks.watch = lambda chunk_id, attempt, at: watches.append((chunk_id, attempt))
+    req = request(tmp_path, inp, team, "out.csv")
+    job = CsvOnWorkers(svc.csv_enrichment, chunks).submit(req, svc.csv_enrichment.plan(req))
+    lost = queued.pop()  # a worker took the task and died before it started: the message is gone
+    assert watches == [lost]
+    chunks.check(*lost)  # the watch fires early: the queue lease still runs, nothing happens
+    assert not queued
+    with engine.begin() as conn:
+        conn.execute(update(EnrichmentChunk.__table__).values(lease_until=utcnow().replace(year=2000)))
+    chunks.check(*lost)
+    assert queued == [(lost[0], lost[1] + 1)]
+    assert chunks.run_chunk(*lost) == "stale"  # the lost task, if it ever turned up, does nothing
+    assert chunks.run_chunk(*queued.pop()) == "done"
+    assert CsvOnWorkers(svc.csv_enrichment, chunks).status(job.id).finished
