@@ -17,10 +17,10 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from faker import Faker
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select
 
 from core.people.name_index import reindex_name_keys
 from storage.db import read_transaction, run_write
@@ -229,6 +229,19 @@ def seed_world(
         if conn.execute(select(_COMPANY.c.id).where(_COMPANY.c.domain == world[0].domain)).scalar() is not None:
             return DemoWorldSummary(False, 0, 0, 0, 0)
     now = utcnow()
+    company_ids = _seed_companies(engine, world, now)
+    if on_progress:
+        on_progress("companies", len(world), len(world))
+    emails, phones = _seed_people(engine, _people(seed, world, people), company_ids, people, now, on_progress)
+    # Name keys let matching find "first last at company" through an index (core/people/name_index.py).
+    reindex_name_keys(engine)
+    if on_progress:
+        on_progress("name index", people, people)
+    return DemoWorldSummary(True, len(world), people, emails, phones)
+
+
+def _seed_companies(engine: Engine, world: list[DemoCompany], now: datetime) -> list[int]:
+    """Insert the companies, INSERT_CHUNK per transaction; returns their ids in `world` order."""
     company_ids: list[int] = []
     for start in range(0, len(world), INSERT_CHUNK):
         part = world[start : start + INSERT_CHUNK]
@@ -239,73 +252,90 @@ def seed_world(
                 conn.execute(insert(_COMPANY).returning(_COMPANY.c.id, sort_by_parameter_order=True), rows).scalars()
             ),
         )
-    if on_progress:
-        on_progress("companies", len(world), len(world))
+    return company_ids
+
+
+def _seed_people(
+    engine: Engine,
+    generated: Iterator[_DemoPerson],
+    company_ids: list[int],
+    people: int,
+    now: datetime,
+    on_progress: Callable[[str, int, int], None] | None,
+) -> tuple[int, int]:
+    """Insert the people with their emails and phones, INSERT_CHUNK people per transaction; returns
+    how many emails and phones were inserted."""
     emails = phones = done = 0
-    generated = _people(seed, world, people)
     fresh = now - timedelta(days=2)
     while True:
         batch = [p for _, p in zip(range(INSERT_CHUNK), generated, strict=False)]
         if not batch:
             break
-        person_rows = [
-            dict(
-                first_name=p.first[:128],
-                last_name=p.last[:128],
-                full_name=f"{p.first} {p.last}"[:255],
-                title=p.title,
-                company_id=company_ids[p.company],
-                linkedin_url=p.linkedin,
-                location=p.location,
-                updated_at=now,
-            )
-            for p in batch
-        ]
-
-        def write(conn, batch=batch, person_rows=person_rows) -> tuple[int, int]:
-            returning = insert(_PERSON).returning(_PERSON.c.id, sort_by_parameter_order=True)
-            ids = list(conn.execute(returning, person_rows).scalars())
-            email_rows = [
-                dict(
-                    person_id=pid,
-                    address=p.email,
-                    status=p.email_status.value,
-                    score=95 if p.email_status == EmailStatus.VERIFIED else 55,
-                    reasons=[],
-                    checked_at=fresh if p.email_status != EmailStatus.UNVERIFIED else None,
-                    created_at=now,
-                )
-                for pid, p in zip(ids, batch, strict=True)
-                if p.email and p.email_status
-            ]
-            phone_rows = [
-                dict(
-                    person_id=pid,
-                    e164=number,
-                    kind=kind.value,
-                    line_type="mobile" if kind == PhoneKind.MOBILE else "fixed_line",
-                    status=PhoneStatus.VALID.value,
-                    checked_at=fresh,
-                    created_at=now,
-                )
-                for pid, p in zip(ids, batch, strict=True)
-                for number, kind in ((p.mobile, PhoneKind.MOBILE), (p.office, PhoneKind.OFFICE))
-                if number
-            ]
-            if email_rows:
-                conn.execute(insert(_EMAIL), email_rows)
-            if phone_rows:
-                conn.execute(insert(_PHONE), phone_rows)
-            return len(email_rows), len(phone_rows)
-
-        e, ph = run_write(engine, write)
+        e, ph = run_write(engine, lambda conn, batch=batch: _insert_people(conn, batch, company_ids, now, fresh))
         emails += e
         phones += ph
         done += len(batch)
         if on_progress:
             on_progress("people", done, people)
-    # Name keys let matching find "first last at company" through an index (core/people/name_index.py).
-    reindex_name_keys(engine)
-    if on_progress:
-        on_progress("name index", people, people)
-    return DemoWorldSummary(True, len(world), people, emails, phones)
+    return emails, phones
+
+
+def _insert_people(
+    conn: Connection, batch: list[_DemoPerson], company_ids: list[int], now: datetime, fresh: datetime
+) -> tuple[int, int]:
+    """One batch of people, then their emails and phones (in the caller's transaction)."""
+    person_rows = [
+        dict(
+            first_name=p.first[:128],
+            last_name=p.last[:128],
+            full_name=f"{p.first} {p.last}"[:255],
+            title=p.title,
+            company_id=company_ids[p.company],
+            linkedin_url=p.linkedin,
+            location=p.location,
+            updated_at=now,
+        )
+        for p in batch
+    ]
+    returning = insert(_PERSON).returning(_PERSON.c.id, sort_by_parameter_order=True)
+    people = list(zip(conn.execute(returning, person_rows).scalars(), batch, strict=True))
+    email_rows = _email_rows(people, now, fresh)
+    phone_rows = _phone_rows(people, now, fresh)
+    if email_rows:
+        conn.execute(insert(_EMAIL), email_rows)
+    if phone_rows:
+        conn.execute(insert(_PHONE), phone_rows)
+    return len(email_rows), len(phone_rows)
+
+
+def _email_rows(people: list[tuple[int, _DemoPerson]], now: datetime, fresh: datetime) -> list[dict]:
+    return [
+        dict(
+            person_id=pid,
+            address=p.email,
+            status=p.email_status.value,
+            score=95 if p.email_status == EmailStatus.VERIFIED else 55,
+            reasons=[],
+            checked_at=fresh if p.email_status != EmailStatus.UNVERIFIED else None,
+            created_at=now,
+        )
+        for pid, p in people
+        if p.email and p.email_status
+    ]
+
+
+def _phone_rows(people: list[tuple[int, _DemoPerson]], now: datetime, fresh: datetime) -> list[dict]:
+    return [
+        dict(
+            person_id=pid,
+            e164=number,
+            kind=kind.value,
+            line_type="mobile" if kind == PhoneKind.MOBILE else "fixed_line",
+            status=PhoneStatus.VALID.value,
+            checked_at=fresh,
+            created_at=now,
+        )
+        for pid, p in people
+        for number, kind in ((p.mobile, PhoneKind.MOBILE), (p.office, PhoneKind.OFFICE))
+        if number
+    ]

@@ -7,18 +7,9 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PRODUCT_PACKAGES = ("core", "storage", "bot", "sheets_addon", "web", "cli")
+PRODUCT_PACKAGES = ("core", "storage", "bot", "sheets_addon", "web", "cli", "demo")
 MAX_FUNCTION_LINES = 70
-WAITING = {
-    "core/ledger.py:post",  # the ledger package split
-    "core/data_requests.py:_settle_in",  # the data_requests package split
-    "core/data_requests.py:access_people",
-    "demo/world.py:seed_world",  # demo leaves core
-    "core/bounces/refunds.py:process_bounce",  # bounce security
-    "core/sending/service.py:send",  # bounce security (per-send tokens)
-    "core/enrichment/estimate.py:estimate_cost",  # CSV enrichment
-    "bot/interactive.py:register",  # actors + Slack listeners
-}
+WAITING: set[str] = set()  # "path:function" of a long function waiting for the branch that owns it
 
 
 def test_no_function_is_longer_than_the_limit() -> None:
@@ -34,3 +25,4 @@ def test_no_function_is_longer_than_the_limit() -> None:
                     if lines > MAX_FUNCTION_LINES:
                         long[f"{relative}:{node.name}"] = lines
     assert set(long) <= WAITING, {k: v for k, v in long.items() if k not in WAITING}
+    assert WAITING <= set(long), f"no longer over the limit, remove from WAITING: {sorted(WAITING - set(long))}"

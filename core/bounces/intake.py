@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -248,52 +249,19 @@ class BounceIntakeService:
         insert = sqlite_insert if is_sqlite(self.engine) else pg_insert
 
         def op(conn: Connection) -> tuple[int, bool, list[int]]:
-            inserted = conn.execute(
-                insert(_I)
-                .values(
-                    source=source,
-                    source_ref=(source_ref or None) and source_ref[:MAX_SOURCE_REF],
-                    raw_sha256=digest,
-                    raw=raw,
-                    status=status,
-                    error_code=error_code,
-                    error=(error or None) and error[:MAX_ERROR],
-                    times_received=1,
-                    received_at=received_at,
-                )
-                .on_conflict_do_nothing(index_elements=["raw_sha256"])
-                .returning(_I.c.id)
-            ).scalar()
-            duplicate = inserted is None
-            if duplicate:
-                intake_id = conn.execute(select(_I.c.id).where(_I.c.raw_sha256 == digest)).scalar_one()
-                conn.execute(update(_I).where(_I.c.id == intake_id).values(times_received=_I.c.times_received + 1))
-            else:
-                intake_id = inserted
-            # A token valid under the key but naming no send here (another deployment's) proves nothing.
-            claimed = {b.proven_send_id for b in bounces if b.proven_send_id is not None}
-            known = set(conn.execute(select(_S.c.id).where(_S.c.id.in_(claimed))).scalars()) if claimed else set()
-            for b in bounces:
-                conn.execute(
-                    insert(_B)
-                    .values(
-                        intake_id=intake_id,
-                        dedupe_key=b.dedupe_key,
-                        recipient=b.recipient,
-                        bounce_class=b.bounce_class,
-                        status_code=b.status_code,
-                        reason=b.reason,
-                        diagnostic=b.diagnostic,
-                        message_id=b.message_id,
-                        received_at=received_at,
-                        proven_send_id=b.proven_send_id if b.proven_send_id in known else None,
-                        team_id=b.team_id,
-                    )
-                    .on_conflict_do_nothing(index_elements=["dedupe_key"])
-                )
-            keys = [b.dedupe_key for b in bounces]
-            ids = conn.execute(select(_B.c.id).where(_B.c.dedupe_key.in_(keys)).order_by(_B.c.id)).scalars().all()
-            return intake_id, duplicate, list(ids)
+            intake_id, duplicate = _insert_intake(
+                conn,
+                insert,
+                source=source,
+                source_ref=source_ref,
+                digest=digest,
+                raw=raw,
+                status=status,
+                error_code=error_code,
+                error=error,
+                received_at=received_at,
+            )
+            return intake_id, duplicate, _insert_bounces(conn, insert, intake_id, bounces, received_at)
 
         intake_id, duplicate, bounce_ids = run_write(self.engine, op)
         if status == IntakeStatus.UNPARSEABLE:
@@ -336,3 +304,69 @@ __all__ = [
     "IntakeStatus",
     "UnmatchedBounce",
 ]
+
+
+def _insert_intake(
+    conn: Connection,
+    insert: Any,
+    *,
+    source: str,
+    source_ref: str | None,
+    digest: str,
+    raw: bytes,
+    status: str,
+    error_code: str | None,
+    error: str | None,
+    received_at: datetime,
+) -> tuple[int, bool]:
+    """Store one delivery once (by its SHA-256); a repeat only counts. Returns (id, was it a repeat)."""
+    inserted = conn.execute(
+        insert(_I)
+        .values(
+            source=source,
+            source_ref=(source_ref or None) and source_ref[:MAX_SOURCE_REF],
+            raw_sha256=digest,
+            raw=raw,
+            status=status,
+            error_code=error_code,
+            error=(error or None) and error[:MAX_ERROR],
+            times_received=1,
+            received_at=received_at,
+        )
+        .on_conflict_do_nothing(index_elements=["raw_sha256"])
+        .returning(_I.c.id)
+    ).scalar()
+    if inserted is not None:
+        return inserted, False
+    intake_id = conn.execute(select(_I.c.id).where(_I.c.raw_sha256 == digest)).scalar_one()
+    conn.execute(update(_I).where(_I.c.id == intake_id).values(times_received=_I.c.times_received + 1))
+    return intake_id, True
+
+
+def _insert_bounces(
+    conn: Connection, insert: Any, intake_id: int, bounces: list[_NewBounce], received_at: datetime
+) -> list[int]:
+    """Store a delivery's bounces once each (by dedupe key); returns the ids of all of them, old and new."""
+    # A token valid under the key but naming no send here (another deployment's) proves nothing.
+    claimed = {b.proven_send_id for b in bounces if b.proven_send_id is not None}
+    known = set(conn.execute(select(_S.c.id).where(_S.c.id.in_(claimed))).scalars()) if claimed else set()
+    for b in bounces:
+        conn.execute(
+            insert(_B)
+            .values(
+                intake_id=intake_id,
+                dedupe_key=b.dedupe_key,
+                recipient=b.recipient,
+                bounce_class=b.bounce_class,
+                status_code=b.status_code,
+                reason=b.reason,
+                diagnostic=b.diagnostic,
+                message_id=b.message_id,
+                received_at=received_at,
+                proven_send_id=b.proven_send_id if b.proven_send_id in known else None,
+                team_id=b.team_id,
+            )
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        )
+    keys = [b.dedupe_key for b in bounces]
+    return list(conn.execute(select(_B.c.id).where(_B.c.dedupe_key.in_(keys)).order_by(_B.c.id)).scalars().all())

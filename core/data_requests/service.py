@@ -189,6 +189,47 @@ def _status_of(kind: DataKind, found: _Found) -> tuple[DataRequestStatus, bool]:
     return status, chargeable
 
 
+# One person's answer in access_people: {kind: result or user error}, or what its lookup raised.
+_Answer = dict[DataKind, AccessResult | TributaryError] | BaseException
+# One person's lookups: (kind, claim, found) for each done, the writes deferred to settle, what raised.
+_Looked = tuple[list[tuple[DataKind, _Claim, _Found]], list[DeferredWrites], BaseException | None]
+
+
+def _check_people_call(
+    team: TeamInfo, member: MemberInfo, people: Sequence[int | PersonInfo], kinds: Sequence[DataKind]
+) -> list[DataKind]:
+    """Refuse a call access_people cannot serve; returns its kinds, each once, in order."""
+    if len(people) > MAX_PEOPLE_PER_CALL:
+        raise InvalidInput(f"people: {len(people)} in one call exceeds the limit of {MAX_PEOPLE_PER_CALL}")
+    if member.team_id != team.id:
+        raise InvalidInput(f"member {member.email} is not in team {team.name}")
+    refs = [p.id if isinstance(p, PersonInfo) else int(p) for p in people]
+    if len(set(refs)) != len(refs):
+        raise InvalidInput("people: a person is named twice in one call")
+    return list(dict.fromkeys(DataKind(k) for k in kinds))
+
+
+def _sort_claims(
+    claimed: Mapping[tuple[int, DataKind], _Claim | None | TributaryError], answers: list[_Answer]
+) -> tuple[dict[int, list[tuple[DataKind, _Claim]]], list[tuple[int, DataKind]]]:
+    """Answer what the claim step already decided (refusals, replays); returns the claims to look up
+    by person, and the requests another caller is looking up (waited for one by one afterwards)."""
+    live: dict[int, list[tuple[DataKind, _Claim]]] = {}
+    busy: list[tuple[int, DataKind]] = []
+    for (i, kind), claim in claimed.items():
+        answer = answers[i]
+        check(not isinstance(answer, BaseException), "only people found are claimed")
+        if claim is None:
+            busy.append((i, kind))
+        elif isinstance(claim, TributaryError):
+            answer[kind] = claim
+        elif claim.replay is not None:
+            answer[kind] = claim.replay
+        else:
+            live.setdefault(i, []).append((kind, claim))
+    return live, busy
+
+
 def _price(team: TeamInfo, kind: DataKind) -> int:
     return team.plan.price_email_credits if kind == DataKind.EMAIL else team.plan.price_mobile_credits
 
@@ -290,80 +331,97 @@ class DataRequests(Shortcuts):
         (inline when None). Each request keeps its own rules, lease and outcome; per person the answer
         is {kind: result or user error}, or the exception its lookup raised (its claims abandoned).
         A person id that names nobody answers NotFound for every kind."""
-        if len(people) > MAX_PEOPLE_PER_CALL:
-            raise InvalidInput(f"people: {len(people)} in one call exceeds the limit of {MAX_PEOPLE_PER_CALL}")
-        if member.team_id != team.id:
-            raise InvalidInput(f"member {member.email} is not in team {team.name}")
-        refs = [p.id if isinstance(p, PersonInfo) else int(p) for p in people]
-        if len(set(refs)) != len(refs):
-            raise InvalidInput("people: a person is named twice in one call")
-        kinds = list(dict.fromkeys(DataKind(k) for k in kinds))
+        kinds = _check_people_call(team, member, people, kinds)
         sources = sources or {}
         feature = Feature(feature)
         when = as_utc(now) if now else None
-        answers: list[dict[DataKind, AccessResult | TributaryError] | BaseException] = [{} for _ in people]
-        persons = self._persons(people)
-        ctxs: dict[int, _Context] = {}  # by position in `people`
-        for i, person in enumerate(persons):
-            if isinstance(person, TributaryError):
-                answers[i] = {kind: person for kind in kinds}
-            else:
-                ctxs[i] = _Context(team, member, person, feature, when, budget)
+        answers, ctxs = self._people_contexts(team, member, people, kinds, feature, when, budget)
         claimed = self._claim_people(ctxs, kinds) if ctxs and kinds else {}
-        live: dict[int, list[tuple[DataKind, _Claim]]] = {}
-        busy: list[tuple[int, DataKind]] = []
-        for (i, kind), claim in claimed.items():
-            if claim is None:
-                busy.append((i, kind))  # another caller is looking it up: wait for it on its own, below
-            elif isinstance(claim, TributaryError):
-                answers[i][kind] = claim
-            elif claim.replay is not None:
-                answers[i][kind] = claim.replay
-            else:
-                live.setdefault(i, []).append((kind, claim))
-
-        def look_up(i: int) -> tuple[list[tuple[DataKind, _Claim, _Found]], list[DeferredWrites], BaseException | None]:
-            found: list[tuple[DataKind, _Claim, _Found]] = []
-            pending: list[DeferredWrites] = []
-            try:
-                for kind, claim in live[i]:
-                    found.append((kind, claim, self._look_up(ctxs[i], kind, sources.get(kind), pending)))
-            except BaseException as exc:  # noqa: BLE001 - abandoned below, handed to the caller
-                return found, pending, exc
-            return found, pending, None
-
-        if executor is None or len(live) <= 1:
-            looked = {i: look_up(i) for i in live}
-        else:
-            futures = {i: executor.submit(look_up, i) for i in live}
-            looked = {i: future.result() for i, future in futures.items()}
+        live, busy = _sort_claims(claimed, answers)
+        looked = self._look_up_people(ctxs, live, sources, executor)
         if looked:
-            settled = self._settle_people(ctxs, looked, live)
-            for i, outcome in settled.items():
+            for i, outcome in self._settle_people(ctxs, looked, live).items():
                 if isinstance(outcome, BaseException):
                     answers[i] = outcome
                 else:
                     answers[i].update(outcome)
         for i, kind in busy:
-            answer = answers[i]
-            if isinstance(answer, BaseException):
-                continue
-            try:
-                answer[kind] = self.access(
-                    team,
-                    member,
-                    ctxs[i].person,
-                    kind,
-                    feature=feature,
-                    now=now,
-                    budget=budget,
-                    source=sources.get(kind),
-                )
-            except TributaryError as exc:
-                answer[kind] = exc
-            except BaseException as exc:  # noqa: BLE001 - this person's answer, as for a failed lookup
-                answers[i] = exc
+            self._access_busy(answers, i, ctxs[i], kind, sources.get(kind), now)
         return [a if isinstance(a, BaseException) else {kind: a[kind] for kind in kinds} for a in answers]
+
+    def _people_contexts(
+        self,
+        team: TeamInfo,
+        member: MemberInfo,
+        people: Sequence[int | PersonInfo],
+        kinds: Sequence[DataKind],
+        feature: Feature,
+        when: datetime | None,
+        budget: Budget | None,
+    ) -> tuple[list[_Answer], dict[int, _Context]]:
+        """Each person's (empty) answer and context by position in `people`; nobody found answers NotFound."""
+        answers: list[_Answer] = [{} for _ in people]
+        ctxs: dict[int, _Context] = {}  # by position in `people`
+        for i, person in enumerate(self._persons(people)):
+            if isinstance(person, TributaryError):
+                answers[i] = {kind: person for kind in kinds}
+            else:
+                ctxs[i] = _Context(team, member, person, feature, when, budget)
+        return answers, ctxs
+
+    def _look_up_people(
+        self,
+        ctxs: Mapping[int, _Context],
+        live: Mapping[int, list[tuple[DataKind, _Claim]]],
+        sources: Mapping[DataKind, ContactSource],
+        executor: Executor | None,
+    ) -> dict[int, _Looked]:
+        """Every claimed person's lookups, on `executor` (inline for one person or without one); no
+        transaction is open. A lookup that raises ends its person's lookups and is returned with them."""
+
+        def look_up(i: int) -> _Looked:
+            found: list[tuple[DataKind, _Claim, _Found]] = []
+            pending: list[DeferredWrites] = []
+            try:
+                for kind, claim in live[i]:
+                    found.append((kind, claim, self._look_up(ctxs[i], kind, sources.get(kind), pending)))
+            except BaseException as exc:  # noqa: BLE001 - abandoned by the settle step, handed to the caller
+                return found, pending, exc
+            return found, pending, None
+
+        if executor is None or len(live) <= 1:
+            return {i: look_up(i) for i in live}
+        futures = {i: executor.submit(look_up, i) for i in live}
+        return {i: future.result() for i, future in futures.items()}
+
+    def _access_busy(
+        self,
+        answers: list[_Answer],
+        i: int,
+        ctx: _Context,
+        kind: DataKind,
+        source: ContactSource | None,
+        now: datetime | None,
+    ) -> None:
+        """A request another caller was looking up: wait for it on its own (`access`) into answers[i]."""
+        answer = answers[i]
+        if isinstance(answer, BaseException):
+            return
+        try:
+            answer[kind] = self.access(
+                ctx.team,
+                ctx.member,
+                ctx.person,
+                kind,
+                feature=ctx.feature,
+                now=now,
+                budget=ctx.budget,
+                source=source,
+            )
+        except TributaryError as exc:
+            answer[kind] = exc
+        except BaseException as exc:  # noqa: BLE001 - this person's answer, as for a failed lookup
+            answers[i] = exc
 
     def cost_of(
         self, request_id: int, *, member_id: int, feature: Feature, settled_since: datetime

@@ -632,38 +632,47 @@ class Ledger(LedgerReads):
                 meta=hold_meta,
                 pending_delta=-to_post,
             )
-            # Spend from the hold's own lots, soonest-expiring first.
-            allocations = conn.execute(
-                select(_HA.c.lot_id, _HA.c.amount)
-                .join(_L, _L.c.id == _HA.c.lot_id)
-                .where(_HA.c.hold_id == hold_id)
-                .order_by(_L.c.expires_at.is_(None), _L.c.expires_at, _L.c.id)
-            ).all()
-            parts = self._take([(a.lot_id, a.amount) for a in allocations], to_post)
-            self._spend_lots(conn, parts)
-            for lot_id, part in parts:
-                conn.execute(
-                    update(_HA)
-                    .where(_HA.c.hold_id == hold_id, _HA.c.lot_id == lot_id)
-                    .values(amount=_HA.c.amount - part)
-                )
-            conn.execute(delete(_HA).where(_HA.c.hold_id == hold_id, _HA.c.amount == 0))
-            conn.execute(update(_H).where(_H.c.id == hold_id).values(posted_amount=_H.c.posted_amount + to_post))
+            self._spend_from_hold(conn, hold_id, to_post)
             if close or to_post == remaining:
-                hold = conn.execute(select(_H).where(_H.c.id == hold_id)).one()
-                self._release(
-                    conn,
-                    team_id,
-                    accounts,
-                    hold,
-                    now,
-                    kind=TransferKind.VOID,
-                    key=f"{SYSTEM_KEY_PREFIX}release:{hold_id}",
-                    status=HoldStatus.POSTED,
-                )
+                self._close_posted_hold(conn, team_id, accounts, hold_id, now)
             return transfer
 
         return self._run(op, conn)
+
+    def _close_posted_hold(
+        self, conn: Connection, team_id: int, accounts: dict[AccountKind, Any], hold_id: int, now: datetime
+    ) -> None:
+        """Release what a hold still reserves after a post and mark it posted (the caller's transaction)."""
+        hold = conn.execute(select(_H).where(_H.c.id == hold_id)).one()
+        self._release(
+            conn,
+            team_id,
+            accounts,
+            hold,
+            now,
+            kind=TransferKind.VOID,
+            key=f"{SYSTEM_KEY_PREFIX}release:{hold_id}",
+            status=HoldStatus.POSTED,
+        )
+
+    def _spend_from_hold(self, conn: Connection, hold_id: int, to_post: int) -> None:
+        """Spend `to_post` credits from a hold's own lots, soonest-expiring first, and count them as
+        posted: lots, then the hold's allocations, then the hold, in the caller's transaction (which
+        holds the wallet lock)."""
+        allocations = conn.execute(
+            select(_HA.c.lot_id, _HA.c.amount)
+            .join(_L, _L.c.id == _HA.c.lot_id)
+            .where(_HA.c.hold_id == hold_id)
+            .order_by(_L.c.expires_at.is_(None), _L.c.expires_at, _L.c.id)
+        ).all()
+        parts = self._take([(a.lot_id, a.amount) for a in allocations], to_post)
+        self._spend_lots(conn, parts)
+        for lot_id, part in parts:
+            conn.execute(
+                update(_HA).where(_HA.c.hold_id == hold_id, _HA.c.lot_id == lot_id).values(amount=_HA.c.amount - part)
+            )
+        conn.execute(delete(_HA).where(_HA.c.hold_id == hold_id, _HA.c.amount == 0))
+        conn.execute(update(_H).where(_H.c.id == hold_id).values(posted_amount=_H.c.posted_amount + to_post))
 
     def void(
         self, team_id: int, hold_id: int, *, key: str, now: datetime | None = None, conn: Connection | None = None

@@ -17,11 +17,11 @@ from email.utils import format_datetime, make_msgid
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
-from core.accounts import Accounts
+from core.accounts import Accounts, MemberInfo, TeamInfo
 from core.bounces.matching import SendStatus
 from core.bounces.verp import verp_address
 from core.errors import InvalidInput
-from core.sending.relays import Relays
+from core.sending.relays import RelayInfo, Relays
 from core.sending.smtp import SendFailed, deliver, tls_context
 from storage.db import read_transaction, run_write
 from storage.limits import MAX_TEXT_CHARS
@@ -83,11 +83,7 @@ class Sending:
         team = self.accounts.team(team_ref)
         member = self.accounts.member(member_ref, team.id)
         recipient = _recipient(to)
-        subject = (subject or "").strip()
-        if not subject:
-            raise InvalidInput("subject: must not be empty")
-        if len(subject) > MAX_SUBJECT_LENGTH or "\n" in subject or "\r" in subject:
-            raise InvalidInput(f"subject: one line of at most {MAX_SUBJECT_LENGTH} characters")
+        subject = _subject(subject)
         if len(body.encode("utf-8")) > MAX_BODY_BYTES:
             raise InvalidInput(f"body: larger than {MAX_BODY_BYTES} bytes")
         relay = self.relays.relay_for(team.id, member.id)
@@ -95,36 +91,10 @@ class Sending:
         sender = relay.from_address or member.email
         message_id = make_msgid(domain=sender.rpartition("@")[2])
         now = as_utc(now or utcnow())
-
-        message = EmailMessage()
-        message["From"] = sender
-        message["To"] = recipient
-        message["Subject"] = subject
-        message["Date"] = format_datetime(now)
-        message["Message-ID"] = message_id
-        message.set_content(body)
-
-        def record(conn: Connection) -> tuple[int, int | None, int | None]:
-            data_request_id, person_id = self._bought(conn, team.id, recipient, now)
-            send_id = conn.execute(
-                insert(_S)
-                .values(
-                    team_id=team.id,
-                    member_id=member.id,
-                    person_id=person_id,
-                    data_request_id=data_request_id,
-                    relay_id=relay.id,
-                    message_id=message_id,
-                    recipient=recipient,
-                    subject=subject,
-                    status=SendStatus.PENDING.value,
-                    created_at=now,
-                )
-                .returning(_S.c.id)
-            ).scalar_one()
-            return send_id, person_id, data_request_id
-
-        send_id, person_id, data_request_id = run_write(self.engine, record)
+        message = _message(sender, recipient, subject, body, message_id, now)
+        send_id, person_id, data_request_id = self._record_pending(
+            team, member, relay, recipient, subject, message_id, now
+        )
         try:
             deliver(
                 relay,
@@ -150,6 +120,40 @@ class Sending:
             sent_at=now,
         )
 
+    def _record_pending(
+        self,
+        team: TeamInfo,
+        member: MemberInfo,
+        relay: RelayInfo,
+        recipient: str,
+        subject: str,
+        message_id: str,
+        now: datetime,
+    ) -> tuple[int, int | None, int | None]:
+        """Record the send as pending before it goes out; returns (send id, person id, data request id)."""
+
+        def record(conn: Connection) -> tuple[int, int | None, int | None]:
+            data_request_id, person_id = self._bought(conn, team.id, recipient, now)
+            send_id = conn.execute(
+                insert(_S)
+                .values(
+                    team_id=team.id,
+                    member_id=member.id,
+                    person_id=person_id,
+                    data_request_id=data_request_id,
+                    relay_id=relay.id,
+                    message_id=message_id,
+                    recipient=recipient,
+                    subject=subject,
+                    status=SendStatus.PENDING.value,
+                    created_at=now,
+                )
+                .returning(_S.c.id)
+            ).scalar_one()
+            return send_id, person_id, data_request_id
+
+        return run_write(self.engine, record)
+
     def _envelope_from(self, send_id: int, sender: str) -> str:
         if self.bounce_address and self.verp_key:
             return verp_address(self.verp_key, send_id, self.bounce_address)
@@ -160,7 +164,14 @@ class Sending:
             rows = conn.execute(select(_S).where(_S.c.team_id == team_id).order_by(_S.c.id)).all()
         return [
             SendReceipt(
-                r.id, r.message_id, r.recipient, r.team_id, r.member_id, r.person_id, r.data_request_id, "",
+                r.id,
+                r.message_id,
+                r.recipient,
+                r.team_id,
+                r.member_id,
+                r.person_id,
+                r.data_request_id,
+                "",
                 as_utc(r.sent_at or r.created_at),
             )
             for r in rows
@@ -202,6 +213,26 @@ def _recipient(to: str) -> str:
         return validate_email((to or "").strip(), check_deliverability=False, test_environment=True).normalized.lower()
     except EmailNotValidError as exc:
         raise InvalidInput(f"recipient {to!r}: {exc}") from None
+
+
+def _subject(subject: str | None) -> str:
+    subject = (subject or "").strip()
+    if not subject:
+        raise InvalidInput("subject: must not be empty")
+    if len(subject) > MAX_SUBJECT_LENGTH or "\n" in subject or "\r" in subject:
+        raise InvalidInput(f"subject: one line of at most {MAX_SUBJECT_LENGTH} characters")
+    return subject
+
+
+def _message(sender: str, recipient: str, subject: str, body: str, message_id: str, now: datetime) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = recipient
+    message["Subject"] = subject
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = message_id
+    message.set_content(body)
+    return message
 
 
 __all__ = ["SendFailed", "SendReceipt", "Sending"]
