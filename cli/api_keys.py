@@ -29,6 +29,7 @@ def create(
 
 @api_keys_app.command("list")
 def list_keys(team: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """A team's API keys: prefix, member, name, created, last used, revoked (never the secret)."""
     keys = services().api.keys.list(team)
     if as_json:
         for key in keys:

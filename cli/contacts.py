@@ -147,6 +147,7 @@ def contacts_export(
 
 @lists_app.command("create")
 def lists_create(team: str, member: str, name: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Create a named (static) list of the team's contacts."""
     info = services().contact_lists.create(actor(team, member), name)
     if as_json:
         echo_json(info)

@@ -21,5 +21,5 @@ def test_on_glibc_the_limit_is_set(monkeypatch) -> None:
 
 
 def test_a_limit_below_one_is_a_bug() -> None:
-    with pytest.raises(AssertionError):
+    with pytest.raises(ValueError, match="at least 1"):
         limit_malloc_arenas(0)
