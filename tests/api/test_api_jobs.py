@@ -65,8 +65,8 @@ def test_json_rows_job_runs_on_the_worker_and_streams_its_result(job_world: ApiW
     result = client.get(f"/api/v1/enrichment/jobs/{job_id}/result", headers=_auth(job_world))
     assert result.status_code == 200 and result.mimetype == "text/csv"
     out = list(csv.DictReader(io.StringIO(result.get_data(as_text=True))))
-    assert [r["email_status"] for r in out] == ["verified", "accept_all", "unavailable"]
-    assert out[0]["email"] == "jane.doe@acmecorp.test" and out[0]["credits_charged"] == "1"
+    assert [r["tributary_email_status"] for r in out] == ["verified", "accept_all", "unavailable"]
+    assert out[0]["tributary_email"] == "jane.doe@acmecorp.test" and out[0]["tributary_credits_charged"] == "1"
     charges = [t for t in job_world.services.ledger.transfers(job_world.team_id)
                if t.kind in (TransferKind.POST, TransferKind.SPEND)]
     assert [(c.amount_credits, c.meta.feature) for c in charges] == [(1, "api")]
@@ -92,7 +92,9 @@ def test_csv_upload_with_a_cap_and_idempotent_submission(job_world: ApiWorld, fi
     assert finished.wait(WAIT_S)
     job_id = first.get_json()["data"]["id"]
     view = client.get(f"/api/v1/enrichment/jobs/{job_id}", headers=_auth(job_world)).get_json()["data"]
-    assert view["status"] == "done" and view["credits_charged"] <= 5
+    # The cap is a ceiling: the email (1) fits, the mobile (8) does not, so the row is left
+    # "not enriched: spend cap reached" and the job is incomplete (resumable with a larger cap).
+    assert view["status"] == "incomplete" and view["credits_charged"] == 1
     assert job_world.services.ledger.balance(job_world.team_id).available_credits == 100 - view["credits_charged"]
 
 
