@@ -108,7 +108,7 @@ def test_bad_words_outsiders_and_forged_buttons_get_a_clear_answer(world: World,
     sender.command("contacts status:great", user="UREP", response_url=world.slack.response_url("b1"))
     assert "status: 'great' is not one of" in responses(world, "b1")[0]["text"]
     sender.command("contacts", user="UOUT", response_url=world.slack.response_url("b2"))
-    assert "only members of team 'acme'" in responses(world, "b2")[0]["text"]
+    assert "ask an admin to link you" in responses(world, "b2")[0]["text"]
     sender.command("contacts", user="UPOOR", team="TPOOR", response_url=world.slack.response_url("b3"))
     assert "0 contacts" in text_of(responses(world, "b3")[0])  # another team sees none of acme's
     sender.press("contacts_export", "not json", user="UREP", response_url=world.slack.response_url("b4"))

@@ -7,14 +7,13 @@ from datetime import timedelta
 
 from core.team_contacts.models import ContactFilter, Selection
 from storage.models.enums import ContactSource, Feature
-from tests.mailpeers.dsn import dsn_for
-from tests.mailpeers.fixtures import make_world, relay, relay_password  # noqa: F401
+from tests.mailpeers.fixtures import make_world, recipients_net, relay, relay_password  # noqa: F401
 
 
 def test_access_saves_owner_and_source_and_refund_notices_reach_the_owner(  # noqa: F811
-    engine, db_url, tmp_path, relay, relay_password  # noqa: F811
+    engine, db_url, tmp_path, relay, relay_password, recipients_net  # noqa: F811
 ) -> None:
-    world = make_world(engine, db_url, tmp_path, relay, None)
+    world = make_world(engine, db_url, tmp_path, relay, None, recipients_net)
     svc, now = world.services, world.now
     vera = world.person("Vera Fied", "vera@initech.test")
     mo = world.person("Mo Bile", None, mobile="+447700900123")
@@ -34,7 +33,7 @@ def test_access_saves_owner_and_source_and_refund_notices_reach_the_owner(  # no
 
     svc.team_contacts.assign(admin, "owner@acme.test", Selection(filter=ContactFilter(text="vera")))
     sent = svc.sending.send("acme", rep, "vera@initech.test", subject="Hi", body="Hi", now=now - timedelta(days=1))
-    [accepted] = [a for a in relay.recorder.accepted if sent.message_id.encode() in a.data]
-    svc.bounce_intake.ingest_message(dsn_for(accepted.data, "vera@initech.test"), source="imap")
+    # A genuine bounce: the DSN goes to the send's VERP address, and the mailbox really is gone.
+    svc.bounce_intake.ingest_message(world.dsn(sent), source="imap")
     [notice] = svc.outbox.notices(team_id=team.id)
     assert notice.member_id == owner.id  # the owner, not the sender who paid
