@@ -2,7 +2,7 @@
 
 Each ```sh block runs with bash (`set -euo pipefail`) in a fresh directory: `.venv` there is the
 project's virtualenv, the database is the default `./var/tributary.db`, no TRIBUTARY_* variable is
-inherited. What `make run` would have done first is done first (migrate, seed the small demo, serve on
+inherited. What `make run` would have done first is done first (keys, migrate, seed the small demo, serve on
 a free port: the README's `localhost:8000` is that port). A block preceded by
 `<!-- readme-test: skip (why) -->` is not run (make run serves for ever, make test runs this suite).
 """
@@ -45,7 +45,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, di
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIBUTARY_")}
     port = _free_port()
     env["TRIBUTARY_WEB_PORT"] = str(port)
-    for step in (["db", "upgrade"], ["demo", "seed", "--small"]):
+    for step in (["secrets", "init"], ["db", "upgrade"], ["demo", "seed", "--small"]):
         subprocess.run([".venv/bin/tributary", *step], cwd=cwd, env=env, check=True, capture_output=True, timeout=300)
     server = subprocess.Popen([".venv/bin/tributary", "serve"], cwd=cwd, env=env, stdout=subprocess.DEVNULL)
     try:
