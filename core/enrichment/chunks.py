@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timedelta
 from itertools import islice
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from core import metrics
 from core.data_requests import AccessResult
@@ -59,13 +59,11 @@ from core.errors import InvalidInput, NotFound
 from core.normalize.contact import ContactQuery
 from storage.db import is_sqlite, read_transaction, run_write
 from storage.models import (
-    DataRequest,
     EnrichmentChunk,
     EnrichmentClaim,
     EnrichmentJob,
     EnrichmentJobInput,
     EnrichmentRow,
-    LedgerTransfer,
 )
 from storage.models.enrichment import JobStatus
 from storage.models.enums import DataRequestStatus
@@ -78,8 +76,6 @@ _ROW = EnrichmentRow.__table__
 _IN = EnrichmentJobInput.__table__
 _CH = EnrichmentChunk.__table__
 _CL = EnrichmentClaim.__table__
-_DR = DataRequest.__table__
-_TRANSFER = LedgerTransfer.__table__
 
 CHUNK_ROWS = 500
 DEFAULT_LEASE_S = 60
@@ -778,25 +774,16 @@ class _ChunkRun(_JobRun):
 
 def _paid_by_job(run: _ChunkRun, result: AccessResult) -> int:
     """A replayed request of a person this job may have paid for in an attempt that died before
-    storing its outcome: same member and front end, settled after the job started, from its hold."""
-    with read_transaction(run.engine) as conn:
-        row = conn.execute(
-            select(_DR.c.credits_charged, _TRANSFER.c.hold_id)
-            .outerjoin(_TRANSFER, _TRANSFER.c.id == _DR.c.charge_transfer_id)
-            .where(
-                and_(
-                    _DR.c.id == result.request_id,
-                    _DR.c.member_id == run.member.id,
-                    _DR.c.feature == run.job.options.feature.value,
-                    _DR.c.settled_at >= run.job.created_at,
-                )
-            )
-        ).one_or_none()
-    if row is None or not row.credits_charged:
+    storing its outcome: same member and front end, settled after the job started, from its hold
+    (the data-requests service says what the request cost; the job never reads ledger rows)."""
+    cost = run.jobs.data_requests.cost_of(
+        result.request_id, member_id=run.member.id, feature=run.job.options.feature, settled_since=run.job.created_at
+    )
+    if cost is None or not cost.credits:
         return 0
-    if run.budget.hold_id is not None and row.hold_id != run.budget.hold_id:
+    if run.budget.hold_id is not None and cost.from_hold_id != run.budget.hold_id:
         return 0
-    return int(row.credits_charged)
+    return int(cost.credits)
 
 
 __all__ = ["DRAINING", "ChunkEngine", "ChunkState", "LeaseLost", "decode_row", "encode_row", "worker_id"]
