@@ -43,6 +43,7 @@ from core.verify.config import VerifierConfig
 from core.verify.pipeline import EmailVerifier
 from core.waterfall import Waterfalls
 from storage.db import make_engine
+from storage.models.enums import ContactSource
 
 if TYPE_CHECKING:
     from core.jobs.tasks import Jobs
@@ -228,7 +229,11 @@ class Services:
 
     @cached_property
     def csv_enrichment(self) -> CsvEnrichment:
-        return CsvEnrichment(self.enrichment_jobs, self.contributions)
+        return CsvEnrichment(self.enrichment_jobs, self.contributions, save_contacts=self._save_uploaded_contacts)
+
+    def _save_uploaded_contacts(self, team_id: int, member_id: int, person_ids: list[int]) -> None:
+        """People an upload matched become the uploading member's contacts (source csv)."""
+        self.team_contacts.save(self.accounts.member(member_id, team_id), person_ids, ContactSource.CSV)
 
     @cached_property
     def team_contacts(self) -> TeamContacts:

@@ -87,11 +87,19 @@ class CsvSummary:
 
 
 class CsvEnrichment:
-    def __init__(self, jobs: EnrichmentJobs, contributions: Contributions | None = None) -> None:
+    def __init__(
+        self,
+        jobs: EnrichmentJobs,
+        contributions: Contributions | None = None,
+        save_contacts: SaveContacts | None = None,
+    ) -> None:
         self.jobs = jobs
         # Rows that match no shared person are contributed (core/contributions.py applies the
         # corroboration rules and the team's opt-out: an opted-out team's rows stay private to it).
         self.contributions = contributions
+        # Rows matched to a shared person become the uploading member's team contacts (source csv);
+        # a callback, so enrichment does not import the contacts wing (which writes CSV through it).
+        self.save_contacts = save_contacts
 
     def plan(self, request: CsvEnrichRequest) -> CsvPlan:
         """Read the file's shape and check everything that can be checked before a job exists: the
@@ -162,10 +170,15 @@ class CsvEnrichment:
                 in_flight.append((row.cells, item))
                 yield item
 
+        matched: set[int] = set()
+
         def contribute() -> None:
             if self.contributions is not None and to_contribute:
                 self.contributions.contribute(job.team_id, list(to_contribute), _CSV_SOURCE_KIND)
             to_contribute.clear()
+            if self.save_contacts is not None and matched:
+                self.save_contacts(job.team_id, job.member_id, sorted(matched))
+            matched.clear()
 
         partial = partial_path(request.output_path)
         tally = _Tally()
@@ -175,10 +188,12 @@ class CsvEnrichment:
                 for result in outputs:
                     cells, item = in_flight.popleft()
                     out.write(cells, result.values())
-                    if result.person_id is None and not result.error and item.problem is None:
+                    if result.person_id is not None:
+                        matched.add(result.person_id)
+                    elif not result.error and item.problem is None:
                         to_contribute.append(item.query)
-                        if len(to_contribute) >= CONTRIBUTE_BATCH_ROWS:
-                            contribute()
+                    if len(to_contribute) >= CONTRIBUTE_BATCH_ROWS or len(matched) >= CONTRIBUTE_BATCH_ROWS:
+                        contribute()
                     tally.add(result)
             contribute()
             if tally.rows != fmt.data_rows:  # the file changed under us: never publish a short output
@@ -235,6 +250,8 @@ class _Tally:
         )
 
 
+# (team id, member id, person ids): save matched people as the member's team contacts.
+SaveContacts = Callable[[int, int, list[int]], object]
 _CSV_SOURCE_KIND = "csv"  # storage.models.contributor.SourceKind.CSV
 
 
