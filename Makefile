@@ -38,6 +38,7 @@ bench: install
 	$(BIN)/python -m benchmarks.enrich
 	$(BIN)/python -m benchmarks.slack_ack
 	$(BIN)/python -m benchmarks.api
+	$(BIN)/python -m benchmarks.contacts
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
