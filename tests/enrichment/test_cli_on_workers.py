@@ -24,6 +24,7 @@ def tributary(db_url, tmp_path, engine):
     env = {
         **os.environ,
         "TRIBUTARY_DATABASE_URL": db_url,
+        "TRIBUTARY_DEVELOPMENT": "true",  # throwaway workers: no production keys to check
         "TRIBUTARY_HUEY_SQLITE_PATH": str(tmp_path / "huey.db"),
         "TRIBUTARY_ENRICH_CHUNK_ROWS": "4",
     }

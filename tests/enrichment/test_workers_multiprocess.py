@@ -52,6 +52,7 @@ def env(db_url, tmp_path):
     environ = {
         **os.environ,
         "TRIBUTARY_DATABASE_URL": db_url,
+        "TRIBUTARY_DEVELOPMENT": "true",  # throwaway workers: no production keys to check
         "TRIBUTARY_REDIS_URL": REDIS_URL,
         "TRIBUTARY_HUEY_NAME": name,
         "TRIBUTARY_ENRICH_CHUNK_ROWS": str(CHUNK_ROWS),
