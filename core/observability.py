@@ -60,7 +60,6 @@ class _ScrapeHook(Collector):
             yield from gauge.collect()
 
 
-_hooked: set[int] = set()
 _LEDGER_TABLES = {"ledger_transfer": "transfer", "ledger_hold": "hold"}
 
 
@@ -83,10 +82,16 @@ def install_ledger_counter(engine: Engine) -> None:
     engine._tributary_ledger_counter = True  # type: ignore[attr-defined]
 
 
+_hook: list[_ScrapeHook] = []  # one per process: the registry refuses two collectors of the same gauges
+
+
 def install_scrape_hook(refresh: Callable[[], None]) -> None:
-    if id(refresh) not in _hooked:
-        REGISTRY.register(_ScrapeHook(refresh))
-        _hooked.add(id(refresh))
+    """Read the shared-state gauges with `refresh` at each scrape (the latest app's services win)."""
+    if _hook:
+        _hook[0].refresh = refresh
+        return
+    _hook.append(_ScrapeHook(refresh))
+    REGISTRY.register(_hook[0])
 
 
 def serve_metrics(port: int, refresh: Callable[[], None] | None = None, addr: str = "0.0.0.0") -> None:

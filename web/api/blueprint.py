@@ -199,8 +199,10 @@ def create_api_blueprint(services: Services) -> APIBlueprint:
     @bp.get("/usage")
     @bp.input(UsageQuery, location="query", arg_name="query")
     @bp.output(UsageOut)
+    @bp.doc(responses={403: "Not permitted (another member's usage, for a member's key)"})
     def usage(query: UsageQuery):
-        """The usage log, newest first, a page at a time (`meta.next_cursor`)."""
+        """The usage log, newest first, a page at a time (`meta.next_cursor`). An admin's key sees the
+        team's; a member's key its member's own."""
         flt = UsageFilter(
             since=query.since,
             until=query.until,
