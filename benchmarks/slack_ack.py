@@ -52,7 +52,7 @@ def _seed(url: str, rows: int, csv_path: Path) -> list[str]:
     from sqlalchemy import select
 
     from core.accounts import Accounts
-    from core.identities import SlackLinks
+    from core.identities import Identities
     from demo.world import seed_world
     from storage.db import make_engine, read_transaction
     from storage.migrate import upgrade
@@ -65,7 +65,7 @@ def _seed(url: str, rows: int, csv_path: Path) -> list[str]:
     accounts.create_team("bench", plan="professional")
     accounts.add_member("bench", "rep@bench.example")
     accounts.ledger.grant(accounts.team("bench").id, 10_000_000, key="bench-topup", expires_at=None)
-    links = SlackLinks(engine, accounts)
+    links = Identities(engine, accounts)
     links.connect("T1", "bench")
     links.link(accounts.team("bench").id, "rep@bench.example", "UREP")
     with read_transaction(engine) as conn:

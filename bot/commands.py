@@ -150,7 +150,7 @@ def _usage(services: Services, who: SlackActor, argument: str, respond: Respond,
         slack_user = mentioned_user(argument)
         if slack_user is None:
             raise InvalidInput(f"usage: {argument!r} is not a Slack user (mention them: `/tributary usage @jane`)")
-        member = services.slack_links.member_by_slack_user(who.team.id, slack_user)
+        member = services.identities.member_by_slack_user(who.team.id, slack_user)
         if member is None:
             raise NotFound(f"usage: <@{slack_user}> is not linked to a member of team {who.team.name!r}")
         spends = [s for s in spends if s.member_id == member.id]
@@ -173,9 +173,9 @@ def _connect(services: Services, who: SlackActor, argument: str, respond: Respon
         window_s=60,
         what="connect attempts",
     )
-    link = services.slack_links.connect_with_code(who.slack_team_id, code, who.actor)
+    link = services.identities.connect_with_code(who.slack_team_id, code, who.actor)
     text = f":white_check_mark: This workspace is now connected to team *{link.team.name}*."
-    now = services.slack_links.identify(
+    now = services.identities.identify(
         who.slack_team_id, who.slack_user_id, lambda: confirmed_email(client, who.slack_user_id)
     )
     if now.member is not None:
@@ -192,7 +192,7 @@ def _link(services: Services, who: SlackActor, argument: str, respond: Respond, 
     if len(parts) == 2 and mentioned_user(parts[0]):
         require_link_member(who.actor)
         slack_user, email = mentioned_user(parts[0]), parts[1]
-        member = services.slack_links.link(who.team.id, email, slack_user)
+        member = services.identities.link(who.team.id, email, slack_user)
         respond(text=f":white_check_mark: <@{slack_user}> is now {member.email} in team *{who.team.name}*.")
         return
     if len(parts) == 1 and "@" in parts[0]:

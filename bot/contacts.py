@@ -47,7 +47,7 @@ def _words(services: Services, member: MemberInfo, argument: str) -> tuple[list[
     for word in argument.split():
         match = _MENTION.match(word)
         if match:
-            found = services.slack_links.member_by_slack_user(member.team_id, match.group(1))
+            found = services.identities.member_by_slack_user(member.team_id, match.group(1))
             if found is None:
                 raise NotFound(f"contacts: <@{match.group(1)}> is not linked to a member of this team")
             mentioned[f"slack:{match.group(1)}"] = found.id

@@ -195,7 +195,7 @@ def digest_deliverer(services: Services, settings: Settings) -> Callable[[Digest
         slack_user = delivery.member_slack_user_id
         if not slack_user:
             slack_user = client.users_lookupByEmail(email=delivery.member_email)["user"]["id"]
-            services.slack_links.link(delivery.team_id, delivery.member_email, slack_user)
+            services.identities.link(delivery.team_id, delivery.member_email, slack_user)
         channel = client.conversations_open(users=slack_user)["channel"]["id"]
         posted = client.chat_postMessage(
             channel=channel, blocks=digest_blocks(delivery.digest), text=_fallback_text(delivery)

@@ -1,4 +1,4 @@
-"""Who is asking: the Tributary actor behind a Slack user, decided by core (`SlackLinks.identify`).
+"""Who is asking: the Tributary actor behind a Slack user, decided by core (`Identities.identify`).
 
 Resolved in the lazy listeners, after the ack, never in a middleware: nothing touches the database
 (or waits on the enrichment writer) before Slack gets its HTTP answer. A Slack user not yet linked is
@@ -62,7 +62,7 @@ def confirmed_email(client: WebClient, slack_user_id: str) -> str | None:
 def find_actor(services: Services, context: BoltContext, client: WebClient) -> SlackActor:
     """The actor of this request; call it from a lazy listener (it reads the database, may call users.info)."""
     slack_team_id, slack_user_id = context.team_id, context.user_id
-    identity = services.slack_links.identify(
+    identity = services.identities.identify(
         slack_team_id, slack_user_id, lambda: confirmed_email(client, slack_user_id) if slack_user_id else None
     )
     return SlackActor(slack_team_id, slack_user_id, identity.actor, identity.team, identity.member)

@@ -72,7 +72,7 @@ def refund_notice_blocks(details: RefundNoticeDetails) -> list[Block]:
 def _slack_user(services: Services, client: WebClient, notice: Notice) -> str:
     if notice.member_id is None:
         raise Undeliverable("notice has no member", NO_MEMBER_RETRY_S)
-    slack_user = services.slack_links.slack_user_of(notice.member_id)
+    slack_user = services.identities.slack_user_of(notice.member_id)
     if slack_user:
         return slack_user
     member = services.accounts.member(notice.member_id)
@@ -83,7 +83,7 @@ def _slack_user(services: Services, client: WebClient, notice: Notice) -> str:
             raise Undeliverable(f"no Slack user has the email {member.email}", NOT_CONNECTED_RETRY_S) from None
         raise
     slack_user = found["user"]["id"]
-    services.slack_links.link(member.team_id, member.email, slack_user)
+    services.identities.link(member.team_id, member.email, slack_user)
     return slack_user
 
 

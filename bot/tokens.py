@@ -87,7 +87,7 @@ def web_client(settings: Settings, token: str | None) -> WebClient:
 
 def bot_clients_for_team(services: Services, settings: Settings, team_id: int) -> list[WebClient]:
     """One client per Slack workspace connected to the team (single-workspace mode: the one token)."""
-    workspaces = services.slack_links.workspaces_of(team_id)
+    workspaces = services.identities.workspaces_of(team_id)
     if not workspaces:
         return []
     if settings.slack_bot_token:

@@ -73,14 +73,14 @@ def deliver_digests() -> None:
 @slack_app.command("connect")
 def slack_connect(team: str, slack_team_id: str) -> None:
     """Connect a Slack workspace (its team id, T…) to a Tributary team."""
-    link = services().slack_links.connect(slack_team_id, team)
+    link = services().identities.connect(slack_team_id, team)
     typer.echo(f"Slack workspace {link.slack_team_id} is connected to team {link.team.name}")
 
 
 @slack_app.command("connect-code")
 def slack_connect_code(team: str) -> None:
     """Print a one-time code (15 minutes) that an admin types in Slack: `/tributary connect CODE`."""
-    code = services().slack_links.create_connect_code(team)
+    code = services().identities.create_connect_code(team)
     expires = code.expires_at.strftime("%Y-%m-%d %H:%M UTC")
     typer.echo(f"In the Slack workspace, run: /tributary connect {code.code}")
     typer.echo(f"(team {code.team.name}; single use; expires {expires})")
@@ -90,7 +90,7 @@ def slack_connect_code(team: str) -> None:
 def slack_link(team: str, email: str, slack_user_id: str) -> None:
     """Record that a Slack user (U…) is the member with this email."""
     svc = services()
-    member = svc.slack_links.link(svc.accounts.team(team).id, email, slack_user_id)
+    member = svc.identities.link(svc.accounts.team(team).id, email, slack_user_id)
     typer.echo(f"Slack user {slack_user_id} is now {member.email} in team {team}")
 
 

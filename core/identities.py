@@ -75,7 +75,10 @@ def _check_slack_id(value: str, what: str) -> str:
     return value
 
 
-class SlackLinks:
+class Identities:
+    """Front-end identities to teams and members: workspaces by link or one-time code, users by link or
+    confirmed email, a team's admins. Slack is today's only front end with such ids."""
+
     def __init__(self, engine: Engine, accounts: Accounts) -> None:
         self.engine = engine
         self.accounts = accounts
@@ -230,4 +233,4 @@ class SlackLinks:
         return member
 
 
-__all__ = ["ConnectCode", "Identity", "SlackLinks", "WorkspaceLink"]
+__all__ = ["ConnectCode", "Identity", "Identities", "WorkspaceLink"]

@@ -23,7 +23,7 @@ from core.data_requests import DataRequests, PersonPreviews, stale_email_recheck
 from core.enrichment.csv_enrich import CsvEnrichment
 from core.enrichment.jobs import EnrichmentJobs
 from core.finder.verification import stored_verify_batch
-from core.identities import SlackLinks
+from core.identities import Identities
 from core.ledger import Ledger
 from core.outbox import Outbox
 from core.rate_limits import RateLimits
@@ -130,8 +130,8 @@ class Services:
         )
 
     @cached_property
-    def slack_links(self) -> SlackLinks:
-        return SlackLinks(self.engine, self.accounts)
+    def identities(self) -> Identities:
+        return Identities(self.engine, self.accounts)
 
     @cached_property
     def rate_limits(self) -> RateLimits:

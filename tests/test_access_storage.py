@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from core.accounts import Accounts
 from core.actors import Actor, Channel
 from core.errors import AccessDenied, InvalidInput, RateLimited
-from core.identities import SlackLinks
+from core.identities import Identities
 from core.ledger import Ledger
 from core.rate_limits import RateLimits
 from storage.timeutil import utcnow
@@ -20,15 +20,15 @@ STRANGER = Actor.outsider(None, Channel.SLACK)
 
 
 @pytest.fixture
-def links(engine: Engine) -> SlackLinks:
+def links(engine: Engine) -> Identities:
     accounts = Accounts(engine, Ledger(engine))
     accounts.create_team("acme", plan="free")
     accounts.add_member("acme", "admin@acme.test", role="admin")
     accounts.create_team("beta", plan="free")
-    return SlackLinks(engine, accounts)
+    return Identities(engine, accounts)
 
 
-def test_a_raced_code_connects_exactly_one_workspace(links: SlackLinks) -> None:
+def test_a_raced_code_connects_exactly_one_workspace(links: Identities) -> None:
     code = links.create_connect_code("acme").code
 
     def redeem(i: int) -> str:
@@ -44,7 +44,7 @@ def test_a_raced_code_connects_exactly_one_workspace(links: SlackLinks) -> None:
     assert sum(links.workspace(f"TRACE{i}") is not None for i in range(8)) == 1
 
 
-def test_moving_a_connected_workspace_needs_an_admin_of_its_team(links: SlackLinks) -> None:
+def test_moving_a_connected_workspace_needs_an_admin_of_its_team(links: Identities) -> None:
     links.connect_with_code("TA", links.create_connect_code("acme").code, STRANGER)
     code = links.create_connect_code("beta").code
     beta_outsider = Actor.outsider(links.accounts.team("beta").id, Channel.SLACK)
@@ -59,7 +59,7 @@ def test_moving_a_connected_workspace_needs_an_admin_of_its_team(links: SlackLin
 
 
 @pytest.mark.parametrize("code", ["", " ", "x" * 200, "ABCD-EFGH-JKMN"])
-def test_bad_codes_are_refused_with_how_to_get_one(links: SlackLinks, code: str) -> None:
+def test_bad_codes_are_refused_with_how_to_get_one(links: Identities, code: str) -> None:
     with pytest.raises(InvalidInput, match="tributary slack connect-code TEAM"):
         links.connect_with_code("TX", code, STRANGER)
     assert links.workspace("TX") is None

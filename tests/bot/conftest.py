@@ -105,9 +105,9 @@ def seed(services: Services) -> tuple[int, int, dict[str, int]]:
         ),
         "nobody": add_person(services.engine, NewPerson(full_name="No Body", company="Nowhere")),
     }
-    services.slack_links.connect("T1", "acme")
-    services.slack_links.connect("TPOOR", "poor")
-    services.slack_links.link(poor.id, "rep@poor.test", "UPOOR")
+    services.identities.connect("T1", "acme")
+    services.identities.connect("TPOOR", "poor")
+    services.identities.link(poor.id, "rep@poor.test", "UPOOR")
     return team.id, poor.id, people
 
 

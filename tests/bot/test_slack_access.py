@@ -67,12 +67,12 @@ def test_a_slack_email_counts_only_when_slack_confirmed_it(world: World, sender:
     [reply] = responses(world, "unconfirmed")
     assert_only_the_link_hint(reply)
     rep = world.services.accounts.member("rep@acme.test")
-    assert world.services.slack_links.slack_user_of(rep.id) is None
+    assert world.services.identities.slack_user_of(rep.id) is None
     world.slack.unconfirmed.discard("UREP")
     sender.command("credits", user="UREP", response_url=world.slack.response_url("confirmed"))
     [reply] = responses(world, "confirmed")
     assert "100 credits available" in text_of(reply)
-    assert world.services.slack_links.slack_user_of(rep.id) == "UREP"
+    assert world.services.identities.slack_user_of(rep.id) == "UREP"
 
 
 # ---- lookups -----------------------------------------------------------------------------
@@ -132,24 +132,24 @@ def test_an_admin_of_another_team_cannot_take_over_a_connected_workspace(world: 
     _beta(world)
     sender.command("connect beta", user="UBOSS", response_url=world.slack.response_url("h1"))
     responses(world, "h1")
-    code = world.services.slack_links.create_connect_code("beta").code
+    code = world.services.identities.create_connect_code("beta").code
     sender.command(f"connect {code}", user="UBOSS", response_url=world.slack.response_url("h2"))
     [reply] = responses(world, "h2")
     assert "already connected; only an admin of its team can move it" in reply["text"]
     sender.command(f"connect {code}", user="UREP", response_url=world.slack.response_url("h3"))
     [reply] = responses(world, "h3")  # a member of acme who is no admin: refused as well
     assert "only an admin of its team can move it" in reply["text"]
-    assert world.services.slack_links.workspace("T1").team.name == "acme"
+    assert world.services.identities.workspace("T1").team.name == "acme"
     # acme's admin may move it; the refusals above did not use the code up.
     sender.command(f"connect {code}", user="UADMIN", response_url=world.slack.response_url("h4"))
     [reply] = responses(world, "h4")
     assert "connected to team *beta*" in reply["text"]
-    assert world.services.slack_links.workspace("T1").team.name == "beta"
+    assert world.services.identities.workspace("T1").team.name == "beta"
 
 
 def test_connect_codes_are_stored_hashed_and_expire(world: World, sender: SlackSender) -> None:
     _beta(world)
-    code = world.services.slack_links.create_connect_code("beta")
+    code = world.services.identities.create_connect_code("beta")
     assert code.expires_at - utcnow() <= timedelta(minutes=15)
     table = SlackConnectCode.__table__
     with world.services.engine.connect() as conn:
@@ -161,7 +161,7 @@ def test_connect_codes_are_stored_hashed_and_expire(world: World, sender: SlackS
     sender.command(f"connect {code.code}", user="UBOSS", team="TBETA", response_url=world.slack.response_url("x"))
     [reply] = responses(world, "x")
     assert "code is unknown, used or expired" in reply["text"]
-    assert world.services.slack_links.workspace("TBETA") is None
+    assert world.services.identities.workspace("TBETA") is None
 
 
 def test_the_cli_prints_a_code_that_connects_a_fresh_workspace(world: World, sender: SlackSender, db_url: str) -> None:

@@ -83,7 +83,7 @@ def digests(db_url: str, slack_api: SlackApiServer) -> Iterator[Digests]:
     admin = accounts.add_member("acme", ADMIN_EMAIL, role=Role.ADMIN)
     accounts.add_member("acme", "rep@acme.test")
     accounts.add_member("acme", "rep2@acme.test")
-    services.slack_links.connect("T1", "acme")
+    services.identities.connect("T1", "acme")
     services.digest_deliveries.set_preference("acme", ADMIN_EMAIL, "weekly", now=CREATED)
     huey = MemoryHuey(f"digests-{uuid.uuid4().hex[:12]}", immediate=True, utc=True)
     jobs = Jobs(services, huey, deliver_digest=digest_deliverer(services, services.settings))
@@ -184,7 +184,7 @@ def png_size(data: bytes) -> tuple[int, int]:
 def test_a_due_digest_is_a_block_kit_dm_with_the_ledgers_figures_and_the_chart(digests: Digests) -> None:
     d, slack = digests, digests.slack
     spend(d)
-    d.services.slack_links.link(d.team_id, ADMIN_EMAIL, "UADMIN")
+    d.services.identities.link(d.team_id, ADMIN_EMAIL, "UADMIN")
     figures = ledger_figures(d, WEEK)
     # The seeded spend landed where it should, so the comparisons below are not vacuous.
     assert figures == LedgerFigures(12, {"email": 1, "mobile": 8, "ai": 3}, {"rep@acme.test": 9, "rep2@acme.test": 3})
@@ -242,11 +242,11 @@ def test_a_due_digest_is_a_block_kit_dm_with_the_ledgers_figures_and_the_chart(d
 
 def test_an_unlinked_admin_is_found_by_email_once_and_the_link_is_kept(digests: Digests) -> None:
     d, slack = digests, digests.slack
-    assert d.services.slack_links.slack_user_of(d.admin_id) is None
+    assert d.services.identities.slack_user_of(d.admin_id) is None
     assert d.run(NOW).sent == 1
     [lookup] = slack.calls_to("users.lookupByEmail")
     assert lookup.params["email"] == ADMIN_EMAIL
-    assert d.services.slack_links.slack_user_of(d.admin_id) == "UADMIN"
+    assert d.services.identities.slack_user_of(d.admin_id) == "UADMIN"
     assert [c.params["users"] for c in slack.calls_to("conversations.open")] == ["UADMIN"]
 
     # A second digest (yesterday's daily one, now that the admin asked for daily) uses the stored link.
@@ -390,7 +390,7 @@ def test_a_team_with_many_spenders_stays_within_slacks_block_limit(digests: Dige
     assert len(blocks) == MAX_MESSAGE_BLOCKS == 50  # more than fit: cut to the limit, not past it
     as_json = [b.to_dict() for b in blocks]  # to_dict validates each block against Slack's limits
 
-    d.services.slack_links.link(d.team_id, ADMIN_EMAIL, "UADMIN")
+    d.services.identities.link(d.team_id, ADMIN_EMAIL, "UADMIN")
     assert d.run(NOW).sent == 1
     [post] = d.posted()
     posted = blocks_of(post)

@@ -141,7 +141,7 @@ def test_credits_shows_balance_cycle_and_spend(world: World, sender: SlackSender
     cycle = world.services.accounts.current_cycle(world.team_id)
     assert cycle.ends_at.strftime("%Y-%m-%d") in text
     assert "*You spent:* 1 credit" in text  # rep was matched by profile email (users.info) and linked
-    assert world.services.slack_links.slack_user_of(world.services.accounts.member("rep@acme.test").id) == "UREP"
+    assert world.services.identities.slack_user_of(world.services.accounts.member("rep@acme.test").id) == "UREP"
     sender.command("credits", user="UOUT", response_url=world.slack.response_url("credits-out"))
     [reply] = responses(world, "credits-out")
     assert "not linked to a member" in text_of(reply)
@@ -158,7 +158,7 @@ def test_usage_is_for_admins_and_can_name_a_user(world: World, sender: SlackSend
     [reply] = responses(world, "u-all")
     text = text_of(reply)
     assert "rep2@acme.test*: 8 credits" in text and "rep@acme.test*: 1 credit" in text
-    world.services.slack_links.link(world.team_id, "rep2@acme.test", "UREP2")
+    world.services.identities.link(world.team_id, "rep2@acme.test", "UREP2")
     sender.command("usage <@UREP2|rep2>", user="UADMIN", response_url=world.slack.response_url("u-one"))
     [reply] = responses(world, "u-one")
     text = text_of(reply)
@@ -173,16 +173,16 @@ def test_connect_needs_a_one_time_code_from_the_server(world: World, sender: Sla
     sender.command("connect beta", user="UBOSS", team="TBETA", response_url=world.slack.response_url("c1"))
     [reply] = responses(world, "c1")  # a team's name is no proof: anyone can type it
     assert "code is unknown, used or expired" in reply["text"] and "tributary slack connect-code" in reply["text"]
-    assert world.services.slack_links.workspace("TBETA") is None
-    code = world.services.slack_links.create_connect_code("beta").code
+    assert world.services.identities.workspace("TBETA") is None
+    code = world.services.identities.create_connect_code("beta").code
     sender.command(f"connect {code}", user="UBOSS", team="TBETA", response_url=world.slack.response_url("c2"))
     [reply] = responses(world, "c2")
     assert "connected to team *beta*" in reply["text"]
-    assert world.services.slack_links.workspace("TBETA").team.name == "beta"
+    assert world.services.identities.workspace("TBETA").team.name == "beta"
     sender.command(f"connect {code}", user="UBOSS", team="TGAMMA", response_url=world.slack.response_url("c3"))
     [reply] = responses(world, "c3")  # single use
     assert "code is unknown, used or expired" in reply["text"]
-    assert world.services.slack_links.workspace("TGAMMA") is None
+    assert world.services.identities.workspace("TGAMMA") is None
 
 
 def test_link_by_an_admin_lets_a_slack_user_spend(world: World, sender: SlackSender) -> None:

@@ -168,7 +168,7 @@ def test_oauth_install_stores_the_installation_and_then_serves_that_workspace(db
             assert replay.status_code != 200
             # The installed workspace now works, with the installed token.
             sender = SlackSender(f"{base}/slack/events", SECRET)
-            code = services.slack_links.create_connect_code("acme").code
+            code = services.identities.create_connect_code("acme").code
             sender.command(f"connect {code}", user="UADMIN", response_url=slack_api.response_url("c"))
             slack_api.wait_for(lambda calls: any(c.method == "response_url" for c in calls))
             [reply] = [c.params for c in slack_api.calls_to("response_url")]
