@@ -7,7 +7,6 @@ by the time it is pressed, the export is refused instead of costing more than th
 from __future__ import annotations
 
 import json
-import logging
 import re
 import tempfile
 from collections.abc import Callable
@@ -31,7 +30,6 @@ CONTACTS_EXPORT = "contacts_export"
 SLACK_PAGE_SIZE = 10
 MAX_BUTTON_VALUE_CHARS = 2000  # Slack's limit on a button's value
 _MENTION = re.compile(r"^owner:<@([A-Z0-9]+)(?:\|[^>]*)?>$", re.IGNORECASE)
-log = logging.getLogger(__name__)
 
 
 def _member(who: SlackActor) -> MemberInfo:

@@ -17,9 +17,11 @@ from core.errors import AccessDenied, InvalidInput, NotFound, TributaryError
 from core.ledger import IdempotencyConflict, InsufficientCredits
 from core.team_contacts.export import SpendCapExceeded
 from core.team_contacts.rules import NotPermitted
+from web.problems import PROBLEM_MIMETYPE, PROBLEM_TYPE_PREFIX
 
-PROBLEM_MIME = "application/problem+json"
-TYPE_BASE = "urn:tributary:problem:"
+# One media type and one type namespace for every problem the app answers (web/problems.py).
+PROBLEM_MIME = PROBLEM_MIMETYPE
+TYPE_BASE = PROBLEM_TYPE_PREFIX
 # "field: message" (core's convention for InvalidInput) names the field at the start.
 _FIELD_PREFIX = re.compile(r"^([A-Za-z_][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]+)*):\s")
 
