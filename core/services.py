@@ -108,7 +108,9 @@ class Services:
             enqueue=lambda job_id, spec: self.job_queue.api_enrichment(job_id, spec),
             redis_url=st.redis_url,
             redis_prefix=st.api_redis_prefix,
-            webhook_policy=WebhookPolicy(st.api_webhook_max_attempts, st.api_webhook_backoff_s),
+            webhook_policy=WebhookPolicy(
+                st.api_webhook_max_attempts, st.api_webhook_backoff_s, allow_private=st.api_webhook_allow_private
+            ),
             contacts=ApiContacts(self.team_contacts, self.contact_lists, self.contact_exports),
         )
 

@@ -138,6 +138,8 @@ class Settings(BaseSettings):
     # Job completion webhooks: attempts, and the first wait between them (doubling, at most 5 minutes).
     api_webhook_max_attempts: int = 8
     api_webhook_backoff_s: float = 1.0
+    # Completion webhooks go only to public addresses unless this is set (tests, on-premise receivers).
+    api_webhook_allow_private: bool = False
     api_job_dir: str = Field(default_factory=lambda: str(DEFAULT_VAR_DIR / "api-jobs"))
 
     # Slack: threads per web worker running the work behind acknowledged commands and buttons

@@ -120,7 +120,7 @@ class ApiJobs:
         """Plan and price the input, create the job (and its spend-cap hold), enqueue its run."""
         if not (spec.want_email or spec.want_mobile):
             raise InvalidInput("find: ask for email, mobile or both")
-        check_webhook_url(spec.webhook_url)
+        check_webhook_url(spec.webhook_url, allow_private=self.webhook_policy.allow_private)
         spec = replace(spec, api_key_id=caller.key_id)
         try:
             request = self._request(caller, upload, spec, upload.with_suffix(".out.csv"))

@@ -155,7 +155,7 @@ def test_completion_webhook_is_signed_and_retried_until_acknowledged(db_url: str
     from urllib.parse import quote
 
     world = make_world(db_url, huey_sqlite_path=str(tmp_path / "huey.db"), api_job_dir=str(tmp_path / "jobs"),
-                       api_webhook_backoff_s=0.01)
+                       api_webhook_backoff_s=0.01, api_webhook_allow_private=True)
     receiver = _Receiver()
     consumer = start_in_process(world.services.job_queue, workers=1, periodic=False)
     try:
@@ -181,3 +181,43 @@ def test_completion_webhook_is_signed_and_retried_until_acknowledged(db_url: str
                               headers=_auth(world))
     assert bad.status_code == 422 and bad.get_json()["pointer"] == "/webhook_url"
     world.services.engine.dispose()
+
+
+def test_webhook_urls_to_internal_addresses_are_refused_by_default(db_url: str, tmp_path) -> None:
+    """Server-side request forgery: a caller-chosen URL may not reach loopback or private networks."""
+    from urllib.parse import quote
+
+    world = make_world(db_url, huey_sqlite_path=str(tmp_path / "huey.db"), api_job_dir=str(tmp_path / "jobs"))
+    for url in ("http://127.0.0.1:8080/x", "http://10.0.0.5/x", "http://[::1]/x", "http://localhost/x",
+                "http://169.254.169.254/latest/meta-data/", "http://[::ffff:127.0.0.1]/x"):
+        answer = world.client().post(f"/api/v1/enrichment/jobs?webhook_url={quote(url)}",
+                                     json={"rows": [{"email": "a@b.c"}]}, headers=_auth(world))
+        assert answer.status_code == 422, url
+        assert answer.get_json()["pointer"] == "/webhook_url" and "public" in answer.get_json()["detail"], url
+    world.services.engine.dispose()
+
+
+def test_a_name_that_resolves_to_an_internal_address_is_not_delivered_to() -> None:
+    """Checked at every attempt, after resolution: a public-looking name pointing inside is refused, not retried."""
+    import socket
+
+    from core.api.webhooks import WebhookPolicy, WebhookTargetRefused, deliver, resolve_target
+
+    receiver = _Receiver()
+    name = socket.gethostname()  # resolves through /etc/hosts to this machine
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(name, 80)}
+    except OSError:
+        pytest.skip("this machine's own name does not resolve")
+    try:
+        with pytest.raises(WebhookTargetRefused, match="non-public|public address"):
+            resolve_target(f"http://{name}:{receiver.server.server_address[1]}/hooks", allow_private=False)
+        # allowed explicitly, the same name is resolved and reached at its resolved address
+        target = resolve_target(f"http://{name}:9/hooks", allow_private=True)
+        assert target.address in addresses and target.hostname == name
+        policy = WebhookPolicy(max_attempts=5, backoff_s=0.01)
+        assert deliver(receiver.url, "00" * 32, {"type": "t"}, policy) is False
+        assert receiver.deliveries == []  # refused before any connection, and not retried
+        assert deliver(receiver.url, "00" * 32, {"type": "t"}, WebhookPolicy(5, 0.01, allow_private=True))
+    finally:
+        receiver.server.shutdown()
