@@ -15,6 +15,7 @@ from flask import Blueprint, Flask
 from bot.flask import create_slack_blueprint
 from core.services import Services
 from web.api import create_api_blueprint
+from web.docs import configure_docs, create_docs_blueprint
 from web.events import create_events_blueprint
 from web.health import create_health_blueprint
 from web.limits import CappedRequest
@@ -30,6 +31,7 @@ BLUEPRINT_FACTORIES: tuple[BlueprintFactory, ...] = (
     create_slack_blueprint,
     create_api_blueprint,
     create_metrics_blueprint,
+    create_docs_blueprint,
 )
 
 _EXTENSION_KEY = "tributary"
@@ -46,6 +48,7 @@ def create_app(services: Services | None = None, *, extra_blueprints: Iterable[B
     # Enforced while the body is read, chunked bodies (no Content-Length) included (web/limits.py):
     # reading past it raises 413 instead of buffering the rest.
     app.request_class = CappedRequest
+    configure_docs(app)
     app.config["MAX_CONTENT_LENGTH"] = services.settings.max_body_bytes
     app.extensions[_EXTENSION_KEY] = services
     for factory in (*BLUEPRINT_FACTORIES, *extra_blueprints):

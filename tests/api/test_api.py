@@ -48,6 +48,13 @@ def test_openapi_document_and_reference_page(world: ApiWorld) -> None:
     assert {"bearerKey", "headerKey"} <= set(doc["components"]["securitySchemes"])
     page = client.get("/api/docs")
     assert page.status_code == 200 and b"openapi.json" in page.data
+    # The page's assets come from the app (works offline), never from a CDN.
+    assert b"cdn" not in page.data.lower() and b"/api/docs/assets/swagger-ui-bundle.js" in page.data
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "swagger-ui-standalone-preset.js"):
+        served = client.get(f"/api/docs/assets/{asset}")
+        assert served.status_code == 200 and len(served.data) > 1000, asset
+    assert client.get("/api/docs/assets/../core.py").status_code == 404
+    assert client.get("/api/docs/assets/swagger-editor.js").status_code == 404  # only what the page uses
 
 
 def test_keys_missing_wrong_revoked_and_both_headers(world: ApiWorld) -> None:
