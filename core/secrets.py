@@ -150,8 +150,8 @@ def production_problems(settings: Settings) -> list[str]:
         except SecretsError as exc:
             problems.append(str(exc))
     verp = settings.verp_key.get_secret_value() if settings.verp_key else ""
-    if len(verp) < MIN_KEY_CHARS:
-        problems.append("TRIBUTARY_VERP_KEY is not set (or shorter than 32 characters)")
+    if not verp.strip() or any(len(k.strip()) < MIN_KEY_CHARS for k in verp.split(",") if k.strip()):
+        problems.append("TRIBUTARY_VERP_KEY is not set (or a key in it is shorter than 32 characters)")
     return problems
 
 

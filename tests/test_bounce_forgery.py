@@ -250,6 +250,19 @@ def test_verp_address_shape() -> None:
     assert verp_token(VERP_KEY, 42) != verp_token(VERP_KEY, 43)
 
 
+def test_verp_key_rotation_new_key_signs_old_keys_still_verify() -> None:
+    from core.bounces.verp import proven_send_ids, token_send_id
+
+    old, new = "o" * 32, "n" * 32
+    old_send = verp_address(old, 7, "bounces@tributary.test").encode()
+    rotated = f"{new},{old}"
+    assert verp_token(rotated, 8) == verp_token(new, 8)  # new sends are signed with the first key
+    assert proven_send_ids(rotated, b"To: " + old_send) == {7}  # a bounce of an old send still proves it
+    assert token_send_id(rotated, verp_token(old, 7)) == 7
+    assert proven_send_ids(new, b"To: " + old_send) == set()  # once the old key is dropped, it proves nothing
+    assert token_send_id(rotated, verp_token("x" * 32, 7)) is None
+
+
 # ---- replays and duplicates, concurrently ------------------------------------------------------
 
 _teams = count()

@@ -7,6 +7,11 @@ HMAC-SHA256(TRIBUTARY_VERP_KEY, "verp:<send id>") in lower-case base32: it canno
 the key, and checking it needs no lookup. The one party besides us that sees a token is the
 recipient's own mail system; what it could forge is checked again by the SMTP re-check
 (core.bounces.refunds).
+
+Rotation: `TRIBUTARY_VERP_KEY` may hold several keys separated by commas. The first signs new sends;
+every one is accepted when a bounce is checked, so the bounces of sends made under an older key
+still prove their send while it is listed (keep it at least as long as bounces can arrive, a few
+days; then drop it).
 """
 
 from __future__ import annotations
@@ -23,8 +28,14 @@ SCAN_BYTES = 256 * 1024  # the bounce's own headers and the returned headers are
 _TOKEN = re.compile(rb"\+(s(\d{1,18})-([a-z2-7]{16}))@", re.IGNORECASE)
 
 
-def verp_token(key: str, send_id: int) -> str:
-    mac = hmac.new(key.encode(), f"verp:{send_id}".encode(), hashlib.sha256).digest()
+def verp_keys(keys: str) -> list[str]:
+    """The keys a TRIBUTARY_VERP_KEY value holds, the signing key first."""
+    return [k.strip() for k in keys.split(",") if k.strip()]
+
+
+def verp_token(keys: str, send_id: int) -> str:
+    """The token of a send, under the signing (first) key."""
+    mac = hmac.new(verp_keys(keys)[0].encode(), f"verp:{send_id}".encode(), hashlib.sha256).digest()
     return f"s{send_id}-" + base64.b32encode(mac).decode("ascii").lower()[:MAC_CHARS]
 
 
@@ -34,7 +45,7 @@ def verp_address(key: str, send_id: int, bounce_address: str) -> str:
     return f"{local}+{verp_token(key, send_id)}@{domain}"
 
 
-def proven_send_ids(key: str, raw: bytes) -> set[int]:
+def proven_send_ids(keys: str, raw: bytes) -> set[int]:
     """Send ids whose valid token appears in the bounce (any header or returned header; a token
     is a secret, so where it appears does not matter). Invalid tokens are ignored."""
     found: set[int] = set()
@@ -47,7 +58,7 @@ def proven_send_ids(key: str, raw: bytes) -> set[int]:
         if len(seen) > MAX_TOKENS_SCANNED:
             break
         send_id = int(match.group(2))
-        if hmac.compare_digest(verp_token(key, send_id).encode(), token):
+        if any(hmac.compare_digest(verp_token(key, send_id).encode(), token) for key in verp_keys(keys)):
             found.add(send_id)
     return found
 
