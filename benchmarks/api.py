@@ -111,7 +111,7 @@ def _line(name: str, rps: float, lat: list[float]) -> str:
 def _start_gunicorn(url: str, port: int, workers: int, threads: int, redis_url: str | None) -> subprocess.Popen:
     env = {**os.environ, "TRIBUTARY_DATABASE_URL": url}
     if redis_url:
-        env.update(TRIBUTARY_REDIS_URL=redis_url, TRIBUTARY_API_REDIS_PREFIX=f"bench:{os.getpid()}:")
+        env.update(TRIBUTARY_REDIS_URL=redis_url, TRIBUTARY_RATE_LIMIT_REDIS_PREFIX=f"bench:{os.getpid()}:")
     return subprocess.Popen(
         [
             str(VENV_BIN / "gunicorn"), "--config", str(REPO / "gunicorn.conf.py"),

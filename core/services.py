@@ -106,8 +106,7 @@ class Services:
             self.email_verifier,
             job_dir=Path(st.api_job_dir),
             enqueue=lambda job_id, spec: self.job_queue.api_enrichment(job_id, spec),
-            redis_url=st.redis_url,
-            redis_prefix=st.api_redis_prefix,
+            rate_limits=self.rate_limits,
             webhook_policy=WebhookPolicy(
                 st.api_webhook_max_attempts, st.api_webhook_backoff_s, allow_private=st.api_webhook_allow_private
             ),
@@ -137,7 +136,7 @@ class Services:
 
     @cached_property
     def rate_limits(self) -> RateLimits:
-        return RateLimits(self.engine)
+        return RateLimits.build(self.engine, self.settings.redis_url, self.settings.rate_limit_redis_prefix)
 
     @cached_property
     def credit_overviews(self) -> CreditOverviews:

@@ -132,8 +132,8 @@ class Settings(BaseSettings):
     # Logs as one JSON object per line (with job_id, chunk_id when known) instead of plain text.
     log_json: bool = False
 
-    # REST API: the Redis key prefix of its rate-limit windows (when TRIBUTARY_REDIS_URL is set).
-    api_redis_prefix: str = "tributary:api:rate:"
+    # Rate limits (API keys, Slack lookups): the Redis key prefix of their windows (with TRIBUTARY_REDIS_URL).
+    rate_limit_redis_prefix: str = "tributary:rate:"
     # REST API enrichment jobs: their uploaded inputs and enriched outputs (shared by web and workers).
     # Job completion webhooks: attempts, and the first wait between them (doubling, at most 5 minutes).
     api_webhook_max_attempts: int = 8

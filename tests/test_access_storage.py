@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
@@ -13,8 +13,7 @@ from core.actors import Actor, Channel
 from core.errors import AccessDenied, InvalidInput, RateLimited
 from core.identities import Identities
 from core.ledger import Ledger
-from core.rate_limits import RateLimits
-from storage.timeutil import utcnow
+from core.rate_limits import DatabaseCounter, RateLimits
 
 STRANGER = Actor.outsider(None, Channel.SLACK)
 
@@ -66,7 +65,7 @@ def test_bad_codes_are_refused_with_how_to_get_one(links: Identities, code: str)
 
 
 def test_rate_limit_counts_every_hit_when_raced(engine: Engine) -> None:
-    limits = RateLimits(engine)
+    limits = RateLimits(DatabaseCounter(engine))
 
     def hit(_: int) -> bool:
         try:
@@ -81,8 +80,8 @@ def test_rate_limit_counts_every_hit_when_raced(engine: Engine) -> None:
 
 
 def test_rate_limit_window_starts_over_when_it_runs_out(engine: Engine) -> None:
-    limits = RateLimits(engine)
-    t0 = utcnow()
+    limits = RateLimits(DatabaseCounter(engine))
+    t0 = datetime(2026, 12, 1, 9, 0, 0, tzinfo=UTC)  # windows are aligned to whole minutes
     assert [limits.hit("k", limit=2, window_s=60, what="lookups", now=t0 + timedelta(seconds=s)) for s in (0, 10)] == [
         1,
         2,
@@ -92,9 +91,19 @@ def test_rate_limit_window_starts_over_when_it_runs_out(engine: Engine) -> None:
     assert refused.value.retry_after_s == 30
     assert limits.hit("other", limit=2, window_s=60, what="lookups", now=t0 + timedelta(seconds=30)) == 1
     assert limits.hit("k", limit=2, window_s=60, what="lookups", now=t0 + timedelta(seconds=60)) == 1
+    assert _rows(engine, "k") == 1  # the run-out window of "k" was dropped when the next one opened
+
+
+def _rows(engine: Engine, key: str) -> int:
+    from sqlalchemy import func, select
+
+    from storage.models import RateWindow
+
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(RateWindow).where(RateWindow.key == key)).scalar_one()
 
 
 @pytest.mark.parametrize(("key", "limit"), [("", 1), ("k" * 129, 1), ("k", 0)])
 def test_rate_limit_refuses_bad_arguments(engine: Engine, key: str, limit: int) -> None:
     with pytest.raises(InvalidInput):
-        RateLimits(engine).hit(key, limit=limit, window_s=60, what="lookups")
+        RateLimits(DatabaseCounter(engine)).hit(key, limit=limit, window_s=60, what="lookups")

@@ -15,12 +15,12 @@ from core.api.idempotency import IdempotencyStore
 from core.api.jobs import ApiJobs, Enqueue
 from core.api.keys import ApiCaller, ApiKeys
 from core.api.people import MatchAnswer, MatchQuery, bulk_match, match
-from core.api.ratelimit import DatabaseCounter, RateCounter, RateLimiter, RedisCounter
 from core.api.verification import VerifyAnswer, verify_emails
 from core.api.webhooks import WebhookPolicy
 from core.data_requests import DataRequests
 from core.enrichment.csv_enrich import CsvEnrichment
 from core.errors import TributaryError
+from core.rate_limits import RateLimits
 from core.verify.pipeline import EmailVerifier
 
 
@@ -31,7 +31,7 @@ class ApiService:
     data_requests: DataRequests
     keys: ApiKeys
     idempotency: IdempotencyStore
-    limiter: RateLimiter
+    limiter: RateLimits
     jobs: ApiJobs
     verifier: EmailVerifier
     contacts: ApiContacts | None = None  # team contacts, lists, exports (None: not offered)
@@ -47,18 +47,10 @@ class ApiService:
         *,
         job_dir: Path,
         enqueue: Enqueue | None = None,
-        redis_url: str | None = None,
-        redis_prefix: str = "tributary:api:rate:",
+        rate_limits: RateLimits | None = None,
         webhook_policy: WebhookPolicy | None = None,
         contacts: ApiContacts | None = None,
     ) -> ApiService:
-        counter: RateCounter
-        if redis_url:
-            import redis
-
-            counter = RedisCounter(redis.Redis.from_url(redis_url), redis_prefix)
-        else:
-            counter = DatabaseCounter(engine)
         keys = ApiKeys(engine, accounts)
         return cls(
             engine,
@@ -66,7 +58,7 @@ class ApiService:
             data_requests,
             keys,
             IdempotencyStore(engine),
-            RateLimiter(counter),
+            rate_limits or RateLimits.build(engine, None, ""),
             ApiJobs(csv_enrichment, job_dir, enqueue, signing_key=keys.signing_key, webhook_policy=webhook_policy),
             verifier,
             contacts,

@@ -1,8 +1,8 @@
 """All tables, imported so that `SQLModel.metadata` knows them (Alembic reads it)."""
 
-from storage.models.access import RateLimitWindow, SlackConnectCode
+from storage.models.access import RateWindow, SlackConnectCode
 from storage.models.accounts import BillingCycle, Member, Plan, Team
-from storage.models.api import ApiIdempotency, ApiKey, ApiRateWindow
+from storage.models.api import ApiIdempotency, ApiKey
 from storage.models.contacts import (
     Company,
     ContactExport,
@@ -45,7 +45,6 @@ from storage.models.waterfall import SourceCall, WaterfallConfig
 __all__ = [
     "ApiIdempotency",
     "ApiKey",
-    "ApiRateWindow",
     "EnrichmentChunk",
     "EnrichmentClaim",
     "EnrichmentJobInput",
@@ -81,7 +80,7 @@ __all__ = [
     "PersonNameKey",
     "Phone",
     "Plan",
-    "RateLimitWindow",
+    "RateWindow",
     "RefundDecision",
     "ScheduledRefund",
     "SlackConnectCode",

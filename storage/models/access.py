@@ -20,11 +20,15 @@ class SlackConnectCode(SQLModel, table=True):
     used_by_slack_team_id: str | None = Field(default=None, max_length=32)
 
 
-class RateLimitWindow(SQLModel, table=True):
-    """Requests counted per key (e.g. lookups of one member) in its current window, for every process."""
+class RateWindow(SQLModel, table=True):
+    """Requests of one key (an API key, a member's Slack lookups) in one fixed window, for every process
+    (used when no Redis is configured; core/rate_limits.py)."""
 
-    __tablename__ = "rate_limit_window"
+    __tablename__ = "rate_window"
 
     key: str = Field(primary_key=True, max_length=128)
-    window_start: datetime
-    count: int = Field(default=0)
+    window_start: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})  # epoch seconds
+    # Concurrent requests of one key count on different rows (PostgreSQL row locks); the window's
+    # count is the sum of its shards.
+    shard: int = Field(default=0, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    hits: int = 0

@@ -39,16 +39,3 @@ class ApiIdempotency(SQLModel, table=True):
     response_status: int | None = None
     response_body: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
-
-
-class ApiRateWindow(SQLModel, table=True):
-    """Requests of one key in one fixed one-minute window (used when no Redis is configured)."""
-
-    __tablename__ = "api_rate_window"
-
-    api_key_id: int = Field(foreign_key="api_key.id", primary_key=True)
-    window_start: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})  # epoch seconds
-    # Concurrent requests of one key count on different rows (PostgreSQL row locks); the window's
-    # count is the sum of its shards.
-    shard: int = Field(default=0, primary_key=True, sa_column_kwargs={"autoincrement": False})
-    hits: int = 0

@@ -45,7 +45,7 @@ def test_the_database_counts_requests_for_every_process(db_url: str) -> None:
 @pytest.mark.skipif(not REDIS_URL, reason="TRIBUTARY_TEST_REDIS_URL not set")
 def test_redis_counts_requests_for_every_process(db_url: str) -> None:
     prefix = f"test:{uuid.uuid4().hex}:"  # this test's own keys
-    settings = {"redis_url": REDIS_URL, "api_redis_prefix": prefix}
+    settings = {"redis_url": REDIS_URL, "rate_limit_redis_prefix": prefix}
     world = make_world(db_url, **settings)
     _two_processes_share_one_budget(db_url, world, **settings)
     import redis

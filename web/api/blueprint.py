@@ -115,7 +115,9 @@ def _guard(api: ApiService) -> Callable[[], Response | None]:
             return problem(413, "body-too-large", "Payload Too Large", f"body: larger than {limit} bytes")
         request.max_content_length = limit  # a chunked body is cut off at the limit while read
         caller = api.caller(_presented_key())
-        decision = api.limiter.check(caller.key_id, caller.requests_per_minute)
+        decision = api.limiter.check(
+            f"api-key:{caller.key_id}", limit=caller.requests_per_minute, window_s=60, exact=False
+        )
         g.api_caller, g.api_rate = caller, decision
         log.info("api %s %s key=%s team=%s", request.method, request.path, caller.key_prefix, caller.team.id)
         if not decision.allowed:
