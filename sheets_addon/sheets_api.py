@@ -189,9 +189,9 @@ def _classify(exc: gspread.exceptions.APIError) -> Exception:
     kind = {401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(status, "bad_request")
     detail = _google_message(exc)
     if status == 400 and detail.startswith("Unable to parse range"):
-        # The code builds every range from the sheet's current title: a range Google cannot parse
-        # means the sheet was deleted or renamed since.
-        return SheetsApiError("not_found", f"the sheet no longer exists (deleted or renamed): {detail}")
+        # Ranges are built from the sheet's title: one Google cannot parse usually means the sheet
+        # was renamed or deleted since (`sheet(gid)` tells which). Still Google's 400.
+        return SheetsApiError("bad_request", f"Google cannot find the range (sheet renamed or deleted?): {detail}")
     if kind == "bad_request" and detail:
         return SheetsApiError(kind, f"Google refused the request: {detail}")
     return SheetsApiError(kind)

@@ -15,7 +15,7 @@ spreadsheets.get and values reads as reads); past it 429 RESOURCE_EXHAUSTED with
 Every call is recorded (`calls`, `reads()`, `writes()`); `on_call(callback)` runs after each
 call, before its answer is sent, so a test can change the sheet after the k-th write. Hooks that
 change a sheet live on its handle (`SheetHandle`): set_rows, set_cell, sort_rows, insert_rows,
-delete_rows, delete; and read back with values, cell, formula.
+delete_rows, rename, delete; and read back with values, cell, formula.
 """
 
 from __future__ import annotations
@@ -191,6 +191,10 @@ class SheetHandle:
             sheet = self._sheet()
             del sheet.rows[start_row - 1 : start_row - 1 + count_]
             sheet.row_count -= count_
+
+    def rename(self, title: str) -> None:
+        with self.server.lock:
+            self._sheet().title = title
 
     def delete(self) -> None:
         """Delete this sheet (tab) from its spreadsheet."""

@@ -59,8 +59,18 @@ def test_a_deleted_sheet_is_not_found(sheets_server: SheetsServer, sheet, client
     assert caught.value.kind == "not_found"
     with pytest.raises(SheetsApiError) as caught:
         client.read(sheet.spreadsheet_id, ["'Leads 2024'!A1:C5"])
-    assert caught.value.kind == "not_found"
-    assert "deleted or renamed" in str(caught.value)
+    assert caught.value.kind == "bad_request"  # Google's 400 "Unable to parse range"
+    assert "renamed or deleted" in str(caught.value)
+
+
+def test_a_renamed_sheet_is_found_again_by_its_gid(sheets_server: SheetsServer, sheet, client: SheetsClient) -> None:
+    sheet.rename("Leads 2025")
+    with pytest.raises(SheetsApiError, match="renamed or deleted") as caught:
+        client.write(sheet.spreadsheet_id, [("'Leads 2024'!D2", [["x"]])])
+    assert caught.value.kind == "bad_request"
+    title = client.sheet(sheet.spreadsheet_id, 0).title
+    client.write(sheet.spreadsheet_id, [(f"'{title}'!D2", [["x"]])])
+    assert sheet.cell("D2") == "x"
 
 
 def test_the_fields_mask_is_honoured(sheets_server: SheetsServer, sheet) -> None:
@@ -120,7 +130,7 @@ def test_many_ranges_are_read_in_few_requests(sheets_server: SheetsServer, sheet
 def test_a_bad_range_is_a_bad_request(sheet, client: SheetsClient) -> None:
     with pytest.raises(SheetsApiError) as caught:
         client.read(sheet.spreadsheet_id, ["'Leads 2024'!A1:?"])
-    assert caught.value.kind in ("bad_request", "not_found")
+    assert caught.value.kind == "bad_request" and "Unable to parse range" in str(caught.value)
 
 
 # ---- values:batchUpdate ------------------------------------------------------------------------
