@@ -298,6 +298,12 @@ class SheetsClient:
     def close(self) -> None:
         self._http.session.close()
 
+    def __enter__(self) -> SheetsClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def sheet(self, spreadsheet_id: str, sheet_id: int) -> SheetInfo:
         """The sheet (tab) with gid `sheet_id`: title and grid size (spreadsheets.get, properties only)."""
         params = {"fields": "sheets.properties"}
@@ -345,7 +351,9 @@ class SheetsClient:
 
     def write(self, spreadsheet_id: str, updates: list[tuple[str, list[list[str]]]]) -> int:
         """Write each (range, rows) literally (valueInputOption RAW: "=1+1" stays text) with
-        values:batchUpdate, bodies under MAX_WRITE_PAYLOAD_BYTES; returns the requests sent."""
+        values:batchUpdate, bodies under MAX_WRITE_PAYLOAD_BYTES; returns the number of bodies
+        (batchUpdate requests, not counting retries). A body retried after a 5xx or a timeout
+        may have landed already: harmless, it writes the same values to the same cells."""
         sent = 0
         for data in _batches(updates):
             body = {"valueInputOption": "RAW", "data": data}
