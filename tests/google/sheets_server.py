@@ -216,7 +216,8 @@ class _Quota:
         while sent and sent[0] <= now - QUOTA_WINDOW_S:
             sent.popleft()
         if len(sent) >= limit:
-            retry_after = max(1, math.ceil(sent[0] + QUOTA_WINDOW_S - now))
+            oldest = sent[0] if sent else now  # a limit of 0: never a slot
+            retry_after = max(1, math.ceil(oldest + QUOTA_WINDOW_S - now))
             metric = "Read requests" if kind == "read" else "Write requests"
             raise ApiError(
                 429,

@@ -12,6 +12,7 @@ from sheets_addon import sheets_api
 from sheets_addon.sheets_api import (
     MAX_RANGES_PER_READ,
     MAX_RETRY_AFTER_S,
+    RATE_LIMITED_ATTEMPTS,
     SERVER_ERROR_ATTEMPTS,
     SheetInfo,
     SheetsApiError,
@@ -71,6 +72,18 @@ def test_a_renamed_sheet_is_found_again_by_its_gid(sheets_server: SheetsServer, 
     title = client.sheet(sheet.spreadsheet_id, 0).title
     client.write(sheet.spreadsheet_id, [(f"'{title}'!D2", [["x"]])])
     assert sheet.cell("D2") == "x"
+
+
+def test_values_get_of_one_range_with_formulas(sheets_server: SheetsServer, sheet) -> None:
+    sheet.set_cell("D2", "42", formula="=6*7")
+    token = sheets_server.issue_token(USER, sheet.spreadsheet_id)
+    url = f"{sheets_server.base_url}/v4/spreadsheets/{sheet.spreadsheet_id}/values/'Leads 2024'!C2:D2"
+    headers = {"Authorization": f"Bearer {token}"}
+    shown = requests.get(url, headers=headers).json()
+    formulas = requests.get(url, params={"valueRenderOption": "FORMULA"}, headers=headers).json()
+    assert shown == {"range": "'Leads 2024'!C2:D2", "majorDimension": "ROWS", "values": [["Analytical", "42"]]}
+    assert formulas["values"] == [["Analytical", "=6*7"]]
+    assert [c.ranges for c in sheets_server.reads()] == [("'Leads 2024'!C2:D2",)] * 2
 
 
 def test_the_fields_mask_is_honoured(sheets_server: SheetsServer, sheet) -> None:
@@ -294,6 +307,18 @@ def test_the_client_budget_keeps_the_server_from_saying_429(
     assert len(sheets_server_quota.writes()) == 150
     assert sheets_server_quota.writes(status=429) == []
     assert 120 <= sheets_clock.now_s - 1000 < 121
+
+
+def test_429s_that_never_stop_end_as_unavailable(sheets_server: SheetsServer, sheet, sheets_clock) -> None:
+    quota = SheetsQuota(1_000, 1_000, clock=sheets_clock.time, sleep=sheets_clock.sleep)
+    client = sheets_client(sheets_server, sheets_server.issue_token(USER, sheet.spreadsheet_id), USER, quota)
+    sheets_server.fail_next(*[429] * RATE_LIMITED_ATTEMPTS)
+    with pytest.raises(SheetsApiError) as caught:
+        client.write(sheet.spreadsheet_id, [("'Leads 2024'!D2", [["x"]])])
+    assert caught.value.kind == "unavailable" and "429" in str(caught.value)
+    assert len(sheets_server.writes(status=429)) == RATE_LIMITED_ATTEMPTS
+    assert len(sheets_clock.slept) == RATE_LIMITED_ATTEMPTS - 1
+    assert all(0 < s <= MAX_RETRY_AFTER_S for s in sheets_clock.slept)
 
 
 def test_server_errors_are_retried_then_unavailable(sheets_server: SheetsServer, sheet, sheets_clock) -> None:
