@@ -8,10 +8,12 @@ Endpoints (paths as on https://sheets.googleapis.com):
 - `POST /v4/spreadsheets/{id}/values:batchUpdate` (`valueInputOption` RAW or USER_ENTERED; atomic);
 - `POST /v4/spreadsheets/{id}:batchUpdate` with `appendDimension` requests (grow the grid).
 
-Access: `grant(token, user_email, spreadsheet_ids)`; a token never granted, `revoke`d or `expire`d
+Access: `grant(token, user_email, spreadsheet_ids)` (or `issue_token(user_email, ids)` for a fresh
+one); a token never granted, `revoke`d or `expire`d
 gets 401 UNAUTHENTICATED, a spreadsheet not granted 403 PERMISSION_DENIED, an unknown one 404.
 Quota: `reads_per_minute` / `writes_per_minute` per user in a rolling minute (Google counts
 spreadsheets.get and values reads as reads); past it 429 RESOURCE_EXHAUSTED with `Retry-After`.
+`fail_next(500, 503, ...)` scripts failures; `FakeClock` lets a quota minute pass without waiting.
 Every call is recorded (`calls`, `reads()`, `writes()`); `on_call(callback)` runs after each
 call, before its answer is sent, so a test can change the sheet after the k-th write. Hooks that
 change a sheet live on its handle (`SheetHandle`): set_rows, set_cell, sort_rows, insert_rows,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
 import socket
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -385,3 +387,15 @@ def test_formulas_typed_by_the_user_read_as_their_values(sheets_server: SheetsSe
     client = sheets_client(sheets_server, sheets_server.issue_token(USER, sheet.spreadsheet_id), USER)
     assert client.read(sheet.spreadsheet_id, ["A1:B1"]) == [[["a", "a"]]]
     assert sheet.formula("B1") == "=A1"
+
+
+def test_retry_after_as_seconds_or_as_an_http_date() -> None:
+    def answer(value: str) -> requests.Response:
+        response = requests.Response()
+        response.headers["Retry-After"] = value
+        return response
+
+    assert sheets_api._retry_after_s(answer("17")) == 17.0
+    later = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 25 <= sheets_api._retry_after_s(answer(later)) <= 31
+    assert sheets_api._retry_after_s(answer("soon")) is None
