@@ -1,0 +1,1 @@
+"""Google Sheets enrichment: which rows a job reads, what it charges and where its results land."""
