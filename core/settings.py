@@ -145,10 +145,26 @@ class Settings(BaseSettings):
     # benchmark's ack p99 under 300 ms, 4 did not); raise it if slow provider calls queue the buttons.
     slack_lazy_threads: int = 2
 
+    # Google Sheets add-on. The OAuth client ids whose ID tokens are accepted (comma-separated: the
+    # allowed audiences); where Google's ID-token certificates and the Sheets API v4 are (tests point
+    # both at loopback servers).
+    google_client_ids: str = ""
+    google_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
+    sheets_api_url: str = "https://sheets.googleapis.com"
+    # Sheets API requests per user and minute this process allows itself (Google's quota: 60 each per
+    # user per project; the limit is per process, so N processes may together send N times as many).
+    sheets_reads_per_minute: int = Field(default=60, ge=1)
+    sheets_writes_per_minute: int = Field(default=60, ge=1)
+    # Largest selection (rows) a Sheets job accepts.
+    sheets_max_rows: int = Field(default=10000, ge=1)
+
 
     def secret_key_list(self) -> list[str]:
         raw = self.secret_keys.get_secret_value() if self.secret_keys else ""
         return [k.strip() for k in raw.split(",") if k.strip()]
+
+    def google_client_id_list(self) -> list[str]:
+        return [c.strip() for c in self.google_client_ids.split(",") if c.strip()]
 
 
 class InvalidSetting(TributaryError):

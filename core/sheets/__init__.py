@@ -1,1 +1,1 @@
-"""The Google Sheets add-on's core: selections read, jobs run on the workers, results written back."""
+"""Google Sheets enrichment: which rows a job reads, what it charges and where its results land."""
