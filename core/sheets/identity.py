@@ -14,6 +14,7 @@ from core.accounts import Accounts, MemberInfo, TeamInfo, normalise_member_email
 from core.actors import Actor, Channel
 from core.errors import InvalidInput, NotAMember
 from storage.db import is_sqlite, read_transaction, run_write
+from storage.limits import MAX_NAME_CHARS
 from storage.models import Member, SheetsTeamDomain
 from storage.models.sheets import MAX_DOMAIN_CHARS
 from storage.timeutil import utcnow
@@ -80,7 +81,7 @@ class SheetsIdentities:
             run_write(
                 self.engine,
                 lambda conn: conn.execute(
-                    update(_MEMBER).where(_MEMBER.c.id == chosen.id).values(google_subject=account.subject[:255])
+                    update(_MEMBER).where(_MEMBER.c.id == chosen.id).values(google_subject=account.subject[:MAX_NAME_CHARS])
                 ),
             )
         member = self.accounts.member(chosen.id)

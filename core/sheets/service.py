@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from core.accounts import Accounts
 from core.actors import require_see_balance, require_spend
 from core.enrichment.chunks import ChunkEngine
+from core.enrichment.csv_enrich import row_input
 from core.enrichment.estimate import CostEstimate, estimate_cost
 from core.enrichment.headers import HeaderMap
 from core.enrichment.jobs import EnrichmentJobs, JobOptions
@@ -31,7 +32,6 @@ from core.sheets.a1 import column_index, quoted
 from core.sheets.identity import SheetsCaller, SheetsIdentities
 from core.sheets.placement import place_rows, row_fingerprint
 from core.sheets.selection import (
-    Selection,
     SheetRow,
     header_map_for,
     mapping_letters,
@@ -53,7 +53,6 @@ from core.sheets.types import (
     SheetRef,
 )
 from core.sheets.writer import WRITE_MIN_ROWS, SheetsWriter
-from core.enrichment.csv_enrich import row_input
 from storage.limits import MAX_NAME_CHARS
 from storage.models.enrichment import JobStatus
 from storage.models.enums import Feature
@@ -91,7 +90,8 @@ class SheetsService:
         require_see_balance(caller.actor)
         balance = self.accounts.ledger.balance(caller.team.id).available_credits
         name = caller.account.name or caller.member.email
-        return SessionView(caller.member.email, name, caller.team.id, caller.team.name, caller.member.role.value, balance)
+        member, team = caller.member, caller.team
+        return SessionView(member.email, name, team.id, team.name, member.role.value, balance)
 
     def selection(self, caller: SheetsCaller, sheet: SheetGateway, ref: SheetRef) -> SelectionView:
         require_see_balance(caller.actor)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from core.enrichment.jobs import CANCELLED_ERROR
 from core.enrichment.rows import NOT_ENRICHED_CAP, RowOutput
 
-FOUND, NOT_FOUND, FREE, SKIPPED, NOT_ENRICHED, CHANGED = "found", "not_found", "free", "skipped", "not_enriched", "changed"
+FOUND, NOT_FOUND, FREE, SKIPPED = "found", "not_found", "free", "skipped"
+NOT_ENRICHED, CHANGED = "not_enriched", "changed"
 OUTCOMES = (FOUND, NOT_FOUND, FREE, SKIPPED, NOT_ENRICHED, CHANGED)
 NO_IDENTIFIER = "skipped: no identifier"
 ROW_CHANGED = "row changed during the job"

@@ -37,6 +37,8 @@ class SheetGateway(Protocol):
 
     def write(self, updates: list[tuple[str, list[list[str]]]]) -> int: ...  # values:batchUpdate RAW; requests
 
+    def close(self) -> None: ...
+
 
 # (access token, spreadsheet id, user key) -> a gateway.
 OpenSheet = Callable[[str, str, str], SheetGateway]

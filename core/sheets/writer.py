@@ -31,8 +31,27 @@ from core.errors import TributaryError, check
 from core.secrets import SecretBox
 from core.sheets.a1 import column_index, quoted
 from core.sheets.placement import place_rows, row_fingerprint
-from core.sheets.statuses import NO_IDENTIFIER, NOT_ENRICHED, NOT_ENRICHED_CANCELLED, ROW_CHANGED, SKIPPED, CHANGED, row_status
-from core.sheets.store import CANCELLED, DONE, FAILED, INCOMPLETE, WAITING, WRITING, ReadyRow, Settled, SheetsJobInfo, SheetsStore
+from core.sheets.statuses import (
+    CHANGED,
+    NO_IDENTIFIER,
+    NOT_ENRICHED,
+    NOT_ENRICHED_CANCELLED,
+    ROW_CHANGED,
+    SKIPPED,
+    row_status,
+)
+from core.sheets.store import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    INCOMPLETE,
+    WAITING,
+    WRITING,
+    ReadyRow,
+    Settled,
+    SheetsJobInfo,
+    SheetsStore,
+)
 from core.sheets.types import OpenSheet, SheetGateway, SheetUnavailable
 from storage.db import read_transaction
 from storage.models import DataRequest
@@ -45,7 +64,9 @@ _DR = DataRequest.__table__
 WRITE_MIN_ROWS = 2000  # rows ready before a pass runs while the job still enriches (few API calls)
 WRITE_LEASE_S = 300.0  # a pass owns the job this long (a dead pass's job is taken over after)
 OURS_PREFIXES = ("not enriched:",)  # status texts of ours a retry may replace
-SHEET_GONE = "The sheet was deleted or is no longer shared with you: nothing more will be written (nothing is charged twice)."
+SHEET_GONE = (
+    "The sheet was deleted or is no longer shared with you: nothing more will be written (nothing is charged twice)."
+)
 
 
 def waiting_message(rows: int) -> str:
@@ -99,6 +120,7 @@ class SheetsWriter:
             return self._unavailable(job, sheet, exc, len(todo))
         finally:
             self.store.release_writing(job_id)
+            sheet.close()
         if over:
             self._finish(self.store.job(job_id) or job)
         return PassResult("written", len(todo), writes)
@@ -268,7 +290,8 @@ def _updates(job: SheetsJobInfo, writes: dict[str, dict[int, str]]) -> list[tupl
             while end + 1 < len(rows) and rows[end + 1] == rows[end] + 1:
                 end += 1
             a, b = rows[start], rows[end]
-            updates.append((quoted(job.sheet_name, f"{col}{a}:{col}{b}"), [[writes[kind][r]] for r in rows[start:end + 1]]))
+            values = [[writes[kind][r]] for r in rows[start : end + 1]]
+            updates.append((quoted(job.sheet_name, f"{col}{a}:{col}{b}"), values))
             start = end + 1
     return updates
 
