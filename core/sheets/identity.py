@@ -78,12 +78,9 @@ class SheetsIdentities:
         # One person in several teams: the member this Google account signed in as before, else the oldest.
         chosen = next((r for r in allowed if r.google_subject == account.subject), allowed[0])
         if chosen.google_subject != account.subject:
-            run_write(
-                self.engine,
-                lambda conn: conn.execute(
-                    update(_MEMBER).where(_MEMBER.c.id == chosen.id).values(google_subject=account.subject[:MAX_NAME_CHARS])
-                ),
-            )
+            subject = account.subject[:MAX_NAME_CHARS]
+            stmt = update(_MEMBER).where(_MEMBER.c.id == chosen.id).values(google_subject=subject)
+            run_write(self.engine, lambda conn: conn.execute(stmt))
         member = self.accounts.member(chosen.id)
         team = self.accounts.team(member.team_id)
         return SheetsCaller(Actor.of_member(team.id, member.id, member.is_admin, Channel.SHEETS), team, member, account)

@@ -11,6 +11,7 @@ FOUND, NOT_FOUND, FREE, SKIPPED = "found", "not_found", "free", "skipped"
 NOT_ENRICHED, CHANGED = "not_enriched", "changed"
 OUTCOMES = (FOUND, NOT_FOUND, FREE, SKIPPED, NOT_ENRICHED, CHANGED)
 NO_IDENTIFIER = "skipped: no identifier"
+MAX_STATUS_CHARS = 200  # a status cell stays readable
 ROW_CHANGED = "row changed during the job"
 KEPT_SUFFIX = " · kept your value"
 NOT_ENRICHED_CANCELLED = "not enriched: the job was cancelled"
@@ -41,7 +42,7 @@ def row_status(out: RowOutput, *, want_email: bool, want_mobile: bool, credits: 
         if "ambiguous match" in out.error:
             return RowStatus(SKIPPED, "skipped: several people match; add an email or LinkedIn URL")
         detail = out.error.split(": ", 1)[-1]
-        return RowStatus(SKIPPED, f"skipped: {detail}"[:200])
+        return RowStatus(SKIPPED, f"skipped: {detail}"[:MAX_STATUS_CHARS])
     email = out.email if want_email else ""
     mobile = out.mobile_phone if want_mobile else ""
     if not (email or mobile):
