@@ -11,7 +11,7 @@
 // Usage: node apps_script_host.js CONFIG.json — prints "listening <port>" once ready.
 // CONFIG: {bundleDir, spreadsheetId, sheetId, sheetName, rangeA1, identityToken, oauthToken, pollMs}.
 // POST /__config {identityToken?, oauthToken?, rangeA1?} changes the user's state; GET /__log lists
-// every request Code.gs sent (url, method, headers, body, status).
+// every request Code.gs sent (url, method, headers, body, status, answer).
 
 const fs = require('node:fs');
 const http = require('node:http');
@@ -65,6 +65,7 @@ const UrlFetchApp = {
     const answer = syncFetch(request);
     if (answer.error) { throw new Error('Address unavailable: ' + url + ' (' + answer.error + ')'); }
     entry.status = answer.status;
+    try { entry.answer = JSON.parse(answer.text); } catch (err) { entry.answer = answer.text; }
     if (!p.muteHttpExceptions && answer.status >= 400) {
       throw new Error('Request failed for ' + url + ' returned code ' + answer.status);
     }

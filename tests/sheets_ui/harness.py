@@ -84,7 +84,7 @@ class AppsScriptHost:
             self._proc.wait()
 
     def sent(self) -> list[dict[str, Any]]:
-        """Every request Code.gs sent to the backend: url, method, headers, body (JSON), status."""
+        """Every request Code.gs sent to the backend: url, method, headers, body and answer (JSON), status."""
         with urllib.request.urlopen(self.url + "__log", timeout=10) as answer:
             return json.loads(answer.read())
 
