@@ -67,6 +67,7 @@ def test_map_preview_enrich_to_100_percent(world: SidebarWorld, tmp_path: Path) 
         page.fill("#cap", "50")
         expect(page.locator("#enrich-btn")).to_be_disabled()  # settings changed: no stale preview
         page.click("#preview-btn")
+        expect(page.locator("#preview-btn")).to_be_enabled()  # disabled while the call runs
 
         # The exact preview: three rows carry an identifier, each can cost an email and a mobile.
         email_price, mobile_price = _prices(world)
@@ -95,8 +96,11 @@ def test_map_preview_enrich_to_100_percent(world: SidebarWorld, tmp_path: Path) 
         page.click("#enrich-btn")
         expect(page.locator("#progress")).to_be_visible()
         expect(page.locator("#summary")).to_be_visible(timeout=JOB_DONE_TIMEOUT_MS)
-        last = _calls(host, "/jobs/1/poll")[-1]["answer"]
+        polls = [c["answer"] for c in _calls(host, "/jobs/1/poll")]
+        last = polls[-1]
         assert last["status"] == "done", last
+        percents = [p["percent"] for p in polls]
+        assert percents == sorted(percents) and percents[-1] == 100, percents  # the bar only moves forward
         expect(page.locator("#pg-percent")).to_have_text("100 %")
         expect(page.locator("#bar")).to_have_attribute("style", re.compile(r"width: 100%"))
         expect(page.locator("#pg-rows")).to_have_text("4 / 4")
@@ -151,9 +155,11 @@ def test_every_error_is_the_backends_sentence(world: SidebarWorld, tmp_path: Pat
         host.configure(rangeA1="A1:E5")
         page.click("#refresh-btn")
         expect(page.locator("#map-A")).to_have_value("first_name")
+        expect(page.locator("#preview-btn")).to_be_enabled()  # the automatic first preview is over
         for letter in "ABCD":
             page.select_option(f"#map-{letter}", "")
         page.click("#preview-btn")
+        expect(page.locator("#preview-btn")).to_be_enabled()
         expect(page.locator("#error")).to_be_visible()
         problem = _calls(host, "/preview")[-1]["answer"]
         assert _calls(host, "/preview")[-1]["status"] == 422, problem
@@ -168,3 +174,93 @@ def test_every_error_is_the_backends_sentence(world: SidebarWorld, tmp_path: Pat
         problem = _calls(host, "/session")[-1]
         assert problem["status"] == 401
         expect(page.locator("#error")).to_have_text(problem["answer"]["detail"])
+
+
+def _set_up_enrichment(page, cap: str) -> None:
+    """Map Firm to Company, find email and mobile into F:H, with a spend cap, and preview."""
+    expect(page.locator("#map-A")).to_have_value("first_name")
+    page.select_option("#map-C", "company")
+    page.check("#want-mobile")
+    page.check("#out-pick")
+    page.fill("#col-email", "F")
+    page.fill("#col-mobile", "G")
+    page.fill("#col-status", "H")
+    page.fill("#cap", cap)
+    page.click("#preview-btn")
+    expect(page.locator("#preview-btn")).to_be_enabled()
+    expect(page.locator("#enrich-btn")).to_be_enabled()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_spend_cap_then_retry_the_failed_rows(world: SidebarWorld, tmp_path: Path) -> None:
+    node = require_browser_tools()
+    with AppsScriptHost(node, world.bundle_dir, world.user(), tmp_path) as host, chromium_page() as page:
+        page.goto(host.url)
+        _set_up_enrichment(page, cap="1")
+        expect(page.locator("#pv-cap")).to_have_text("1 credit")
+        page.click("#enrich-btn")
+        expect(page.locator("#summary")).to_be_visible(timeout=JOB_DONE_TIMEOUT_MS)
+        first = _calls(host, "/jobs/1/poll")[-1]["answer"]
+        assert first["retryable_rows"] > 0, first
+        expect(page.locator("#retry-btn")).to_have_text(
+            f"Retry the {first['retryable_rows']} failed row{'s' if first['retryable_rows'] != 1 else ''}"
+        )
+        page.screenshot(path=str(tmp_path / "sidebar-retry.png"), full_page=True)
+
+        expect(page.locator("#retry-cap")).to_have_value("")  # no cap for the retry unless one is typed
+        page.click("#retry-btn")
+        # The new job covers the three rows the first did not enrich (the skipped row stays skipped).
+        expect(page.locator("#pg-rows")).to_have_text(re.compile(r"^\d / 3$"))
+        retry = _calls(host, "/jobs/1/retry")[-1]
+        assert retry["body"] == {"oauth_token": world.oauth_token, "max_credits": None}
+        second_id = retry["answer"]["job_id"]
+        assert second_id != 1
+        expect(page.locator("#pg-rows")).to_have_text("3 / 3", timeout=JOB_DONE_TIMEOUT_MS)
+        expect(page.locator("#summary")).to_be_visible(timeout=JOB_DONE_TIMEOUT_MS)
+        expect(page.locator("#retry-btn")).to_be_hidden()
+        second = _calls(host, f"/jobs/{second_id}/poll")[-1]["answer"]
+        assert second["status"] == "done", second
+        values = world.sheet.values("A1:H5")
+        assert values[1][5] == "jane.doe@acmecorp.test"
+        # Capped then retried costs what one uncapped run costs (Jane's email and mobile): nothing twice.
+        spent = first["credits_spent"] + second["credits_spent"]
+        assert spent == sum(_prices(world))
+        assert _balance(world) == STARTING_BALANCE - spent
+        expect(page.locator("#who-balance")).to_have_text(str(STARTING_BALANCE - spent))
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_reopened_sidebar_resumes_the_job_and_cancel_charges_nothing(db_url: str, tmp_path: Path) -> None:
+    node = require_browser_tools()
+    with (
+        sidebar_world(db_url, tmp_path / "world", workers=False) as world,
+        AppsScriptHost(node, world.bundle_dir, world.user(), tmp_path) as host,
+        chromium_page() as page,
+    ):
+        page.goto(host.url)
+        _set_up_enrichment(page, cap="")
+        page.click("#enrich-btn")
+        expect(page.locator("#progress")).to_be_visible()
+        expect(page.locator("#pg-status")).to_have_text("Queued")
+
+        # The member closes the sidebar and opens it again: the job is found and followed.
+        page.reload()
+        expect(page.locator("#progress")).to_be_visible()
+        expect(page.locator("#setup")).to_be_hidden()
+        expect(page.locator("#pg-rows")).to_have_text("0 / 4")
+        assert _calls(host, "/jobs/1/poll"), "the reopened sidebar polls the job it left"
+
+        page.click("#cancel-btn")
+        expect(page.locator("#cancel-btn")).to_have_text("Cancelling…")
+        expect(page.locator("#cancel-btn")).to_be_disabled()
+        world.start_workers()  # the workers come back and find the job cancelled
+        expect(page.locator("#summary")).to_be_visible(timeout=JOB_DONE_TIMEOUT_MS)
+        expect(page.locator("#sum-title")).to_have_text("Cancelled")
+        assert _calls(host, "/jobs/1/cancel")[-1]["body"] == {}
+        assert _balance(world) == STARTING_BALANCE
+        assert [row[:5] for row in world.sheet.values("A1:E5")] == LEADS
+
+        # Opened again after the end: a fresh start, no job left to follow.
+        page.reload()
+        expect(page.locator("#setup")).to_be_visible()
+        expect(page.locator("#progress")).to_be_hidden()

@@ -4,7 +4,7 @@ whose member has a Google account and a sheet of leads."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +44,7 @@ class SidebarWorld:
     sheets: SheetsServer
     sheet: SheetHandle
     oauth_token: str
+    start_workers: Callable[[], None]  # once, when the world was made with workers=False
 
     def user(self, email: str = MEMBER_EMAIL, range_a1: str | None = "A1:E5") -> SheetUser:
         """What Apps Script knows at the member's sheet: the selection and fresh tokens."""
@@ -74,7 +75,8 @@ def _settings(db_url: str, scratch: Path, certs: GoogleCertsServer, sheets: Shee
 
 
 @contextmanager
-def sidebar_world(db_url: str, scratch: Path) -> Iterator[SidebarWorld]:
+def sidebar_world(db_url: str, scratch: Path, *, workers: bool = True) -> Iterator[SidebarWorld]:
+    """The world; `workers=False`: no consumer until `start_workers()`, so a job waits in the queue."""
     with ExitStack() as stack:
         certs = stack.enter_context(GoogleCertsServer())
         sheets = stack.enter_context(SheetsServer())
@@ -86,11 +88,15 @@ def sidebar_world(db_url: str, scratch: Path) -> Iterator[SidebarWorld]:
         sheet = sheets.create_sheet(LEADS, title="Leads")
         token = sheets.issue_token(MEMBER_EMAIL, sheet.spreadsheet_id)
         register_sheets_tasks(services.job_queue)
-        consumer = start_in_process(services.job_queue, workers=2, periodic=False)
-        stack.callback(consumer.stop)
+        def start_workers() -> None:
+            consumer = start_in_process(services.job_queue, workers=2, periodic=False)
+            stack.callback(consumer.stop)
+
+        if workers:
+            start_workers()
         backend_url = stack.enter_context(serve_wsgi(create_app(services)))
         bundle = write_bundle(backend_url, scratch / "bundle")
-        yield SidebarWorld(services, backend_url, bundle.directory, certs, sheets, sheet, token)
+        yield SidebarWorld(services, backend_url, bundle.directory, certs, sheets, sheet, token, start_workers)
 
 
 __all__ = ["LEADS", "MEMBER_EMAIL", "OUTSIDER_EMAIL", "SidebarWorld", "sidebar_world"]
