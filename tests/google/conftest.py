@@ -1,3 +1,9 @@
 """Fixtures of the Google loopback servers (defined in tests/google/fixtures.py)."""
 
-from tests.google.fixtures import google_certs, google_verifier  # noqa: F401  (fixtures)
+from tests.google.fixtures import (  # noqa: F401  (fixtures)
+    google_certs,
+    google_verifier,
+    sheets_clock,
+    sheets_server,
+    sheets_server_quota,
+)
