@@ -38,6 +38,13 @@ def messy_rows(n_people: int, rows: int) -> list[list[str]]:
     return out
 
 
+def expected_credits(rows: list[list[str]]) -> int:
+    """What enriching these rows costs on the free plan: 1 per verified email, 8 per mobile, once per
+    person (tests/sheets/world.seed_people: even people have an email, every third a mobile)."""
+    people = {int(r[0][3:]) for r in rows if r[0].startswith("Pat")}
+    return sum((1 if i % 2 == 0 else 0) + (8 if i % 3 == 0 else 0) for i in people)
+
+
 @dataclass
 class Sidebar:
     """What the Apps Script sidebar sends, for one member."""
@@ -46,6 +53,7 @@ class Sidebar:
     server: SheetsServer
     sheet: SheetHandle
     email: str = "rep@acme.test"
+    poll_s: float = 0.05  # the real sidebar polls every few seconds; tests are quicker
 
     def __post_init__(self) -> None:
         self.token = self.server.issue_token(self.email, self.sheet.spreadsheet_id)
@@ -86,7 +94,7 @@ class Sidebar:
             if view["status"] in statuses:
                 return view
             assert time.monotonic() < deadline, f"job {job_id} stuck: {view}"
-            tick.wait(0.05)
+            tick.wait(self.poll_s)
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from tests.sheets.flow import (
     WIDTH,
     Sidebar,
     check_outputs_on_their_rows,
+    expected_credits,
     messy_rows,
     status_credits,
     workers,
@@ -24,6 +25,7 @@ from tests.sheets.world import make_world, seed_people
 PEOPLE = 12
 ROWS = 60  # data rows; header on row 1
 LAST = ROWS + 1
+EXPECTED = expected_credits(messy_rows(PEOPLE, ROWS))
 TYPED = frozenset({"my own number"})
 
 
@@ -75,7 +77,7 @@ def test_a_messy_sheet_is_enriched_in_place(world, sheets_server, sheet) -> None
     statuses = check_outputs_on_their_rows(sheet, LAST, selection["outputs"], TYPED)
     drop = balance - world.balance()
     # 6 verified emails (1 credit) and 4 mobiles (8 credits), each person paid once whatever the duplicates.
-    assert drop == done["credits_spent"] == status_credits(statuses) == 6 + 4 * 8
+    assert drop == done["credits_spent"] == status_credits(statuses) == EXPECTED
     summary = done["summary"]
     assert summary["skipped"] == 12 and summary["kept"] == 1 and summary["changed"] == 0
     assert summary["found"] + summary["free"] + summary["not_found"] + summary["skipped"] == ROWS
@@ -136,7 +138,7 @@ def test_a_token_that_expires_mid_job(world, sheets_server, sheet) -> None:  # n
     statuses = check_outputs_on_their_rows(sheet, LAST, {"email": {"letter": "G"}, "mobile": {"letter": "H"},
                                                          "status": {"letter": "I"}})
     drop = balance - world.balance()
-    assert drop == done["credits_spent"] == status_credits(statuses) == 6 + 4 * 8
+    assert drop == done["credits_spent"] == status_credits(statuses) == EXPECTED
     assert done["credits_spent"] >= spent  # nothing looked up or charged again
     assert any(c.status == 401 for c in sheets_server.calls)  # Google refused the expired token
 
@@ -150,7 +152,7 @@ def test_two_members_enrich_the_same_sheet_at_once(world, sheets_server, sheet) 
     a, b = rep.until(first_id), second.until(second_id)
     assert a["status"] == b["status"] == "done"
     drop = balance - world.balance()
-    assert drop == a["credits_spent"] + b["credits_spent"] == 6 + 4 * 8  # each person paid once for the team
+    assert drop == a["credits_spent"] + b["credits_spent"] == EXPECTED  # each person paid once for the team
     statuses = check_outputs_on_their_rows(sheet, LAST, {"email": {"letter": "G"}, "mobile": {"letter": "H"},
                                                          "status": {"letter": "I"}})
     assert status_credits(statuses) <= drop  # a cell the other job wrote first was kept, never overwritten
@@ -191,7 +193,7 @@ def test_a_spend_cap_then_retry_of_the_rows_not_enriched(world, sheets_server, s
                                                          "status": {"letter": "I"}})
     assert "not enriched: spend cap reached" not in statuses
     drop = balance - world.balance()
-    assert drop == capped["credits_spent"] + done["credits_spent"] == status_credits(statuses) == 6 + 4 * 8
+    assert drop == capped["credits_spent"] + done["credits_spent"] == status_credits(statuses) == EXPECTED
 
 
 def test_no_identifier_column_is_422(world, sheets_server, sheet) -> None:  # noqa: F811
@@ -204,3 +206,32 @@ def test_no_identifier_column_is_422(world, sheets_server, sheet) -> None:  # no
     answer = bar.post("/jobs", clash, status=422)
     assert answer["errors"][0]["field"] == "output.columns.email"
     assert len(sheet.values(f"A1:F{LAST}")) == LAST and WIDTH == 6
+
+
+BIG_ROWS = 10_000
+BIG_PEOPLE = 300
+
+
+@pytest.mark.slow
+def test_ten_thousand_rows(db_url, google_certs, sheets_server) -> None:  # noqa: F811
+    """The documented limit: 10,000 messy rows, email and mobile, in a few Sheets API calls."""
+    world = make_world(db_url, google_certs, sheets_url=sheets_server.base_url)
+    seed_people(world.services, BIG_PEOPLE)
+    world.services.accounts.ledger.grant(world.team_id, 5000, key="big-sheet", expires_at=None)
+    sheet = sheets_server.create_sheet([HEADER, *messy_rows(BIG_PEOPLE, BIG_ROWS)], row_count=BIG_ROWS + 1)
+    last = BIG_ROWS + 1
+    before = sheet.values(f"A1:F{last}")
+    bar = Sidebar(world, sheets_server, sheet, poll_s=0.5)
+    balance = world.balance()
+    with workers(world, threads=2):
+        reads_before = len(sheets_server.reads())
+        done = bar.until(bar.start(f"A1:F{last}")["job_id"], timeout_s=240)
+    assert done["status"] == "done" and done["rows_done"] == BIG_ROWS, done
+    assert sheet.values(f"A1:F{last}") == before
+    statuses = check_outputs_on_their_rows(sheet, last, {"email": {"letter": "G"}, "mobile": {"letter": "H"},
+                                                         "status": {"letter": "I"}})
+    drop = balance - world.balance()
+    assert drop == done["credits_spent"] == status_credits(statuses) == expected_credits(before)
+    job_reads = len(sheets_server.reads()) - reads_before
+    assert job_reads <= 10 + 1 and len(sheets_server.writes()) <= 25  # +1: the selection's read by /jobs
+    world.services.engine.dispose()
