@@ -13,7 +13,7 @@ from core.jobs.consumer import start_in_process
 from core.sheets.statuses import credits_in
 from sheets_addon.tasks import register_sheets_tasks
 from tests.google.sheets_server import SheetHandle, SheetsServer
-from tests.sheets.world import DOMAIN, SheetsWorld
+from tests.sheets.world import SheetsWorld, company_of
 
 HEADER = ["First Name", "Last Name", "Company", "Website", "Email", "Notes"]
 WIDTH = len(HEADER)
@@ -34,7 +34,8 @@ def messy_rows(n_people: int, rows: int) -> list[list[str]]:
         elif kind == 8:
             out.append(["Zoë", "Łukasiewicz", "Ünïcode GmbH", f"https://zoe{k}.unknown.test", "", "ünïcödé ✓"])
         else:
-            out.append([f"Pat{i}", "Lee", "Initech", f"https://www.{DOMAIN}/", "", f"=SUM({k},1)"])
+            company, domain = company_of(i)
+            out.append([f"Pat{i}", "Lee", company, f"https://www.{domain}/", "", f"=SUM({k},1)"])
     return out
 
 
@@ -123,7 +124,7 @@ def check_outputs_on_their_rows(
         line = line + [""] * (status_at + 1 - len(line))
         first, email = line[0], line[email_at]
         if email:
-            assert email == f"{first.lower()}.lee@{DOMAIN}", (first, email)
+            assert email == f"{first.lower()}.lee@{company_of(int(first[3:]))[1]}", (first, email)
         if mobile_at is not None and line[mobile_at] and line[mobile_at] not in typed:
             i = int(first[3:])
             assert line[mobile_at] == f"+1415555{1000 + i:04d}", (first, line[mobile_at])

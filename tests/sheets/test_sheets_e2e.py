@@ -20,7 +20,8 @@ from tests.sheets.flow import (
     status_credits,
     workers,
 )
-from tests.sheets.world import make_world, seed_people
+from tests.sheets.world import make_world, seed_people, use_vendor, vendor_knows_odd_people, vendor_settings
+from tests.waterfall.vendor_server import VendorServer
 
 PEOPLE = 12
 ROWS = 60  # data rows; header on row 1
@@ -30,9 +31,18 @@ TYPED = frozenset({"my own number"})
 
 
 @pytest.fixture
-def world(db_url, google_certs, sheets_server):  # noqa: F811
-    w = make_world(db_url, google_certs, sheets_url=sheets_server.base_url, enrich_chunk_rows=8)
+def vendor():
+    with VendorServer() as server:
+        vendor_knows_odd_people(server)
+        yield server
+
+
+@pytest.fixture
+def world(db_url, google_certs, sheets_server, vendor):  # noqa: F811
+    w = make_world(db_url, google_certs, sheets_url=sheets_server.base_url, enrich_chunk_rows=8,
+                   **vendor_settings(vendor))
     w.people = seed_people(w.services, PEOPLE)
+    use_vendor(w.services)
     with workers(w):
         yield w
     w.services.engine.dispose()
@@ -49,7 +59,7 @@ def _credits_of_unwritten(world, job_id: int) -> int:
     return sum(r.credits_shown for r in world.services.sheets.store.rows(job_id) if r.written_row is None)
 
 
-def test_a_messy_sheet_is_enriched_in_place(world, sheets_server, sheet) -> None:  # noqa: F811
+def test_a_messy_sheet_is_enriched_in_place(world, sheets_server, sheet, vendor) -> None:  # noqa: F811
     bar = Sidebar(world, sheets_server, sheet)
     before = sheet.values(f"A1:F{LAST}")
     sheet.set_cell("H2", "my own number")  # a cell the user typed into, in the mobile output column
@@ -83,6 +93,7 @@ def test_a_messy_sheet_is_enriched_in_place(world, sheets_server, sheet) -> None
     assert summary["found"] + summary["free"] + summary["not_found"] + summary["skipped"] == ROWS
     assert statuses.count("") == 6  # blank rows stay blank
     assert "skipped: no identifier" in statuses and "not found" in statuses and "free: already accessed" in statuses
+    assert "found · free (not chargeable)" in statuses and vendor.calls > 0  # the waterfall's vendor found those
     assert world.services.sheets.store.token(started["job_id"]) is None  # the token is gone with the job
 
     again = bar.until(bar.start(f"A1:F{LAST}")["job_id"])  # everything already paid: free, and no cell re-written

@@ -16,9 +16,15 @@ from core.settings import Settings
 from storage.models.enums import EmailStatus, PhoneKind, PhoneStatus, Role
 from storage.timeutil import utcnow
 from tests.google.identity import TEST_CLIENT_ID, GoogleCertsServer
+from tests.waterfall.vendor_server import Reply, VendorServer, hunter_found, hunter_not_found
 from web.app import create_app
 
-DOMAIN = "initech.test"
+COMPANIES = 25  # people spread over companies, as in a real list (matching compares names within one)
+
+
+def company_of(i: int) -> tuple[str, str]:
+    """Person i's company and domain."""
+    return f"Initech {i % COMPANIES}", f"initech{i % COMPANIES}.test"
 
 
 @dataclass
@@ -60,16 +66,41 @@ def make_world(
     return SheetsWorld(services, certs, team.id)
 
 
+def vendor_settings(vendor: VendorServer) -> dict:
+    """A Hunter-shaped provider on loopback, for TRIBUTARY_PROVIDERS."""
+    return {"providers": [{"name": "hunter", "base_url": vendor.base_url, "api_key": "key",
+                           "rate_limit_per_s": 1000, "max_attempts": 2}]}
+
+
+def vendor_knows_odd_people(vendor: VendorServer) -> None:
+    """The vendor finds the people the database has no email for (odd ones): a vendor's email is a
+    claim, not a verification, so it comes back free."""
+
+    def answer(params: dict[str, str]) -> Reply:
+        first = params.get("first_name", "")
+        if first.startswith("Pat") and first[3:].isdigit() and int(first[3:]) % 2:
+            return hunter_found(f"{first.lower()}.lee@{params.get('domain', '')}")
+        return hunter_not_found()
+
+    vendor.default = answer
+
+
+def use_vendor(services: Services) -> None:
+    services.waterfalls.set("acme", email_sources=["database", "hunter"], phone_sources=["database"],
+                            validate_email=False)
+
+
 def seed_people(services: Services, n: int) -> list[int]:
     """n people at Initech: even ones with a verified email, every third with a mobile."""
     now = utcnow()
     ids = []
     for i in range(n):
-        emails = [NewEmail(f"pat{i}.lee@{DOMAIN}", EmailStatus.VERIFIED, 90, now)] if i % 2 == 0 else []
+        company, domain = company_of(i)
+        emails = [NewEmail(f"pat{i}.lee@{domain}", EmailStatus.VERIFIED, 90, now)] if i % 2 == 0 else []
         mobile = NewPhone(f"+1415555{1000 + i:04d}", PhoneKind.MOBILE, PhoneStatus.VALID, "mobile")
         phones = [mobile] if i % 3 == 0 else []
         ids.append(add_person(services.engine, NewPerson(
-            full_name=f"Pat{i} Lee", first_name=f"Pat{i}", last_name="Lee", title="Engineer", company="Initech",
-            domain=DOMAIN, linkedin_url=f"https://www.linkedin.com/in/pat{i}-lee", emails=emails, phones=phones,
+            full_name=f"Pat{i} Lee", first_name=f"Pat{i}", last_name="Lee", title="Engineer", company=company,
+            domain=domain, linkedin_url=f"https://www.linkedin.com/in/pat{i}-lee", emails=emails, phones=phones,
         )))
     return ids
