@@ -21,6 +21,13 @@ class ClientSheet:
     def sheet_title(self, sheet_id: int) -> str:
         return _translated(lambda: self.client.sheet(self.spreadsheet_id, sheet_id).title)
 
+    def ensure_columns(self, sheet_id: int, columns: int) -> str:
+        def grow() -> str:
+            info = self.client.sheet(self.spreadsheet_id, sheet_id)
+            return self.client.ensure_grid(info, rows=info.row_count, columns=columns).title
+
+        return _translated(grow)
+
     def read(self, ranges: list[str]) -> list[list[list[str]]]:
         return _translated(lambda: self.client.read(self.spreadsheet_id, ranges))
 

@@ -18,7 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -38,6 +38,8 @@ Kind = Literal["read", "write"]
 
 # Google recommends request bodies under ~2 MB; stay well below it (JSON overhead is counted).
 MAX_WRITE_PAYLOAD_BYTES = 1_800_000
+# The request body around the updates: {"valueInputOption": "RAW", "data": [...]}.
+_BODY_OVERHEAD_BYTES = 64
 # Ranges per values:batchGet request (they go in the URL, which Google caps at a few KB).
 MAX_RANGES_PER_READ = 50
 # A 429's Retry-After is honoured up to this; without one, backoff doubles up to it.
@@ -186,6 +188,10 @@ def _classify(exc: gspread.exceptions.APIError) -> Exception:
         return _Transient(status, None, f"Google answered {status}")
     kind = {401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(status, "bad_request")
     detail = _google_message(exc)
+    if status == 400 and detail.startswith("Unable to parse range"):
+        # The code builds every range from the sheet's current title: a range Google cannot parse
+        # means the sheet was deleted or renamed since.
+        return SheetsApiError("not_found", f"the sheet no longer exists (deleted or renamed): {detail}")
     if kind == "bad_request" and detail:
         return SheetsApiError(kind, f"Google refused the request: {detail}")
     return SheetsApiError(kind)
@@ -231,14 +237,15 @@ def _padded(value_range: dict[str, Any]) -> list[list[str]]:
 
 
 def _payload_bytes(item: dict[str, Any]) -> int:
-    return len(json.dumps(item, ensure_ascii=False).encode("utf-8")) + 2
+    # As requests serialises a json= body (ASCII-escaped), plus the separator between items.
+    return len(json.dumps(item).encode("ascii")) + 2
 
 
 def _split_item(a1: str, values: list[list[str]]) -> list[dict[str, Any]]:
     """One update small enough for a request, or its rows cut into several (ranges adjusted)."""
     item = {"range": a1, "majorDimension": "ROWS", "values": values}
     size = _payload_bytes(item)
-    if size <= MAX_WRITE_PAYLOAD_BYTES or len(values) < 2:
+    if size <= MAX_WRITE_PAYLOAD_BYTES - _BODY_OVERHEAD_BYTES or len(values) < 2:
         return [item]
     grid = parse_range(a1)
     if grid.start_row is None:
@@ -259,10 +266,11 @@ def _batches(updates: list[tuple[str, list[list[str]]]]) -> list[list[dict[str, 
     batches: list[list[dict[str, Any]]] = []
     current: list[dict[str, Any]] = []
     current_bytes = 0
+    limit = MAX_WRITE_PAYLOAD_BYTES - _BODY_OVERHEAD_BYTES
     for a1, values in updates:
         for item in _split_item(a1, values):
             size = _payload_bytes(item)
-            if current and current_bytes + size > MAX_WRITE_PAYLOAD_BYTES:
+            if current and current_bytes + size > limit:
                 batches.append(current)
                 current, current_bytes = [], 0
             current.append(item)
@@ -306,6 +314,20 @@ class SheetsClient:
                     column_count=int(grid.get("columnCount", 0)),
                 )
         raise SheetsApiError("not_found", f"the sheet (gid {sheet_id}) no longer exists in the spreadsheet")
+
+    def ensure_grid(self, info: SheetInfo, *, rows: int, columns: int) -> SheetInfo:
+        """The sheet grown (spreadsheets.batchUpdate appendDimension, one write) to at least
+        rows x columns: Google refuses writes outside the grid ("exceeds grid limits")."""
+        requests_: list[dict[str, Any]] = []
+        for dimension, have, want in (("ROWS", info.row_count, rows), ("COLUMNS", info.column_count, columns)):
+            if want > have:
+                append = {"sheetId": info.sheet_id, "dimension": dimension, "length": want - have}
+                requests_.append({"appendDimension": append})
+        if not requests_:
+            return info
+        body = {"requests": requests_}
+        self._call("write", lambda: self._http.batch_update(info.spreadsheet_id, body))
+        return replace(info, row_count=max(rows, info.row_count), column_count=max(columns, info.column_count))
 
     def read(self, spreadsheet_id: str, ranges: list[str]) -> list[list[list[str]]]:
         """Each range's values as shown (FORMATTED_VALUE), padded with "" to the range's shape

@@ -92,7 +92,7 @@ def read_selection(gateway: SheetGateway, sheet: SheetRef, max_rows: int) -> Sel
         raise InvalidInput("sheet.range_a1: the selection has no rows below its header; select the rows to enrich",
                            field="sheet.range_a1")
     first_data = grid.first_row + (1 if header_row == grid.first_row else 0)
-    outputs = _default_outputs(full_header, max(len(full_header), grid.last_col + 1))
+    outputs = _default_outputs(full_header, grid.last_col + 1)
     return Selection(sheet, grid, header_row, first_data, tuple(headers), detected, tuple(data), outputs)
 
 

@@ -52,7 +52,7 @@ from core.sheets.types import (
     SheetGateway,
     SheetRef,
 )
-from core.sheets.writer import WRITE_MIN_ROWS, SheetsWriter
+from core.sheets.writer import SheetsWriter
 from storage.limits import MAX_NAME_CHARS
 from storage.models.enrichment import JobStatus
 from storage.models.enums import Feature
@@ -180,7 +180,7 @@ class SheetsService:
     def _maybe_write(self, job_id: int, *, force: bool = False) -> None:
         if self.enqueue_write is None or self.store.writing_busy(job_id):
             return
-        if force or self.store.count_ready(job_id) >= WRITE_MIN_ROWS or self.writer.enrichment_over(job_id):
+        if force or self.store.count_ready(job_id) >= self.writer.min_rows or self.writer.enrichment_over(job_id):
             self.enqueue_write(job_id)
 
     def _plan(self, caller: SheetsCaller, sheet: SheetGateway, request: JobRequest):

@@ -33,6 +33,8 @@ class SheetGateway(Protocol):
 
     def sheet_title(self, sheet_id: int) -> str: ...  # NotFound kind when the sheet is gone
 
+    def ensure_columns(self, sheet_id: int, columns: int) -> str: ...  # the grid grown; the sheet's title
+
     def read(self, ranges: list[str]) -> list[list[list[str]]]: ...  # values:batchGet, formatted values
 
     def write(self, updates: list[tuple[str, list[list[str]]]]) -> int: ...  # values:batchUpdate RAW; requests

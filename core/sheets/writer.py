@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine, select
 
@@ -88,12 +88,13 @@ class SheetsWriter:
         self.jobs = jobs
         self.chunks = chunks
         self.secret_box = secret_box
+        self.min_rows = WRITE_MIN_ROWS
 
     def enrichment_over(self, job_id: int) -> bool:
         job = self.jobs.job(job_id)
         return job.status != JobStatus.RUNNING and self.chunks().state(job_id).settled
 
-    def run(self, job_id: int, open_sheet: OpenSheet, *, min_rows: int = WRITE_MIN_ROWS) -> PassResult:
+    def run(self, job_id: int, open_sheet: OpenSheet) -> PassResult:
         """One write pass (idempotent; safe to run any time, by any worker)."""
         job = self.store.job(job_id)
         if job is None or job.final:
@@ -104,7 +105,7 @@ class SheetsWriter:
         todo = [r for r in ready if not r.blank and r.output is not None]
         if not todo:
             return self._finish(job) if over else PassResult("nothing")
-        if len(todo) < min_rows and not over:
+        if len(todo) < self.min_rows and not over:
             return PassResult("nothing")
         token = self._token(job_id)
         if token is None:
@@ -146,6 +147,11 @@ class SheetsWriter:
     def _pass(self, job: SheetsJobInfo, sheet: SheetGateway, todo: list[ReadyRow]) -> int:
         ids = sorted(job.mapping.values(), key=column_index)
         outs = dict(job.outputs)
+        if job.rows_written == 0:  # new output columns may lie past the grid: grow it first (once)
+            title = sheet.ensure_columns(job.sheet_id, max(column_index(c) for c in outs.values()) + 1)
+            if title != job.sheet_name:
+                self.store.rename(job.job_id, title)
+                job = replace(job, sheet_name=title)
         letters = ids + [outs[k] for k in sorted(outs)]
         answers = sheet.read([quoted(job.sheet_name, f"{col}1:{col}") for col in letters])
         grid = _Columns(letters, answers)
