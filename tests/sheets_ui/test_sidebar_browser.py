@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from sheets_addon.a1 import column_index
 from tests.sheets_ui.harness import AppsScriptHost, chromium_page, require_browser_tools
 from tests.sheets_ui.world import LEADS, MEMBER_EMAIL, OUTSIDER_EMAIL, SidebarWorld, sidebar_world
 
 JOB_DONE_TIMEOUT_MS = 90_000  # a deadline for the job to finish, not a timing assertion
 STARTING_BALANCE = 100  # the free plan's credits
-FINISHED = ("done", "incomplete", "cancelled", "failed")
+OUTPUT_KINDS = ("email", "mobile", "status")
 
 
 @pytest.fixture
@@ -60,10 +61,7 @@ def test_map_preview_enrich_to_100_percent(world: SidebarWorld, tmp_path: Path) 
         expect(page.locator("#map-D")).to_have_value("email")
         page.select_option("#map-C", "company")
         page.check("#want-mobile")
-        page.check("#out-pick")
-        page.fill("#col-email", "F")
-        page.fill("#col-mobile", "G")
-        page.fill("#col-status", "H")
+        expect(page.locator("#out-new")).to_be_checked()  # results go to new columns unless picked
         page.fill("#cap", "50")
         expect(page.locator("#enrich-btn")).to_be_disabled()  # settings changed: no stale preview
         page.click("#preview-btn")
@@ -79,18 +77,21 @@ def test_map_preview_enrich_to_100_percent(world: SidebarWorld, tmp_path: Path) 
         expect(page.locator("#pv-max")).to_have_text(f"{max_credits} credits")
         expect(page.locator("#pv-cap")).to_have_text("50 credits")
         expect(page.locator("#pv-balance")).to_have_text(f"{STARTING_BALANCE} credits")
-        expect(page.locator("#pv-outputs")).to_contain_text("Results go to F")
         preview = _calls(host, "/preview")[-1]
+        outputs = preview["answer"]["outputs"]
+        named = ", ".join(f"{outputs[k]['letter']} “{outputs[k]['header']}”" for k in ("email", "mobile", "status"))
+        expect(page.locator("#pv-outputs")).to_have_text(f"Results go to {named}.")
         assert preview["body"] == {
             "sheet": {"spreadsheet_id": world.sheet.spreadsheet_id, "sheet_id": world.sheet.sheet_id,
                       "sheet_name": "Leads", "range_a1": "A1:E5"},
             "oauth_token": world.oauth_token,
             "mapping": {"first_name": "A", "last_name": "B", "company": "C", "email": "D"},
             "want": {"email": True, "mobile": True},
-            "output": {"mode": "columns", "columns": {"email": "F", "mobile": "G", "status": "H"}},
+            "output": {"mode": "new_columns", "columns": {}},
             "max_credits": 50,
         }
         assert preview["answer"]["max_credits"] == max_credits
+        page.screenshot(path=str(tmp_path / "sidebar-preview.png"), full_page=True)
 
         # Enrich: the bar reaches 100 % and the summary appears.
         page.click("#enrich-btn")
@@ -116,13 +117,20 @@ def test_map_preview_enrich_to_100_percent(world: SidebarWorld, tmp_path: Path) 
         assert _balance(world) == STARTING_BALANCE - spent
         expect(page.locator("#who-balance")).to_have_text(str(STARTING_BALANCE - spent))
 
-        # The sheet: inputs untouched, results only in F:H, on their own rows.
-        values = world.sheet.values("A1:H5")
-        assert [row[:5] for row in values] == LEADS
-        assert values[1][5] == "jane.doe@acmecorp.test" and values[1][6] == "+15125550199"
-        assert values[4][5:7] == ["", ""]  # the row without identifiers gets only a status
-        statuses = [row[7] for row in values[1:4]]
+        # The sheet: inputs untouched, results only in the new columns the preview named, on their rows.
+        email_col, mobile_col, status_col = (column_index(outputs[k]["letter"]) - 1 for k in OUTPUT_KINDS)
+        assert min(email_col, mobile_col, status_col) > 4, outputs  # right of the data, never over it
+        values = world.sheet.values()
+        assert [row[:5] for row in values[:5]] == LEADS
+        assert [values[0][c] for c in (email_col, mobile_col, status_col)] == [
+            outputs[k]["header"] for k in ("email", "mobile", "status")
+        ]
+        assert values[1][email_col] == "jane.doe@acmecorp.test" and values[1][mobile_col] == "+15125550199"
+        assert values[4][email_col] == values[4][mobile_col] == ""  # the row without identifiers
+        statuses = [values[r][status_col] for r in (1, 2, 3)]
         assert [s.split(" ·")[0] for s in statuses] == ["found", "found", "not found"], values
+        written = {(r, c) for r, row in enumerate(values) for c, v in enumerate(row) if v and c >= 5}
+        assert {c for _, c in written} <= {email_col, mobile_col, status_col}, written
 
         # Code.gs sent each call with the ID token, and the OAuth token only where the sheet is touched.
         for call in host.sent():
