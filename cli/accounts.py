@@ -72,6 +72,27 @@ def teams_set_contribute(
     typer.echo(f"team {info.name} {state} the shared contributor database")
 
 
+@teams_app.command("set-google-domain")
+def teams_set_google_domain(
+    team: str,
+    domain: str | None = typer.Argument(None, help="The team's Google Workspace domain, e.g. acme.com."),
+    clear: bool = typer.Option(False, "--clear", help="Accept members' Google accounts of any domain again."),
+) -> None:
+    """Sheets add-on: accept only Google accounts of this Workspace domain (the ID token's `hd`) for
+    the team's members; `--clear` lifts the restriction."""
+    from core.errors import InvalidInput
+
+    if clear == (domain is not None):
+        raise InvalidInput("give a DOMAIN, or --clear to lift the restriction")
+    identities = services().sheets.identities
+    name = services().accounts.team(team).name
+    result = identities.restrict_domain(team, None if clear else domain)
+    if result is None:
+        typer.echo(f"team {name}: members may use the Sheets add-on with a Google account of any domain")
+    else:
+        typer.echo(f"team {name}: the Sheets add-on accepts only Google accounts of {result}")
+
+
 @members_app.command("add")
 def members_add(
     team: str,

@@ -18,6 +18,7 @@ from cli import (
     phone,
     secrets,
     sending,
+    sheets_addon,
     verify,
     waterfall,
     web,
@@ -36,7 +37,7 @@ app = typer.Typer(
 
 for module in (
     db, web, accounts, api_keys, credits, data, verify, phone, bounces, bot, digest, waterfall, enrich, sending,
-    worker, secrets, contacts,
+    worker, secrets, contacts, sheets_addon,
 ):
     module.register(app)
 

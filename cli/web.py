@@ -18,6 +18,7 @@ def serve(
     from bot.digests import digest_deliverer
     from core.jobs.consumer import start_in_process
     from core.jobs.tasks import Jobs
+    from sheets_addon.tasks import register_sheets_tasks
     from web.app import create_app
 
     svc = services()
@@ -29,6 +30,7 @@ def serve(
     if in_process is None:
         in_process = not svc.settings.redis_url
     jobs = Jobs(svc, deliver_digest=digest_deliverer(svc, svc.settings))
+    register_sheets_tasks(jobs)  # the Sheets add-on's write-back runs in this consumer too
     consumer = start_in_process(jobs, workers=svc.settings.worker_threads) if in_process else None
     demo = "; demo: emails verified against the demo mail world on loopback" if uses_demo_mail(svc) else ""
     typer.echo(

@@ -19,6 +19,7 @@ def worker(
     from bot.digests import digest_deliverer
     from core.jobs.consumer import run_worker
     from core.jobs.tasks import Jobs
+    from sheets_addon.tasks import register_sheets_tasks
 
     svc = services()
     require_production_keys(svc.settings, "tributary worker")
@@ -31,6 +32,7 @@ def worker(
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID`: every thread's stack on stderr
     # Digests go to admins in Slack: the worker is where the bot's deliverer meets the scheduler.
     jobs = Jobs(svc, deliver_digest=digest_deliverer(svc, svc.settings))
+    register_sheets_tasks(jobs)  # the Sheets add-on's write-back (needs the Sheets API client)
     storage = "Redis" if svc.settings.redis_url else f"SQLite ({svc.settings.huey_sqlite_path})"
     typer.echo(f"Tributary worker: queue {jobs.huey.name!r} on {storage}")
     if metrics_port is not None:

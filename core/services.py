@@ -31,6 +31,7 @@ from core.secrets import SecretBox
 from core.sending.relays import Relays
 from core.sending.service import Sending
 from core.settings import Settings, get_settings
+from core.sheets.service import SheetsService
 from core.sources.database import DatabaseSource
 from core.sources.registry import build_sources
 from core.team_contacts.export import ContactExports
@@ -235,6 +236,18 @@ class Services:
     def _save_uploaded_contacts(self, team_id: int, member_id: int, person_ids: list[int]) -> None:
         """People an upload matched become the uploading member's contacts (source csv)."""
         self.team_contacts.save(self.accounts.member(member_id, team_id), person_ids, ContactSource.CSV)
+
+    @cached_property
+    def sheets(self) -> SheetsService:
+        """The Google Sheets add-on's jobs (its chunks run on this deployment's workers)."""
+        return SheetsService(
+            self.engine,
+            self.accounts,
+            self.enrichment_jobs,
+            lambda: self.job_queue.enrichment.engine,
+            lambda: self.secret_box,
+            max_rows=self.settings.sheets_max_rows,
+        )
 
     @cached_property
     def team_contacts(self) -> TeamContacts:

@@ -14,6 +14,7 @@ from flask import Blueprint, Flask
 
 from bot.flask import create_slack_blueprint
 from core.services import Services
+from sheets_addon.blueprint import create_sheets_blueprint
 from web.api import create_api_blueprint
 from web.docs import configure_docs, create_docs_blueprint
 from web.events import create_events_blueprint
@@ -30,6 +31,7 @@ BLUEPRINT_FACTORIES: tuple[BlueprintFactory, ...] = (
     create_events_blueprint,
     create_slack_blueprint,
     create_api_blueprint,
+    create_sheets_blueprint,
     create_metrics_blueprint,
     create_docs_blueprint,
 )

@@ -38,6 +38,7 @@ from storage.models.sending import (
     SmtpRelay,
     TeamWebhookSecret,
 )
+from storage.models.sheets import SheetsJob, SheetsRow, SheetsTeamDomain
 from storage.models.slack import SlackWorkspace, slack_bots, slack_installations, slack_oauth_states
 from storage.models.verification import EmailVerification
 from storage.models.waterfall import SourceCall, WaterfallConfig
@@ -83,6 +84,9 @@ __all__ = [
     "RateWindow",
     "RefundDecision",
     "ScheduledRefund",
+    "SheetsJob",
+    "SheetsRow",
+    "SheetsTeamDomain",
     "SlackConnectCode",
     "SlackWorkspace",
     "SmtpRelay",

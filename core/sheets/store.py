@@ -1,0 +1,256 @@
+"""The sheets_job and sheets_row tables: a Sheets job's placement data, writing state and token."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+
+from core.enrichment.rows import RowOutput
+from storage.db import read_transaction, run_write
+from storage.limits import MAX_NAME_CHARS, MAX_TEXT_CHARS
+from storage.models import EnrichmentRow, SheetsJob, SheetsRow
+from storage.timeutil import as_utc, utcnow
+
+_SJ = SheetsJob.__table__
+_SR = SheetsRow.__table__
+_ER = EnrichmentRow.__table__
+INSERT_ROWS_PER_TX = 2000
+
+ENRICHING, WRITING, WAITING, DONE, INCOMPLETE, CANCELLED, FAILED = (
+    "enriching", "writing", "waiting_for_token", "done", "incomplete", "cancelled", "failed",
+)
+FINAL_STATES = (DONE, INCOMPLETE, CANCELLED, FAILED)
+
+
+@dataclass(frozen=True)
+class SheetsJobInfo:
+    job_id: int
+    team_id: int
+    member_id: int
+    spreadsheet_id: str
+    sheet_id: int
+    sheet_name: str
+    header_row: int
+    mapping: dict[str, str]
+    outputs: dict[str, str]  # kind -> letter
+    output_headers: dict[str, str]
+    state: str
+    message: str | None
+    rows_total: int
+    rows_written: int
+    has_token: bool
+    retry_of: int | None
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+@dataclass(frozen=True)
+class NewRow:
+    row_index: int
+    sheet_row: int
+    fingerprint: str
+    blank: bool
+
+
+@dataclass(frozen=True)
+class ReadyRow:
+    row_index: int
+    sheet_row: int
+    fingerprint: str
+    blank: bool
+    output: RowOutput | None  # None: never enriched (the job was cancelled first)
+
+
+@dataclass(frozen=True)
+class Settled:
+    row_index: int
+    outcome: str
+    status: str | None
+    credits_shown: int
+    written_row: int | None
+    kept: bool = False
+
+
+def _info(row) -> SheetsJobInfo:
+    return SheetsJobInfo(
+        row.job_id, row.team_id, row.member_id, row.spreadsheet_id, row.sheet_id, row.sheet_name, row.header_row,
+        dict(row.mapping), dict(row.outputs), dict(row.output_headers), row.state, row.message, row.rows_total,
+        row.rows_written, row.token_encrypted is not None, row.retry_of,
+    )
+
+
+class SheetsStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create(self, values: dict, rows: Sequence[NewRow]) -> None:
+        now = utcnow()
+        values = dict(values, sheet_name=values["sheet_name"][:MAX_NAME_CHARS], created_at=now, updated_at=now,
+                      rows_written=0, rows_total=len(rows))
+        run_write(self.engine, lambda conn: conn.execute(insert(_SJ).values(**values)))
+        for start in range(0, len(rows), INSERT_ROWS_PER_TX):
+            part = [
+                dict(job_id=values["job_id"], row_index=r.row_index, sheet_row=r.sheet_row, fingerprint=r.fingerprint,
+                     blank=r.blank, outcome=None, status=None, credits_shown=0, written_row=None, kept=False)
+                for r in rows[start : start + INSERT_ROWS_PER_TX]
+            ]
+            run_write(self.engine, lambda conn, p=part: conn.execute(insert(_SR), p))
+
+    def job(self, job_id: int) -> SheetsJobInfo | None:
+        with read_transaction(self.engine) as conn:
+            row = conn.execute(select(_SJ).where(_SJ.c.job_id == job_id)).one_or_none()
+        return None if row is None else _info(row)
+
+    def token(self, job_id: int) -> str | None:
+        with read_transaction(self.engine) as conn:
+            return conn.execute(select(_SJ.c.token_encrypted).where(_SJ.c.job_id == job_id)).scalar()
+
+    def set_token(self, job_id: int, sealed: str | None) -> None:
+        """Keep only the latest token of a job that is not over (a finished job keeps none)."""
+        stmt = update(_SJ).where(_SJ.c.job_id == job_id)
+        if sealed is not None:
+            stmt = stmt.where(_SJ.c.state.not_in(FINAL_STATES))
+        run_write(self.engine, lambda conn: conn.execute(stmt.values(token_encrypted=sealed, updated_at=utcnow())))
+
+    def set_state(self, job_id: int, state: str, message: str | None, *, drop_token: bool = False) -> None:
+        values: dict = dict(state=state, message=(message or None) and message[:MAX_TEXT_CHARS], updated_at=utcnow())
+        if drop_token:
+            values["token_encrypted"] = None
+
+        def op(conn: Connection) -> None:
+            # A final state is final: a late pass never revives a failed or finished job.
+            conn.execute(update(_SJ).where(_SJ.c.job_id == job_id, _SJ.c.state.not_in(FINAL_STATES)).values(**values))
+
+        run_write(self.engine, op)
+
+    def rename(self, job_id: int, sheet_name: str) -> None:
+        run_write(self.engine, lambda conn: conn.execute(
+            update(_SJ).where(_SJ.c.job_id == job_id).values(sheet_name=sheet_name[:MAX_NAME_CHARS])))
+
+    def claim_writing(self, job_id: int, lease_s: float) -> bool:
+        now = utcnow()
+
+        def op(conn: Connection) -> int:
+            return conn.execute(
+                update(_SJ)
+                .where(_SJ.c.job_id == job_id, _SJ.c.state.not_in(FINAL_STATES),
+                       or_(_SJ.c.writing_until.is_(None), _SJ.c.writing_until < now))
+                .values(writing_until=now + timedelta(seconds=lease_s))
+            ).rowcount
+
+        return bool(run_write(self.engine, op))
+
+    def release_writing(self, job_id: int) -> None:
+        run_write(self.engine, lambda conn: conn.execute(
+            update(_SJ).where(_SJ.c.job_id == job_id).values(writing_until=None)))
+
+    def writing_busy(self, job_id: int) -> bool:
+        with read_transaction(self.engine) as conn:
+            until = conn.execute(select(_SJ.c.writing_until).where(_SJ.c.job_id == job_id)).scalar()
+        return until is not None and as_utc(until) > utcnow()
+
+    def ready(self, job_id: int, *, include_unenriched: bool) -> list[ReadyRow]:
+        """Rows not settled yet, with their stored enrichment output (rows without one only if asked)."""
+        stmt = (
+            select(_SR.c.row_index, _SR.c.sheet_row, _SR.c.fingerprint, _SR.c.blank, _ER.c.person_id,
+                   _ER.c.credits_charged, _ER.c.output, _ER.c.row_index.label("stored"))
+            .select_from(_SR.outerjoin(_ER, and_(_ER.c.job_id == _SR.c.job_id, _ER.c.row_index == _SR.c.row_index)))
+            .where(_SR.c.job_id == job_id, _SR.c.outcome.is_(None))
+            .order_by(_SR.c.row_index)
+        )
+        if not include_unenriched:
+            stmt = stmt.where(or_(_ER.c.row_index.is_not(None), _SR.c.blank))
+        with read_transaction(self.engine) as conn:
+            rows = conn.execute(stmt).all()
+        return [
+            ReadyRow(r.row_index, r.sheet_row, r.fingerprint, r.blank,
+                     None if r.stored is None else RowOutput.from_stored(r.row_index, r.person_id, r.credits_charged,
+                                                                         r.output))
+            for r in rows
+        ]
+
+    def count_ready(self, job_id: int) -> int:
+        with read_transaction(self.engine) as conn:
+            return conn.execute(
+                select(func.count())
+                .select_from(_SR.join(_ER, and_(_ER.c.job_id == _SR.c.job_id, _ER.c.row_index == _SR.c.row_index)))
+                .where(_SR.c.job_id == job_id, _SR.c.outcome.is_(None), _SR.c.blank.is_(False))
+            ).scalar_one()
+
+    def expected(self, job_id: int) -> dict[int, str]:
+        """Original sheet row -> fingerprint, of every row of the job that has identifiers."""
+        with read_transaction(self.engine) as conn:
+            rows = conn.execute(
+                select(_SR.c.sheet_row, _SR.c.fingerprint).where(_SR.c.job_id == job_id, _SR.c.blank.is_(False))
+            ).all()
+        return {r.sheet_row: r.fingerprint for r in rows}
+
+    def person_credits(self, job_id: int, person_ids: Sequence[int]) -> tuple[dict[int, int], dict[int, int]]:
+        """Per person: credits the job's stored rows charged, and credits already shown in the sheet."""
+        if not person_ids:
+            return {}, {}
+        joined = _SR.join(_ER, and_(_ER.c.job_id == _SR.c.job_id, _ER.c.row_index == _SR.c.row_index))
+        charged: dict[int, int] = {}
+        shown: dict[int, int] = {}
+        ids = sorted(set(person_ids))
+        with read_transaction(self.engine) as conn:
+            for start in range(0, len(ids), 500):
+                part = ids[start : start + 500]
+                for pid, c, s in conn.execute(
+                    select(_ER.c.person_id, func.sum(_ER.c.credits_charged), func.sum(_SR.c.credits_shown))
+                    .select_from(joined)
+                    .where(_SR.c.job_id == job_id, _ER.c.person_id.in_(part))
+                    .group_by(_ER.c.person_id)
+                ):
+                    charged[pid], shown[pid] = int(c or 0), int(s or 0)
+        return charged, shown
+
+    def settle(self, job_id: int, settled: Sequence[Settled]) -> None:
+        if not settled:
+            return
+        written = sum(1 for s in settled if s.written_row is not None)
+
+        def op(conn: Connection) -> None:
+            for s in settled:
+                conn.execute(
+                    update(_SR)
+                    .where(_SR.c.job_id == job_id, _SR.c.row_index == s.row_index, _SR.c.outcome.is_(None))
+                    .values(outcome=s.outcome, status=s.status and s.status[:MAX_TEXT_CHARS],
+                            credits_shown=s.credits_shown, written_row=s.written_row, kept=s.kept)
+                )
+            conn.execute(
+                update(_SJ).where(_SJ.c.job_id == job_id)
+                .values(rows_written=_SJ.c.rows_written + written, updated_at=utcnow())
+            )
+
+        run_write(self.engine, op)
+
+    def counts(self, job_id: int) -> dict[str, int]:
+        with read_transaction(self.engine) as conn:
+            by_outcome = dict(
+                conn.execute(
+                    select(_SR.c.outcome, func.count()).where(_SR.c.job_id == job_id, _SR.c.outcome.is_not(None))
+                    .group_by(_SR.c.outcome)
+                ).all()
+            )
+            kept = conn.execute(
+                select(func.count()).where(_SR.c.job_id == job_id, _SR.c.kept.is_(True))
+            ).scalar_one()
+        return {**{k: int(v) for k, v in by_outcome.items()}, "kept": int(kept)}
+
+    def rows(self, job_id: int) -> list:
+        with read_transaction(self.engine) as conn:
+            return conn.execute(select(_SR).where(_SR.c.job_id == job_id).order_by(_SR.c.row_index)).all()
+
+    def active(self, older_than: datetime | None = None) -> list[int]:
+        """Jobs not over (that hold a token): what the periodic write pass looks at."""
+        with read_transaction(self.engine) as conn:
+            stmt = select(_SJ.c.job_id).where(_SJ.c.state.not_in(FINAL_STATES), _SJ.c.token_encrypted.is_not(None))
+            if older_than is not None:
+                stmt = stmt.where(_SJ.c.updated_at < older_than)
+            return list(conn.execute(stmt.order_by(_SJ.c.job_id)).scalars())

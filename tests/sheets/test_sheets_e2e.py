@@ -1,0 +1,248 @@
+"""The add-on's backend end to end on SQLite and PostgreSQL: the real app answering the sidebar's
+calls (ID tokens from the loopback certificates endpoint), the Sheets API on loopback, jobs run by a
+real huey consumer, results written back by the worker task. Each run checks that no input cell
+changed, every output sits on its own person's row, and the credits the status column reports are
+exactly what the job charged and what the ledger lost."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.sheets.writer import SHEET_GONE
+from tests.google.fixtures import google_certs, sheets_server  # noqa: F401  (fixtures)
+from tests.sheets.flow import (
+    HEADER,
+    WIDTH,
+    Sidebar,
+    check_outputs_on_their_rows,
+    expected_credits,
+    messy_rows,
+    status_credits,
+    workers,
+)
+from tests.sheets.world import make_world, seed_people, use_vendor, vendor_knows_odd_people, vendor_settings
+from tests.waterfall.vendor_server import VendorServer
+
+PEOPLE = 12
+ROWS = 60  # data rows; header on row 1
+LAST = ROWS + 1
+EXPECTED = expected_credits(messy_rows(PEOPLE, ROWS))
+TYPED = frozenset({"my own number"})
+
+
+@pytest.fixture
+def vendor():
+    with VendorServer() as server:
+        vendor_knows_odd_people(server)
+        yield server
+
+
+@pytest.fixture
+def world(db_url, google_certs, sheets_server, vendor):  # noqa: F811
+    w = make_world(db_url, google_certs, sheets_url=sheets_server.base_url, enrich_chunk_rows=8,
+                   **vendor_settings(vendor))
+    w.people = seed_people(w.services, PEOPLE)
+    use_vendor(w.services)
+    with workers(w):
+        yield w
+    w.services.engine.dispose()
+
+
+@pytest.fixture
+def sheet(sheets_server):  # noqa: F811
+    handle = sheets_server.create_sheet([HEADER, *messy_rows(PEOPLE, ROWS)], title="Leads 2026")
+    handle.set_cell("F2", "3", formula="=1+2")
+    return handle
+
+
+def _credits_of_unwritten(world, job_id: int) -> int:
+    return sum(r.credits_shown for r in world.services.sheets.store.rows(job_id) if r.written_row is None)
+
+
+def test_a_messy_sheet_is_enriched_in_place(world, sheets_server, sheet, vendor) -> None:  # noqa: F811
+    bar = Sidebar(world, sheets_server, sheet)
+    before = sheet.values(f"A1:F{LAST}")
+    sheet.set_cell("H2", "my own number")  # a cell the user typed into, in the mobile output column
+    selection = bar.post("/selection", {"sheet": bar.ref(f"A1:F{LAST}"), "oauth_token": bar.token})
+    assert selection["header_row"] == 1 and selection["first_data_row"] == 2 and selection["rows"] == ROWS
+    assert [c["field"] for c in selection["columns"]] == ["first_name", "last_name", "company", "domain", "email", None]
+    assert {k: v["letter"] for k, v in selection["outputs"].items()} == {"email": "G", "mobile": "H", "status": "I"}
+    assert selection["outputs"]["email"]["header"] == "tributary_email"
+
+    preview = bar.post("/preview", bar.job_body(f"A1:F{LAST}"))
+    assert preview["rows"] == ROWS and preview["rows_without_identifier"] == 12  # 6 blank, 6 name-only
+    assert preview["max_credits"] == PEOPLE * (1 + 8) and preview["balance_credits"] == 100
+    assert preview["affordable"] is False and preview["free_rows"] == 0
+
+    balance = world.balance()
+    started = bar.start(f"A1:F{LAST}")
+    assert started["status"] in ("queued", "running") and started["rows_total"] == ROWS
+    done = bar.until(started["job_id"])
+    assert done["status"] == "done", done
+    assert done["percent"] == 100 and done["rows_done"] == ROWS
+    assert sheet.values(f"A1:F{LAST}") == before  # no input cell changed
+    assert sheet.formula("F2") == "=1+2"
+    assert sheet.cell("H2") == "my own number"
+    assert [sheet.cell(a) for a in ("G1", "H1", "I1")] == ["tributary_email", "tributary_mobile", "tributary_status"]
+    statuses = check_outputs_on_their_rows(sheet, LAST, selection["outputs"], TYPED)
+    drop = balance - world.balance()
+    # 6 verified emails (1 credit) and 4 mobiles (8 credits), each person paid once whatever the duplicates.
+    assert drop == done["credits_spent"] == status_credits(statuses) == EXPECTED
+    summary = done["summary"]
+    assert summary["skipped"] == 12 and summary["kept"] == 1 and summary["changed"] == 0
+    assert summary["found"] + summary["free"] + summary["not_found"] + summary["skipped"] == ROWS
+    assert statuses.count("") == 6  # blank rows stay blank
+    assert "skipped: no identifier" in statuses and "not found" in statuses and "free: already accessed" in statuses
+    assert "found · free (not chargeable)" in statuses and vendor.calls > 0  # the waterfall's vendor found those
+    assert world.services.sheets.store.token(started["job_id"]) is None  # the token is gone with the job
+
+    again = bar.until(bar.start(f"A1:F{LAST}")["job_id"])  # everything already paid: free, and no cell re-written
+    assert again["status"] == "done" and again["credits_spent"] == 0 and world.balance() == balance - drop
+    assert check_outputs_on_their_rows(sheet, LAST, selection["outputs"], TYPED) == statuses
+
+
+def test_a_sort_and_a_row_deletion_while_the_job_writes(world, sheets_server, sheet) -> None:  # noqa: F811
+    world.services.sheets.writer.min_rows = 10  # write in several passes
+    bar = Sidebar(world, sheets_server, sheet)
+    before = {tuple(r) for r in sheet.values(f"A2:F{LAST}")}
+    balance = world.balance()
+    changed = []
+
+    def shuffle(call) -> None:
+        if call.kind == "write" and call.status == 200 and not changed and "values:batchUpdate" in call.path:
+            changed.append(True)
+            sheet.sort_rows("A", reverse=True)
+            sheet.delete_rows(5)  # whoever is on row 5 now: its result has no row any more
+
+    sheets_server.on_call(shuffle)
+    done = bar.until(bar.start(f"A1:F{LAST}")["job_id"])
+    assert changed and done["status"] == "done", done
+    rows_now = {tuple(r) for r in sheet.values(f"A2:F{LAST - 1}")}
+    assert rows_now <= before and len(before - rows_now) <= 1  # only the deleted row is missing
+    statuses = check_outputs_on_their_rows(sheet, LAST, {"email": {"letter": "G"}, "mobile": {"letter": "H"},
+                                                         "status": {"letter": "I"}})
+    drop = balance - world.balance()
+    assert drop == done["credits_spent"] == status_credits(statuses) + _credits_of_unwritten(world, done["job_id"])
+    assert len(sheets_server.writes()) >= 2
+
+
+def test_a_token_that_expires_mid_job(world, sheets_server, sheet) -> None:  # noqa: F811
+    world.services.sheets.writer.min_rows = 10
+    bar = Sidebar(world, sheets_server, sheet)
+    balance = world.balance()
+    expired = []
+
+    def expire(call) -> None:
+        if call.kind == "write" and call.status == 200 and not expired and "values:batchUpdate" in call.path:
+            expired.append(call)
+            sheets_server.expire(bar.token)
+
+    sheets_server.on_call(expire)
+    job_id = bar.start(f"A1:F{LAST}")["job_id"]
+    waiting = bar.until(job_id, ("waiting_for_token", "done"))
+    assert waiting["status"] == "waiting_for_token", waiting
+    assert waiting["message"] == f"{waiting['rows_waiting']} rows ready to write — open the sidebar"
+    spent = world.services.enrichment_jobs.job(job_id).progress.charged_credits
+    bar.fresh_token()  # the sidebar is opened again: its next poll brings a fresh token
+    done = bar.until(job_id)
+    assert done["status"] == "done" and done["rows_waiting"] == 0
+    statuses = check_outputs_on_their_rows(sheet, LAST, {"email": {"letter": "G"}, "mobile": {"letter": "H"},
+                                                         "status": {"letter": "I"}})
+    drop = balance - world.balance()
+    assert drop == done["credits_spent"] == status_credits(statuses) == EXPECTED
+    assert done["credits_spent"] >= spent  # nothing looked up or charged again
+    assert any(c.status == 401 for c in sheets_server.calls)  # Google refused the expired token
+
+
+def test_two_members_enrich_the_same_sheet_at_once(world, sheets_server, sheet) -> None:  # noqa: F811
+    rep = Sidebar(world, sheets_server, sheet)
+    second = Sidebar(world, sheets_server, sheet, email="second@acme.test")
+    balance = world.balance()
+    first_id = rep.start(f"A1:F{LAST}")["job_id"]
+    second_id = second.start(f"A1:F{LAST}")["job_id"]
+    a, b = rep.until(first_id), second.until(second_id)
+    assert a["status"] == b["status"] == "done"
+    drop = balance - world.balance()
+    assert drop == a["credits_spent"] + b["credits_spent"] == EXPECTED  # each person paid once for the team
+    statuses = check_outputs_on_their_rows(sheet, LAST, {"email": {"letter": "G"}, "mobile": {"letter": "H"},
+                                                         "status": {"letter": "I"}})
+    assert status_credits(statuses) <= drop  # a cell the other job wrote first was kept, never overwritten
+
+
+def test_the_sheet_deleted_mid_job(world, sheets_server, sheet) -> None:  # noqa: F811
+    world.services.sheets.writer.min_rows = 10
+    bar = Sidebar(world, sheets_server, sheet)
+    balance = world.balance()
+    gone = []
+
+    def delete(call) -> None:
+        if call.kind == "write" and call.status == 200 and not gone and "values:batchUpdate" in call.path:
+            gone.append(True)
+            sheet.delete()
+
+    sheets_server.on_call(delete)
+    job_id = bar.start(f"A1:F{LAST}")["job_id"]
+    failed = bar.until(job_id)
+    assert failed["status"] == "failed" and failed["message"] == SHEET_GONE
+    assert world.services.sheets.store.token(job_id) is None
+    assert balance - world.balance() == failed["credits_spent"]  # what was charged, once
+    assert bar.poll(job_id)["status"] == "failed"  # a later poll changes nothing
+
+
+def test_a_spend_cap_then_retry_of_the_rows_not_enriched(world, sheets_server, sheet) -> None:  # noqa: F811
+    bar = Sidebar(world, sheets_server, sheet)
+    balance = world.balance()
+    capped = bar.until(bar.start(f"A1:F{LAST}", max_credits=10)["job_id"])
+    assert capped["status"] == "incomplete" and capped["retryable_rows"] > 0, capped
+    assert capped["credits_spent"] <= 10
+    statuses = [r[0] for r in sheet.values(f"I2:I{LAST}")]
+    assert "not enriched: spend cap reached" in statuses
+    retried = bar.post(f"/jobs/{capped['job_id']}/retry", {"oauth_token": bar.token, "max_credits": None}, 202)
+    done = bar.until(retried["job_id"])
+    assert done["status"] == "done", done
+    statuses = check_outputs_on_their_rows(sheet, LAST, {"email": {"letter": "G"}, "mobile": {"letter": "H"},
+                                                         "status": {"letter": "I"}})
+    assert "not enriched: spend cap reached" not in statuses
+    drop = balance - world.balance()
+    assert drop == capped["credits_spent"] + done["credits_spent"] == status_credits(statuses) == EXPECTED
+
+
+def test_no_identifier_column_is_422(world, sheets_server, sheet) -> None:  # noqa: F811
+    bar = Sidebar(world, sheets_server, sheet)
+    body = bar.job_body(f"A1:F{LAST}", mapping={"first_name": "A", "last_name": "B"})
+    answer = bar.post("/preview", body, status=422)
+    assert answer["errors"][0]["field"] == "mapping" and "no identifier column" in answer["detail"]
+    clash = bar.job_body(f"A1:F{LAST}")
+    clash["output"] = {"mode": "columns", "columns": {"email": "E", "mobile": "H", "status": "I"}}
+    answer = bar.post("/jobs", clash, status=422)
+    assert answer["errors"][0]["field"] == "output.columns.email"
+    assert len(sheet.values(f"A1:F{LAST}")) == LAST and WIDTH == 6
+
+
+BIG_ROWS = 10_000
+BIG_PEOPLE = 300
+
+
+@pytest.mark.slow
+def test_ten_thousand_rows(db_url, google_certs, sheets_server) -> None:  # noqa: F811
+    """The documented limit: 10,000 messy rows, email and mobile, in a few Sheets API calls."""
+    world = make_world(db_url, google_certs, sheets_url=sheets_server.base_url)
+    seed_people(world.services, BIG_PEOPLE)
+    world.services.accounts.ledger.grant(world.team_id, 5000, key="big-sheet", expires_at=None)
+    sheet = sheets_server.create_sheet([HEADER, *messy_rows(BIG_PEOPLE, BIG_ROWS)], row_count=BIG_ROWS + 1)
+    last = BIG_ROWS + 1
+    before = sheet.values(f"A1:F{last}")
+    bar = Sidebar(world, sheets_server, sheet, poll_s=0.5)
+    balance = world.balance()
+    with workers(world, threads=2):
+        reads_before = len(sheets_server.reads())
+        done = bar.until(bar.start(f"A1:F{last}")["job_id"], timeout_s=240)
+    assert done["status"] == "done" and done["rows_done"] == BIG_ROWS, done
+    assert sheet.values(f"A1:F{last}") == before
+    statuses = check_outputs_on_their_rows(sheet, last, {"email": {"letter": "G"}, "mobile": {"letter": "H"},
+                                                         "status": {"letter": "I"}})
+    drop = balance - world.balance()
+    assert drop == done["credits_spent"] == status_credits(statuses) == expected_credits(before)
+    job_reads = len(sheets_server.reads()) - reads_before
+    assert job_reads <= 10 + 1 and len(sheets_server.writes()) <= 25  # +1: the selection's read by /jobs
+    world.services.engine.dispose()
