@@ -1,0 +1,292 @@
+"""CRM sync for a team: connect (token encrypted at rest), choose the pushed fields, sync (pull, buy
+what the cap allows, push), status, disconnect. Front ends call `CrmSyncs`; the schedule calls `sync_due`.
+
+A sync: (1) pull the contacts changed since the cursor (core/crm/pull.py); (2) buy, through data
+requests and within the spend cap, the emails and mobiles the CRM lacks (core/crm/credits.py);
+(3) push what the team may see into the mapped properties (core/crm/push.py). A dry run reads the
+CRM and the database and writes to neither: it says what the sync would charge at most.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, func, select, update
+
+from core.accounts import Accounts, MemberInfo
+from core.contributions import contacts_with_updates
+from core.crm.connector import CrmConnector
+from core.crm.credits import AccessOutcome, plan_access, run_access
+from core.crm.fields import DEFAULT_FIELD_MAP, check_field_map, custom_properties, pull_properties
+from core.crm.pull import PullCounts, Puller
+from core.crm.push import PushCounts, plan_updates, push_batch
+from core.crm.records import REC, WR, linked_records, mark_yielded, writes_for
+from core.crm.values import known_values
+from core.errors import AccessDenied, InvalidInput, NotFound, TributaryError
+from storage.db import read_transaction, run_write
+from storage.models import CrmConnection
+from storage.timeutil import as_utc, utcnow
+
+if TYPE_CHECKING:
+    from core.contributions import Contributions
+    from core.data_requests import DataRequests
+    from core.secrets import SecretBox
+    from core.team_contacts.service import TeamContacts
+
+log = logging.getLogger(__name__)
+CONN = CrmConnection.__table__
+KINDS = ("hubspot",)
+PUSH_CHUNK = 1000  # linked contacts planned at a time
+MAX_TOKEN_CHARS = 1024
+
+MakeConnector = Callable[[str, str], CrmConnector]  # (kind, token) -> connector
+
+
+@dataclass(frozen=True)
+class SyncProgress:
+    phase: str  # pull | access | push
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class SyncSummary:
+    team: str
+    dry_run: bool
+    pulled: dict[str, int]
+    credits_charged: int
+    credits_cap: int
+    max_credits: int  # what the access step could charge at most (a dry run's "would charge")
+    requests: int  # data requests made (or, in a dry run, that would be)
+    requests_over_cap: int  # left out: the cap would not cover them
+    pushed: dict[str, int]
+    pushed_by_field: dict[str, int]
+    api_calls: int
+    cursor_ms: int
+
+
+@dataclass(frozen=True)
+class CrmStatus:
+    team: str
+    kind: str
+    member: str
+    field_map: dict[str, str]
+    max_credits_per_sync: int
+    cursor_ms: int
+    records: int
+    linked: int
+    last_sync_at: datetime | None
+    last_sync: dict = field(default_factory=dict)
+
+
+@dataclass
+class CrmSyncs:
+    engine: object
+    accounts: Accounts
+    contributions: Contributions
+    team_contacts: TeamContacts
+    data_requests: DataRequests
+    secret_box: Callable[[], SecretBox]
+    make_connector: MakeConnector
+    cursor_overlap_s: int = 60
+    sync_interval: timedelta = timedelta(hours=1)
+
+    # ---- the connection ---------------------------------------------------------------------------
+
+    def connect(self, team_ref: int | str, kind: str, token: str, *, member: int | str | None = None,
+                max_credits_per_sync: int = 0) -> CrmStatus:  # fmt: skip
+        """Check the token against the CRM (it must list and create properties), then store it encrypted."""
+        team = self.accounts.team(team_ref)
+        if kind not in KINDS:
+            raise InvalidInput(f"CRM {kind!r}: not one of {', '.join(KINDS)}")
+        token = token.strip()
+        if not token or len(token) > MAX_TOKEN_CHARS:
+            raise InvalidInput(f"token: must be 1 to {MAX_TOKEN_CHARS} characters")
+        if max_credits_per_sync < 0:
+            raise InvalidInput("--max-credits-per-sync: must not be negative")
+        who = self._admin(team.id, member)
+        self.make_connector(kind, token).ensure_properties(custom_properties(DEFAULT_FIELD_MAP))
+        sealed = self.secret_box().encrypt(token)
+
+        def op(conn) -> None:
+            values = dict(
+                kind=kind, token_encrypted=sealed, member_id=who.id, max_credits_per_sync=max_credits_per_sync
+            )
+            if conn.execute(select(CONN.c.id).where(CONN.c.team_id == team.id)).first():
+                conn.execute(update(CONN).where(CONN.c.team_id == team.id).values(**values))
+            else:
+                conn.execute(CONN.insert().values(
+                    team_id=team.id, field_map=dict(DEFAULT_FIELD_MAP), properties_ready=True,
+                    cursor_modified_ms=0, last_sync={}, created_at=utcnow(), **values,
+                ))  # fmt: skip
+
+        run_write(self.engine, op)
+        return self.status(team.id)
+
+    def set_fields(self, team_ref: int | str, changes: Mapping[str, str]) -> CrmStatus:
+        """Change where fields go (FIELD -> property; "" or "-" stops pushing it)."""
+        team = self.accounts.team(team_ref)
+        row = self._row(team.id)
+        merged = {**row.field_map, **{k: v for k, v in changes.items()}}
+        mapping = check_field_map(merged)
+        run_write(self.engine, lambda conn: conn.execute(
+            update(CONN).where(CONN.c.id == row.id).values(field_map=mapping, properties_ready=False)
+        ))  # fmt: skip
+        return self.status(team.id)
+
+    def status(self, team_ref: int | str) -> CrmStatus:
+        team = self.accounts.team(team_ref)
+        row = self._row(team.id)
+        with read_transaction(self.engine) as conn:
+            records = conn.execute(select(func.count()).where(REC.c.connection_id == row.id)).scalar_one()
+            linked = conn.execute(
+                select(func.count()).where(REC.c.connection_id == row.id, REC.c.person_id.is_not(None))
+            ).scalar_one()
+        member = self.accounts.member(row.member_id, team.id)
+        return CrmStatus(
+            team.name, row.kind, member.email, dict(row.field_map), row.max_credits_per_sync, row.cursor_modified_ms,
+            records, linked, as_utc(row.last_sync_at) if row.last_sync_at else None, dict(row.last_sync or {}),
+        )  # fmt: skip
+
+    def disconnect(self, team_ref: int | str) -> int:
+        """Forget the connection, its token and its bookkeeping; the contacts it brought stay the team's."""
+        team = self.accounts.team(team_ref)
+        row = self._row(team.id)
+
+        def op(conn) -> int:
+            ids = select(REC.c.id).where(REC.c.connection_id == row.id)
+            conn.execute(delete(WR).where(WR.c.record_id.in_(ids)))
+            gone = conn.execute(delete(REC).where(REC.c.connection_id == row.id)).rowcount
+            conn.execute(delete(CONN).where(CONN.c.id == row.id))
+            return gone
+
+        return run_write(self.engine, op)
+
+    def _row(self, team_id: int):
+        with read_transaction(self.engine) as conn:
+            row = conn.execute(select(CONN).where(CONN.c.team_id == team_id)).one_or_none()
+        if row is None:
+            raise NotFound("this team has no CRM connected (tributary crm connect TEAM hubspot --token-env VAR)")
+        return row
+
+    def _admin(self, team_id: int, ref: int | str | None) -> MemberInfo:
+        if ref is not None:
+            who = self.accounts.member(ref, team_id)
+            if not who.is_admin:
+                raise AccessDenied(f"{who.email} is not an admin of the team: only an admin connects a CRM")
+            return who
+        admins = [m for m in self.accounts.members(team_id) if m.is_admin]
+        if not admins:
+            raise InvalidInput("the team has no admin to connect the CRM as; add one or pass --member")
+        return admins[0]
+
+    # ---- syncing ----------------------------------------------------------------------------------
+
+    def sync(self, team_ref: int | str, *, dry_run: bool = False, max_credits: int | None = None,
+             on_progress: Callable[[SyncProgress], None] | None = None) -> SyncSummary:  # fmt: skip
+        team = self.accounts.team(team_ref)
+        row = self._row(team.id)
+        if max_credits is not None and max_credits < 0:
+            raise InvalidInput("--max-credits: must not be negative")
+        cap = row.max_credits_per_sync if max_credits is None else max_credits
+        progress = on_progress or (lambda p: None)
+        crm = self.make_connector(row.kind, self.secret_box().decrypt(row.token_encrypted))
+        mapping = dict(row.field_map)
+        if not row.properties_ready and not dry_run:
+            crm.ensure_properties(custom_properties(mapping))
+            run_write(
+                self.engine, lambda c: c.execute(update(CONN).where(CONN.c.id == row.id).values(properties_ready=True))
+            )
+        member = self.accounts.member(row.member_id, team.id)
+        pulled, cursor = self._pull(row, member, crm, mapping, dry_run, progress)
+        records = self._linked(row.id)
+        with read_transaction(self.engine) as conn:
+            plan = plan_access(conn, team, records, mapping, cap)
+        outcome = AccessOutcome(0, 0, 0)
+        if not dry_run and (plan.emails or plan.mobiles):
+            progress(SyncProgress("access", 0, len(plan.emails) + len(plan.mobiles)))
+            outcome = run_access(self.data_requests, team, member, plan)
+        pushed = self._push(team.id, crm, records, mapping, dry_run, progress)
+        summary = SyncSummary(
+            team.name, dry_run, asdict(pulled), outcome.charged_credits, cap, plan.max_credits,
+            len(plan.emails) + len(plan.mobiles), plan.skipped_for_cap,
+            {k: v for k, v in asdict(pushed).items() if k != "by_field"}, dict(pushed.by_field), crm.calls, cursor,
+        )  # fmt: skip
+        if not dry_run:
+            run_write(self.engine, lambda c: c.execute(update(CONN).where(CONN.c.id == row.id).values(
+                last_sync_at=utcnow(), last_sync=asdict(summary))))  # fmt: skip
+        return summary
+
+    def _pull(self, row, member: MemberInfo, crm: CrmConnector, mapping: dict[str, str], dry_run: bool,
+              progress: Callable[[SyncProgress], None]) -> tuple[PullCounts, int]:  # fmt: skip
+        puller = Puller(
+            self.engine, row.id, member, tuple(sorted(set(mapping.values()))), self.contributions,
+            self.team_contacts, dry_run,
+        )  # fmt: skip
+        counts = PullCounts()
+        cursor = row.cursor_modified_ms
+        # Re-read a little before the cursor: a search index lags writes by seconds, and a contact
+        # written just before the last pull may only show up now. Unchanged ones are skipped cheaply.
+        start = max(0, cursor - self.cursor_overlap_s * 1000)
+        for page in crm.changed_since(start, pull_properties(mapping), page_size=200):
+            puller.page(page.contacts, counts)
+            cursor = max(cursor, page.contacts[-1].modified_ms)
+            if not dry_run:
+                run_write(self.engine, lambda c, at=cursor: c.execute(
+                    update(CONN).where(CONN.c.id == row.id).values(cursor_modified_ms=at)))  # fmt: skip
+            progress(SyncProgress("pull", counts.read, counts.read + page.remaining))
+        return counts, cursor
+
+    def _linked(self, connection_id: int):
+        out, after = [], 0
+        with read_transaction(self.engine) as conn:
+            while chunk := linked_records(conn, connection_id, after, PUSH_CHUNK * 10):
+                out.extend(chunk)
+                after = chunk[-1].id
+        return out
+
+    def _push(self, team_id: int, crm: CrmConnector, records, mapping: dict[str, str], dry_run: bool,
+              progress: Callable[[SyncProgress], None]) -> PushCounts:  # fmt: skip
+        counts = PushCounts()
+        moved = {u.person_id for u in contacts_with_updates(self.engine, team_id) if u.person_id is not None}
+        field_of = {prop: fld for fld, prop in mapping.items()}
+        for i in range(0, len(records), PUSH_CHUNK):
+            chunk = records[i : i + PUSH_CHUNK]
+            with read_transaction(self.engine) as conn:
+                known = known_values(conn, team_id, sorted({r.person_id for r in chunk}), moved)
+                writes = writes_for(conn, [r.id for r in chunk])
+            planned, yielded = plan_updates(chunk, known, mapping, writes)
+            if dry_run:
+                counts.contacts_updated += len(planned)
+                counts.values_written += sum(len(u.values) for u in planned)
+                continue
+            if yielded:
+                counts.kept_person_edits += len(yielded)
+                run_write(self.engine, lambda conn, y=yielded: mark_yielded(conn, y))
+            for j in range(0, len(planned), crm.batch_limit):
+                push_batch(self.engine, crm, planned[j : j + crm.batch_limit], writes, counts, field_of)
+            progress(SyncProgress("push", min(i + PUSH_CHUNK, len(records)), len(records)))
+        return counts
+
+    # ---- the schedule -------------------------------------------------------------------------------
+
+    def sync_due(self, now: datetime | None = None) -> list[str]:
+        """Sync every connection whose last sync is older than the interval; one failing team (a
+        revoked token) never stops the others. Returns the teams synced."""
+        at = as_utc(now) if now else utcnow()
+        with read_transaction(self.engine) as conn:
+            rows = conn.execute(select(CONN.c.team_id, CONN.c.last_sync_at)).all()
+        done = []
+        for team_id, last in rows:
+            if last is not None and as_utc(last) + self.sync_interval > at:
+                continue
+            try:
+                self.sync(team_id)
+                done.append(self.accounts.team(team_id).name)
+            except TributaryError as exc:
+                log.warning("crm sync of team %s failed: %s", team_id, exc)
+        return done
