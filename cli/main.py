@@ -11,6 +11,7 @@ from cli import (
     bounces,
     contacts,
     credits,
+    crm,
     data,
     db,
     digest,
@@ -36,7 +37,7 @@ app = typer.Typer(
 
 for module in (
     db, web, accounts, api_keys, credits, data, verify, phone, bounces, bot, digest, waterfall, enrich, sending,
-    worker, secrets, contacts,
+    worker, secrets, contacts, crm,
 ):
     module.register(app)
 

@@ -45,7 +45,7 @@ def plan_access(
     wanted: dict[DataKind, list[int]] = {DataKind.EMAIL: [], DataKind.MOBILE: []}
     props = {DataKind.EMAIL: field_map.get(PushField.EMAIL), DataKind.MOBILE: field_map.get(PushField.MOBILE)}
     people = sorted({r.person_id for r in records if r.person_id is not None})
-    done = set(conn.execute(select(_DR.c.person_id, _DR.c.kind).where(_DR.c.team_id == team.id)).tuples())
+    done = {tuple(d) for d in conn.execute(select(_DR.c.person_id, _DR.c.kind).where(_DR.c.team_id == team.id))}
     with_email = _people_with(conn, people, DataKind.EMAIL)
     with_mobile = _people_with(conn, people, DataKind.MOBILE)
     seen: set[tuple[int, DataKind]] = set()

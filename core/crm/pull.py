@@ -6,12 +6,12 @@ team-private until corroborated and honour the team's opt-out. Only business fie
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from core.crm.connector import CrmContact
 from core.crm.fields import to_query, value_hash
-from core.crm.records import RecordUpsert, records_by_crm_id, upsert_records
+from core.crm.records import RecordRow, RecordUpsert, records_by_crm_id, upsert_records
 from core.people.matching import MatchOutcome, MatchRule, match_contacts
 from storage.db import read_transaction, run_write
 from storage.models.contributor import SourceKind
@@ -46,6 +46,8 @@ class Puller:
     contributions: Contributions
     team_contacts: TeamContacts
     dry_run: bool = False
+    # A dry run stores nothing: the links it would make are kept here for the sync's cost preview.
+    preview: list[RecordRow] = field(default_factory=list)
 
     def page(self, contacts: list[CrmContact], counts: PullCounts) -> None:
         counts.read += len(contacts)
@@ -59,6 +61,11 @@ class Puller:
         if self.dry_run:
             counts.linked += len(links)
             counts.contributed += len(unmatched)
+            self.preview.extend(
+                RecordRow(0, c.id, links[c.id], c.modified_ms, {p: value_hash(c.value(p)) for p in self.properties})
+                for c in fresh
+                if c.id in links
+            )
             return
         if unmatched:
             self.contributions.contribute(self.member.team_id, [q for _, q in unmatched], SourceKind.CRM)

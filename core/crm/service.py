@@ -202,8 +202,11 @@ class CrmSyncs:
                 self.engine, lambda c: c.execute(update(CONN).where(CONN.c.id == row.id).values(properties_ready=True))
             )
         member = self.accounts.member(row.member_id, team.id)
-        pulled, cursor = self._pull(row, member, crm, mapping, dry_run, progress)
+        pulled, cursor, preview = self._pull(row, member, crm, mapping, dry_run, progress)
         records = self._linked(row.id)
+        if preview:
+            fresh = {r.crm_id for r in preview}
+            records = [r for r in records if r.crm_id not in fresh] + preview
         with read_transaction(self.engine) as conn:
             plan = plan_access(conn, team, records, mapping, cap)
         outcome = AccessOutcome(0, 0, 0)
@@ -222,7 +225,7 @@ class CrmSyncs:
         return summary
 
     def _pull(self, row, member: MemberInfo, crm: CrmConnector, mapping: dict[str, str], dry_run: bool,
-              progress: Callable[[SyncProgress], None]) -> tuple[PullCounts, int]:  # fmt: skip
+              progress: Callable[[SyncProgress], None]) -> tuple[PullCounts, int, list]:  # fmt: skip
         puller = Puller(
             self.engine, row.id, member, tuple(sorted(set(mapping.values()))), self.contributions,
             self.team_contacts, dry_run,
@@ -239,7 +242,7 @@ class CrmSyncs:
                 run_write(self.engine, lambda c, at=cursor: c.execute(
                     update(CONN).where(CONN.c.id == row.id).values(cursor_modified_ms=at)))  # fmt: skip
             progress(SyncProgress("pull", counts.read, counts.read + page.remaining))
-        return counts, cursor
+        return counts, cursor, puller.preview
 
     def _linked(self, connection_id: int):
         out, after = [], 0

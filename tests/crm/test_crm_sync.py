@@ -1,0 +1,95 @@
+"""CRM sync end to end against the loopback HubSpot, on SQLite and PostgreSQL: pull (dedupe against
+the team's contacts), push (fill what is missing, never overwrite a person's edit), incremental
+syncs that move only what changed (counted in API calls), credits only for accessed data."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.crm.connector import CrmAuthError
+from core.errors import InvalidInput
+from storage.models.enums import DataKind
+from tests.crm import world as cw
+from tests.crm.hubspot_server import HubSpotServer
+
+
+@pytest.fixture
+def server():
+    with HubSpotServer(cw.TOKEN) as s:
+        yield s
+
+
+def _connect(world: cw.CrmWorld, **kw) -> None:
+    world.svc.crm.connect(world.team, "hubspot", cw.TOKEN, **kw)
+
+
+def test_sync_links_dedupes_pushes_and_never_overwrites_a_person(db_url: str, server: HubSpotServer) -> None:
+    world = cw.build(db_url, server, 40, existing=10, strangers=5)
+    _connect(world)
+    assert "tributary_job_change" in server.properties  # custom properties made on connect
+    first = world.svc.crm.sync(world.team)
+    assert first.pulled["read"] == 45 and first.pulled["linked"] == 40
+    assert first.pulled["new_contacts"] == 30 and first.pulled["duplicates"] == 10
+    assert first.pulled["contributed"] == 5
+    assert first.credits_charged == 0  # cap 0: nothing bought
+    # Title and company filled where the CRM had none; no email: the team never accessed one.
+    c0 = server.contacts[world.ids[0]]
+    assert c0["jobtitle"] == "Engineer" and c0["company"] == "Initech" and not c0.get("email")
+    assert first.pushed["contacts_updated"] == 40
+
+    # A person edits a title Tributary wrote; the team accesses person 0's email meanwhile.
+    server.edit(world.ids[1], jobtitle="Chief Executive")
+    admin = world.svc.accounts.members(world.team)[0]
+    pid0 = cw.person_ids(world.svc, world.people[:1])[0]
+    world.svc.data_requests.access(world.team, admin.id, pid0, DataKind.EMAIL)
+    second = world.svc.crm.sync(world.team)
+    assert server.contacts[world.ids[1]]["jobtitle"] == "Chief Executive"
+    assert second.pushed["kept_person_edits"] == 1
+    assert server.contacts[world.ids[0]]["email"] == world.people[0].email
+    assert server.contacts[world.ids[0]]["tributary_email_status"] == "verified"
+
+    # Nothing changed on either side: one search page (the echo of our last write), no reads or writes.
+    server.calls.clear()
+    third = world.svc.crm.sync(world.team)
+    assert third.pushed["values_written"] == 0
+    assert server.count("/batch/update") == 0 and server.count("/batch/read") == 0
+    assert server.count("/search") == 1
+    assert server.contacts[world.ids[1]]["jobtitle"] == "Chief Executive"
+
+    # Three CRM-side edits: the next sync reads those (one page) and writes nothing over them.
+    for i in (2, 3, 4):
+        server.edit(world.ids[i], jobtitle=f"Edited {i}")
+    server.calls.clear()
+    fourth = world.svc.crm.sync(world.team)
+    assert fourth.pulled["read"] - fourth.pulled["unchanged"] == 3
+    assert server.count("/search") == 1 and server.count("/batch/update") == 0
+    assert {server.contacts[world.ids[i]]["jobtitle"] for i in (2, 3, 4)} == {"Edited 2", "Edited 3", "Edited 4"}
+
+
+def test_credits_only_for_accessed_data_within_the_cap(db_url: str, server: HubSpotServer) -> None:
+    world = cw.build(db_url, server, 24)
+    _connect(world)
+    team = world.svc.accounts.team(world.team)
+    before = world.svc.ledger.balance(team.id).available_credits
+    dry = world.svc.crm.sync(world.team, dry_run=True, max_credits=10)
+    assert dry.credits_charged == 0 and 0 < dry.max_credits <= 10
+    assert world.svc.ledger.balance(team.id).available_credits == before
+    assert not any(c.get("jobtitle") for c in server.contacts.values())  # a dry run writes nothing
+    done = world.svc.crm.sync(world.team, max_credits=10)
+    after = world.svc.ledger.balance(team.id).available_credits
+    assert before - after == done.credits_charged <= 10
+    assert done.credits_charged > 0
+    pushed_emails = {c.get("email") for c in server.contacts.values() if c.get("email")}
+    assert len(pushed_emails) == done.credits_charged  # one credit per email, each one accessed
+    # Again with a cap: everything bought is already the team's, so nothing more is charged.
+    again = world.svc.crm.sync(world.team, max_credits=0)
+    assert again.credits_charged == 0
+    assert world.svc.ledger.balance(team.id).available_credits == after
+
+
+def test_bad_token_is_a_clear_error(db_url: str, server: HubSpotServer) -> None:
+    world = cw.build(db_url, server, 2)
+    with pytest.raises(CrmAuthError, match="401"):
+        world.svc.crm.connect(world.team, "hubspot", "wrong-token")
+    with pytest.raises(InvalidInput, match="salesforce"):
+        world.svc.crm.connect(world.team, "salesforce", cw.TOKEN)
