@@ -114,7 +114,7 @@ def push_batch(
 
 
 def _record(conn, updates: Sequence[PlannedUpdate], done: Mapping) -> None:
-    written = []
+    written, seen_rows = [], []
     for u in updates:
         after = done.get(u.record.crm_id)
         modified = after.modified_ms if after is not None else u.record.modified_ms
@@ -124,5 +124,6 @@ def _record(conn, updates: Sequence[PlannedUpdate], done: Mapping) -> None:
             seen[prop] = value_hash(value)
         # Our own write moves the contact's last-modified: remembering it makes the next pull skip
         # the echo instead of reading it back as a change.
-        set_seen(conn, u.record.id, seen, modified)
+        seen_rows.append((u.record.id, seen, modified))
+    set_seen(conn, seen_rows)
     record_writes(conn, written)

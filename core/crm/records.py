@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.db import is_sqlite
@@ -80,7 +80,8 @@ def upsert_records(conn: Connection, connection_id: int, rows: Iterable[RecordUp
     ]
     if not values:
         return
-    stmt = _insert(conn, REC).values(values)
+    # One statement run for many rows (executemany): a multi-row VALUES costs more to compile than to run.
+    stmt = _insert(conn, REC)
     stmt = stmt.on_conflict_do_update(
         index_elements=["connection_id", "crm_id"],
         set_={
@@ -90,12 +91,10 @@ def upsert_records(conn: Connection, connection_id: int, rows: Iterable[RecordUp
             "updated_at": stmt.excluded.updated_at,
         },
     )
-    conn.execute(stmt)
+    conn.execute(stmt, values)
 
 
 def _coalesce(a, b):
-    from sqlalchemy import func
-
     return func.coalesce(a, b)
 
 
@@ -112,24 +111,37 @@ def record_writes(conn: Connection, written: Sequence[tuple[int, str, str, int]]
     if not written:
         return
     now = utcnow()
-    stmt = _insert(conn, WR).values(
-        [
-            dict(record_id=r, property=p, value_hash=h, modified_ms=m, yielded=False, written_at=now)
-            for r, p, h, m in written
-        ]
+    rows = [
+        dict(record_id=r, property=p, value_hash=h, modified_ms=m, yielded=False, written_at=now)
+        for r, p, h, m in written
+    ]
+    stmt = _insert(conn, WR)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["record_id", "property"],
+        set_={
+            "value_hash": stmt.excluded.value_hash,
+            "modified_ms": stmt.excluded.modified_ms,
+            "written_at": stmt.excluded.written_at,
+        },
     )
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["record_id", "property"],
-            set_={"value_hash": stmt.excluded.value_hash, "modified_ms": stmt.excluded.modified_ms, "written_at": now},
-        )
-    )
+    conn.execute(stmt, rows)
 
 
 def mark_yielded(conn: Connection, pairs: Iterable[tuple[int, str]]) -> None:
-    for record_id, prop in pairs:
-        conn.execute(update(WR).where(WR.c.record_id == record_id, WR.c.property == prop).values(yielded=True))
+    rows = [{"w_record": r, "w_property": p} for r, p in pairs]
+    if rows:
+        stmt = update(WR).where(WR.c.record_id == bindparam("w_record"), WR.c.property == bindparam("w_property"))
+        conn.execute(stmt.values(yielded=True), rows)
 
 
-def set_seen(conn: Connection, record_id: int, seen: Mapping[str, str], modified_ms: int) -> None:
-    conn.execute(update(REC).where(REC.c.id == record_id).values(seen=dict(seen), modified_ms=modified_ms))
+_SET_SEEN = (
+    update(REC)
+    .where(REC.c.id == bindparam("r_id"))
+    .values(seen=bindparam("r_seen", type_=REC.c.seen.type), modified_ms=bindparam("r_modified"))
+)
+
+
+def set_seen(conn: Connection, rows: Sequence[tuple[int, Mapping[str, str], int]]) -> None:
+    """(record id, seen hashes, CRM last-modified) for many records in one executemany."""
+    if rows:
+        conn.execute(_SET_SEEN, [{"r_id": r, "r_seen": dict(s), "r_modified": m} for r, s, m in rows])
