@@ -1,7 +1,9 @@
-"""The credits a sync may spend: emails and mobiles the CRM lacks, the contributor database holds, and
-the team has not accessed yet, bought through data requests (net-new rules: a repeat is free) within
-the sync's cap. Each request is counted at its full price before it runs, so even if every one of
-them finds something chargeable the sync cannot spend more than the cap."""
+"""What a sync may buy within its spend cap: emails and mobiles the CRM lacks, through data requests.
+
+Those the contributor database holds and the team has not accessed yet are bought through data
+requests (net-new rules: a repeat is free) within the sync's cap. Each request is counted at its
+full price before it runs, so even if every one of them finds something chargeable the sync cannot
+spend more than the cap."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Which CRM property each pushed Tributary field goes into (the admin's choice), and which CRM
-properties a pull reads (business fields only: deal stages, owners, notes, prices are never asked for)."""
+"""Where pushed fields go in the CRM (the admin's field map), and which CRM properties a pull reads.
+
+A pull asks for business fields only: deal stages, owners, notes and prices are never requested."""
 
 from __future__ import annotations
 

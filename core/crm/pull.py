@@ -1,5 +1,7 @@
-"""Pull: one page of CRM contacts into the team. A contact that matches a shared person (email,
-LinkedIn URL, or name at the company's domain: the exact rules CSV uploads use) becomes the team's
+"""Pull: one page of CRM contacts into the team, deduped with the identity rules of CSV uploads.
+
+A contact that matches a shared person (email, LinkedIn URL, or name at the company's domain: the
+exact rules CSV uploads use) becomes the team's
 contact (source crm); the rest go to the contributor rules (core/contributions.py), which keep them
 team-private until corroborated and honour the team's opt-out. Only business fields are read
 (core/crm/fields.py); a contact unchanged since the last sync is skipped."""

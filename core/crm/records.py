@@ -1,5 +1,7 @@
-"""The sync's own bookkeeping: one row per CRM contact (its link and what the CRM held, hashed) and
-one per property Tributary wrote (a hash, the CRM's last-modified after it, whether a person took it over)."""
+"""The sync's own bookkeeping: what it knows of each CRM contact and what it wrote there.
+
+One row per CRM contact (its link and what the CRM held, hashed) and one per property Tributary
+wrote (a hash, the CRM's last-modified after it, whether a person took it over)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""CRM sync for a team: connect (token encrypted at rest), choose the pushed fields, sync (pull, buy
-what the cap allows, push), status, disconnect. Front ends call `CrmSyncs`; the schedule calls `sync_due`.
+"""CRM sync for a team: connect, choose the pushed fields, sync, status, disconnect.
+
+The token is encrypted at rest (SecretBox). Front ends call `CrmSyncs`; the schedule calls `sync_due`.
 
 A sync: (1) pull the contacts changed since the cursor (core/crm/pull.py); (2) buy, through data
 requests and within the spend cap, the emails and mobiles the CRM lacks (core/crm/credits.py);

@@ -1,6 +1,8 @@
-"""What Tributary would put into a team's CRM for its linked people: the firmographics anyone may
-see for free (title, company), what the team accessed (email, its live status, office phone, mobile),
-and the job-change flag. An email or mobile the team has not accessed is not here: it costs credits."""
+"""What Tributary would put into a team's CRM for each linked person.
+
+The firmographics anyone may see for free (title, company), what the team accessed (email, its live
+status, office phone, mobile), and the job-change flag. An email or mobile the team has not accessed
+is not here: it costs credits."""
 
 from __future__ import annotations
 

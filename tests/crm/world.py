@@ -104,11 +104,11 @@ def crm_contact(p: Person, *, with_email: bool) -> dict[str, str]:
 
 
 def build(db_url: str, server: HubSpotServer, n: int, *, team: str = "acme", existing: int = 0,
-          strangers: int = 0, svc: Services | None = None, **settings: object) -> CrmWorld:  # fmt: skip
+          strangers: int = 0, svc: Services | None = None, start: int = 0, **settings: object) -> CrmWorld:  # fmt: skip
     """`n` shared people in the CRM, the first `existing` of them already the team's contacts, plus
     `strangers` people nobody shares (they are contributed, and stay private)."""
     svc = svc or services(db_url, server, **settings)
-    world = people(n)
+    world = people(n, start)
     pids = seed(svc, world)
     svc.accounts.create_team(team, plan="basic")
     admin = svc.accounts.add_member(team, f"admin@{team}.test", role=Role.ADMIN)
