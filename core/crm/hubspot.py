@@ -1,10 +1,10 @@
 """HubSpot's CRM v3 contacts API as a CrmConnector (a private app's token as Bearer).
 
     POST /crm/v3/objects/contacts/search        filterGroups on lastmodifieddate (GTE cursor, epoch ms
-                                                as text), sorts ASCENDING, limit <= 200, `after` paging;
-                                                HubSpot pages no further than 10,000 results, so the
-                                                walk starts a new search from the last last-modified
-                                                seen before it gets there
+                                                as text), sorts ASCENDING, limit <= 200; each page a
+                                                new search from the newest last-modified seen (keyset:
+                                                HubSpot's `after` offsets shift as contacts change,
+                                                and stop at 10,000 results)
     POST /crm/v3/objects/contacts/batch/read    {"properties": [...], "inputs": [{"id": ...}]}   (<= 100)
     POST /crm/v3/objects/contacts/batch/update  {"inputs": [{"id": ..., "properties": {...}}]}  (<= 100)
     GET  /crm/v3/properties/contacts            the contact properties that exist
@@ -39,7 +39,6 @@ from core.sources.http_provider import base_url_problem, parse_retry_after
 DEFAULT_API_URL = "https://api.hubapi.com"
 BATCH_LIMIT = 100  # HubSpot's batch read/update limit
 SEARCH_PAGE_LIMIT = 200  # HubSpot's largest search page
-SEARCH_RESULTS_LIMIT = 10_000  # HubSpot's search pages no further than this
 REQUESTS_PER_WINDOW = 100
 WINDOW_S = 10.0
 MODIFIED = "lastmodifieddate"
@@ -136,36 +135,36 @@ class HubSpotContacts:
     def changed_since(
         self, cursor_ms: int, properties: Sequence[str], *, page_size: int = SEARCH_PAGE_LIMIT
     ) -> Iterator[CrmPage]:
+        """Keyset paging: every page is a new search from the newest last-modified seen so far, never
+        an `after` offset. Offsets shift while contacts change under the walk (the sync's own writes
+        move them to the end), which would skip contacts; and HubSpot pages no further than 10,000."""
         size = max(1, min(page_size, SEARCH_PAGE_LIMIT))
         wanted = sorted({*properties, MODIFIED})
-        start, after, last_ms = cursor_ms, 0, cursor_ms
+        start, at_start = cursor_ms, set[str]()  # ids already yielded whose last-modified is `start`
         while True:
-            if after + size > SEARCH_RESULTS_LIMIT:
-                # The window is used up: search again from the newest last-modified seen (its ties are
-                # read twice; the caller skips what it already has).
-                if last_ms == start:
-                    raise CrmError(
-                        f"HubSpot: more than {SEARCH_RESULTS_LIMIT} contacts share the last-modified {start}; "
-                        "the search cannot page past them"
-                    )
-                start, after = last_ms, 0
             body = {
                 "filterGroups": [{"filters": [{"propertyName": MODIFIED, "operator": "GTE", "value": str(start)}]}],
                 "sorts": [{"propertyName": MODIFIED, "direction": "ASCENDING"}],
                 "properties": wanted,
                 "limit": size,
-                "after": str(after),
+                "after": "0",
             }
             payload = self._call("POST", "/crm/v3/objects/contacts/search", body)
-            page = [_contact(item) for item in _results(payload)]
+            results = [_contact(item) for item in _results(payload)]
+            page = [c for c in results if not (c.modified_ms == start and c.id in at_start)]
             if page:
-                last_ms = page[-1].modified_ms
                 total = _int(payload.get("total", 0), "total")
-                yield CrmPage(page, max(0, total - after - len(page)))
-            following = ((payload.get("paging") or {}).get("next") or {}).get("after")
-            if not page or following is None:
+                yield CrmPage(page, max(0, total - len(results)))
+            if len(results) < size:
                 return
-            after = _int(following, "paging.next.after")
+            if not page:
+                raise CrmError(
+                    f"HubSpot: more than {size} contacts share the last-modified {start}; "
+                    "the search cannot page past them"
+                )
+            newest = page[-1].modified_ms
+            at_start = {c.id for c in page if c.modified_ms == newest} | (at_start if newest == start else set())
+            start = newest
 
     def read(self, ids: Sequence[str], properties: Sequence[str]) -> list[CrmContact]:
         _check_batch(ids)

@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, select, update
 
-from core.accounts import Accounts, MemberInfo
+from core.accounts import Accounts, MemberInfo, TeamInfo
 from core.contributions import contacts_with_updates
 from core.crm.connector import CrmConnector
-from core.crm.credits import AccessOutcome, plan_access, run_access
+from core.crm.credits import plan_access, run_access
 from core.crm.fields import DEFAULT_FIELD_MAP, check_field_map, custom_properties, pull_properties
 from core.crm.pull import PullCounts, Puller
 from core.crm.push import PushCounts, plan_updates, push_batch
-from core.crm.records import REC, WR, linked_records, mark_yielded, writes_for
+from core.crm.records import REC, WR, RecordRow, linked_records, mark_yielded, records_by_crm_id, writes_for
 from core.crm.values import known_values
 from core.errors import AccessDenied, InvalidInput, NotFound, TributaryError
 from storage.db import read_transaction, run_write
@@ -82,6 +82,60 @@ class CrmStatus:
     linked: int
     last_sync_at: datetime | None
     last_sync: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Run:
+    """One sync's state: its cap (spent down as it goes) and its counts."""
+
+    syncs: CrmSyncs
+    team: TeamInfo
+    member: MemberInfo
+    crm: CrmConnector
+    mapping: dict[str, str]
+    cap: int
+    dry_run: bool
+    progress: Callable[[SyncProgress], None]
+    charged: int = 0
+    max_credits: int = 0
+    requests: int = 0
+    over_cap: int = 0
+    pushed: PushCounts = field(default_factory=PushCounts)
+    _moved: set[int] | None = None
+
+    def settle(self, records: list[RecordRow]) -> None:
+        """Buy what the rest of the cap allows for these contacts, then push to them."""
+        engine = self.syncs.engine
+        with read_transaction(engine) as conn:
+            plan = plan_access(conn, self.team, records, self.mapping, self.cap - self.max_credits)
+        self.max_credits += plan.max_credits
+        self.requests += len(plan.emails) + len(plan.mobiles)
+        self.over_cap = max(self.over_cap, plan.skipped_for_cap)
+        if not self.dry_run and (plan.emails or plan.mobiles):
+            self.charged += run_access(self.syncs.data_requests, self.team, self.member, plan).charged_credits
+        if self._moved is None:
+            updates = contacts_with_updates(engine, self.team.id)
+            self._moved = {u.person_id for u in updates if u.person_id is not None}
+        self._push(records)
+
+    def _push(self, records: list[RecordRow]) -> None:
+        engine, counts = self.syncs.engine, self.pushed
+        field_of = {prop: fld for fld, prop in self.mapping.items()}
+        for i in range(0, len(records), PUSH_CHUNK):
+            chunk = records[i : i + PUSH_CHUNK]
+            with read_transaction(engine) as conn:
+                known = known_values(conn, self.team.id, sorted({r.person_id for r in chunk}), self._moved or set())
+                writes = writes_for(conn, [r.id for r in chunk if r.id])
+            planned, yielded = plan_updates(chunk, known, self.mapping, writes)
+            if self.dry_run:
+                counts.contacts_updated += len(planned)
+                counts.values_written += sum(len(u.values) for u in planned)
+                continue
+            if yielded:
+                counts.kept_person_edits += len(yielded)
+                run_write(engine, lambda conn, y=yielded: mark_yielded(conn, y))
+            for j in range(0, len(planned), self.crm.batch_limit):
+                push_batch(engine, self.crm, planned[j : j + self.crm.batch_limit], writes, counts, field_of)
 
 
 @dataclass
@@ -193,56 +247,56 @@ class CrmSyncs:
         row = self._row(team.id)
         if max_credits is not None and max_credits < 0:
             raise InvalidInput("--max-credits: must not be negative")
-        cap = row.max_credits_per_sync if max_credits is None else max_credits
-        progress = on_progress or (lambda p: None)
         crm = self.make_connector(row.kind, self.secret_box().decrypt(row.token_encrypted))
         mapping = dict(row.field_map)
         if not row.properties_ready and not dry_run:
             crm.ensure_properties(custom_properties(mapping))
-            run_write(
-                self.engine, lambda c: c.execute(update(CONN).where(CONN.c.id == row.id).values(properties_ready=True))
-            )
-        member = self.accounts.member(row.member_id, team.id)
-        pulled, cursor, preview = self._pull(row, member, crm, mapping, dry_run, progress)
+            ready = update(CONN).where(CONN.c.id == row.id).values(properties_ready=True)
+            run_write(self.engine, lambda c: c.execute(ready))
+        run = _Run(
+            self, team, self.accounts.member(row.member_id, team.id), crm, mapping,
+            row.max_credits_per_sync if max_credits is None else max_credits, dry_run, on_progress or (lambda p: None),
+        )  # fmt: skip
+        pulled, cursor, preview = self._pull(row, run)
+        # Then everything linked: contacts unchanged in the CRM may have news from our side (an
+        # access, a job change); those pushed page by page above are up to date and cost no call.
         records = self._linked(row.id)
         if preview:
             fresh = {r.crm_id for r in preview}
             records = [r for r in records if r.crm_id not in fresh] + preview
-        with read_transaction(self.engine) as conn:
-            plan = plan_access(conn, team, records, mapping, cap)
-        outcome = AccessOutcome(0, 0, 0)
-        if not dry_run and (plan.emails or plan.mobiles):
-            progress(SyncProgress("access", 0, len(plan.emails) + len(plan.mobiles)))
-            outcome = run_access(self.data_requests, team, member, plan)
-        pushed = self._push(team.id, crm, records, mapping, dry_run, progress)
+        run.settle(records)
         summary = SyncSummary(
-            team.name, dry_run, asdict(pulled), outcome.charged_credits, cap, plan.max_credits,
-            len(plan.emails) + len(plan.mobiles), plan.skipped_for_cap,
-            {k: v for k, v in asdict(pushed).items() if k != "by_field"}, dict(pushed.by_field), crm.calls, cursor,
+            team.name, dry_run, asdict(pulled), run.charged, run.cap, run.max_credits, run.requests, run.over_cap,
+            {k: v for k, v in asdict(run.pushed).items() if k != "by_field"}, dict(run.pushed.by_field), crm.calls,
+            cursor,
         )  # fmt: skip
         if not dry_run:
             run_write(self.engine, lambda c: c.execute(update(CONN).where(CONN.c.id == row.id).values(
                 last_sync_at=utcnow(), last_sync=asdict(summary))))  # fmt: skip
         return summary
 
-    def _pull(self, row, member: MemberInfo, crm: CrmConnector, mapping: dict[str, str], dry_run: bool,
-              progress: Callable[[SyncProgress], None]) -> tuple[PullCounts, int, list]:  # fmt: skip
+    def _pull(self, row, run: _Run) -> tuple[PullCounts, int, list]:
         puller = Puller(
-            self.engine, row.id, member, tuple(sorted(set(mapping.values()))), self.contributions,
-            self.team_contacts, dry_run,
+            self.engine, row.id, run.member, tuple(sorted(set(run.mapping.values()))), self.contributions,
+            self.team_contacts, run.dry_run,
         )  # fmt: skip
         counts = PullCounts()
         cursor = row.cursor_modified_ms
         # Re-read a little before the cursor: a search index lags writes by seconds, and a contact
         # written just before the last pull may only show up now. Unchanged ones are skipped cheaply.
         start = max(0, cursor - self.cursor_overlap_s * 1000)
-        for page in crm.changed_since(start, pull_properties(mapping), page_size=200):
+        for page in run.crm.changed_since(start, pull_properties(run.mapping), page_size=200):
             puller.page(page.contacts, counts)
             cursor = max(cursor, page.contacts[-1].modified_ms)
-            if not dry_run:
+            if not run.dry_run:
                 run_write(self.engine, lambda c, at=cursor: c.execute(
                     update(CONN).where(CONN.c.id == row.id).values(cursor_modified_ms=at)))  # fmt: skip
-            progress(SyncProgress("pull", counts.read, counts.read + page.remaining))
+                # Push this page now: its reads and writes then share the rate limit's waits with
+                # the next pages' matching instead of queueing after the whole pull.
+                with read_transaction(self.engine) as conn:
+                    known = records_by_crm_id(conn, row.id, [c.id for c in page.contacts])
+                run.settle([r for r in known.values() if r.person_id is not None])
+            run.progress(SyncProgress("pull", counts.read, counts.read + page.remaining))
         return counts, cursor, puller.preview
 
     def _linked(self, connection_id: int):
@@ -252,29 +306,6 @@ class CrmSyncs:
                 out.extend(chunk)
                 after = chunk[-1].id
         return out
-
-    def _push(self, team_id: int, crm: CrmConnector, records, mapping: dict[str, str], dry_run: bool,
-              progress: Callable[[SyncProgress], None]) -> PushCounts:  # fmt: skip
-        counts = PushCounts()
-        moved = {u.person_id for u in contacts_with_updates(self.engine, team_id) if u.person_id is not None}
-        field_of = {prop: fld for fld, prop in mapping.items()}
-        for i in range(0, len(records), PUSH_CHUNK):
-            chunk = records[i : i + PUSH_CHUNK]
-            with read_transaction(self.engine) as conn:
-                known = known_values(conn, team_id, sorted({r.person_id for r in chunk}), moved)
-                writes = writes_for(conn, [r.id for r in chunk])
-            planned, yielded = plan_updates(chunk, known, mapping, writes)
-            if dry_run:
-                counts.contacts_updated += len(planned)
-                counts.values_written += sum(len(u.values) for u in planned)
-                continue
-            if yielded:
-                counts.kept_person_edits += len(yielded)
-                run_write(self.engine, lambda conn, y=yielded: mark_yielded(conn, y))
-            for j in range(0, len(planned), crm.batch_limit):
-                push_batch(self.engine, crm, planned[j : j + crm.batch_limit], writes, counts, field_of)
-            progress(SyncProgress("push", min(i + PUSH_CHUNK, len(records)), len(records)))
-        return counts
 
     # ---- the schedule -------------------------------------------------------------------------------
 

@@ -47,7 +47,7 @@ def test_sync_links_dedupes_pushes_and_never_overwrites_a_person(db_url: str, se
     assert server.contacts[world.ids[5]]["email"] == world.people[5].email  # the CRM had none: filled
     assert server.contacts[world.ids[5]]["tributary_email_status"] == "verified"
 
-    # Nothing changed on either side: one search page (the echo of our last write), no reads or writes.
+    # Nothing changed on either side: one search page, no reads or writes.
     server.calls.clear()
     third = world.svc.crm.sync(world.team)
     assert third.pushed["values_written"] == 0
