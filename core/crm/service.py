@@ -26,7 +26,7 @@ from core.crm.fields import DEFAULT_FIELD_MAP, check_field_map, custom_propertie
 from core.crm.pull import PullCounts, Puller
 from core.crm.push import PushCounts, plan_updates, push_batch
 from core.crm.records import REC, WR, RecordRow, linked_records, mark_yielded, records_by_crm_id, writes_for
-from core.crm.values import known_values
+from core.crm.values import known_values, people_with_news
 from core.errors import AccessDenied, InvalidInput, NotFound, TributaryError
 from storage.db import read_transaction, run_write
 from storage.models import CrmConnection
@@ -43,6 +43,9 @@ CONN = CrmConnection.__table__
 KINDS = ("hubspot",)
 PUSH_CHUNK = 1000  # linked contacts planned at a time
 MAX_TOKEN_CHARS = 1024
+
+# Changes committed while the last sync ran may carry a timestamp a little before its end.
+_NEWS_MARGIN = timedelta(minutes=5)
 
 MakeConnector = Callable[[str, str], CrmConnector]  # (kind, token) -> connector
 
@@ -103,11 +106,28 @@ class _Run:
     pushed: PushCounts = field(default_factory=PushCounts)
     _moved: set[int] | None = None
 
-    def settle(self, records: list[RecordRow]) -> None:
-        """Buy what the rest of the cap allows for these contacts, then push to them."""
+    def with_news(self, records: list[RecordRow], since: datetime) -> list[RecordRow]:
+        """The records whose person has news since the last sync, or a job change to flag (the rest
+        were pushed then, or page by page just now when the CRM side changed)."""
+        with read_transaction(self.syncs.engine) as conn:
+            news = people_with_news(conn, self.team.id, sorted({r.person_id for r in records if r.person_id}), since)
+        updates = contacts_with_updates(self.syncs.engine, self.team.id)
+        self._moved = {u.person_id for u in updates if u.person_id is not None}
+        return [r for r in records if r.person_id in news or r.person_id in self._moved]
+
+    def settle(self, records: list[RecordRow], buy_for: list[RecordRow] | None = None) -> None:
+        """Buy what the rest of the cap allows for `buy_for` (default: these contacts), then push to
+        these contacts and to those bought for."""
         engine = self.syncs.engine
+        pool = records if buy_for is None else buy_for
+        if pool is not records and self.cap <= self.max_credits:
+            pool = records  # nothing left to buy with: do not scan every contact for it
         with read_transaction(engine) as conn:
-            plan = plan_access(conn, self.team, records, self.mapping, self.cap - self.max_credits)
+            plan = plan_access(conn, self.team, pool, self.mapping, self.cap - self.max_credits)
+        bought = {*plan.emails, *plan.mobiles}
+        if bought and pool is not records:
+            pushing = {r.crm_id for r in records}
+            records = records + [r for r in pool if r.person_id in bought and r.crm_id not in pushing]
         self.max_credits += plan.max_credits
         self.requests += len(plan.emails) + len(plan.mobiles)
         self.over_cap = max(self.over_cap, plan.skipped_for_cap)
@@ -264,7 +284,10 @@ class CrmSyncs:
         if preview:
             fresh = {r.crm_id for r in preview}
             records = [r for r in records if r.crm_id not in fresh] + preview
-        run.settle(records)
+        to_push = records
+        if row.last_sync_at is not None and not preview:
+            to_push = run.with_news(records, as_utc(row.last_sync_at) - _NEWS_MARGIN)
+        run.settle(to_push, buy_for=records)
         summary = SyncSummary(
             team.name, dry_run, asdict(pulled), run.charged, run.cap, run.max_credits, run.requests, run.over_cap,
             {k: v for k, v in asdict(run.pushed).items() if k != "by_field"}, dict(run.pushed.by_field), crm.calls,

@@ -7,8 +7,9 @@ is not here: it costs credits."""
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, or_, select
 
 from core.crm.fields import PushField
 from storage.models import Company, DataRequest, EmailAddress, Person
@@ -52,6 +53,20 @@ def known_values(
     for pid in person_ids:
         if pid in moved:
             out[pid][PushField.JOB_CHANGE] = "true"
+    return out
+
+
+def people_with_news(conn: Connection, team_id: int, person_ids: Sequence[int], since: datetime) -> set[int]:
+    """Of these people, those whose pushed values may have changed since then: the team accessed
+    something, or the shared person, or one of their emails, changed (a re-check, a bounce)."""
+    out: set[int] = set()
+    for i in range(0, len(person_ids), CHUNK):
+        chunk = person_ids[i : i + CHUNK]
+        out.update(conn.execute(select(_DR.c.person_id).where(
+            _DR.c.team_id == team_id, _DR.c.person_id.in_(chunk), _DR.c.settled_at >= since)).scalars())  # fmt: skip
+        out.update(conn.execute(select(_P.c.id).where(_P.c.id.in_(chunk), _P.c.updated_at >= since)).scalars())
+        out.update(conn.execute(select(_E.c.person_id).where(
+            _E.c.person_id.in_(chunk), or_(_E.c.checked_at >= since, _E.c.created_at >= since))).scalars())  # fmt: skip
     return out
 
 
