@@ -86,11 +86,8 @@ def parse_assignments(words: Sequence[str]) -> dict[str, str]:
 
 
 def custom_properties(mapping: Mapping[str, str]) -> list[PropertySpec]:
-    return [
-        PropertySpec(prop, "Tributary " + field.replace("_", " "))
-        for field, prop in sorted(mapping.items())
-        if prop.startswith(CUSTOM_PREFIX)
-    ]
+    """Every mapped property: the connector creates those the CRM does not have yet."""
+    return [PropertySpec(prop, "Tributary " + field.replace("_", " ")) for field, prop in sorted(mapping.items())]
 
 
 def pull_properties(mapping: Mapping[str, str]) -> list[str]:
