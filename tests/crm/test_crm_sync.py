@@ -92,3 +92,15 @@ def test_bad_token_is_a_clear_error(db_url: str, server: HubSpotServer) -> None:
         world.svc.crm.connect(world.team, "hubspot", "wrong-token")
     with pytest.raises(InvalidInput, match="salesforce"):
         world.svc.crm.connect(world.team, "salesforce", cw.TOKEN)
+
+
+def test_the_schedule_syncs_each_team_once_per_interval(db_url: str, server: HubSpotServer) -> None:
+    world = cw.build(db_url, server, 3)
+    _connect(world)
+    assert world.svc.crm.sync_due() == [world.team]
+    assert world.svc.crm.sync_due() == []  # synced within the interval: nothing to do
+    later = world.svc.crm.status(world.team).last_sync_at + world.svc.crm.sync_interval
+    server.token = "revoked"  # a failing team is logged and skipped, never raised
+    assert world.svc.crm.sync_due(later) == []
+    server.token = cw.TOKEN
+    assert world.svc.crm.sync_due(later) == [world.team]
