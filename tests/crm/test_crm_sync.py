@@ -5,10 +5,12 @@ syncs that move only what changed (counted in API calls), credits only for acces
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import update
 
 from core.crm.connector import CrmAuthError
 from core.errors import InvalidInput
-from storage.models.enums import DataKind
+from storage.models import EmailAddress
+from storage.models.enums import DataKind, EmailStatus
 from tests.crm import world as cw
 from tests.crm.hubspot_server import HubSpotServer
 
@@ -104,3 +106,23 @@ def test_the_schedule_syncs_each_team_once_per_interval(db_url: str, server: Hub
     assert world.svc.crm.sync_due(later) == []
     server.token = cw.TOKEN
     assert world.svc.crm.sync_due(later) == [world.team]
+
+
+def test_a_job_change_reaches_the_crm(db_url: str, server: HubSpotServer) -> None:
+    world = cw.build(db_url, server, 8)
+    _connect(world)
+    admin = world.svc.accounts.members(world.team)[0]
+    world.svc.data_requests.access(world.team, admin.id, world.person_ids[1], DataKind.EMAIL)
+    world.svc.crm.sync(world.team)
+    contact = server.contacts[world.ids[1]]
+    assert contact["tributary_email_status"] == "verified" and not contact.get("tributary_job_change")
+    # Corroborated sources moved the person: their old work email is now update_required.
+    with world.svc.engine.begin() as conn:
+        conn.execute(
+            update(EmailAddress.__table__)
+            .where(EmailAddress.__table__.c.address == world.people[1].email)
+            .values(status=EmailStatus.UPDATE_REQUIRED.value)
+        )
+    world.svc.crm.sync(world.team)
+    assert contact["tributary_job_change"] == "true"
+    assert contact["tributary_email_status"] == "update_required"
