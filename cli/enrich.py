@@ -19,7 +19,7 @@ from core.enrichment.jobs import JobInfo, JobProgress
 jobs_app = typer.Typer(help="Enrichment jobs: list, cancel, status, wait, download.", no_args_is_help=True)
 
 
-def _progress_bar(console: Console) -> Progress:
+def progress_bar(console: Console) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -83,7 +83,7 @@ def enrich(
             say("neither --email nor --mobile: matching and free firmographics only")
         estimate = None
         if dry_run or max_credits is not None or resume:  # a cap's hold is sized by the preview
-            with _progress_bar(console) as bar:
+            with progress_bar(console) as bar:
                 task = bar.add_task("estimating", total=plan.format.data_rows, detail="")
                 estimate = svc.estimate(request, plan, on_row=lambda done: bar.update(task, completed=done))
         if dry_run:
@@ -106,7 +106,7 @@ def _run_job(svc: CsvEnrichment, request: CsvEnrichRequest, plan: CsvPlan, job: 
              console: Console) -> CsvSummary:
     """The job with a progress bar; Ctrl-C leaves it `interrupted` (core) and says what to do next."""
     try:
-        with _progress_bar(console) as bar:
+        with progress_bar(console) as bar:
             task = bar.add_task("enriching", total=plan.format.data_rows, detail="")
 
             def on_progress(p: JobProgress) -> None:
@@ -259,7 +259,7 @@ def _wait(workers, job_id: int, console: Console) -> None:
 
     tick = threading.Event()
     status = workers.status(job_id)
-    with _progress_bar(console) as bar:
+    with progress_bar(console) as bar:
         task = bar.add_task("enriching", total=status.job.progress.total_rows, detail="")
         while not status.finished:
             p = status.job.progress

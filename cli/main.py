@@ -11,6 +11,7 @@ from cli import (
     bounces,
     contacts,
     credits,
+    crm,
     data,
     db,
     digest,
@@ -37,7 +38,7 @@ app = typer.Typer(
 
 for module in (
     db, web, accounts, api_keys, credits, data, verify, phone, bounces, bot, digest, waterfall, enrich, sending,
-    worker, secrets, contacts, sheets_addon,
+    worker, secrets, contacts, sheets_addon, crm,
 ):
     module.register(app)
 

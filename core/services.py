@@ -19,6 +19,8 @@ from core.bounces.refunds import Refunds
 from core.bounces.webhook_secrets import WebhookSecrets
 from core.contributions import Contributions
 from core.credit_history import CreditHistory
+from core.crm.hubspot import HubSpotContacts
+from core.crm.service import CrmSyncs
 from core.data_requests import DataRequests, PersonPreviews, stale_email_rechecker
 from core.enrichment.csv_enrich import CsvEnrichment
 from core.enrichment.jobs import EnrichmentJobs
@@ -218,6 +220,19 @@ class Services:
     @cached_property
     def contributions(self) -> Contributions:
         return Contributions(self.engine, self.settings.contributor_key.get_secret_value())
+
+    @cached_property
+    def crm(self) -> CrmSyncs:
+        st = self.settings
+        return CrmSyncs(
+            self.engine, self.accounts, self.contributions, self.team_contacts, self.data_requests,
+            lambda: self.secret_box,
+            lambda kind, token: HubSpotContacts(
+                st.hubspot_api_url, token, requests_per_10s=st.hubspot_requests_per_10s
+            ),
+            cursor_overlap_s=st.crm_cursor_overlap_s,
+            sync_interval=timedelta(minutes=max(1, st.crm_sync_interval_min)),
+        )  # fmt: skip
 
     @cached_property
     def enrichment_jobs(self) -> EnrichmentJobs:

@@ -114,6 +114,14 @@ class Settings(BaseSettings):
     finder_max_candidates: int = 8
     finder_batch_size: int = 3
 
+    # CRM sync (core/crm/): HubSpot's API base URL, the requests per 10 s the client paces itself to
+    # (HubSpot's limit per app), how far back each incremental pull re-reads (search indexing lags a
+    # write by seconds), and how often the scheduled sync runs (minutes; 0 turns it off).
+    hubspot_api_url: str = "https://api.hubapi.com"
+    hubspot_requests_per_10s: int = Field(default=100, ge=1)
+    crm_cursor_overlap_s: int = Field(default=60, ge=0)
+    crm_sync_interval_min: int = Field(default=60, ge=0)
+
     # Keys the contributor fingerprints (HMAC) in the shared tables. The default is for development
     # only: production MUST set its own secret, kept outside the database (anyone with both can
     # recompute which fingerprint is which team).

@@ -83,6 +83,7 @@ def test_digest_slot_and_schedule(jobs, running_jobs) -> None:  # noqa: F811
     at_quarter = utcnow().replace(minute=15, second=0, microsecond=0)
     assert jobs.due_periodic(at_quarter) == [
         "tributary.enrich.every_minute.pump",
+        "tributary.every_15_min.crm_sync",
         "tributary.every_15_min.send_digests",
         "tributary.every_5_min.close_due_cycles",
         "tributary.every_5_min.process_bounces",

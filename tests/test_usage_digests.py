@@ -114,7 +114,7 @@ def test_weekly_digest_exact_figures(history: History) -> None:
     }
     assert [c.category for c in d.by_category] == list(Category)
     assert _by(d.by_feature, "feature") == {
-        Feature.SLACK: 9, Feature.SHEETS: 4, Feature.CSV: 6, Feature.API: 5, Feature.CLI: 1,
+        Feature.SLACK: 9, Feature.SHEETS: 4, Feature.CSV: 6, Feature.API: 5, Feature.CLI: 1, Feature.CRM: 0,
     }
     ids = history.ids
     assert [(m.member_id, m.email, m.credits) for m in d.by_member] == [

@@ -3,7 +3,8 @@
 Schedule (crontab, UTC):
 - every minute: expire holds and credits that are due; poll the bounce mailbox (if configured);
 - every 5 minutes: close billing cycles that ended; decide bounces left undecided;
-- every 15 minutes: send due usage digests (the digest engineer's function, when installed).
+- every 15 minutes: send due usage digests (the digest engineer's function, when installed);
+  sync the CRMs whose last sync is older than TRIBUTARY_CRM_SYNC_INTERVAL_MIN (core/crm/service.py).
 Every task is idempotent (see maintenance.py), so a run repeated, or run by two workers at once,
 changes nothing more than one run. The mailbox poll also takes a huey lock so that two workers do
 not download the same messages at the same time (an efficiency, not what makes it correct).
@@ -98,6 +99,12 @@ class Jobs:
                 lambda: send_due_digests(services, deliver_digest)
             ),
         ]
+        if services.settings.crm_sync_interval_min:
+            self.periodic.append(
+                h.periodic_task(crontab(minute="*/15"), name=TASK_PREFIX + "every_15_min.crm_sync")(
+                    lambda: services.crm.sync_due()
+                )
+            )
 
     def due_periodic(self, at: datetime) -> list[str]:
         """Names of the periodic tasks the scheduler would enqueue at `at` (UTC)."""

@@ -17,6 +17,7 @@ from storage.models.contacts import (
     TeamContact,
 )
 from storage.models.contributor import CompanyNameKey, ContactCandidate, ContributionObservation, PersonNameKey
+from storage.models.crm import CrmConnection, CrmRecord, CrmWrite
 from storage.models.digests import DigestDeliveryRecord, DigestPreference
 from storage.models.enrichment import EnrichmentJob, EnrichmentRow
 from storage.models.job_chunks import EnrichmentChunk, EnrichmentClaim, EnrichmentJobInput
@@ -61,6 +62,9 @@ __all__ = [
     "ContactCandidate",
     "ContributionObservation",
     "CreditLot",
+    "CrmConnection",
+    "CrmRecord",
+    "CrmWrite",
     "DataRequest",
     "DigestDeliveryRecord",
     "DigestPreference",

@@ -55,6 +55,7 @@ class Feature(StrEnum):
     CSV = "csv"
     API = "api"
     CLI = "cli"
+    CRM = "crm"  # a CRM sync's data requests
 
 
 class ContactSource(StrEnum):

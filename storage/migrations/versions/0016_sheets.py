@@ -1,7 +1,7 @@
 """sheets: the Google Sheets add-on's jobs (with their rows' placement) and team domain restrictions
 
-Revision ID: 0015_sheets
-Revises: 0014_job_chunks
+Revision ID: 0016_sheets
+Revises: 0015_rate_windows
 """
 
 from collections.abc import Sequence
@@ -11,8 +11,8 @@ import sqlmodel
 from alembic import op
 
 
-revision: str = "0015_sheets"
-down_revision: str | None = "0014_job_chunks"
+revision: str = "0016_sheets"
+down_revision: str | None = "0015_rate_windows"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

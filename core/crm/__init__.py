@@ -1,0 +1,1 @@
+"""CRM sync: a team's CRM contacts become its contacts, and what Tributary knows goes back to the CRM."""
