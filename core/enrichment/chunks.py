@@ -34,6 +34,7 @@ import logging
 import os
 import socket
 import threading
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import asdict, dataclass, fields, replace
@@ -54,8 +55,9 @@ from core.enrichment.jobs import (
     _PersonEntry,
     _PersonOutcome,
 )
-from core.enrichment.rows import RowInput, RowOutput
+from core.enrichment.rows import UNDONE_ERRORS, RowInput, RowOutput
 from core.errors import InvalidInput, NotFound
+from core.ledger import HoldNotPending
 from core.normalize.contact import ContactQuery
 from storage.db import is_sqlite, read_transaction, run_write
 from storage.models import (
@@ -64,9 +66,10 @@ from storage.models import (
     EnrichmentJob,
     EnrichmentJobInput,
     EnrichmentRow,
+    LedgerHold,
 )
 from storage.models.enrichment import JobStatus
-from storage.models.enums import DataRequestStatus
+from storage.models.enums import DataRequestStatus, HoldStatus
 from storage.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -76,6 +79,7 @@ _ROW = EnrichmentRow.__table__
 _IN = EnrichmentJobInput.__table__
 _CH = EnrichmentChunk.__table__
 _CL = EnrichmentClaim.__table__
+_HOLD = LedgerHold.__table__
 
 CHUNK_ROWS = 500
 DEFAULT_LEASE_S = 60
@@ -84,6 +88,7 @@ QUEUE_LEASE_FACTOR = 10  # a queued chunk not taken within this many leases is r
 MAX_BACK_OFF_S = 3600  # the longest a failing chunk waits before its next attempt
 POLL_S = 0.05  # how often a chunk waiting on another chunk's person reads the claims
 SUBMIT_CHUNKS_PER_TX = 20
+HOLD_RENEW_FRACTION = 0.5  # a cap hold with less than this part of its timeout left is extended
 PUMP_LOCK_KEY = 0x74726962  # PostgreSQL advisory lock: one pump at a time (SQLite: BEGIN IMMEDIATE)
 
 PENDING, QUEUED, LEASED, DONE = "pending", "queued", "leased", "done"
@@ -124,6 +129,16 @@ class _Lease:
     rows: list
 
 
+@dataclass(frozen=True)
+class WrittenChunk:
+    """What a written chunk hands on: its job, the queries of rows that matched no shared person
+    (contributed as an in-process run contributes them) and the people its rows matched."""
+
+    job: JobInfo
+    unmatched: list[ContactQuery]
+    person_ids: list[int]
+
+
 def encode_row(cells: list[str], row: RowInput) -> list:
     query = {k: v for k, v in asdict(row.query).items() if v is not None}
     return [list(cells), query, row.problem]
@@ -160,6 +175,8 @@ class ChunkEngine:
         self.lease_s = lease_s
         self.team_chunks = team_chunks
         self.enqueue: Callable[[int, int], None] | None = None
+        # Called after each chunk is written (installed by the task registry; see WrittenChunk).
+        self.on_written: Callable[[WrittenChunk], None] | None = None
         self.watch: Callable[[int, int, datetime], None] | None = None
 
     # ---- submitting --------------------------------------------------------------------------
@@ -199,6 +216,56 @@ class ChunkEngine:
         log.info("job submitted to workers", extra={"job_id": job.id, "chunks": count})
         self.pump(job.team_id)
         return count
+
+    def resume(self, job_id: int, *, max_credits: int | None = None) -> JobInfo:
+        """Run again the rows a spend cap or the wallet left undone (an `incomplete` job), from a new
+        hold (`max_credits`: the whole job's cap, what earlier runs spent included; None keeps it).
+        Their stored rows are deleted and their chunks run again; every other row stays as written
+        and is not looked up again. Refused for a job that was not handed to the workers."""
+        self.meta(job_id)
+        job = self.jobs.job(job_id)
+        if job.status != JobStatus.INCOMPLETE:
+            raise InvalidInput(f"job {job_id} is {job.status}: only an incomplete job on the workers resumes")
+        job = self.jobs.resume(job_id, max_credits=max_credits)
+        now = utcnow()
+
+        def op(conn: Connection) -> None:
+            undone = _undone_rows(conn, job_id)
+            outs = [RowOutput.from_stored(r.row_index, r.person_id, r.credits_charged, r.output) for r in undone]
+            indexes = [o.index for o in outs]
+            for start in range(0, len(indexes), 500):
+                part = indexes[start : start + 500]
+                conn.execute(delete(_ROW).where(_ROW.c.job_id == job_id, _ROW.c.row_index.in_(part)))
+            # An undone row may carry credits (email paid, mobile stopped by the cap): they leave
+            # charged_credits with the row, and the redone row reports them again (_ChunkRun.recheck).
+            conn.execute(
+                update(_JOB)
+                .where(_JOB.c.id == job_id)
+                .values(
+                    done_rows=_JOB.c.done_rows - len(outs),
+                    matched_rows=_JOB.c.matched_rows - sum(o.matched for o in outs),
+                    found_rows=_JOB.c.found_rows - sum(o.found for o in outs),
+                    charged_credits=_JOB.c.charged_credits - sum(o.credits_charged for o in outs),
+                    finished_at=None,
+                    updated_at=now,
+                )
+            )
+            firsts = dict(conn.execute(select(_CH.c.first_row, _CH.c.id).where(_CH.c.job_id == job_id)).all())
+            starts = sorted(firsts)
+            redo = sorted({firsts[starts[bisect_right(starts, i) - 1]] for i in indexes})
+            if redo:
+                conn.execute(
+                    update(_CH)
+                    .where(_CH.c.id.in_(redo))
+                    .values(state=PENDING, owner=None, lease_until=None, updated_at=now)
+                )
+            else:
+                self._finalize(conn, conn.execute(select(_JOB).where(_JOB.c.id == job_id)).one(), now)
+
+        run_write(self.engine, op)
+        log.info("job resumed on workers", extra={"job_id": job_id})
+        self.pump(job.team_id)
+        return self.jobs.job(job_id)
 
     def _finish_empty(self, job_id: int) -> None:
         def op(conn: Connection) -> None:
@@ -320,6 +387,40 @@ class ChunkEngine:
         log.warning("chunk lease expired: worker presumed dead", extra={"chunk_id": chunk_id})
         self.pump(row.team_id)
 
+    # ---- the cap's hold ----------------------------------------------------------------------
+
+    def renew_holds(self, job_id: int | None = None, *, now: datetime | None = None) -> int:
+        """Keep the cap holds of running worker jobs alive: a hold with less than half its timeout
+        left is extended by a whole timeout (core.ledger `extend`), so a job that runs longer than
+        the hold timeout keeps its cap. Called at every chunk's start and by the minute's pump; a
+        job nobody works on any more (no chunk starts, no pump) lets its hold time out as before.
+        Returns the holds extended."""
+        now = now or utcnow()
+        timeout_s = self.jobs.hold_timeout_s
+        due = now + timedelta(seconds=timeout_s * HOLD_RENEW_FRACTION)
+        query = (
+            select(_JOB.c.id, _JOB.c.team_id, _JOB.c.hold_id)
+            .join(_IN, _IN.c.job_id == _JOB.c.id)
+            .join(_HOLD, _HOLD.c.id == _JOB.c.hold_id)
+            .where(
+                _JOB.c.status == JobStatus.RUNNING.value,
+                _HOLD.c.status == HoldStatus.PENDING.value,
+                _HOLD.c.expires_at < due,
+            )
+        )
+        if job_id is not None:
+            query = query.where(_JOB.c.id == job_id)
+        with read_transaction(self.engine) as conn:
+            holds = conn.execute(query).all()
+        extended = 0
+        for job in holds:
+            try:
+                self.jobs.ledger.extend(job.team_id, job.hold_id, timeout_s=timeout_s, now=now)
+                extended += 1
+            except HoldNotPending:
+                log.warning("cap hold timed out before it was renewed", extra={"job_id": job.id})
+        return extended
+
     # ---- running one chunk -------------------------------------------------------------------
 
     def run_chunk(self, chunk_id: int, attempt: int) -> str:
@@ -327,6 +428,7 @@ class ChunkEngine:
         lease = self._take(chunk_id, attempt, worker_id())
         if lease is None:
             return "stale"
+        self.renew_holds(lease.job_id)
         extra = {"job_id": lease.job_id, "chunk_id": chunk_id, "chunk_index": lease.chunk_index}
         log.info("chunk leased", extra=extra)
         if self.watch is not None:
@@ -469,7 +571,7 @@ class ChunkEngine:
                     done_rows=_JOB.c.done_rows + len(outputs),
                     matched_rows=_JOB.c.matched_rows + sum(o.matched for o in outputs),
                     found_rows=_JOB.c.found_rows + sum(o.found for o in outputs),
-                    error_rows=_JOB.c.error_rows + sum(bool(o.error) for o in outputs),
+                    error_rows=_JOB.c.error_rows + sum(bool(o.error) and not o.undone for o in outputs),
                     charged_credits=_JOB.c.charged_credits + sum(r.credits_charged for r in rows),
                     updated_at=now,
                 )
@@ -526,8 +628,11 @@ class ChunkEngine:
         conn.execute(delete(_CL).where(_CL.c.job_id == job.id))
         values: dict = {"updated_at": now}
         if job.status == JobStatus.RUNNING.value:
-            self.jobs._release_hold(conn, job.team_id, job.hold_id, f"enrich-job:{job.id}:finish", now)
-            values.update(status=JobStatus.DONE.value, finished_at=now)
+            self.jobs._release_hold(conn, job.team_id, job.hold_id, f"enrich-job:{job.id}:finish:{job.runs}", now)
+            if _undone_rows(conn, job.id, limit=1):
+                values.update(status=JobStatus.INCOMPLETE.value)  # `resume` finishes exactly those rows
+            else:
+                values.update(status=JobStatus.DONE.value, finished_at=now)
         conn.execute(update(_JOB).where(_JOB.c.id == job.id).values(**values))
         metrics.JOBS_FINISHED.inc()
         log.info("job finished", extra={"job_id": job.id})
@@ -619,6 +724,12 @@ class ChunkEngine:
         return bool(row.cancel_requested) or row.status != JobStatus.RUNNING.value
 
 
+def _undone_rows(conn: Connection, job_id: int, *, limit: int | None = None) -> list:
+    """The job's stored rows the spend cap or the wallet left undone (see UNDONE_ERRORS)."""
+    query = select(_ROW).where(_ROW.c.job_id == job_id, _ROW.c.output["error"].as_string().in_(UNDONE_ERRORS))
+    return conn.execute(query if limit is None else query.limit(limit)).all()
+
+
 def _claim_insert(engine):
     if is_sqlite(engine):
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
@@ -660,6 +771,9 @@ class _ChunkRun(_JobRun):
 
     def _execute(self) -> str:
         rows = [decode_row(self.lease.first_row + i, r) for i, r in enumerate(self.lease.rows)]
+        if self.job.runs > 1:  # a resumed job: rows written by an earlier run stay as they are
+            stored = self._stored(rows[0].index, rows[-1].index)
+            rows = [r for r in rows if r.index not in stored]
         self.cancelled = self.chunks.cancel_requested(self.job.id)
         if self.cancelled and not self.chunks.owns_claims(self.lease):
             # Nothing of this chunk was looked up: every row is "not reached", no matching needed.
@@ -683,7 +797,8 @@ class _ChunkRun(_JobRun):
                 entry.future.set_result(outcome if own else replace(outcome, credits=0))
             elif own:
                 mine.append(person_id)
-                if claim.attempt != self.lease.attempt:
+                # An earlier attempt, or an earlier run, may have paid for this person unreported.
+                if claim.attempt != self.lease.attempt or self.job.runs > 1:
                     self.recheck.add(person_id)
             else:
                 others.append(person_id)
@@ -692,8 +807,22 @@ class _ChunkRun(_JobRun):
         if DRAINING.is_set() and not self.cancelled:
             raise _Drained()
         outputs = [self._output(item) for item in items]
+        self._share(rows, outputs)
         self.chunks.store(self.lease, outputs)
         return "cancelled" if self.cancelled else "done"
+
+    def _share(self, rows: list[RowInput], outputs: list[RowOutput]) -> None:
+        """The chunk's rows go where an in-process run sends them (the hook: contributions of
+        unmatched rows, matched people as the member's contacts), before the chunk is written, so
+        a finished job has shared everything. A chunk run again shares again: both are idempotent
+        for one team (a team's second upload of a record is a duplicate, a contact is saved once)."""
+        if self.chunks.on_written is None:
+            return
+        pairs = zip(rows, outputs, strict=True)
+        unmatched = [r.query for r, o in pairs if o.person_id is None and not o.error and r.problem is None]
+        people = sorted({o.person_id for o in outputs if o.person_id is not None})
+        if unmatched or people:
+            self.chunks.on_written(WrittenChunk(self.job, unmatched, people))
 
     def _output(self, item: RowOutput | _Pending) -> RowOutput:
         if not isinstance(item, _Pending):
@@ -781,9 +910,11 @@ def _paid_by_job(run: _ChunkRun, result: AccessResult) -> int:
     )
     if cost is None or not cost.credits:
         return 0
-    if run.budget.hold_id is not None and cost.from_hold_id != run.budget.hold_id:
-        return 0
+    if run.budget.hold_id is not None and cost.from_hold_id != run.budget.hold_id and run.job.runs == 1:
+        return 0  # a resumed job's earlier runs paid from earlier holds of the same job
     return int(cost.credits)
 
 
-__all__ = ["DRAINING", "ChunkEngine", "ChunkState", "LeaseLost", "decode_row", "encode_row", "worker_id"]
+__all__ = [
+    "DRAINING", "ChunkEngine", "ChunkState", "LeaseLost", "WrittenChunk", "decode_row", "encode_row", "worker_id",
+]
