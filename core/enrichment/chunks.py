@@ -21,6 +21,24 @@ core/enrichment/jobs.py hold across workers:
   people, stops looking up, and writes the rows whose people are known (their credits were taken).
 - Drain: a worker told to stop (SIGTERM, `DRAINING`) stops looking up at the next batch, keeps the
   outcomes it has in the claims, and releases its chunk to another worker.
+- A binding cap: which people a cap lets through depends on the order lookups settle in, on workers
+  as in-process (a pool of lookups in flight there too), so two runs of one file under a cap that
+  binds differ in WHICH people are left undone, never in how much is spent (at most the cap, every
+  credit on a row). The rule that makes the outcome identical: rows a cap (or the wallet) stops say
+  so (`not enriched: spend cap reached|out of credits`) and the job ends `incomplete`; `resume`
+  (more credits, or a higher cap) deletes exactly those rows and runs their chunks again from a new
+  hold, everything else staying as written. Once nothing is left undone the output is the one of
+  a single in-process run whose cap never bound, row for row, credits included (each person's
+  credits on their first row; a person paid in the first run and finished in the resume reports
+  that payment again, from the data-requests service, as the in-process resume does). Ordering
+  the cap's use by input order instead would serialise the lookups of the whole job, or reserve
+  each person's worst case in input order before any lookup (a matching pass over the file first,
+  and a cap that buys fewer people): neither is worth a throughput or a spend the user can see.
+- Cap hold: a job's hold times out like any hold (TRIBUTARY_ENRICH_HOLD_TIMEOUT_S); while a worker
+  job runs, every chunk's start and the minute's pump extend a hold that has less than half its
+  timeout left (`renew_holds`), so a long job keeps its cap; one nobody works on times out.
+- Sharing: a chunk's unmatched rows are contributed and its matched people saved as the member's
+  contacts, as an in-process CSV run does (the `on_written` hook, core/jobs/enrichment_tasks.py).
 
 Fairness (see README "Jobs on workers"): at most `team_chunks` chunks of one team are queued or
 running at a time; when one finishes, the team's next chunk is enqueued, taken round-robin over the

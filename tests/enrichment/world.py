@@ -31,16 +31,23 @@ class Person:
     email: str | None  # known to the database
     status: EmailStatus | None
     mobile: str | None
+    company: str = "Initech"
+    domain: str = DOMAIN
 
 
-def people(n: int = 12) -> list[Person]:
+def people(n: int = 12, *, per_company: int | None = None) -> list[Person]:
+    """`per_company`: spread the people over companies of that many (default: all at Initech), as
+    a big file's people are; matching by name compares a row with its company's people."""
     out = []
     for i in range(n):
         kind = i % 4
+        company, domain = "Initech", DOMAIN
+        if per_company:
+            company, domain = f"Initech {i // per_company}", f"initech{i // per_company}.example"
         status = [EmailStatus.VERIFIED, EmailStatus.VERIFIED, EmailStatus.ACCEPT_ALL, None][kind]
-        email = f"p{i}.last{i}@{DOMAIN}" if status else None
-        mobile = f"+1415555{100 + i:04d}" if kind in (0, 2) else None
-        out.append(Person(f"Pat{i}", f"Lastname{i}", email, status, mobile))
+        email = f"p{i}.last{i}@{domain}" if status else None
+        mobile = f"+1415{5550100 + i:07d}" if kind in (0, 2) else None
+        out.append(Person(f"Pat{i}", f"Lastname{i}", email, status, mobile, company, domain))
     return out
 
 
@@ -54,8 +61,8 @@ def seed(engine: Engine, world: list[Person]) -> None:
                 first_name=p.first,
                 last_name=p.last,
                 title="Engineer",
-                company="Initech",
-                domain=DOMAIN,
+                company=p.company,
+                domain=p.domain,
                 emails=[NewEmail(p.email, p.status, 90, now)] if p.email else [],
                 phones=[NewPhone(p.mobile, PhoneKind.MOBILE, PhoneStatus.VALID, "mobile")] if p.mobile else [],
             ),
@@ -63,7 +70,7 @@ def seed(engine: Engine, world: list[Person]) -> None:
 
 
 def row(p: Person, note: str = "") -> list[str]:
-    return [p.first, p.last, "Initech", f"https://www.{DOMAIN}/about", "", note]
+    return [p.first, p.last, p.company, f"https://www.{p.domain}/about", "", note]
 
 
 def write_csv(path: Path, rows: list[list[str]]) -> Path:
