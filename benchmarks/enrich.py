@@ -564,6 +564,7 @@ def measure_on_workers(n: int, args: argparse.Namespace, tmp: Path, phones) -> W
         env = {
             **os.environ,
             "TRIBUTARY_DATABASE_URL": db_url,
+            "TRIBUTARY_DEVELOPMENT": "true",  # throwaway workers: no production keys to check
             "TRIBUTARY_REDIS_URL": args.redis,
             "TRIBUTARY_HUEY_NAME": f"bench-{uuid.uuid4().hex[:8]}",
             "TRIBUTARY_PROVIDERS": json.dumps(providers),
@@ -578,7 +579,7 @@ def measure_on_workers(n: int, args: argparse.Namespace, tmp: Path, phones) -> W
         for vendor in vendors:  # the set-up asked nothing, but count from here
             vendor.requests = vendor.rejected = 0
         spy = [] if not args.py_spy else [
-            str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw", "--rate", "200",
+            str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw", "--rate", "200", "--gil",
             "--nonblocking", "-o",
         ]
         for i in range(n):
@@ -615,7 +616,7 @@ def measure_on_workers(n: int, args: argparse.Namespace, tmp: Path, phones) -> W
         cpu2 = _children_cpu_s()
         with (workdir / "out.csv").open(newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
-        credits = sum(int(r["credits_charged"] or 0) for r in rows)
+        credits = sum(int(r["tributary_credits_charged"] or 0) for r in rows)
         spent = before - accounts.ledger.balance(team_id).total_credits
         engine.dispose()
     finally:

@@ -52,14 +52,16 @@ import logging
 import os
 import socket
 import threading
+import time
 from bisect import bisect_right
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timedelta
 from itertools import islice
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, case, delete, func, insert, select, update
 
 from core import metrics
 from core.data_requests import AccessResult
@@ -105,6 +107,7 @@ TEAM_CHUNKS_IN_QUEUE = 2
 QUEUE_LEASE_FACTOR = 10  # a queued chunk not taken within this many leases is re-enqueued
 MAX_BACK_OFF_S = 3600  # the longest a failing chunk waits before its next attempt
 POLL_S = 0.05  # how often a chunk waiting on another chunk's person reads the claims
+CANCEL_CHECK_S = 0.25  # how often a running chunk reads the job's cancel flag
 SUBMIT_CHUNKS_PER_TX = 20
 HOLD_RENEW_FRACTION = 0.5  # a cap hold with less than this part of its timeout left is extended
 PUMP_LOCK_KEY = 0x74726962  # PostgreSQL advisory lock: one pump at a time (SQLite: BEGIN IMMEDIATE)
@@ -626,23 +629,25 @@ class ChunkEngine:
 
     def _finalize(self, conn: Connection, job, now: datetime) -> None:
         """Credits move to each person's first row in input order; the cap's hold is released."""
+        credited = case((_ROW.c.credits_charged != 0, _ROW.c.row_index))
         paid = conn.execute(
-            select(_ROW.c.person_id, func.min(_ROW.c.row_index), func.sum(_ROW.c.credits_charged))
+            select(
+                _ROW.c.person_id, func.min(_ROW.c.row_index), func.sum(_ROW.c.credits_charged),
+                func.count(credited), func.min(credited),
+            )
             .where(_ROW.c.job_id == job.id, _ROW.c.person_id.is_not(None))
             .group_by(_ROW.c.person_id)
             .having(func.sum(_ROW.c.credits_charged) > 0)
         ).all()
-        for person_id, first, total in paid:
-            conn.execute(
-                update(_ROW)
-                .where(_ROW.c.job_id == job.id, _ROW.c.person_id == person_id, _ROW.c.row_index != first)
-                .values(credits_charged=0)
-            )
-            conn.execute(
-                update(_ROW)
-                .where(_ROW.c.job_id == job.id, _ROW.c.row_index == first)
-                .values(credits_charged=int(total))
-            )
+        # Only people whose credits are not already all on their first row move (usually none).
+        moves = [
+            dict(b_job=job.id, b_person=person_id, b_first=first, b_total=int(total))
+            for person_id, first, total, rows_credited, first_credited in paid
+            if rows_credited != 1 or first_credited != first
+        ]
+        if moves:
+            conn.execute(_UNCREDIT_LATER_ROWS, moves)
+            conn.execute(_CREDIT_FIRST_ROW, moves)
         conn.execute(delete(_CL).where(_CL.c.job_id == job.id))
         values: dict = {"updated_at": now}
         if job.status == JobStatus.RUNNING.value:
@@ -714,21 +719,14 @@ class ChunkEngine:
         return run_write(self.engine, op)
 
     def save_outcomes(self, lease: _Lease, outcomes: dict[int, _PersonOutcome]) -> None:
+        """One prebuilt UPDATE, executed for many people in one round trip (executemany)."""
         if not outcomes:
             return
-
-        def op(conn: Connection) -> None:
-            for person_id, outcome in outcomes.items():
-                conn.execute(
-                    update(_CL)
-                    .where(
-                        _CL.c.job_id == lease.job_id, _CL.c.person_id == person_id,
-                        _CL.c.chunk_id == lease.chunk_id, _CL.c.outcome.is_(None),
-                    )
-                    .values(outcome=asdict(outcome))
-                )
-
-        run_write(self.engine, op)
+        params = [
+            dict(b_job=lease.job_id, b_person=person_id, b_chunk=lease.chunk_id, b_outcome=_outcome_json(outcome))
+            for person_id, outcome in outcomes.items()
+        ]
+        run_write(self.engine, lambda conn: conn.execute(_SAVE_OUTCOME, params))
 
     def owns_claims(self, lease: _Lease) -> bool:
         with read_transaction(self.engine) as conn:
@@ -757,6 +755,32 @@ def _claim_insert(engine):
 
 
 _OUTCOME_FIELDS = {f.name for f in fields(_PersonOutcome)}
+_UNCREDIT_LATER_ROWS = (
+    update(_ROW)
+    .where(
+        _ROW.c.job_id == bindparam("b_job"), _ROW.c.person_id == bindparam("b_person"),
+        _ROW.c.row_index != bindparam("b_first"), _ROW.c.credits_charged != 0,
+    )
+    .values(credits_charged=0)
+)
+_CREDIT_FIRST_ROW = (
+    update(_ROW)
+    .where(_ROW.c.job_id == bindparam("b_job"), _ROW.c.row_index == bindparam("b_first"))
+    .values(credits_charged=bindparam("b_total"))
+)
+_SAVE_OUTCOME = (
+    update(_CL)
+    .where(
+        _CL.c.job_id == bindparam("b_job"), _CL.c.person_id == bindparam("b_person"),
+        _CL.c.chunk_id == bindparam("b_chunk"), _CL.c.outcome.is_(None),
+    )
+    .values(outcome=bindparam("b_outcome", type_=_CL.c.outcome.type))
+)
+
+
+def _outcome_json(outcome: _PersonOutcome) -> dict:
+    """The outcome's non-empty fields (the rest are the dataclass defaults): a smaller claim row."""
+    return {name: value for name in _OUTCOME_FIELDS if (value := getattr(outcome, name)) not in ("", 0)}
 
 
 def _outcome_from(stored: dict) -> _PersonOutcome:
@@ -854,8 +878,12 @@ class _ChunkRun(_JobRun):
         check the cancel flag, the drain flag and the lease between batches."""
         batches: list[Future] = []
         queue = list(mine)
-        saved: set[int] = set()
+        finished: deque[int] = deque()  # people whose lookup ended, to save (appended by the pool's threads)
+        for person_id, entry in entries.items():
+            if entry.future is not None:
+                entry.future.add_done_callback(lambda _f, p=person_id: finished.append(p))
         waiting = set(others)
+        next_cancel_check = 0.0
         while True:
             stopping = self.cancelled or DRAINING.is_set()
             if stopping:
@@ -870,26 +898,29 @@ class _ChunkRun(_JobRun):
             running = [f for f in batches if not f.done()]
             if running:
                 wait(running, timeout=POLL_S, return_when=FIRST_COMPLETED)
-            self._save(entries, saved)
+            self._save(entries, finished)
             self._beat()
-            self.cancelled = self.cancelled or self.chunks.cancel_requested(self.job.id)
+            if time.monotonic() >= next_cancel_check:  # a cancel is read a few times a second, not per batch
+                self.cancelled = self.cancelled or self.chunks.cancel_requested(self.job.id)
+                next_cancel_check = time.monotonic() + CANCEL_CHECK_S
             if waiting and not stopping and not running:
                 queue = self._poll_others(entries, waiting)
                 if not queue and waiting:
                     threading.Event().wait(POLL_S)
             if not running and not queue and (not waiting or stopping):
-                self._save(entries, saved)
+                self._save(entries, finished)
                 return
 
-    def _save(self, entries: dict[int, _PersonEntry], saved: set[int]) -> None:
+    def _save(self, entries: dict[int, _PersonEntry], finished: deque[int]) -> None:
+        """Store the outcomes of this chunk's own lookups that ended since the last call."""
         done: dict[int, _PersonOutcome] = {}
-        for person_id, entry in entries.items():
-            if person_id in saved or entry.future is None or not entry.future.done() or entry.future.cancelled():
+        while finished:
+            person_id = finished.popleft()
+            future = entries[person_id].future
+            if future is None or future.cancelled() or future.exception() is not None or person_id in self.other_ids:
                 continue
-            if entry.future.exception() is None:
-                done[person_id] = entry.future.result()
-            saved.add(person_id)
-        self.chunks.save_outcomes(self.lease, {p: o for p, o in done.items() if p not in self.other_ids})
+            done[person_id] = future.result()
+        self.chunks.save_outcomes(self.lease, done)
 
     def _poll_others(self, entries: dict[int, _PersonEntry], waiting: set[int]) -> list[int]:
         claims = self.chunks.claims(self.job.id, sorted(waiting))

@@ -59,6 +59,7 @@ def size() -> tuple[int, int, int]:
 
 
 BIG = pytest.mark.parametrize("size", [(BIG_ROWS, BIG_PEOPLE, BIG_CHUNK_ROWS)], ids=["20000-rows"])
+BIG_TIMEOUT_S = 900  # a bound for a loaded shared machine (pytest-timeout's default is 300 s)
 
 
 @pytest.fixture
@@ -149,6 +150,7 @@ def _check_money(svc, team: str, out: list[list[str]], rows: list[list[str]], ca
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(BIG_TIMEOUT_S)
 @BIG
 def test_three_workers_one_killed_mid_chunk_a_binding_cap_then_resumed_write_what_one_process_writes(
     setup, workers, tmp_path
@@ -193,6 +195,7 @@ def test_three_workers_one_killed_mid_chunk_a_binding_cap_then_resumed_write_wha
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(BIG_TIMEOUT_S)
 @BIG
 def test_a_cancel_in_the_middle_reaches_every_worker_and_rows_say_what_the_ledger_took(
     setup, workers, tmp_path

@@ -14,9 +14,10 @@ from core.accounts import Accounts
 from core.data_requests import DataRequests
 from core.enrichment.csv_enrich import CsvEnrichment
 from core.enrichment.jobs import EnrichmentJobs
-from core.people.contacts import NewEmail, NewPerson, NewPhone, add_person
+from core.people.contacts import NewEmail, NewPerson, NewPhone, add_person_in
 from core.people.types import EmailFinding, PersonInfo, PhoneFinding
 from core.sources.database import DatabaseSource
+from storage.db import run_write
 from storage.models.enums import EmailStatus, PhoneKind, PhoneStatus
 from storage.timeutil import utcnow
 
@@ -52,21 +53,24 @@ def people(n: int = 12, *, per_company: int | None = None) -> list[Person]:
 
 
 def seed(engine: Engine, world: list[Person]) -> None:
+    """The people, 500 to a transaction (a 2,000-person world seeds in seconds, not minutes)."""
     now = utcnow()
-    for p in world:
-        add_person(
-            engine,
-            NewPerson(
-                full_name=f"{p.first} {p.last}",
-                first_name=p.first,
-                last_name=p.last,
-                title="Engineer",
-                company=p.company,
-                domain=p.domain,
-                emails=[NewEmail(p.email, p.status, 90, now)] if p.email else [],
-                phones=[NewPhone(p.mobile, PhoneKind.MOBILE, PhoneStatus.VALID, "mobile")] if p.mobile else [],
-            ),
+    new = [
+        NewPerson(
+            full_name=f"{p.first} {p.last}",
+            first_name=p.first,
+            last_name=p.last,
+            title="Engineer",
+            company=p.company,
+            domain=p.domain,
+            emails=[NewEmail(p.email, p.status, 90, now)] if p.email else [],
+            phones=[NewPhone(p.mobile, PhoneKind.MOBILE, PhoneStatus.VALID, "mobile")] if p.mobile else [],
         )
+        for p in world
+    ]
+    for start in range(0, len(new), 500):
+        part = new[start : start + 500]
+        run_write(engine, lambda conn, part=part: [add_person_in(conn, person) for person in part])
 
 
 def row(p: Person, note: str = "") -> list[str]:
