@@ -107,6 +107,7 @@ TEAM_CHUNKS_IN_QUEUE = 2
 QUEUE_LEASE_FACTOR = 10  # a queued chunk not taken within this many leases is re-enqueued
 MAX_BACK_OFF_S = 3600  # the longest a failing chunk waits before its next attempt
 POLL_S = 0.05  # how often a chunk waiting on another chunk's person reads the claims
+MAX_POLL_S = 0.4  # the longest a waiting chunk goes without reading the claims
 CANCEL_CHECK_S = 0.25  # how often a running chunk reads the job's cancel flag
 SUBMIT_CHUNKS_PER_TX = 20
 HOLD_RENEW_FRACTION = 0.5  # a cap hold with less than this part of its timeout left is extended
@@ -884,6 +885,7 @@ class _ChunkRun(_JobRun):
                 entry.future.add_done_callback(lambda _f, p=person_id: finished.append(p))
         waiting = set(others)
         next_cancel_check = 0.0
+        poll_s = POLL_S  # waiting on other chunks' people: polled ever less often while nothing changes
         while True:
             stopping = self.cancelled or DRAINING.is_set()
             if stopping:
@@ -904,9 +906,11 @@ class _ChunkRun(_JobRun):
                 self.cancelled = self.cancelled or self.chunks.cancel_requested(self.job.id)
                 next_cancel_check = time.monotonic() + CANCEL_CHECK_S
             if waiting and not stopping and not running:
+                before = len(waiting)
                 queue = self._poll_others(entries, waiting)
+                poll_s = POLL_S if queue or len(waiting) < before else min(MAX_POLL_S, 2 * poll_s)
                 if not queue and waiting:
-                    threading.Event().wait(POLL_S)
+                    threading.Event().wait(poll_s)
             if not running and not queue and (not waiting or stopping):
                 self._save(entries, finished)
                 return

@@ -137,6 +137,13 @@ def setup(engine, env, tmp_path, size):
     return svc, CsvOnWorkers(svc.csv_enrichment, jobs.enrichment.engine), inp, rows
 
 
+def _rich_team(accounts) -> str:
+    """A team that can pay for the whole 20,000-row file (the basic plan's 1,000 credits cannot)."""
+    team = _team(accounts)
+    accounts.ledger.grant(accounts.team(team).id, 50_000, key=f"topup:{team}", expires_at=None)
+    return team
+
+
 def _check_money(svc, team: str, out: list[list[str]], rows: list[list[str]], cap: int) -> int:
     """Complete, in input order, the ledger's drop = the credits the rows report <= the cap, and
     each person paid at most once (one post per data request, credits on one row per person)."""
@@ -157,12 +164,13 @@ def test_three_workers_one_killed_mid_chunk_a_binding_cap_then_resumed_write_wha
 ) -> None:
     svc, on_workers, inp, rows = setup
     accounts = svc.accounts
-    local_team, team = _team(accounts), _team(accounts)
+    local_team, team = _rich_team(accounts), _rich_team(accounts)
     local = request(tmp_path, inp, local_team, "local.csv")
     plan = svc.csv_enrichment.plan(local)
     job, _ = svc.csv_enrichment.start_or_resume(local, plan)
     svc.csv_enrichment.run(local, plan, job)
     full = _spent(accounts, local_team)
+    assert svc.enrichment_jobs.job(job.id).status.value == "done"  # nothing undone: the reference
     cap = full // 2  # binds: half the people the file would pay for are left undone
 
     procs = workers(3)
@@ -201,7 +209,7 @@ def test_a_cancel_in_the_middle_reaches_every_worker_and_rows_say_what_the_ledge
     setup, workers, tmp_path
 ) -> None:
     svc, on_workers, inp, rows = setup
-    team = _team(svc.accounts)
+    team = _rich_team(svc.accounts)
     procs = workers(3)
     cap = 4_000  # binds too (the file costs 9,000)
     req = request(tmp_path, inp, team, "out.csv", max_credits=cap)
