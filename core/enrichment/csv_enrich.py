@@ -107,8 +107,9 @@ class CsvEnrichment:
         unmatched, people = list(unmatched), sorted(people)
         if self.contributions is not None and unmatched:
             self.contributions.contribute(team_id, unmatched, _CSV_SOURCE_KIND)
-        if self.save_contacts is not None and people:
-            self.save_contacts(team_id, member_id, people)
+        if self.save_contacts is not None:
+            for start in range(0, len(people), CONTRIBUTE_BATCH_ROWS):  # under the contacts' selection limit
+                self.save_contacts(team_id, member_id, people[start : start + CONTRIBUTE_BATCH_ROWS])
 
     def plan(self, request: CsvEnrichRequest) -> CsvPlan:
         """Read the file's shape and check everything that can be checked before a job exists: the
