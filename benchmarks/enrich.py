@@ -43,6 +43,7 @@ import os
 import pstats
 import random
 import resource
+import signal
 import sys
 import threading
 import time
@@ -490,7 +491,9 @@ class WorkersResult:
     ledger_spent_credits: int
     worker_cpu_s: float
     cli_cpu_s: float  # submitting (parsing, storing the input), waiting, downloading
-    cpu_ms_per_person: float  # the workers' CPU per distinct person
+    cpu_ms_per_person: float  # the workers' CPU per distinct person (start-up and exit included)
+    job_cpu_s: float  # the workers' CPU from the submit to the end of `--wait` (started, imported, idle before)
+    job_cpu_ms_per_person: float  # job_cpu_s per distinct person: the figure the aim is about
     load_avg_start: float
     load_avg_end: float
 
@@ -498,6 +501,43 @@ class WorkersResult:
 def _children_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """utime + stime of a live process and its waited-for children (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in parts[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _worker_pids(workers, *, spy: bool) -> list[int]:
+    """The worker processes (under py-spy, its child: py-spy's own CPU is not the worker's)."""
+    if not spy:
+        return [w.pid for w in workers]
+    pids = []
+    for w in workers:
+        with open(f"/proc/{w.pid}/task/{w.pid}/children") as f:
+            pids.extend(int(p) for p in f.read().split())
+    return pids
+
+
+def _workers_cpu_s(workers, *, spy: bool) -> float:
+    return sum(_proc_cpu_s(pid) for pid in _worker_pids(workers, spy=spy))
+
+
+def _wait_started(workers, *, spy: bool, idle_cpu_s: float = 0.05) -> None:
+    """Until every worker has imported everything and sits idle (its CPU stops growing), so the job's
+    CPU is measured without the start-up."""
+    tick = threading.Event()
+    while True:
+        pids = _worker_pids(workers, spy=spy)
+        if len(pids) == len(workers):
+            before = sum(_proc_cpu_s(p) for p in pids)
+            tick.wait(1.0)
+            if sum(_proc_cpu_s(p) for p in pids) - before < idle_cpu_s * len(pids):
+                return
+        else:
+            tick.wait(0.2)
 
 
 def measure_on_workers(n: int, args: argparse.Namespace, tmp: Path, phones) -> WorkersResult:
@@ -524,6 +564,7 @@ def measure_on_workers(n: int, args: argparse.Namespace, tmp: Path, phones) -> W
         env = {
             **os.environ,
             "TRIBUTARY_DATABASE_URL": db_url,
+            "TRIBUTARY_DEVELOPMENT": "true",  # throwaway workers: no production keys to check
             "TRIBUTARY_REDIS_URL": args.redis,
             "TRIBUTARY_HUEY_NAME": f"bench-{uuid.uuid4().hex[:8]}",
             "TRIBUTARY_PROVIDERS": json.dumps(providers),
@@ -537,11 +578,17 @@ def measure_on_workers(n: int, args: argparse.Namespace, tmp: Path, phones) -> W
         )
         for vendor in vendors:  # the set-up asked nothing, but count from here
             vendor.requests = vendor.rejected = 0
-        for _ in range(n):
+        spy = [] if not args.py_spy else [
+            str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw", "--rate", "200", "--gil",
+            "--nonblocking", "-o",
+        ]
+        for i in range(n):
+            prefix = [*spy, str(Path(args.py_spy) / f"{label}-{i}.txt"), "--"] if spy else []
             workers.append(
-                subprocess.Popen([*cli, "worker", "--no-periodic", "--threads", "2"], env=env,
+                subprocess.Popen([*prefix, *cli, "worker", "--no-periodic", "--threads", "2"], env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             )
+        _wait_started(workers, spy=bool(spy))
         from core.accounts import Accounts
         from storage.db import make_engine
 
@@ -551,6 +598,7 @@ def measure_on_workers(n: int, args: argparse.Namespace, tmp: Path, phones) -> W
         before = accounts.ledger.balance(team_id).total_credits
         load_start = os.getloadavg()[0]
         cpu0 = _children_cpu_s()
+        warm0 = _workers_cpu_s(workers, spy=bool(spy))
         started = time.perf_counter()
         subprocess.run(
             [*cli, "enrich", str(workdir / "in.csv"), "-o", str(workdir / "out.csv"), "--team", "bench",
@@ -558,16 +606,17 @@ def measure_on_workers(n: int, args: argparse.Namespace, tmp: Path, phones) -> W
             env=env, check=True, capture_output=True,
         )
         seconds = time.perf_counter() - started
+        warm1 = _workers_cpu_s(workers, spy=bool(spy))
         cpu1 = _children_cpu_s()
         load_end = os.getloadavg()[0]
-        for w in workers:
-            w.terminate()
+        for pid in _worker_pids(workers, spy=bool(spy)):
+            os.kill(pid, signal.SIGTERM)  # under py-spy: the worker; py-spy writes its file when it exits
         for w in workers:
             w.wait()
         cpu2 = _children_cpu_s()
         with (workdir / "out.csv").open(newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
-        credits = sum(int(r["credits_charged"] or 0) for r in rows)
+        credits = sum(int(r["tributary_credits_charged"] or 0) for r in rows)
         spent = before - accounts.ledger.balance(team_id).total_credits
         engine.dispose()
     finally:
@@ -590,6 +639,8 @@ def measure_on_workers(n: int, args: argparse.Namespace, tmp: Path, phones) -> W
         provider_rejected_429=sum(v.rejected for v in vendors), credits_charged=credits,
         ledger_spent_credits=int(spent), worker_cpu_s=round(worker_cpu, 1), cli_cpu_s=round(cpu1 - cpu0, 1),
         cpu_ms_per_person=round(1000 * worker_cpu / max(1, distinct), 2),
+        job_cpu_s=round(warm1 - warm0, 1),
+        job_cpu_ms_per_person=round(1000 * (warm1 - warm0) / max(1, distinct), 2),
         load_avg_start=round(load_start, 2), load_avg_end=round(load_end, 2),
     )
 
@@ -609,6 +660,7 @@ def main(argv: list[str] | None = None) -> None:
         help="instead: run the file on N `tributary worker` processes (PostgreSQL + Redis), for each N given",
     )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="Redis for --worker-processes")
+    parser.add_argument("--py-spy", metavar="DIR", help="with --worker-processes: py-spy each worker (raw stacks)")
     args = parser.parse_args(argv)
     phones = _phone_pools()
     if args.worker_processes:

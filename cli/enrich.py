@@ -236,7 +236,8 @@ def _refuse_resuming_a_workers_job(svc, request: CsvEnrichRequest, plan) -> None
         _workers().chunks.meta(job.id)
     except NotFound:
         return
-    raise InvalidInput(f"--resume: job {job.id} runs on the workers; use `tributary enrich-jobs wait {job.id}`")
+    verb = "resume" if job.status.value == "incomplete" else "wait"
+    raise InvalidInput(f"--resume: job {job.id} runs on the workers; use `tributary enrich-jobs {verb} {job.id}`")
 
 
 def _submit_to_workers(request: CsvEnrichRequest, plan, console: Console, *, wait: bool, as_json: bool) -> None:
@@ -295,6 +296,18 @@ def jobs_wait(job_id: int) -> None:
     workers = _workers()
     _wait(workers, job_id, Console(stderr=True))
     typer.echo(f"job {job_id} is {workers.status(job_id).job.status.value}")
+
+
+@jobs_app.command("resume")
+def jobs_resume(
+    job_id: int,
+    max_credits: int | None = typer.Option(
+        None, "--max-credits", min=0, help="The whole job's new spend cap (what it spent so far included)."
+    ),
+) -> None:
+    """Run again, on the workers, the rows of an incomplete job that its cap or the wallet left undone."""
+    job = _workers().resume(job_id, max_credits=max_credits)
+    typer.echo(f"job {job.id} is {job.status.value} (run {job.runs}); `tributary enrich-jobs wait {job.id}`")
 
 
 @jobs_app.command("download")

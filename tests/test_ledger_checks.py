@@ -84,3 +84,28 @@ def test_the_migration_keeps_existing_ledgers_and_their_links(db_url: str, engin
     Ledger(engine).charge(team_id, 1, key="c2", meta=META, now=NOW)
     command.downgrade(config, "0008_slack")
     _set(engine, team_id, AccountKind.WALLET, debits_posted=10**6)  # no CHECK below 0009
+
+
+def test_extending_a_hold_moves_no_credits_and_never_revives_a_timed_out_one(engine: Engine) -> None:
+    from core.errors import InvalidInput
+    from core.ledger import HoldNotPending
+
+    ledger = Ledger(engine)
+    team_id = Accounts(engine, ledger).create_team("acme", plan="free", now=NOW).id
+    ledger.grant(team_id, 10, key="pack", expires_at=None, now=NOW)
+    before = ledger.balance(team_id, now=NOW).available_credits
+    hold = ledger.hold(team_id, 4, key="h1", timeout_s=600, meta=META, now=NOW)
+    transfers, balance = len(ledger.transfers(team_id)), ledger.balance(team_id, now=NOW)
+    extended = ledger.extend(team_id, hold.id, timeout_s=600, now=NOW + timedelta(seconds=300))
+    assert extended.expires_at == NOW + timedelta(seconds=900)
+    assert len(ledger.transfers(team_id)) == transfers and ledger.balance(team_id, now=NOW) == balance
+    # Never shortened: a shorter timeout keeps the later expiry.
+    assert ledger.extend(team_id, hold.id, timeout_s=1, now=NOW).expires_at == NOW + timedelta(seconds=900)
+    assert ledger.balance(team_id, now=NOW + timedelta(seconds=800)).held_credits == 4  # past the first timeout
+    late = NOW + timedelta(seconds=901)
+    with pytest.raises(HoldNotPending):
+        ledger.extend(team_id, hold.id, timeout_s=600, now=late)
+    assert ledger.balance(team_id, now=late).held_credits == 0
+    assert ledger.balance(team_id, now=late).available_credits == before  # all of it back
+    with pytest.raises(InvalidInput, match="timeout_s"):
+        ledger.extend(team_id, hold.id, timeout_s=0, now=NOW)

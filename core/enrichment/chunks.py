@@ -21,6 +21,24 @@ core/enrichment/jobs.py hold across workers:
   people, stops looking up, and writes the rows whose people are known (their credits were taken).
 - Drain: a worker told to stop (SIGTERM, `DRAINING`) stops looking up at the next batch, keeps the
   outcomes it has in the claims, and releases its chunk to another worker.
+- A binding cap: which people a cap lets through depends on the order lookups settle in, on workers
+  as in-process (a pool of lookups in flight there too), so two runs of one file under a cap that
+  binds differ in WHICH people are left undone, never in how much is spent (at most the cap, every
+  credit on a row). The rule that makes the outcome identical: rows a cap (or the wallet) stops say
+  so (`not enriched: spend cap reached|out of credits`) and the job ends `incomplete`; `resume`
+  (more credits, or a higher cap) deletes exactly those rows and runs their chunks again from a new
+  hold, everything else staying as written. Once nothing is left undone the output is the one of
+  a single in-process run whose cap never bound, row for row, credits included (each person's
+  credits on their first row; a person paid in the first run and finished in the resume reports
+  that payment again, from the data-requests service, as the in-process resume does). Ordering
+  the cap's use by input order instead would serialise the lookups of the whole job, or reserve
+  each person's worst case in input order before any lookup (a matching pass over the file first,
+  and a cap that buys fewer people): neither is worth a throughput or a spend the user can see.
+- Cap hold: a job's hold times out like any hold (TRIBUTARY_ENRICH_HOLD_TIMEOUT_S); while a worker
+  job runs, every chunk's start and the minute's pump extend a hold that has less than half its
+  timeout left (`renew_holds`), so a long job keeps its cap; one nobody works on times out.
+- Sharing: a chunk's unmatched rows are contributed and its matched people saved as the member's
+  contacts, as an in-process CSV run does (the `on_written` hook, core/jobs/enrichment_tasks.py).
 
 Fairness (see README "Jobs on workers"): at most `team_chunks` chunks of one team are queued or
 running at a time; when one finishes, the team's next chunk is enqueued, taken round-robin over the
@@ -34,13 +52,16 @@ import logging
 import os
 import socket
 import threading
+import time
+from bisect import bisect_right
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timedelta
 from itertools import islice
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, case, delete, func, insert, select, update
 
 from core import metrics
 from core.data_requests import AccessResult
@@ -54,8 +75,9 @@ from core.enrichment.jobs import (
     _PersonEntry,
     _PersonOutcome,
 )
-from core.enrichment.rows import RowInput, RowOutput
+from core.enrichment.rows import UNDONE_ERRORS, RowInput, RowOutput
 from core.errors import InvalidInput, NotFound
+from core.ledger import HoldNotPending
 from core.normalize.contact import ContactQuery
 from storage.db import is_sqlite, read_transaction, run_write
 from storage.models import (
@@ -64,9 +86,10 @@ from storage.models import (
     EnrichmentJob,
     EnrichmentJobInput,
     EnrichmentRow,
+    LedgerHold,
 )
 from storage.models.enrichment import JobStatus
-from storage.models.enums import DataRequestStatus
+from storage.models.enums import DataRequestStatus, HoldStatus
 from storage.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -76,6 +99,7 @@ _ROW = EnrichmentRow.__table__
 _IN = EnrichmentJobInput.__table__
 _CH = EnrichmentChunk.__table__
 _CL = EnrichmentClaim.__table__
+_HOLD = LedgerHold.__table__
 
 CHUNK_ROWS = 500
 DEFAULT_LEASE_S = 60
@@ -83,7 +107,10 @@ TEAM_CHUNKS_IN_QUEUE = 2
 QUEUE_LEASE_FACTOR = 10  # a queued chunk not taken within this many leases is re-enqueued
 MAX_BACK_OFF_S = 3600  # the longest a failing chunk waits before its next attempt
 POLL_S = 0.05  # how often a chunk waiting on another chunk's person reads the claims
+MAX_POLL_S = 0.4  # the longest a waiting chunk goes without reading the claims
+CANCEL_CHECK_S = 0.25  # how often a running chunk reads the job's cancel flag
 SUBMIT_CHUNKS_PER_TX = 20
+HOLD_RENEW_FRACTION = 0.5  # a cap hold with less than this part of its timeout left is extended
 PUMP_LOCK_KEY = 0x74726962  # PostgreSQL advisory lock: one pump at a time (SQLite: BEGIN IMMEDIATE)
 
 PENDING, QUEUED, LEASED, DONE = "pending", "queued", "leased", "done"
@@ -124,6 +151,16 @@ class _Lease:
     rows: list
 
 
+@dataclass(frozen=True)
+class WrittenChunk:
+    """What a written chunk hands on: its job, the queries of rows that matched no shared person
+    (contributed as an in-process run contributes them) and the people its rows matched."""
+
+    job: JobInfo
+    unmatched: list[ContactQuery]
+    person_ids: list[int]
+
+
 def encode_row(cells: list[str], row: RowInput) -> list:
     query = {k: v for k, v in asdict(row.query).items() if v is not None}
     return [list(cells), query, row.problem]
@@ -160,6 +197,8 @@ class ChunkEngine:
         self.lease_s = lease_s
         self.team_chunks = team_chunks
         self.enqueue: Callable[[int, int], None] | None = None
+        # Called after each chunk is written (installed by the task registry; see WrittenChunk).
+        self.on_written: Callable[[WrittenChunk], None] | None = None
         self.watch: Callable[[int, int, datetime], None] | None = None
 
     # ---- submitting --------------------------------------------------------------------------
@@ -199,6 +238,56 @@ class ChunkEngine:
         log.info("job submitted to workers", extra={"job_id": job.id, "chunks": count})
         self.pump(job.team_id)
         return count
+
+    def resume(self, job_id: int, *, max_credits: int | None = None) -> JobInfo:
+        """Run again the rows a spend cap or the wallet left undone (an `incomplete` job), from a new
+        hold (`max_credits`: the whole job's cap, what earlier runs spent included; None keeps it).
+        Their stored rows are deleted and their chunks run again; every other row stays as written
+        and is not looked up again. Refused for a job that was not handed to the workers."""
+        self.meta(job_id)
+        job = self.jobs.job(job_id)
+        if job.status != JobStatus.INCOMPLETE:
+            raise InvalidInput(f"job {job_id} is {job.status}: only an incomplete job on the workers resumes")
+        job = self.jobs.resume(job_id, max_credits=max_credits)
+        now = utcnow()
+
+        def op(conn: Connection) -> None:
+            undone = _undone_rows(conn, job_id)
+            outs = [RowOutput.from_stored(r.row_index, r.person_id, r.credits_charged, r.output) for r in undone]
+            indexes = [o.index for o in outs]
+            for start in range(0, len(indexes), 500):
+                part = indexes[start : start + 500]
+                conn.execute(delete(_ROW).where(_ROW.c.job_id == job_id, _ROW.c.row_index.in_(part)))
+            # An undone row may carry credits (email paid, mobile stopped by the cap): they leave
+            # charged_credits with the row, and the redone row reports them again (_ChunkRun.recheck).
+            conn.execute(
+                update(_JOB)
+                .where(_JOB.c.id == job_id)
+                .values(
+                    done_rows=_JOB.c.done_rows - len(outs),
+                    matched_rows=_JOB.c.matched_rows - sum(o.matched for o in outs),
+                    found_rows=_JOB.c.found_rows - sum(o.found for o in outs),
+                    charged_credits=_JOB.c.charged_credits - sum(o.credits_charged for o in outs),
+                    finished_at=None,
+                    updated_at=now,
+                )
+            )
+            firsts = dict(conn.execute(select(_CH.c.first_row, _CH.c.id).where(_CH.c.job_id == job_id)).all())
+            starts = sorted(firsts)
+            redo = sorted({firsts[starts[bisect_right(starts, i) - 1]] for i in indexes})
+            if redo:
+                conn.execute(
+                    update(_CH)
+                    .where(_CH.c.id.in_(redo))
+                    .values(state=PENDING, owner=None, lease_until=None, updated_at=now)
+                )
+            else:
+                self._finalize(conn, conn.execute(select(_JOB).where(_JOB.c.id == job_id)).one(), now)
+
+        run_write(self.engine, op)
+        log.info("job resumed on workers", extra={"job_id": job_id})
+        self.pump(job.team_id)
+        return self.jobs.job(job_id)
 
     def _finish_empty(self, job_id: int) -> None:
         def op(conn: Connection) -> None:
@@ -320,6 +409,40 @@ class ChunkEngine:
         log.warning("chunk lease expired: worker presumed dead", extra={"chunk_id": chunk_id})
         self.pump(row.team_id)
 
+    # ---- the cap's hold ----------------------------------------------------------------------
+
+    def renew_holds(self, job_id: int | None = None, *, now: datetime | None = None) -> int:
+        """Keep the cap holds of running worker jobs alive: a hold with less than half its timeout
+        left is extended by a whole timeout (core.ledger `extend`), so a job that runs longer than
+        the hold timeout keeps its cap. Called at every chunk's start and by the minute's pump; a
+        job nobody works on any more (no chunk starts, no pump) lets its hold time out as before.
+        Returns the holds extended."""
+        now = now or utcnow()
+        timeout_s = self.jobs.hold_timeout_s
+        due = now + timedelta(seconds=timeout_s * HOLD_RENEW_FRACTION)
+        query = (
+            select(_JOB.c.id, _JOB.c.team_id, _JOB.c.hold_id)
+            .join(_IN, _IN.c.job_id == _JOB.c.id)
+            .join(_HOLD, _HOLD.c.id == _JOB.c.hold_id)
+            .where(
+                _JOB.c.status == JobStatus.RUNNING.value,
+                _HOLD.c.status == HoldStatus.PENDING.value,
+                _HOLD.c.expires_at < due,
+            )
+        )
+        if job_id is not None:
+            query = query.where(_JOB.c.id == job_id)
+        with read_transaction(self.engine) as conn:
+            holds = conn.execute(query).all()
+        extended = 0
+        for job in holds:
+            try:
+                self.jobs.ledger.extend(job.team_id, job.hold_id, timeout_s=timeout_s, now=now)
+                extended += 1
+            except HoldNotPending:
+                log.warning("cap hold timed out before it was renewed", extra={"job_id": job.id})
+        return extended
+
     # ---- running one chunk -------------------------------------------------------------------
 
     def run_chunk(self, chunk_id: int, attempt: int) -> str:
@@ -327,6 +450,7 @@ class ChunkEngine:
         lease = self._take(chunk_id, attempt, worker_id())
         if lease is None:
             return "stale"
+        self.renew_holds(lease.job_id)
         extra = {"job_id": lease.job_id, "chunk_id": chunk_id, "chunk_index": lease.chunk_index}
         log.info("chunk leased", extra=extra)
         if self.watch is not None:
@@ -469,7 +593,7 @@ class ChunkEngine:
                     done_rows=_JOB.c.done_rows + len(outputs),
                     matched_rows=_JOB.c.matched_rows + sum(o.matched for o in outputs),
                     found_rows=_JOB.c.found_rows + sum(o.found for o in outputs),
-                    error_rows=_JOB.c.error_rows + sum(bool(o.error) for o in outputs),
+                    error_rows=_JOB.c.error_rows + sum(bool(o.error) and not o.undone for o in outputs),
                     charged_credits=_JOB.c.charged_credits + sum(r.credits_charged for r in rows),
                     updated_at=now,
                 )
@@ -506,28 +630,33 @@ class ChunkEngine:
 
     def _finalize(self, conn: Connection, job, now: datetime) -> None:
         """Credits move to each person's first row in input order; the cap's hold is released."""
+        credited = case((_ROW.c.credits_charged != 0, _ROW.c.row_index))
         paid = conn.execute(
-            select(_ROW.c.person_id, func.min(_ROW.c.row_index), func.sum(_ROW.c.credits_charged))
+            select(
+                _ROW.c.person_id, func.min(_ROW.c.row_index), func.sum(_ROW.c.credits_charged),
+                func.count(credited), func.min(credited),
+            )
             .where(_ROW.c.job_id == job.id, _ROW.c.person_id.is_not(None))
             .group_by(_ROW.c.person_id)
             .having(func.sum(_ROW.c.credits_charged) > 0)
         ).all()
-        for person_id, first, total in paid:
-            conn.execute(
-                update(_ROW)
-                .where(_ROW.c.job_id == job.id, _ROW.c.person_id == person_id, _ROW.c.row_index != first)
-                .values(credits_charged=0)
-            )
-            conn.execute(
-                update(_ROW)
-                .where(_ROW.c.job_id == job.id, _ROW.c.row_index == first)
-                .values(credits_charged=int(total))
-            )
+        # Only people whose credits are not already all on their first row move (usually none).
+        moves = [
+            dict(b_job=job.id, b_person=person_id, b_first=first, b_total=int(total))
+            for person_id, first, total, rows_credited, first_credited in paid
+            if rows_credited != 1 or first_credited != first
+        ]
+        if moves:
+            conn.execute(_UNCREDIT_LATER_ROWS, moves)
+            conn.execute(_CREDIT_FIRST_ROW, moves)
         conn.execute(delete(_CL).where(_CL.c.job_id == job.id))
         values: dict = {"updated_at": now}
         if job.status == JobStatus.RUNNING.value:
-            self.jobs._release_hold(conn, job.team_id, job.hold_id, f"enrich-job:{job.id}:finish", now)
-            values.update(status=JobStatus.DONE.value, finished_at=now)
+            self.jobs._release_hold(conn, job.team_id, job.hold_id, f"enrich-job:{job.id}:finish:{job.runs}", now)
+            if _undone_rows(conn, job.id, limit=1):
+                values.update(status=JobStatus.INCOMPLETE.value)  # `resume` finishes exactly those rows
+            else:
+                values.update(status=JobStatus.DONE.value, finished_at=now)
         conn.execute(update(_JOB).where(_JOB.c.id == job.id).values(**values))
         metrics.JOBS_FINISHED.inc()
         log.info("job finished", extra={"job_id": job.id})
@@ -591,21 +720,14 @@ class ChunkEngine:
         return run_write(self.engine, op)
 
     def save_outcomes(self, lease: _Lease, outcomes: dict[int, _PersonOutcome]) -> None:
+        """One prebuilt UPDATE, executed for many people in one round trip (executemany)."""
         if not outcomes:
             return
-
-        def op(conn: Connection) -> None:
-            for person_id, outcome in outcomes.items():
-                conn.execute(
-                    update(_CL)
-                    .where(
-                        _CL.c.job_id == lease.job_id, _CL.c.person_id == person_id,
-                        _CL.c.chunk_id == lease.chunk_id, _CL.c.outcome.is_(None),
-                    )
-                    .values(outcome=asdict(outcome))
-                )
-
-        run_write(self.engine, op)
+        params = [
+            dict(b_job=lease.job_id, b_person=person_id, b_chunk=lease.chunk_id, b_outcome=_outcome_json(outcome))
+            for person_id, outcome in outcomes.items()
+        ]
+        run_write(self.engine, lambda conn: conn.execute(_SAVE_OUTCOME, params))
 
     def owns_claims(self, lease: _Lease) -> bool:
         with read_transaction(self.engine) as conn:
@@ -619,6 +741,12 @@ class ChunkEngine:
         return bool(row.cancel_requested) or row.status != JobStatus.RUNNING.value
 
 
+def _undone_rows(conn: Connection, job_id: int, *, limit: int | None = None) -> list:
+    """The job's stored rows the spend cap or the wallet left undone (see UNDONE_ERRORS)."""
+    query = select(_ROW).where(_ROW.c.job_id == job_id, _ROW.c.output["error"].as_string().in_(UNDONE_ERRORS))
+    return conn.execute(query if limit is None else query.limit(limit)).all()
+
+
 def _claim_insert(engine):
     if is_sqlite(engine):
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
@@ -628,6 +756,32 @@ def _claim_insert(engine):
 
 
 _OUTCOME_FIELDS = {f.name for f in fields(_PersonOutcome)}
+_UNCREDIT_LATER_ROWS = (
+    update(_ROW)
+    .where(
+        _ROW.c.job_id == bindparam("b_job"), _ROW.c.person_id == bindparam("b_person"),
+        _ROW.c.row_index != bindparam("b_first"), _ROW.c.credits_charged != 0,
+    )
+    .values(credits_charged=0)
+)
+_CREDIT_FIRST_ROW = (
+    update(_ROW)
+    .where(_ROW.c.job_id == bindparam("b_job"), _ROW.c.row_index == bindparam("b_first"))
+    .values(credits_charged=bindparam("b_total"))
+)
+_SAVE_OUTCOME = (
+    update(_CL)
+    .where(
+        _CL.c.job_id == bindparam("b_job"), _CL.c.person_id == bindparam("b_person"),
+        _CL.c.chunk_id == bindparam("b_chunk"), _CL.c.outcome.is_(None),
+    )
+    .values(outcome=bindparam("b_outcome", type_=_CL.c.outcome.type))
+)
+
+
+def _outcome_json(outcome: _PersonOutcome) -> dict:
+    """The outcome's non-empty fields (the rest are the dataclass defaults): a smaller claim row."""
+    return {name: value for name in _OUTCOME_FIELDS if (value := getattr(outcome, name)) not in ("", 0)}
 
 
 def _outcome_from(stored: dict) -> _PersonOutcome:
@@ -660,6 +814,9 @@ class _ChunkRun(_JobRun):
 
     def _execute(self) -> str:
         rows = [decode_row(self.lease.first_row + i, r) for i, r in enumerate(self.lease.rows)]
+        if self.job.runs > 1:  # a resumed job: rows written by an earlier run stay as they are
+            stored = self._stored(rows[0].index, rows[-1].index)
+            rows = [r for r in rows if r.index not in stored]
         self.cancelled = self.chunks.cancel_requested(self.job.id)
         if self.cancelled and not self.chunks.owns_claims(self.lease):
             # Nothing of this chunk was looked up: every row is "not reached", no matching needed.
@@ -683,7 +840,8 @@ class _ChunkRun(_JobRun):
                 entry.future.set_result(outcome if own else replace(outcome, credits=0))
             elif own:
                 mine.append(person_id)
-                if claim.attempt != self.lease.attempt:
+                # An earlier attempt, or an earlier run, may have paid for this person unreported.
+                if claim.attempt != self.lease.attempt or self.job.runs > 1:
                     self.recheck.add(person_id)
             else:
                 others.append(person_id)
@@ -692,8 +850,22 @@ class _ChunkRun(_JobRun):
         if DRAINING.is_set() and not self.cancelled:
             raise _Drained()
         outputs = [self._output(item) for item in items]
+        self._share(rows, outputs)
         self.chunks.store(self.lease, outputs)
         return "cancelled" if self.cancelled else "done"
+
+    def _share(self, rows: list[RowInput], outputs: list[RowOutput]) -> None:
+        """The chunk's rows go where an in-process run sends them (the hook: contributions of
+        unmatched rows, matched people as the member's contacts), before the chunk is written, so
+        a finished job has shared everything. A chunk run again shares again: both are idempotent
+        for one team (a team's second upload of a record is a duplicate, a contact is saved once)."""
+        if self.chunks.on_written is None:
+            return
+        pairs = zip(rows, outputs, strict=True)
+        unmatched = [r.query for r, o in pairs if o.person_id is None and not o.error and r.problem is None]
+        people = sorted({o.person_id for o in outputs if o.person_id is not None})
+        if unmatched or people:
+            self.chunks.on_written(WrittenChunk(self.job, unmatched, people))
 
     def _output(self, item: RowOutput | _Pending) -> RowOutput:
         if not isinstance(item, _Pending):
@@ -707,8 +879,13 @@ class _ChunkRun(_JobRun):
         check the cancel flag, the drain flag and the lease between batches."""
         batches: list[Future] = []
         queue = list(mine)
-        saved: set[int] = set()
+        finished: deque[int] = deque()  # people whose lookup ended, to save (appended by the pool's threads)
+        for person_id, entry in entries.items():
+            if entry.future is not None:
+                entry.future.add_done_callback(lambda _f, p=person_id: finished.append(p))
         waiting = set(others)
+        next_cancel_check = 0.0
+        poll_s = POLL_S  # waiting on other chunks' people: polled ever less often while nothing changes
         while True:
             stopping = self.cancelled or DRAINING.is_set()
             if stopping:
@@ -723,26 +900,31 @@ class _ChunkRun(_JobRun):
             running = [f for f in batches if not f.done()]
             if running:
                 wait(running, timeout=POLL_S, return_when=FIRST_COMPLETED)
-            self._save(entries, saved)
+            self._save(entries, finished)
             self._beat()
-            self.cancelled = self.cancelled or self.chunks.cancel_requested(self.job.id)
+            if time.monotonic() >= next_cancel_check:  # a cancel is read a few times a second, not per batch
+                self.cancelled = self.cancelled or self.chunks.cancel_requested(self.job.id)
+                next_cancel_check = time.monotonic() + CANCEL_CHECK_S
             if waiting and not stopping and not running:
+                before = len(waiting)
                 queue = self._poll_others(entries, waiting)
+                poll_s = POLL_S if queue or len(waiting) < before else min(MAX_POLL_S, 2 * poll_s)
                 if not queue and waiting:
-                    threading.Event().wait(POLL_S)
+                    threading.Event().wait(poll_s)
             if not running and not queue and (not waiting or stopping):
-                self._save(entries, saved)
+                self._save(entries, finished)
                 return
 
-    def _save(self, entries: dict[int, _PersonEntry], saved: set[int]) -> None:
+    def _save(self, entries: dict[int, _PersonEntry], finished: deque[int]) -> None:
+        """Store the outcomes of this chunk's own lookups that ended since the last call."""
         done: dict[int, _PersonOutcome] = {}
-        for person_id, entry in entries.items():
-            if person_id in saved or entry.future is None or not entry.future.done() or entry.future.cancelled():
+        while finished:
+            person_id = finished.popleft()
+            future = entries[person_id].future
+            if future is None or future.cancelled() or future.exception() is not None or person_id in self.other_ids:
                 continue
-            if entry.future.exception() is None:
-                done[person_id] = entry.future.result()
-            saved.add(person_id)
-        self.chunks.save_outcomes(self.lease, {p: o for p, o in done.items() if p not in self.other_ids})
+            done[person_id] = future.result()
+        self.chunks.save_outcomes(self.lease, done)
 
     def _poll_others(self, entries: dict[int, _PersonEntry], waiting: set[int]) -> list[int]:
         claims = self.chunks.claims(self.job.id, sorted(waiting))
@@ -781,9 +963,11 @@ def _paid_by_job(run: _ChunkRun, result: AccessResult) -> int:
     )
     if cost is None or not cost.credits:
         return 0
-    if run.budget.hold_id is not None and cost.from_hold_id != run.budget.hold_id:
-        return 0
+    if run.budget.hold_id is not None and cost.from_hold_id != run.budget.hold_id and run.job.runs == 1:
+        return 0  # a resumed job's earlier runs paid from earlier holds of the same job
     return int(cost.credits)
 
 
-__all__ = ["DRAINING", "ChunkEngine", "ChunkState", "LeaseLost", "decode_row", "encode_row", "worker_id"]
+__all__ = [
+    "DRAINING", "ChunkEngine", "ChunkState", "LeaseLost", "WrittenChunk", "decode_row", "encode_row", "worker_id",
+]

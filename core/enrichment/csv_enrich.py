@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -101,6 +101,16 @@ class CsvEnrichment:
         # a callback, so enrichment does not import the contacts wing (which writes CSV through it).
         self.save_contacts = save_contacts
 
+    def share(self, team_id: int, member_id: int, unmatched: Iterable[ContactQuery], people: Iterable[int]) -> None:
+        """Where an upload's rows go besides the output, in-process or on workers: rows that match no
+        shared person are contributed (source csv), matched people become the member's contacts."""
+        unmatched, people = list(unmatched), sorted(people)
+        if self.contributions is not None and unmatched:
+            self.contributions.contribute(team_id, unmatched, _CSV_SOURCE_KIND)
+        if self.save_contacts is not None:
+            for start in range(0, len(people), CONTRIBUTE_BATCH_ROWS):  # under the contacts' selection limit
+                self.save_contacts(team_id, member_id, people[start : start + CONTRIBUTE_BATCH_ROWS])
+
     def plan(self, request: CsvEnrichRequest) -> CsvPlan:
         """Read the file's shape and check everything that can be checked before a job exists: the
         team, both paths, the encoding, the header."""
@@ -173,11 +183,8 @@ class CsvEnrichment:
         matched: set[int] = set()
 
         def contribute() -> None:
-            if self.contributions is not None and to_contribute:
-                self.contributions.contribute(job.team_id, list(to_contribute), _CSV_SOURCE_KIND)
+            self.share(job.team_id, job.member_id, to_contribute, matched)
             to_contribute.clear()
-            if self.save_contacts is not None and matched:
-                self.save_contacts(job.team_id, job.member_id, sorted(matched))
             matched.clear()
 
         partial = partial_path(request.output_path)

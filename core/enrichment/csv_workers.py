@@ -57,6 +57,10 @@ class CsvOnWorkers:
         metrics.JOBS_SUBMITTED.inc()
         return self.jobs.job(job.id)
 
+    def resume(self, job_id: int, *, max_credits: int | None = None) -> JobInfo:
+        """An incomplete job's undone rows run again on the workers (ChunkEngine.resume)."""
+        return self.chunks.resume(job_id, max_credits=max_credits)
+
     def status(self, job_id: int) -> WorkerJobStatus:
         return WorkerJobStatus(self.jobs.job(job_id), self.chunks.state(job_id))
 

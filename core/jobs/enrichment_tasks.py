@@ -12,10 +12,11 @@ from huey import Huey, crontab
 from sqlalchemy import func, select
 
 from core import metrics
-from core.enrichment.chunks import ChunkEngine
+from core.enrichment.chunks import ChunkEngine, WrittenChunk
 from storage.db import read_transaction
 from storage.models import EnrichmentChunk, EnrichmentJob
 from storage.models.enrichment import JobStatus
+from storage.models.enums import Feature
 
 if TYPE_CHECKING:
     from core.services import Services
@@ -45,10 +46,21 @@ class EnrichmentTasks:
         )
         self.watch_chunk = huey.task(name=TASK_PREFIX + "watch_chunk")(self.engine.check)
         self.pump_all = huey.periodic_task(crontab(minute="*"), name=TASK_PREFIX + "every_minute.pump")(
-            lambda: self.engine.pump()
+            self._every_minute
         )
         self.engine.enqueue = lambda chunk_id, attempt: self.run_chunk(chunk_id, attempt)
         self.engine.watch = self._watch
+        self.csv = services.csv_enrichment
+        self.engine.on_written = self._share
+
+    def _every_minute(self) -> None:
+        self.engine.renew_holds()
+        self.engine.pump()
+
+    def _share(self, written: WrittenChunk) -> None:
+        """A written chunk's rows are shared as an in-process run of the same front end shares them."""
+        if written.job.options.feature == Feature.CSV:
+            self.csv.share(written.job.team_id, written.job.member_id, written.unmatched, written.person_ids)
 
     def _watch(self, chunk_id: int, attempt: int, lease_until: datetime) -> None:
         self.watch_chunk.schedule(args=(chunk_id, attempt), eta=lease_until + timedelta(seconds=WATCH_MARGIN_S))

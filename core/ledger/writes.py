@@ -711,6 +711,31 @@ class Ledger(LedgerReads):
 
         return self._run(op, conn)
 
+    def extend(
+        self,
+        team_id: int,
+        hold_id: int,
+        *,
+        timeout_s: int,
+        now: datetime | None = None,
+        conn: Connection | None = None,
+    ) -> Hold:
+        """Keep a pending hold alive: it now expires `timeout_s` after `now`, never earlier than it
+        did. Moves no credits. A hold that timed out, was posted or was voided is not revived
+        (HoldNotPending): its credits may already be spent elsewhere."""
+        if isinstance(timeout_s, bool) or not isinstance(timeout_s, int) or not 0 < timeout_s <= MAX_HOLD_TIMEOUT_S:
+            raise InvalidInput(f"timeout_s: must be between 1 and {MAX_HOLD_TIMEOUT_S} seconds, got {timeout_s!r}")
+        now = _check_time(now, "now") or utcnow()
+
+        def op(conn: Connection) -> Hold:
+            self._lock_and_sweep(conn, team_id, now)  # a hold already timed out is released first
+            hold = self._pending_hold(conn, team_id, hold_id)
+            until = max(as_utc(hold.expires_at), now + timedelta(seconds=timeout_s))
+            conn.execute(update(_H).where(_H.c.id == hold_id).values(expires_at=until))
+            return Hold(hold.id, team_id, hold.amount, hold.posted_amount, HoldStatus.PENDING, until)
+
+        return self._run(op, conn)
+
     def schedule_refund(
         self,
         team_id: int,

@@ -342,3 +342,149 @@ def test_a_queued_task_lost_with_its_worker_is_enqueued_again_by_its_watch(engin
     assert chunks.run_chunk(*lost) == "stale"  # the lost task, if it ever turned up, does nothing
     assert chunks.run_chunk(*queued.pop()) == "done"
     assert CsvOnWorkers(svc.csv_enrichment, chunks).status(job.id).finished
+
+
+def test_an_incomplete_job_on_workers_resumed_with_more_credits_writes_what_one_uncapped_process_writes(
+    jobs, world, tmp_path, running_jobs  # noqa: F811
+) -> None:
+    """A binding cap starves whichever people the lookups reach last (order-dependent, in-process
+    too); once resumed with the credits added, the output is the one of a run the cap never bound."""
+    svc = jobs.services
+    accounts = svc.accounts
+    rows = [w.row(p) for p in world] * 3 + [["Nobody", "Atall", "Initech", "", "", ""]]
+    inp = w.write_csv(tmp_path / "in.csv", rows)
+    local_team, team = _team(accounts), _team(accounts)
+    local = request(tmp_path, inp, local_team, "local.csv")
+    plan = svc.csv_enrichment.plan(local)
+    svc.csv_enrichment.run(local, plan, svc.csv_enrichment.start_or_resume(local, plan)[0])
+
+    cap = _cost(world) // 2
+    req = request(tmp_path, inp, team, "out.csv", max_credits=cap)
+    job = on_workers(jobs).submit(req, svc.csv_enrichment.plan(req))
+    running_jobs(jobs, workers=3)
+    wait_for(lambda: on_workers(jobs).status(job.id).finished, "the capped job to stop")
+    assert svc.enrichment_jobs.job(job.id).status.value == "incomplete"
+    on_workers(jobs).download(job.id, tmp_path / "capped.csv")
+    capped = _read(tmp_path / "capped.csv")
+    assert any(r[-1] == "not enriched: spend cap reached" for r in capped[1:])
+    assert sum(int(r[-3]) for r in capped[1:]) == _spent(accounts, team) <= cap
+
+    resumed = on_workers(jobs).chunks.resume(job.id, max_credits=_cost(world))
+    assert resumed.status.value == "running" and resumed.runs == 2
+    wait_for(lambda: on_workers(jobs).status(job.id).finished, "the resumed job to finish")
+    assert svc.enrichment_jobs.job(job.id).status.value == "done"
+    on_workers(jobs).download(job.id, tmp_path / "out.csv")
+    out = _read(tmp_path / "out.csv")
+    assert out == _read(tmp_path / "local.csv")
+    assert sum(int(r[-3]) for r in out[1:]) == _spent(accounts, team) == _spent(accounts, local_team) == _cost(world)
+    assert svc.enrichment_jobs.job(job.id).progress.charged_credits == _cost(world)
+    assert svc.ledger.balance(accounts.team(team).id).held_credits == 0
+
+
+def test_only_an_incomplete_job_on_workers_resumes(jobs, world, tmp_path, running_jobs) -> None:  # noqa: F811
+    from core.errors import InvalidInput, NotFound
+
+    svc = jobs.services
+    team = _team(svc.accounts)
+    inp = w.write_csv(tmp_path / "in.csv", [w.row(p) for p in world])
+    req = request(tmp_path, inp, team, "out.csv")
+    job = on_workers(jobs).submit(req, svc.csv_enrichment.plan(req))
+    with pytest.raises(InvalidInput, match="is running: only an incomplete job"):
+        on_workers(jobs).chunks.resume(job.id)
+    plan = svc.csv_enrichment.plan(request(tmp_path, inp, team, "local.csv"))
+    local, _ = svc.csv_enrichment.start_or_resume(request(tmp_path, inp, team, "local.csv"), plan)
+    with pytest.raises(NotFound, match="not handed to the workers"):
+        on_workers(jobs).chunks.resume(local.id)
+
+
+def _shared_people(engine, last_name: str) -> int:
+    from sqlalchemy import func, select
+
+    from storage.db import read_transaction
+    from storage.models import Person
+
+    with read_transaction(engine) as conn:
+        return conn.execute(select(func.count()).where(Person.__table__.c.last_name == last_name)).scalar_one()
+
+
+def _candidates(engine, team_id: int) -> list[str]:
+    from sqlalchemy import select
+
+    from storage.db import read_transaction
+    from storage.models import ContactCandidate
+
+    with read_transaction(engine) as conn:
+        return list(conn.execute(select(ContactCandidate.email).where(ContactCandidate.team_id == team_id)).scalars())
+
+
+def _contacts(engine, team_id: int) -> int:
+    from sqlalchemy import func, select
+
+    from storage.db import read_transaction
+    from storage.models import TeamContact
+
+    with read_transaction(engine) as conn:
+        return conn.execute(select(func.count()).where(TeamContact.__table__.c.team_id == team_id)).scalar_one()
+
+
+@pytest.mark.parametrize("opted_out", [False, True])
+def test_a_job_on_workers_contributes_its_unmatched_rows_as_an_in_process_run_does(
+    jobs, world, tmp_path, running_jobs, opted_out  # noqa: F811
+) -> None:
+    """Two independent teams supplying the same unknown person's business email make a shared
+    person, whether their uploads ran in-process or on workers; an opted-out team's upload stays a
+    private candidate and corroborates nothing (core/contributions.py's rules, unchanged)."""
+    svc = jobs.services
+    accounts = svc.accounts
+    unknown = ["Quinn", "Workerson", "Hooli", "https://hooli.example", "quinn.workerson@hooli.example", ""]
+    rows = [w.row(p) for p in world[:4]] + [unknown]
+    inp = w.write_csv(tmp_path / "in.csv", rows)
+    local_team, team = _team(accounts), _team(accounts)
+    if opted_out:
+        accounts.set_contribute(team, False)
+    local = request(tmp_path, inp, local_team, "local.csv")
+    plan = svc.csv_enrichment.plan(local)
+    svc.csv_enrichment.run(local, plan, svc.csv_enrichment.start_or_resume(local, plan)[0])
+    assert _shared_people(svc.engine, "Workerson") == 0  # one contributor: private to it
+
+    req = request(tmp_path, inp, team, "out.csv")
+    job = on_workers(jobs).submit(req, svc.csv_enrichment.plan(req))
+    running_jobs(jobs, workers=2)
+    wait_for(lambda: on_workers(jobs).status(job.id).finished, "the job to finish")
+    team_id = accounts.team(team).id
+    assert _shared_people(svc.engine, "Workerson") == (0 if opted_out else 1)
+    assert _candidates(svc.engine, team_id) == (["quinn.workerson@hooli.example"] if opted_out else [])
+    assert _contacts(svc.engine, team_id) == _contacts(svc.engine, accounts.team(local_team).id) == 4
+
+
+def test_a_running_jobs_cap_hold_is_renewed_before_it_can_time_out(engine, db_url, world, tmp_path) -> None:
+    from datetime import timedelta
+
+    from storage.models.enums import HoldStatus
+
+    jobs = make_jobs(engine, db_url, tmp_path, None, enrich_hold_timeout_s=600)
+    svc = jobs.services
+    chunks = jobs.enrichment.engine
+    team = _team(svc.accounts)
+    inp = w.write_csv(tmp_path / "in.csv", [w.row(p) for p in world])
+    req = request(tmp_path, inp, team, "out.csv", max_credits=100)
+    job = on_workers(jobs).submit(req, svc.csv_enrichment.plan(req))  # no worker: the job stays running
+    taken = svc.ledger.hold_view(job.hold_id).expires_at - timedelta(seconds=600)
+    assert chunks.renew_holds(now=taken + timedelta(seconds=200)) == 0  # more than half its time left
+    assert chunks.renew_holds(now=taken + timedelta(seconds=400)) == 1
+    assert svc.ledger.hold_view(job.hold_id).expires_at == taken + timedelta(seconds=1000)
+    team_id = svc.accounts.team(team).id
+    svc.ledger.sweep(team_id, now=taken + timedelta(seconds=700))  # past the first timeout: still held
+    assert svc.ledger.hold_view(job.hold_id).status == HoldStatus.PENDING
+    assert svc.ledger.balance(team_id, now=taken + timedelta(seconds=700)).held_credits == 100
+    # A hold already timed out is not revived (its credits may be spent elsewhere by then).
+    late = taken + timedelta(seconds=1001)
+    assert chunks.renew_holds(now=late) == 0
+    assert svc.ledger.hold_view(job.hold_id).expires_at == taken + timedelta(seconds=1000)
+    svc.ledger.sweep(team_id, now=late)
+    assert svc.ledger.hold_view(job.hold_id).status == HoldStatus.EXPIRED
+    assert svc.ledger.balance(team_id, now=late).held_credits == 0
+    # A job no longer running keeps no hold alive.
+    other = on_workers(jobs).submit(req, svc.csv_enrichment.plan(req))
+    svc.enrichment_jobs.cancel(other.id)
+    assert chunks.renew_holds(now=utcnow() + timedelta(seconds=400)) == 0

@@ -91,6 +91,10 @@ def test_enrich_on_workers_then_wait_and_download(tributary, tmp_path) -> None:
     assert resumed.returncode == 2 and resumed.stderr.strip() == (
         f"error: --resume: job {job_id} runs on the workers; use `tributary enrich-jobs wait {job_id}`"
     )
+    running = tributary("enrich-jobs", "resume", job_id)
+    assert running.returncode == 2 and running.stderr.strip() == (
+        f"error: job {job_id} is running: only an incomplete job on the workers resumes"
+    )
     early = tributary("enrich-jobs", "download", job_id, "-o", "remote.csv")
     status = json.loads(tributary("enrich-jobs", "status", job_id, "--json").stdout)
     if not status["finished"]:
