@@ -18,7 +18,9 @@ from storage.models.contacts import (
 )
 from storage.models.contributor import CompanyNameKey, ContactCandidate, ContributionObservation, PersonNameKey
 from storage.models.digests import DigestDeliveryRecord, DigestPreference
+from storage.models.engagement import EmailEngagement
 from storage.models.enrichment import EnrichmentJob, EnrichmentRow
+from storage.models.job_changes import EmploymentHistory, JobChangeNotice
 from storage.models.job_chunks import EnrichmentChunk, EnrichmentClaim, EnrichmentJobInput
 from storage.models.ledger import (
     CreditLot,
@@ -65,6 +67,9 @@ __all__ = [
     "DigestDeliveryRecord",
     "DigestPreference",
     "EmailAddress",
+    "EmailEngagement",
+    "EmploymentHistory",
+    "JobChangeNotice",
     "EmailSend",
     "EmailVerification",
     "EnrichmentJob",
