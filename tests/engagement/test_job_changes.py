@@ -27,7 +27,9 @@ from storage.models.contributor import SourceKind
 from storage.models.enums import EmailStatus
 from storage.timeutil import utcnow
 
-MOVED = ContactRecord(full_name="Jane Doe", linkedin_url="linkedin.com/in/janedoe", company="Globex", domain="globex.com")
+MOVED = ContactRecord(
+    full_name="Jane Doe", linkedin_url="linkedin.com/in/janedoe", company="Globex", domain="globex.com"
+)
 
 
 @pytest.fixture
