@@ -1,5 +1,6 @@
-"""Engagement, the service: observe a reply (from the team's reply mailbox, or a connected mailbox),
-run the clock, read the evidence."""
+"""Engagement, the service: observe a reply from any mailbox, run the clock, read the evidence.
+
+Replies come from the team's reply mailbox (the bounce mailbox poll) or a connected mailbox's sync."""
 
 from __future__ import annotations
 

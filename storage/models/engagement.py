@@ -1,5 +1,4 @@
-"""Engagement evidence about shared email addresses: replies to sends made through Tributary, and
-sends delivered without a bounce.
+"""Engagement evidence about shared email addresses: replies to our sends, and bounce-free deliveries.
 
 Shared (no team id, no member id, no send id): EmailEngagement says only that an address replied
 (or took a delivery) on some days, so it cannot be joined back to the team whose send it was. The
