@@ -48,6 +48,8 @@ def selection(who: MemberInfo, ids: str | None, words: list[str] | None) -> Sele
 def line(c: ContactView) -> str:
     phones = ", ".join(f"{p.e164} ({p.line_type or p.kind})" for p in c.phones if p.status != "invalid")
     company = f" — {c.company}" if c.company else ""
+    if c.job_change_on:
+        company += f" (job change {c.job_change_on:%Y-%m-%d})"
     return (
         f"{c.id:>7}  {c.full_name}{company}  {c.email or '-'} [{c.email_status}]  {phones or 'no phone'}  "
         f"owner {c.owner_email or '-'}  {c.source}  {c.saved_at:%Y-%m-%d}"
