@@ -198,3 +198,11 @@ def test_contacts_changes_from_the_command_line(svc: Services, jane: int, db_url
     assert "no job changes" in run("holder", "--since", "2999-01-01").stdout
     bad = run("holder", "--since", "yesterday")
     assert bad.returncode == 2 and "--since" in bad.stderr
+
+
+def test_the_new_shared_tables_name_no_team_member_or_send(engine: Engine) -> None:
+    from sqlalchemy import inspect
+
+    for table in ("email_engagement", "employment_history"):
+        columns = {c["name"] for c in inspect(engine).get_columns(table)}
+        assert not {c for c in columns if "team" in c or "member" in c or "send" in c or "contributor" in c}, table
