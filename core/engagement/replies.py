@@ -21,7 +21,7 @@ window.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import Connection, func, select, update
@@ -39,6 +39,8 @@ _E = EmailAddress.__table__
 _G = EmailEngagement.__table__
 
 SENT = "sent"  # core.bounces.matching.SendStatus.SENT, the only sends that reached a relay
+# A reply's Date is the replier's clock: this much earlier than our send still counts as after it.
+CLOCK_SKEW = timedelta(minutes=10)
 MAX_ADDRESS_CHARS = 320
 # What a reply may promote: anything not retired. An invalid or update_required address stays so.
 PROMOTABLE = frozenset(
@@ -95,7 +97,7 @@ def observe_reply_in(
     sends = (
         conn.execute(
             select(_S.c.id, _S.c.recipient, _S.c.replied_at).where(
-                _S.c.message_id.in_(ids), _S.c.status == SENT, _S.c.sent_at <= received_at
+                _S.c.message_id.in_(ids), _S.c.status == SENT, _S.c.sent_at <= received_at + CLOCK_SKEW
             )
         ).all()
         if ids
