@@ -206,3 +206,33 @@ def test_the_new_shared_tables_name_no_team_member_or_send(engine: Engine) -> No
     for table in ("email_engagement", "employment_history"):
         columns = {c["name"] for c in inspect(engine).get_columns(table)}
         assert not {c for c in columns if "team" in c or "member" in c or "send" in c or "contributor" in c}, table
+
+
+def test_two_detections_at_once_tell_each_owner_once(svc: Services, jane: int) -> None:
+    import threading
+
+    from sqlalchemy import delete
+
+    from storage.db import run_write
+    from storage.models import OutboxNotice
+
+    team_id, _ = holder(svc, jane)
+    a, b = svc.accounts.create_team("a"), svc.accounts.create_team("b")
+    svc.contributions.contribute(a.id, [MOVED], SourceKind.CRM)
+    svc.contributions.contribute(b.id, [MOVED], SourceKind.CSV)
+    # As if the move had been recorded without its notices (the sweep's case).
+    run_write(svc.engine, lambda conn: (conn.execute(delete(JobChangeNotice.__table__)),
+                                        conn.execute(delete(OutboxNotice.__table__))))  # fmt: skip
+    barrier = threading.Barrier(2)
+    told: list[int] = []
+
+    def detect() -> None:
+        barrier.wait()
+        told.append(svc.job_changes.detect())
+
+    threads = [threading.Thread(target=detect) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(told) == [0, 1] and len(job_notices(svc, team_id)) == 1
