@@ -64,6 +64,8 @@ def _line(c: ContactView) -> str:
     esc = messages.escape_mrkdwn
     phones = ", ".join(f"{p.e164} ({p.line_type or p.kind})" for p in c.phones if p.status != "invalid")
     company = f" · {esc(c.company)}" if c.company else ""
+    if c.job_change_on:
+        company += f" :briefcase: _job change {c.job_change_on:%Y-%m-%d}_"
     return (
         f"*{esc(c.full_name)}*{company}\n{esc(c.email) or '—'} {messages.email_status_label(c.email_status)}"
         f"  {phones or 'no phone'}\nowner {esc(c.owner_email) or '—'} · {c.source} · saved {c.saved_at:%Y-%m-%d}"

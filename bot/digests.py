@@ -90,6 +90,13 @@ def digest_blocks(digest: UsageDigest, *, note: str | None = None) -> list[Block
     ]
     if d.forecast.runs_out_on is not None:
         blocks.append(_note(f":hourglass: At this pace credits run out on {d.forecast.runs_out_on}"))
+    if d.job_changes.count:
+        # Names are contact data: escaped so they never turn into links or mentions.
+        names = "; ".join(escape_mrkdwn(n) for n in d.job_changes.names)
+        more = d.job_changes.count - len(d.job_changes.names)
+        blocks.append(
+            _note(f":briefcase: {d.job_changes.count} job change(s): {names}" + (f" and {more} more" if more else ""))
+        )
     blocks.append(SectionBlock(text=MarkdownTextObject(text="*By member*" + ("" if d.by_member else ": nobody spent"))))
     for member in d.by_member:
         # Member emails are user data: escaped so they never turn into links or mentions.

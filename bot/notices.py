@@ -1,4 +1,4 @@
-"""Refund notices from the outbox, delivered to each member as a Slack DM.
+"""Notices from the outbox (refund decisions, job changes), delivered to each member as a Slack DM.
 
 The outbox (core/outbox.py) is the durable queue: a notice stays pending
 until `mark_delivered`, which is called only after chat.postMessage came back ok, so a crash or a
@@ -17,10 +17,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
+from bot.messages import escape_mrkdwn
 from bot.tokens import bot_clients_for_team
 from core.bounces.refund_notices import RefundNoticeDetails, refund_notice_details
 from core.errors import NotFound
-from core.outbox import Notice, Outbox
+from core.outbox import JobChangeAlert, Notice, Outbox
 from core.services import Services
 from core.settings import Settings
 
@@ -69,6 +70,30 @@ def refund_notice_blocks(details: RefundNoticeDetails) -> list[Block]:
     ]
 
 
+def job_change_blocks(alert: JobChangeAlert) -> list[Block]:
+    # Names and companies are contact data: escaped so they never turn into links or mentions.
+    moved = (
+        f"from {escape_mrkdwn(alert.old_company)} to *{escape_mrkdwn(alert.new_company)}*"
+        if alert.old_company
+        else f"to *{escape_mrkdwn(alert.new_company)}*"
+    )
+    lines = [f":briefcase: *Job change*: {escape_mrkdwn(alert.full_name)} moved {moved} ({alert.changed_on})."]
+    if alert.old_email:
+        lines.append(f"`{escape_mrkdwn(alert.old_email)}` is marked update required.")
+    return [
+        SectionBlock(text=MarkdownTextObject(text="\n".join(lines))),
+        ContextBlock(elements=[MarkdownTextObject(text=f"Contact {alert.team_contact_id} · you own this contact")]),
+    ]
+
+
+def _message(services: Services, notice: Notice) -> tuple[list[Block], str]:
+    """The blocks and fallback text of a notice, by its kind."""
+    if isinstance(notice.payload, JobChangeAlert):  # NoticeKind.JOB_CHANGE: the outbox reads each kind's type
+        return job_change_blocks(notice.payload), notice.payload.text
+    details = refund_notice_details(services.engine, services.accounts, notice)
+    return refund_notice_blocks(details), details.summary
+
+
 def _slack_user(services: Services, client: WebClient, notice: Notice) -> str:
     if notice.member_id is None:
         raise Undeliverable("notice has no member", NO_MEMBER_RETRY_S)
@@ -95,8 +120,8 @@ def deliver_one(services: Services, settings: Settings, notice: Notice) -> None:
     try:
         slack_user = _slack_user(services, client, notice)
         channel = client.conversations_open(users=slack_user)["channel"]["id"]
-        details = refund_notice_details(services.engine, services.accounts, notice)
-        client.chat_postMessage(channel=channel, blocks=refund_notice_blocks(details), text=details.summary)
+        blocks, text = _message(services, notice)
+        client.chat_postMessage(channel=channel, blocks=blocks, text=text)
     except SlackApiError as exc:
         error = exc.response.get("error") or f"HTTP {exc.response.status_code}"
         retry_after = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
@@ -122,7 +147,7 @@ def deliver_notices(
             outbox.mark_failed(notice.id, str(exc), exc.retry_after_s, now=now)
             failed += 1
             errors.append(f"notice {notice.id}: {exc}")
-            log.warning("refund notice %s not delivered: %s (retry in %ss)", notice.id, exc, exc.retry_after_s)
+            log.warning("notice %s not delivered: %s (retry in %ss)", notice.id, exc, exc.retry_after_s)
             continue
         outbox.mark_delivered(notice.id, now=now)
         delivered += 1

@@ -202,13 +202,13 @@ def poll_command(as_json: bool = typer.Option(False, "--json")) -> None:
     config = MailboxConfig.from_settings(svc.settings)
     if config is None:
         raise TributaryError("no bounce mailbox configured (TRIBUTARY_BOUNCE_IMAP_HOST, _USER, _PASSWORD)")
-    result = poll_mailbox(config, svc.bounce_intake)
+    result = poll_mailbox(config, svc.bounce_intake, take_reply=svc.engagement.take_reply)
     if as_json:
         echo_json(result)
     else:
         typer.echo(
             f"{result.fetched} fetched, {result.stored} new, {result.duplicates} duplicate, "
-            f"{result.unparseable} unparseable, {result.bounces} bounce(s)"
+            f"{result.unparseable} unparseable, {result.bounces} bounce(s), {result.replies} reply(ies)"
         )
 
 

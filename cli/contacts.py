@@ -1,4 +1,4 @@
-"""`tributary contacts list|show|assign|export` and `tributary lists create|add|remove|show`.
+"""`tributary contacts list|show|assign|export|changes` and `tributary lists create|add|remove|show`.
 
 The actor is TEAM and MEMBER (email or id); filters are words: `status:verified owner:@me acme`."""
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from cli.context import echo_json, services
+from cli.credits import parse_date
 from core.accounts import MemberInfo
 from core.errors import InvalidInput
 from core.team_contacts.filters import FILTER_WORDS
@@ -47,6 +48,8 @@ def selection(who: MemberInfo, ids: str | None, words: list[str] | None) -> Sele
 def line(c: ContactView) -> str:
     phones = ", ".join(f"{p.e164} ({p.line_type or p.kind})" for p in c.phones if p.status != "invalid")
     company = f" — {c.company}" if c.company else ""
+    if c.job_change_on:
+        company += f" (job change {c.job_change_on:%Y-%m-%d})"
     return (
         f"{c.id:>7}  {c.full_name}{company}  {c.email or '-'} [{c.email_status}]  {phones or 'no phone'}  "
         f"owner {c.owner_email or '-'}  {c.source}  {c.saved_at:%Y-%m-%d}"
@@ -212,6 +215,28 @@ def lists_show(
         typer.echo(line(c))
     if page.next_cursor:
         typer.echo(f"next page: --cursor {page.next_cursor}")
+
+
+@contacts_app.command("changes")
+def contacts_changes(
+    team: str,
+    since: str | None = typer.Option(None, "--since", help="Only moves on or after this date (YYYY-MM-DD)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The team's contacts who changed jobs after the team saved them, most recent first."""
+    changes = services().job_changes.changes(team, since=parse_date(since, "--since").date() if since else None)
+    if as_json:
+        for change in changes:
+            echo_json(change)
+        return
+    for c in changes:
+        moved = f"{c.old_company} -> {c.new_company}" if c.old_company else f"now at {c.new_company}"
+        typer.echo(
+            f"{c.team_contact_id:>7}  {c.full_name}  {moved}  {c.changed_on:%Y-%m-%d}  "
+            f"owner {c.owner_email or '-'}  ({c.evidence})"
+        )
+    if not changes:
+        typer.echo("no job changes")
 
 
 def register(app: typer.Typer) -> None:

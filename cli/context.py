@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict, is_dataclass
-from datetime import datetime
+from datetime import date
 from enum import Enum
 from functools import cached_property, lru_cache
 from pathlib import PurePath
@@ -42,7 +42,7 @@ class _DemoServices(Services):
 
 
 def _default(value: Any) -> Any:
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # datetimes too
         return value.isoformat()
     if isinstance(value, Enum):
         return value.value

@@ -21,8 +21,11 @@ Rules (DESIGN.md "Contributor network and privacy"):
 - A team with `contribute = False` only ever gets candidates; its records are not observed, not
   promoted, and its candidates never count as corroboration for another team.
 - Records are deduped against the team's contacts (TeamContact) and its own candidates.
-- Job changes: a corroborated new employer moves the person and marks the emails at the old
-  company update_required; `contacts_with_updates` lists the team's contacts holding such emails.
+- Job changes: a corroborated new employer (two independent contributors, or an email at the new
+  employer's domain that our SMTP verifier accepted) moves the person, records the stint in the
+  employment history, marks the emails at the old company update_required and tells the owners of
+  the team contacts of that person (core/job_changes), all in one transaction;
+  `contacts_with_updates` lists the team's contacts holding such emails.
 
 Residual risk, stated plainly: anyone holding both the database and the key can recompute every
 team's fingerprint. Keep the key out of the database and rotate it only with a re-fingerprinting.
@@ -43,6 +46,8 @@ from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, sele
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.errors import InvalidInput, NotFound, TributaryError, check
+from core.job_changes.history import JobEvidence, record_move_in
+from core.job_changes.notices import notify_in
 from core.normalize import ContactQuery, NormalizedContact, company_key, normalize_contact, registrable_domain
 from core.people.contacts import NewPerson, add_person_in, company_id_in
 from core.people.matching import MatchOutcome, MatchRule, match_in
@@ -293,7 +298,11 @@ class Contributions:
                 continue
             value = new[kind]
             others = self._other_contributors(conn, ctx, person_id, kind, value, since)
-            if (kind is ValueKind.EMAIL and ctx.verified) or len(others) + 1 >= MIN_INDEPENDENT_CONTRIBUTORS:
+            if (
+                (kind is ValueKind.EMAIL and ctx.verified)
+                or len(others) + 1 >= MIN_INDEPENDENT_CONTRIBUTORS
+                or (kind is ValueKind.EMPLOYER and _verified_email_at_employer(conn, person_id, contact, ctx))
+            ):
                 if _apply(conn, person_id, kind, value, contact, ctx):
                     _observe(conn, person_id, kind, value, {ctx.fingerprint: ctx.source_kind, **others}, ctx.today)
                     promoted = True
@@ -534,12 +543,23 @@ def _apply(
     if kind is ValueKind.LOCATION:
         conn.execute(update(_PERSON).where(_PERSON.c.id == person_id).values(location=value, updated_at=ctx.now))
         return True
-    _move(conn, person_id, contact, ctx.now)
+    _move(conn, person_id, contact, ctx)
     return True
 
 
-def _move(conn: Connection, person_id: int, contact: NormalizedContact, now: datetime) -> None:
+def _verified_email_at_employer(conn: Connection, person_id: int, contact: NormalizedContact, ctx: _Context) -> bool:
+    """Our verifier accepted this record's email, it is at the new employer's domain, and it is not
+    someone else's: that alone corroborates the new employer."""
+    email = contact.business_email
+    if not (ctx.verified and email and contact.domain and _email_domain(email) == contact.domain):
+        return False
+    owner = conn.execute(select(_EMAIL.c.person_id).where(_EMAIL.c.address == email)).first()
+    return owner is None or owner.person_id == person_id
+
+
+def _move(conn: Connection, person_id: int, contact: NormalizedContact, ctx: _Context) -> None:
     """A job change: the person now works elsewhere; their emails at the old company are stale."""
+    now = ctx.now
     old = conn.execute(
         select(_COMPANY.c.id, _COMPANY.c.domain)
         .join(_PERSON, _PERSON.c.company_id == _COMPANY.c.id)
@@ -547,6 +567,8 @@ def _move(conn: Connection, person_id: int, contact: NormalizedContact, now: dat
     ).one_or_none()
     new_company = company_id_in(conn, contact.company or contact.domain or "", contact.domain)
     conn.execute(update(_PERSON).where(_PERSON.c.id == person_id).values(company_id=new_company, updated_at=now))
+    evidence = JobEvidence.VERIFIED_EMAIL if ctx.verified else JobEvidence.TWO_SOURCES
+    stint = record_move_in(conn, person_id, old.id if old else None, new_company, evidence, now)
     if old is None:
         return
     stale = []
@@ -566,6 +588,8 @@ def _move(conn: Connection, person_id: int, contact: NormalizedContact, now: dat
             .where(_EMAIL.c.id == row.id)
             .values(status=EmailStatus.UPDATE_REQUIRED.value, reasons=[*list(row.reasons or []), PERSON_MOVED_REASON])
         )
+    if stint is not None:
+        notify_in(conn, stint, now)  # after the emails, so a notice names the one that needs an update
 
 
 def _email_domain(address: str) -> str | None:

@@ -1,4 +1,4 @@
-"""The outbox of notices for members (refund decisions today), delivered by a front end (Slack).
+"""The outbox of notices for members (refund decisions, job changes), delivered by a front end (Slack).
 
 A notice is written in the same transaction as the decision it reports, so it can never be lost,
 and stays until the deliverer acknowledges it (`mark_delivered`). A failed delivery is retried with
@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound, check
 from storage.db import is_sqlite, read_transaction, run_write
 from storage.models import OutboxNotice
 from storage.timeutil import as_utc, utcnow
@@ -31,6 +31,7 @@ MAX_BATCH = 1000
 
 class NoticeKind(StrEnum):
     REFUND_DECISION = "refund_decision"
+    JOB_CHANGE = "job_change"
 
 
 @dataclass(frozen=True)
@@ -51,24 +52,49 @@ class RefundNotice:
 
 
 @dataclass(frozen=True)
+class JobChangeAlert:
+    """What a contact's owner is told when the contact moved to another company."""
+
+    team_contact_id: int
+    person_id: int
+    full_name: str
+    old_company: str | None
+    new_company: str
+    new_domain: str | None
+    changed_on: str  # ISO date
+    old_email: str | None  # the work email that is update_required now, if the team had one
+    text: str  # one readable sentence, ready to show
+
+
+@dataclass(frozen=True)
 class Notice:
     id: int
     kind: NoticeKind
     team_id: int
     member_id: int | None
-    payload: RefundNotice
+    payload: RefundNotice | JobChangeAlert
     created_at: datetime
     attempts: int
     last_error: str | None
 
 
-_PAYLOADS = {NoticeKind.REFUND_DECISION: RefundNotice}
+_PAYLOADS: dict[NoticeKind, type[RefundNotice] | type[JobChangeAlert]] = {
+    NoticeKind.REFUND_DECISION: RefundNotice,
+    NoticeKind.JOB_CHANGE: JobChangeAlert,
+}
 
 
 def add_notice(
-    conn: Connection, kind: NoticeKind, *, team_id: int, member_id: int | None, payload: RefundNotice, now: datetime
+    conn: Connection,
+    kind: NoticeKind,
+    *,
+    team_id: int,
+    member_id: int | None,
+    payload: RefundNotice | JobChangeAlert,
+    now: datetime,
 ) -> int:
     """Inside the caller's transaction, so the notice commits with what it reports."""
+    check(isinstance(payload, _PAYLOADS[NoticeKind(kind)]), f"a {kind} notice carries its own payload type")
     return conn.execute(
         insert(_N)
         .values(
@@ -193,4 +219,4 @@ def _notice(row) -> Notice:
     )
 
 
-__all__ = ["Notice", "NoticeKind", "Outbox", "RefundNotice", "add_notice", "backoff_s"]
+__all__ = ["JobChangeAlert", "Notice", "NoticeKind", "Outbox", "RefundNotice", "add_notice", "backoff_s"]

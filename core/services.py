@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,10 +22,12 @@ from core.credit_history import CreditHistory
 from core.crm.hubspot import HubSpotContacts
 from core.crm.service import CrmSyncs
 from core.data_requests import DataRequests, PersonPreviews, stale_email_rechecker
+from core.engagement import Engagement, ReplyOutcome
 from core.enrichment.csv_enrich import CsvEnrichment
 from core.enrichment.jobs import EnrichmentJobs
 from core.finder.verification import stored_verify_batch
 from core.identities import Identities
+from core.job_changes import JobChanges
 from core.ledger import Ledger
 from core.outbox import Outbox
 from core.rate_limits import RateLimits
@@ -125,7 +127,7 @@ class Services:
 
     @cached_property
     def usage_digests(self) -> UsageDigests:
-        return UsageDigests(self.engine, self.ledger, self.accounts)
+        return UsageDigests(self.engine, self.ledger, self.accounts, job_changes=self.job_changes)
 
     @cached_property
     def digest_deliveries(self) -> DigestDeliveries:
@@ -187,6 +189,25 @@ class Services:
     @cached_property
     def bounce_intake(self) -> BounceIntakeService:
         return BounceIntakeService(self.engine, self.refunds, verp_key=self._verp_key)
+
+    @cached_property
+    def engagement(self) -> Engagement:
+        return Engagement(
+            self.engine,
+            window_days=self.settings.engagement_window_days,
+            delivery_grace_hours=self.settings.engagement_delivery_grace_hours,
+        )
+
+    def observe_reply(
+        self, from_address: str, in_reply_to: str | None, references: str | None, received_at: datetime
+    ) -> ReplyOutcome:
+        """A reply seen in any mailbox (the reply mailbox poll, a connected mailbox's sync): its
+        address becomes likely_to_engage when it answers a send of ours from that send's recipient."""
+        return self.engagement.observe_reply(from_address, in_reply_to, references, received_at)
+
+    @cached_property
+    def job_changes(self) -> JobChanges:
+        return JobChanges(self.engine, self.accounts)
 
     @cached_property
     def relays(self) -> Relays:

@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     bounce_imap_folder: str = "INBOX"
     bounce_imap_timeout_s: float = 30.0
 
+    # Engagement (core/engagement): a reply to a send made through Tributary makes its address
+    # likely_to_engage for this many days, then it is plain verified again; a send is counted as
+    # delivered (weaker evidence, never promoting) when this many hours pass without a bounce.
+    engagement_window_days: int = Field(default=90, ge=1, le=3650)
+    engagement_delivery_grace_hours: int = Field(default=72, ge=1, le=24 * 60)
+
     # Bounce webhook (POST /api/v1/events/bounces/<team>): each team's own secret
     # (`tributary bounces webhook-secret TEAM`); a signature older than this is refused.
     bounce_webhook_tolerance_s: int = 300

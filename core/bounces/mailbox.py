@@ -1,5 +1,9 @@
 """Poll the bounce mailbox over IMAP (imap-tools) and feed every unseen message to intake.
 
+It is also the team's reply mailbox: when the poll is given a reply taker (core/engagement), each
+message goes to it first, and one it takes (a person's reply to one of our sends) is done with and
+never stored; everything else goes to bounce intake exactly as before.
+
 A message is flagged \\Seen only after intake has stored it (parsed or kept as unparseable), so a
 poller that dies mid-way leaves it unseen and the next poll takes it again; intake is idempotent,
 so taking it twice changes nothing.
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,6 +29,9 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_MESSAGES_PER_POLL = 500
+
+# Takes a raw message if it is a reply to one of our sends (True: done with it, not a bounce).
+ReplyTaker = Callable[[bytes, datetime | None], bool]
 
 
 class MailboxError(TributaryError):
@@ -66,6 +74,7 @@ class PollResult:
     unparseable: int
     bounces: int  # bounce rows the messages named (new or not)
     skipped: str | None = None  # why nothing was polled (not configured, another worker polling)
+    replies: int = 0  # genuine replies to our sends, given to engagement instead of intake
 
 
 def poll_mailbox(
@@ -75,8 +84,9 @@ def poll_mailbox(
     now: datetime | None = None,
     limit: int = MAX_MESSAGES_PER_POLL,
     ssl_context: ssl.SSLContext | None = None,
+    take_reply: ReplyTaker | None = None,
 ) -> PollResult:
-    fetched = stored = duplicates = unparseable = bounces = 0
+    fetched = stored = duplicates = unparseable = bounces = replies = 0
     try:
         with _open(config, ssl_context).login(config.user, config.password.get_secret_value(), config.folder) as box:
             uids = box.uids(AND(seen=False))[:limit]
@@ -85,6 +95,10 @@ def poll_mailbox(
                 if raw is None:
                     continue  # expunged by someone else since the search
                 fetched += 1
+                if take_reply is not None and take_reply(raw, now):
+                    replies += 1
+                    box.flag(uid, MailMessageFlags.SEEN, True)
+                    continue
                 result = intake.ingest_message(
                     raw, source=IntakeSource.IMAP, source_ref=f"{config.folder}/{uid}", now=now
                 )
@@ -99,9 +113,9 @@ def poll_mailbox(
         raise MailboxError(f"bounce mailbox {config.host}:{config.port}: {exc}") from None
     except (OSError, ssl.SSLError) as exc:
         raise MailboxError(f"bounce mailbox {config.host}:{config.port}: {type(exc).__name__}: {exc}") from None
-    log.info("bounce mailbox: %s fetched, %s new, %s duplicate, %s unparseable", fetched, stored, duplicates,
-             unparseable)
-    return PollResult(fetched, stored, duplicates, unparseable, bounces)
+    log.info("bounce mailbox: %s fetched, %s new, %s duplicate, %s unparseable, %s replies", fetched, stored,
+             duplicates, unparseable, replies)
+    return PollResult(fetched, stored, duplicates, unparseable, bounces, replies=replies)
 
 
 def _open(config: MailboxConfig, context: ssl.SSLContext | None):
@@ -124,4 +138,4 @@ def _fetch_raw(box, uid: str) -> bytes | None:
     return None
 
 
-__all__ = ["MailboxConfig", "MailboxError", "PollResult", "poll_mailbox"]
+__all__ = ["MailboxConfig", "MailboxError", "PollResult", "ReplyTaker", "poll_mailbox"]

@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 
 from core.people.types import EmailFinding
-from core.verify.freshness import ensure_fresh
+from core.verify.freshness import KEEPS_ENGAGEMENT, ensure_fresh
 from core.verify.pipeline import EmailVerifier
+from storage.models.enums import EmailStatus
 
 # Re-checks an email whose verification is older than the freshness window; returns the new finding.
 Reverify = Callable[[EmailFinding], EmailFinding]
@@ -27,6 +28,9 @@ def stale_email_rechecker(engine: Engine, verifier: EmailVerifier) -> Reverify:
     def recheck(finding: EmailFinding) -> EmailFinding:
         # ensure_fresh reuses a verification younger than the window, else probes and stores anew.
         result = ensure_fresh(engine, [finding.address], verifier=verifier)[finding.address]
+        if finding.status == EmailStatus.LIKELY_TO_ENGAGE and result.status in KEEPS_ENGAGEMENT:
+            # The re-check agrees with (or cannot judge) the reply that proved the mailbox read.
+            return replace(finding, checked_at=result.checked_at)
         return replace(finding, status=result.status, score=result.score, checked_at=result.checked_at)
 
     return recheck

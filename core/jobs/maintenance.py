@@ -84,4 +84,19 @@ def send_due_digests(
     return DigestRun(installed=True, sent=services.digest_deliveries.send_due_digests(now, deliver))
 
 
-__all__ = ["DigestRun", "close_due_cycles", "send_due_digests", "sweep_due_holds"]
+@dataclass(frozen=True)
+class EngagementRun:
+    returned_to_verified: int  # likely_to_engage addresses whose recency window ran out
+    deliveries_counted: int  # sends counted as delivered without a bounce
+    job_change_notices: int  # owners told of a move not told before
+
+
+def run_engagement(services: Services, now: datetime | None = None) -> EngagementRun:
+    """The engagement clock and the job-change detection sweep (both idempotent)."""
+    now = as_utc(now or utcnow())
+    clock = services.engagement.run_clock(now)
+    told = services.job_changes.detect(now)
+    return EngagementRun(clock.returned_to_verified, clock.deliveries_counted, told)
+
+
+__all__ = ["DigestRun", "EngagementRun", "close_due_cycles", "run_engagement", "send_due_digests", "sweep_due_holds"]

@@ -4,7 +4,9 @@ Schedule (crontab, UTC):
 - every minute: expire holds and credits that are due; poll the bounce mailbox (if configured);
 - every 5 minutes: close billing cycles that ended; decide bounces left undecided;
 - every 15 minutes: send due usage digests (the digest engineer's function, when installed);
-  sync the CRMs whose last sync is older than TRIBUTARY_CRM_SYNC_INTERVAL_MIN (core/crm/service.py).
+  sync the CRMs whose last sync is older than TRIBUTARY_CRM_SYNC_INTERVAL_MIN (core/crm/service.py);
+- every hour (at :07): the engagement clock (likely_to_engage back to verified after the window,
+  delivered sends counted) and the job-change notice sweep.
 Every task is idempotent (see maintenance.py), so a run repeated, or run by two workers at once,
 changes nothing more than one run. The mailbox poll also takes a huey lock so that two workers do
 not download the same messages at the same time (an efficiency, not what makes it correct).
@@ -24,7 +26,7 @@ from huey.exceptions import TaskLockedException
 from core.api.jobs import spec_from_values
 from core.bounces.mailbox import MailboxConfig, PollResult, poll_mailbox
 from core.jobs.enrichment_tasks import EnrichmentTasks
-from core.jobs.maintenance import close_due_cycles, send_due_digests, sweep_due_holds
+from core.jobs.maintenance import close_due_cycles, run_engagement, send_due_digests, sweep_due_holds
 from core.jobs.queue import make_huey
 
 if TYPE_CHECKING:
@@ -59,7 +61,9 @@ class Jobs:
                 return PollResult(0, 0, 0, 0, 0, skipped="no bounce mailbox configured")
             try:
                 with h.lock_task(POLL_LOCK, ttl=lock_ttl_s):
-                    return poll_mailbox(config, services.bounce_intake, now=now)
+                    return poll_mailbox(
+                        config, services.bounce_intake, now=now, take_reply=services.engagement.take_reply
+                    )
             except TaskLockedException:
                 log.info("bounce mailbox: another worker is polling; skipped")
                 return PollResult(0, 0, 0, 0, 0, skipped="another worker is polling")
@@ -74,6 +78,9 @@ class Jobs:
         self.sweep_holds = h.task(name=TASK_PREFIX + "sweep_holds")(lambda now=None: sweep_due_holds(services, now))
         self.poll_bounces = h.task(name=TASK_PREFIX + "poll_bounces")(poll)
         self.process_bounces = h.task(name=TASK_PREFIX + "process_bounces")(process)
+        self.run_engagement = h.task(name=TASK_PREFIX + "run_engagement")(
+            lambda now=None: run_engagement(services, now)
+        )
         self.send_digests = h.task(name=TASK_PREFIX + "send_digests")(
             lambda now=None: send_due_digests(services, deliver_digest, now)
         )
@@ -97,6 +104,9 @@ class Jobs:
             h.periodic_task(crontab(minute="*/5"), name=TASK_PREFIX + "every_5_min.process_bounces")(lambda: process()),
             h.periodic_task(crontab(minute="*/15"), name=TASK_PREFIX + "every_15_min.send_digests")(
                 lambda: send_due_digests(services, deliver_digest)
+            ),
+            h.periodic_task(crontab(minute="7"), name=TASK_PREFIX + "every_hour.run_engagement")(
+                lambda: run_engagement(services)
             ),
         ]
         if services.settings.crm_sync_interval_min:

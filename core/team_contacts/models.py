@@ -4,7 +4,7 @@ and get back)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from storage.models.enums import ContactSource, EmailStatus
@@ -83,6 +83,8 @@ class ContactView:
     linkedin_url: str | None = None
     location: str | None = None
     lists: tuple[str, ...] = field(default=())
+    # Set when the person moved to `company` after the team saved them (core/job_changes): the day.
+    job_change_on: date | None = None
 
 
 @dataclass(frozen=True)

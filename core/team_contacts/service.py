@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import Connection, Engine, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -30,13 +30,14 @@ from core.team_contacts.models import (
 )
 from core.team_contacts.rules import NotPermitted, may_reassign
 from storage.db import read_transaction, run_write
-from storage.models import ContactList, Member
+from storage.models import ContactList, EmploymentHistory, Member
 from storage.models.enums import ContactSource, EmailStatus
-from storage.timeutil import utcnow
+from storage.timeutil import as_utc, utcnow
 
 TC, P, C, E, PH, LE = q.TC, q.P, q.C, q.E, q.PH, q.LE
 M = Member.__table__
 L = ContactList.__table__
+H = EmploymentHistory.__table__
 
 # What a page row carries (the person, the company, the best email and the owner), in one SELECT.
 _ROW_COLUMNS = (
@@ -270,6 +271,7 @@ class TeamContacts:
             # Sorted here: an ORDER BY lets SQLite walk the whole person_id index instead of probing it.
             for p in sorted(conn.execute(stmt.where(PH.c.person_id.in_(person_ids))).all(), key=lambda p: p.id):
                 phones.setdefault(p.person_id, []).append(PhoneView(p.e164, p.kind, p.line_type, p.status))
+        moves = _current_moves(conn, rows)
         return [
             ContactView(
                 id=r.id, person_id=r.person_id, full_name=r.full_name, title=r.title, account_id=r.company_id,
@@ -278,9 +280,26 @@ class TeamContacts:
                 phones=tuple(phones.get(r.person_id, ())), owner_member_id=r.owner_member_id,
                 owner_email=r.owner_email, source=ContactSource(r.source), saved_at=r.created_at,
                 linkedin_url=r.linkedin_url, location=r.location,
+                job_change_on=_moved_since(moves.get(r.person_id), r.created_at),
             )
             for r in rows
         ]  # fmt: skip
+
+
+def _current_moves(conn: Connection, rows: Sequence) -> dict[int, tuple[date, datetime]]:
+    """(day, recorded at) of the current stint of each page person who moved (job-change flag, live)."""
+    if not rows:
+        return {}
+    found = conn.execute(
+        select(H.c.person_id, H.c.from_on, H.c.recorded_at).where(
+            H.c.person_id.in_(sorted({r.person_id for r in rows})), H.c.to_on.is_(None), H.c.from_on.is_not(None)
+        )
+    ).all()
+    return {m.person_id: (m.from_on, as_utc(m.recorded_at)) for m in found}
+
+
+def _moved_since(move: tuple[date, datetime] | None, saved_at: datetime) -> date | None:
+    return move[0] if move is not None and move[1] >= as_utc(saved_at) else None
 
 
 def resolve_list(conn: Connection, actor: MemberInfo, ref: int | str) -> int:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, func, or_, select
 
 from core.accounts import Accounts
+from core.job_changes import JobChanges, JobChangeSummary
 from core.ledger import Balance, Ledger
 from core.usage.forecast import RunOutForecast, forecast_run_out, pace_window
 from core.usage.periods import Period, period_containing
@@ -60,13 +61,17 @@ class UsageDigest:
     refunds: RefundSummary
     balance: Balance  # Ledger.balance at generated_at
     forecast: RunOutForecast  # from the balance and the pace of the 7 days before generated_at
+    job_changes: JobChangeSummary = JobChangeSummary(0, ())  # the team's contacts who moved in the period
 
 
 class UsageDigests:
-    def __init__(self, engine: Engine, ledger: Ledger, accounts: Accounts) -> None:
+    def __init__(
+        self, engine: Engine, ledger: Ledger, accounts: Accounts, *, job_changes: JobChanges | None = None
+    ) -> None:
         self.engine = engine
         self.ledger = ledger
         self.accounts = accounts
+        self.job_changes = job_changes or JobChanges(engine, accounts)
 
     def build(
         self,
@@ -103,6 +108,7 @@ class UsageDigests:
             refunds=refunds,
             balance=balance,
             forecast=forecast_run_out(balance.available_credits, window_spent, now),
+            job_changes=self.job_changes.summary(team.id, period.start, min(period.end, now)),
         )
 
 

@@ -47,4 +47,8 @@ def render_text(digest: UsageDigest) -> str:
         lines.append(f"Run-out: at {pace}, credits last more than ten years")
     else:
         lines.append(f"Run-out: nothing spent in the last {f.window_days} days, no run-out date")
+    j = d.job_changes
+    lines.append(f"Job changes: {j.count}" + (": " + "; ".join(j.names) if j.names else ""))
+    if j.count > len(j.names):
+        lines.append(f"  ... and {j.count - len(j.names)} more (tributary contacts changes {d.team_name})")
     return "\n".join(lines) + "\n"

@@ -23,6 +23,9 @@ from storage.models.enums import EmailStatus
 from storage.models.verification import EmailVerification
 from storage.timeutil import as_utc, utcnow
 
+# A re-check with one of these results does not undo an engagement (a reply proved the mailbox is
+# read; "verified" agrees, "accept_all" cannot tell). Anything else replaces likely_to_engage.
+KEEPS_ENGAGEMENT = frozenset({EmailStatus.VERIFIED, EmailStatus.ACCEPT_ALL})
 _IN_CHUNK = 500  # keys per IN (...) query: well under every backend's parameter limit
 _DETAIL_MAX = 500
 
@@ -136,9 +139,15 @@ def _record(conn: Connection, results: dict[str, EmailResult]) -> None:
             for key, r in results.items()
         ],
     )
+    engaged = EmailAddress.status == EmailStatus.LIKELY_TO_ENGAGE.value  # type: ignore[arg-type]
     for key, r in results.items():
+        where = [func.lower(EmailAddress.address) == key]
+        if r.status in KEEPS_ENGAGEMENT:
+            # Engaged within the window: still likely_to_engage, now freshly checked.
+            conn.execute(update(EmailAddress).where(*where, engaged).values(checked_at=r.checked_at))
+            where.append(~engaged)
         conn.execute(
             update(EmailAddress)
-            .where(func.lower(EmailAddress.address) == key)
+            .where(*where)
             .values(status=str(r.status), score=r.score, reasons=list(r.reasons), checked_at=r.checked_at)
         )

@@ -19,7 +19,9 @@ from storage.models.contacts import (
 from storage.models.contributor import CompanyNameKey, ContactCandidate, ContributionObservation, PersonNameKey
 from storage.models.crm import CrmConnection, CrmRecord, CrmWrite
 from storage.models.digests import DigestDeliveryRecord, DigestPreference
+from storage.models.engagement import EmailEngagement
 from storage.models.enrichment import EnrichmentJob, EnrichmentRow
+from storage.models.job_changes import EmploymentHistory, JobChangeNotice
 from storage.models.job_chunks import EnrichmentChunk, EnrichmentClaim, EnrichmentJobInput
 from storage.models.ledger import (
     CreditLot,
@@ -69,6 +71,9 @@ __all__ = [
     "DigestDeliveryRecord",
     "DigestPreference",
     "EmailAddress",
+    "EmailEngagement",
+    "EmploymentHistory",
+    "JobChangeNotice",
     "EmailSend",
     "EmailVerification",
     "EnrichmentJob",

@@ -52,6 +52,10 @@ class EmailSend(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+    # Engagement (core/engagement): when the recipient's reply to this send was seen, and when this
+    # send was counted as delivered without a bounce. Each happens once per send.
+    replied_at: datetime | None = None
+    delivery_recorded_at: datetime | None = None
 
 
 class BounceIntake(SQLModel, table=True):

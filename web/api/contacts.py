@@ -75,6 +75,7 @@ def contact(v: ContactView) -> dict:
         "phones": phones, "owner_member_id": v.owner_member_id, "owner_email": v.owner_email,
         "source": v.source.value, "saved_at": v.saved_at.isoformat(), "linkedin_url": v.linkedin_url,
         "location": v.location, "lists": list(v.lists),
+        "job_change_on": v.job_change_on.isoformat() if v.job_change_on else None,
     }  # fmt: skip
 
 

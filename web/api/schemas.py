@@ -3,7 +3,7 @@ OpenAPI 3.1 document from them."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -356,6 +356,7 @@ class ContactOut(BaseModel):
     linkedin_url: str | None
     location: str | None
     lists: list[str]
+    job_change_on: date | None = None  # the person moved to `company` on this day, after the team saved them
 
 
 class ContactsOut(BaseModel):
