@@ -44,6 +44,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from core.errors import InvalidInput, NotFound, TributaryError, check
 from core.normalize import ContactQuery, NormalizedContact, company_key, normalize_contact, registrable_domain
+from core.people.company_accounts import save_accounts_of
 from core.people.contacts import NewPerson, add_person_in, company_id_in
 from core.people.matching import MatchOutcome, MatchRule, match_in
 from storage.db import is_sqlite, read_transaction, run_write
@@ -547,6 +548,7 @@ def _move(conn: Connection, person_id: int, contact: NormalizedContact, now: dat
     ).one_or_none()
     new_company = company_id_in(conn, contact.company or contact.domain or "", contact.domain)
     conn.execute(update(_PERSON).where(_PERSON.c.id == person_id).values(company_id=new_company, updated_at=now))
+    save_accounts_of(conn, [person_id], now)  # every team with this contact now has the new company's account
     if old is None:
         return
     stale = []

@@ -11,14 +11,14 @@ import binascii
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, case, exists, func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, bindparam, case, exists, func, or_, select
 
 from core.errors import InvalidInput
 from core.team_contacts.models import MAX_TEXT_CHARS, ContactFilter, Sort
-from storage.models import Company, ContactListEntry, EmailAddress, Person, Phone, TeamContact
+from storage.models import Company, ContactListEntry, EmailAddress, Person, Phone, TeamAccount, TeamContact
 from storage.models.enums import ContactSource, EmailStatus, PhoneStatus
 
 TC = TeamContact.__table__
@@ -27,6 +27,8 @@ C = Company.__table__
 E = EmailAddress.__table__
 PH = Phone.__table__
 LE = ContactListEntry.__table__
+TA = TeamAccount.__table__
+_FIELDS = tuple(f.name for f in fields(ContactFilter))
 
 # Best first: the status a contact shows is its person's best address's.
 EMAIL_STATUS_RANK: tuple[EmailStatus, ...] = (
@@ -55,34 +57,48 @@ def _phone_exists(*conditions: ColumnElement) -> ColumnElement:
     return exists().where(PH.c.person_id == TC.c.person_id, PH.c.status != PhoneStatus.INVALID.value, *conditions)
 
 
+def _in(name: str, values) -> BindParameter:
+    return bindparam(name, list(values), expanding=True)
+
+
 def conditions(team_id: int, f: ContactFilter) -> list[ColumnElement]:
-    """The WHERE of a filter over FROM."""
-    out: list[ColumnElement] = [TC.c.team_id == team_id]
+    """The WHERE of a filter over FROM. Every value is a named bind parameter (named after its field)
+    so a statement built once for a filter's shape runs for any values (see `bind_values`)."""
+    v = bind_values(team_id, f)
+    out: list[ColumnElement] = [TC.c.team_id == bindparam("team_id", team_id)]
     if f.email_statuses:
-        out.append(BEST_EMAIL_STATUS.in_([s.value for s in f.email_statuses]))
+        out.append(BEST_EMAIL_STATUS.in_(_in("email_statuses", v["email_statuses"])))
     if f.has_phone is True:
         out.append(_phone_exists())
     elif f.has_phone is False:
         out.append(~_phone_exists())
     if f.line_types:
-        out.append(_phone_exists(PH.c.line_type.in_(list(f.line_types))))
+        out.append(_phone_exists(PH.c.line_type.in_(_in("line_types", v["line_types"]))))
     if f.owner_ids:
-        out.append(TC.c.owner_member_id.in_(list(f.owner_ids)))
+        out.append(TC.c.owner_member_id.in_(_in("owner_ids", v["owner_ids"])))
     if f.unowned:
         out.append(TC.c.owner_member_id.is_(None))
     if f.account_id is not None:
-        out.append(P.c.company_id == f.account_id)
+        out.append(P.c.company_id == bindparam("account_id", f.account_id))
+    if f.account_owner_ids:
+        out.append(
+            exists().where(
+                TA.c.team_id == TC.c.team_id,
+                TA.c.company_id == P.c.company_id,
+                TA.c.owner_member_id.in_(_in("account_owner_ids", v["account_owner_ids"])),
+            )
+        )
     if f.company:
-        name = f.company.strip().lower()
+        name = bindparam("company", v["company"])
         out.append(or_(func.lower(C.c.name) == name, C.c.domain == name))
     if f.saved_from is not None:
-        out.append(TC.c.created_at >= f.saved_from)
+        out.append(TC.c.created_at >= bindparam("saved_from", f.saved_from))
     if f.saved_to is not None:
-        out.append(TC.c.created_at < f.saved_to)
+        out.append(TC.c.created_at < bindparam("saved_to", f.saved_to))
     if f.sources:
-        out.append(TC.c.source.in_([s.value for s in f.sources]))
+        out.append(TC.c.source.in_(_in("sources", v["sources"])))
     if f.text:
-        pattern = _like_escaped(f.text.strip().lower())
+        pattern = bindparam("text", v["text"])
         out.append(
             or_(
                 func.lower(P.c.full_name).like(pattern, escape="\\"),
@@ -90,8 +106,35 @@ def conditions(team_id: int, f: ContactFilter) -> list[ColumnElement]:
             )
         )
     if f.list_id is not None:
-        out.append(exists().where(LE.c.list_id == f.list_id, LE.c.contact_id == TC.c.id))
+        out.append(exists().where(LE.c.list_id == bindparam("list_id", f.list_id), LE.c.contact_id == TC.c.id))
     return out
+
+
+def bind_values(team_id: int, f: ContactFilter) -> dict[str, object]:
+    """The bind parameters of `conditions(team_id, f)` by name."""
+    v: dict[str, object] = {"team_id": team_id}
+    for name in ("email_statuses", "sources"):
+        if getattr(f, name):
+            v[name] = [s.value for s in getattr(f, name)]
+    for name in ("line_types", "owner_ids", "account_owner_ids"):
+        if getattr(f, name):
+            v[name] = list(getattr(f, name))
+    for name in ("account_id", "saved_from", "saved_to", "list_id"):
+        if getattr(f, name) is not None:
+            v[name] = getattr(f, name)
+    if f.company:
+        v["company"] = f.company.strip().lower()
+    if f.text:
+        v["text"] = _like_escaped(f.text.strip().lower())
+    return v
+
+
+def filter_shape(f: ContactFilter) -> tuple:
+    """What decides a filter's SQL (which conditions), not its values: the key of cached statements."""
+    return tuple(
+        (name, value) if name == "has_phone" else (name, bool(value) if value is not None else False)
+        for name, value in ((k, getattr(f, k)) for k in _FIELDS)
+    )
 
 
 def selected_ids(team_id: int, f: ContactFilter):
@@ -159,9 +202,10 @@ def order_and_after(sort: Sort, after: tuple | None) -> tuple[list, list[ColumnE
         return order, []
     # Written as a range on the first column plus a tie-break, so both databases seek the index to
     # the cursor instead of scanning from the start (constant time for any page).
+    key, last_id = bindparam("after_key", after[0]), bindparam("after_id", after[1])
     if sort == Sort.SAVED_DESC:
-        return order, [first <= after[0], or_(first < after[0], second < after[1])]
-    return order, [first >= after[0], or_(first > after[0], second > after[1])]
+        return order, [first <= key, or_(first < key, second < last_id)]
+    return order, [first >= key, or_(first > key, second > last_id)]
 
 
 # ---- filter words (`status:verified owner:@me ...`) -----------------------------------------

@@ -33,6 +33,7 @@ class ContactFilter:
     owner_ids: tuple[int, ...] = ()
     unowned: bool = False  # only contacts without an owner
     account_id: int | None = None  # the company
+    account_owner_ids: tuple[int, ...] = ()  # the owner of the contact's account (its company)
     company: str | None = None  # company name or domain, case-insensitive, exact
     saved_from: datetime | None = None  # inclusive
     saved_to: datetime | None = None  # exclusive
