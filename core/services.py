@@ -33,6 +33,7 @@ from core.sending.service import Sending
 from core.settings import Settings, get_settings
 from core.sources.database import DatabaseSource
 from core.sources.registry import build_sources
+from core.team_contacts.accounts import TeamAccounts
 from core.team_contacts.export import ContactExports
 from core.team_contacts.lists import ContactLists
 from core.team_contacts.service import TeamContacts
@@ -109,7 +110,7 @@ class Services:
             redis_url=st.redis_url,
             redis_prefix=st.api_redis_prefix,
             webhook_policy=WebhookPolicy(st.api_webhook_max_attempts, st.api_webhook_backoff_s),
-            contacts=ApiContacts(self.team_contacts, self.contact_lists, self.contact_exports),
+            contacts=ApiContacts(self.team_contacts, self.contact_lists, self.contact_exports, self.team_accounts),
         )
 
     @cached_property
@@ -238,6 +239,10 @@ class Services:
     @cached_property
     def team_contacts(self) -> TeamContacts:
         return TeamContacts(self.engine, self.accounts)
+
+    @cached_property
+    def team_accounts(self) -> TeamAccounts:
+        return TeamAccounts(self.engine, self.team_contacts)
 
     @cached_property
     def contact_lists(self) -> ContactLists:

@@ -210,7 +210,10 @@ def order_and_after(sort: Sort, after: tuple | None) -> tuple[list, list[ColumnE
 
 # ---- filter words (`status:verified owner:@me ...`) -----------------------------------------
 
-FILTER_WORDS = "status:, phone:yes|no, line:, owner:@me|EMAIL|none, company:, source:, saved-from:, saved-to:, list:"
+FILTER_WORDS = (
+    "status:, phone:yes|no, line:, owner:@me|EMAIL|none, account-owner:@me|EMAIL, company:, source:, "
+    "saved-from:, saved-to:, list:"
+)
 
 
 def _choices(value: str, vocabulary, what: str) -> tuple:
@@ -257,7 +260,18 @@ def parse_filter_words(
     return check_filter(f)
 
 
-_WORD_KEYS = {"status", "phone", "line", "owner", "company", "source", "saved-from", "saved-to", "list"}
+_WORD_KEYS = {
+    "status",
+    "phone",
+    "line",
+    "owner",
+    "account-owner",
+    "company",
+    "source",
+    "saved-from",
+    "saved-to",
+    "list",
+}
 
 
 def _apply_word(f, key, value, me_id, member_id, list_id) -> ContactFilter:
@@ -274,6 +288,9 @@ def _apply_word(f, key, value, me_id, member_id, list_id) -> ContactFilter:
             return replace(f, unowned=True)
         owner = me_id if value.lower() in ("@me", "me") else member_id(value)
         return replace(f, owner_ids=f.owner_ids + (owner,))
+    if key == "account-owner":
+        owner = me_id if value.lower() in ("@me", "me") else member_id(value)
+        return replace(f, account_owner_ids=f.account_owner_ids + (owner,))
     if key == "company":
         return replace(f, company=value)
     if key == "source":

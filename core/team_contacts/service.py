@@ -20,7 +20,6 @@ from core.team_contacts import filters as q
 from core.team_contacts.models import (
     MAX_PAGE_SIZE,
     MAX_SELECTION_IDS,
-    AccountView,
     BulkResult,
     ContactFilter,
     ContactPage,
@@ -187,27 +186,6 @@ class TeamContacts:
                 .order_by(L.c.name)
             ).scalars()
             return replace(view, lists=tuple(names))
-
-    def accounts_of(self, actor: MemberInfo, limit: int = 100) -> list[AccountView]:
-        """The team's accounts: the companies of its contacts, most contacts first."""
-        if not 1 <= limit <= MAX_PAGE_SIZE:
-            raise InvalidInput(f"limit: must be between 1 and {MAX_PAGE_SIZE}")
-        with read_transaction(self.engine) as conn:
-            rows = conn.execute(
-                select(
-                    C.c.id,
-                    C.c.name,
-                    C.c.domain,
-                    func.count(TC.c.id).label("n"),
-                    func.min(TC.c.created_at).label("first"),
-                )
-                .select_from(q.BASE_FROM)
-                .where(TC.c.team_id == actor.team_id, C.c.id.is_not(None))
-                .group_by(C.c.id, C.c.name, C.c.domain)
-                .order_by(func.count(TC.c.id).desc(), C.c.id)
-                .limit(limit)
-            ).all()
-        return [AccountView(r.id, r.name, r.domain, r.n, r.first) for r in rows]
 
     def filter_from_words(
         self, actor: MemberInfo, words: Sequence[str], member_id: Callable[[str], int] | None = None
