@@ -9,6 +9,7 @@ from cli import (
     api_keys,
     bot,
     bounces,
+    contact_accounts,
     contacts,
     credits,
     data,
@@ -35,8 +36,24 @@ app = typer.Typer(
 )
 
 for module in (
-    db, web, accounts, api_keys, credits, data, verify, phone, bounces, bot, digest, waterfall, enrich, sending,
-    worker, secrets, contacts,
+    db,
+    web,
+    accounts,
+    api_keys,
+    credits,
+    data,
+    verify,
+    phone,
+    bounces,
+    bot,
+    digest,
+    waterfall,
+    enrich,
+    sending,
+    worker,
+    secrets,
+    contacts,
+    contact_accounts,
 ):
     module.register(app)
 
