@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -57,8 +58,10 @@ def _phone_exists(*conditions: ColumnElement) -> ColumnElement:
     return exists().where(PH.c.person_id == TC.c.person_id, PH.c.status != PhoneStatus.INVALID.value, *conditions)
 
 
-def _in(name: str, values) -> BindParameter:
-    return bindparam(name, list(values), expanding=True)
+def _in(name: str, values: list) -> list[BindParameter]:
+    """One named parameter per value (`owner_ids_0`, ...): the count is part of the filter's shape,
+    so a cached statement needs no per-call re-rendering of an expanding IN."""
+    return [bindparam(f"{name}_{i}", value) for i, value in enumerate(values)]
 
 
 def conditions(team_id: int, f: ContactFilter) -> list[ColumnElement]:
@@ -111,7 +114,8 @@ def conditions(team_id: int, f: ContactFilter) -> list[ColumnElement]:
 
 
 def bind_values(team_id: int, f: ContactFilter) -> dict[str, object]:
-    """The bind parameters of `conditions(team_id, f)` by name."""
+    """The bind parameters of `conditions(team_id, f)` by name (a choice's values as lists here;
+    `flat_values` spreads them into the numbered parameters `_in` names)."""
     v: dict[str, object] = {"team_id": team_id}
     for name in ("email_statuses", "sources"):
         if getattr(f, name):
@@ -129,12 +133,33 @@ def bind_values(team_id: int, f: ContactFilter) -> dict[str, object]:
     return v
 
 
+def flat_values(team_id: int, f: ContactFilter) -> dict[str, object]:
+    """Every bind parameter of `conditions(team_id, f)` by its name in the statement."""
+    out: dict[str, object] = {}
+    for name, value in bind_values(team_id, f).items():
+        if isinstance(value, list):
+            out.update((f"{name}_{i}", item) for i, item in enumerate(value))
+        else:
+            out[name] = value
+    return out
+
+
 def filter_shape(f: ContactFilter) -> tuple:
-    """What decides a filter's SQL (which conditions), not its values: the key of cached statements."""
-    return tuple(
-        (name, value) if name == "has_phone" else (name, bool(value) if value is not None else False)
-        for name, value in ((k, getattr(f, k)) for k in _FIELDS)
-    )
+    """What decides a filter's SQL (which conditions, how many choices), not its values: the key of
+    cached statements."""
+    return tuple((name, _shape_of(getattr(f, name))) for name in _FIELDS)
+
+
+def _shape_of(value: object) -> object:
+    # Mirrors the tests in `conditions`: a choice by its count, a flag by its value, text by whether
+    # it is non-empty, anything else by whether it is given.
+    if isinstance(value, tuple):
+        return len(value)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return bool(value)
+    return True
 
 
 def selected_ids(team_id: int, f: ContactFilter):
@@ -162,6 +187,7 @@ def check_filter(f: ContactFilter) -> ContactFilter:
 # ---- keyset cursor -------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1024)  # filters are frozen; a pager asks for the same one page after page
 def filter_fingerprint(f: ContactFilter, sort: Sort) -> str:
     body = json.dumps([asdict(f), sort.value], sort_keys=True, default=str)
     return hashlib.sha256(body.encode()).hexdigest()[:16]
