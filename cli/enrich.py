@@ -102,9 +102,8 @@ def enrich(
     echo_json(summary) if as_json else typer.echo(_render_summary(summary))
 
 
-def _run_job(
-    svc: CsvEnrichment, request: CsvEnrichRequest, plan: CsvPlan, job: JobInfo, resumed: bool, console: Console
-) -> CsvSummary:
+def _run_job(svc: CsvEnrichment, request: CsvEnrichRequest, plan: CsvPlan, job: JobInfo, resumed: bool,
+             console: Console) -> CsvSummary:
     """The job with a progress bar; Ctrl-C leaves it `interrupted` (core) and says what to do next."""
     try:
         with _progress_bar(console) as bar:
@@ -205,15 +204,8 @@ def jobs_list(team: str, as_json: bool = typer.Option(False, "--json")) -> None:
         p = j.progress
         cap = "-" if j.options.max_credits is None else str(j.options.max_credits)
         table.add_row(
-            str(j.id),
-            j.label,
-            j.status.value,
-            str(p.done_rows),
-            str(p.total_rows or "?"),
-            str(p.charged_credits),
-            cap,
-            str(j.held_credits),
-            str(j.runs),
+            str(j.id), j.label, j.status.value, str(p.done_rows), str(p.total_rows or "?"),
+            str(p.charged_credits), cap, str(j.held_credits), str(j.runs),
         )
     Console().print(table)
 

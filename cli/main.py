@@ -36,24 +36,8 @@ app = typer.Typer(
 )
 
 for module in (
-    db,
-    web,
-    accounts,
-    api_keys,
-    credits,
-    data,
-    verify,
-    phone,
-    bounces,
-    bot,
-    digest,
-    waterfall,
-    enrich,
-    sending,
-    worker,
-    secrets,
-    contacts,
-    contact_accounts,
+    db, web, accounts, api_keys, credits, data, verify, phone, bounces, bot, digest, waterfall, enrich, sending,
+    worker, secrets, contacts, contact_accounts,
 ):
     module.register(app)
 

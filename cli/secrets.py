@@ -8,9 +8,8 @@ from cli.context import echo_json, services
 from core.secrets import SecretBox, generate_key, init_keys_file, production_problems, rotate_stored_secrets
 from core.settings import KEYS_FILE, get_settings
 
-secrets_app = typer.Typer(
-    help="Encryption keys for tokens at rest, and the keys production must set.", no_args_is_help=True
-)
+secrets_app = typer.Typer(help="Encryption keys for tokens at rest, and the keys production must set.",
+                          no_args_is_help=True)
 
 
 @secrets_app.command("generate-key")

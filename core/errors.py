@@ -60,8 +60,6 @@ class RateLimited(TributaryError):
     def __init__(self, message: str, *, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
-
-
 class NotConfigured(TributaryError):
     """A feature whose settings are missing; the message names them."""
 

@@ -128,7 +128,9 @@ class Outbox:
 
         def op(conn: Connection) -> None:
             self._get(conn, notice_id)
-            conn.execute(update(_N).where(_N.c.id == notice_id, _N.c.delivered_at.is_(None)).values(delivered_at=now))
+            conn.execute(
+                update(_N).where(_N.c.id == notice_id, _N.c.delivered_at.is_(None)).values(delivered_at=now)
+            )
 
         run_write(self.engine, op)
 

@@ -145,6 +145,7 @@ class Settings(BaseSettings):
     # benchmark's ack p99 under 300 ms, 4 did not); raise it if slow provider calls queue the buttons.
     slack_lazy_threads: int = 2
 
+
     def secret_key_list(self) -> list[str]:
         raw = self.secret_keys.get_secret_value() if self.secret_keys else ""
         return [k.strip() for k in raw.split(",") if k.strip()]

@@ -40,11 +40,7 @@ def create_app(services: Services | None = None, *, extra_blueprints: Iterable[B
     # APIFlask is Flask plus the OpenAPI document of the REST API's blueprint; the other blueprints
     # stay out of the document. Errors of every blueprint are problem+json (web/problems.py).
     app = APIFlask(
-        "tributary",
-        title="Tributary API",
-        version="1",
-        spec_path="/api/v1/openapi.json",
-        docs_path="/api/docs",
+        "tributary", title="Tributary API", version="1", spec_path="/api/v1/openapi.json", docs_path="/api/docs",
         json_errors=False,
     )
     # Enforced while the body is read, chunked bodies (no Content-Length) included (web/limits.py):

@@ -38,9 +38,7 @@ BODY_PROBLEM = PROBLEM_TYPE_PREFIX + "webhook-body-error"
 def create_events_blueprint(services: Services) -> Blueprint:
     bp = Blueprint("events", __name__)
     bp.add_url_rule(
-        "/api/v1/events/bounces/<team_ref>",
-        "bounces",
-        lambda team_ref: bounce_events(services, team_ref),
+        "/api/v1/events/bounces/<team_ref>", "bounces", lambda team_ref: bounce_events(services, team_ref),
         methods=["POST"],
     )
     return bp
@@ -101,9 +99,8 @@ def bounce_events(services: Services, team_ref: str):
                 error_code="bad_event",
                 error=str(item.error),
             )
-            results.append(
-                {"index": item.index, "error": str(item.error), "field": item.error.field, "intake_id": kept.intake_id}
-            )
+            results.append({"index": item.index, "error": str(item.error), "field": item.error.field,
+                            "intake_id": kept.intake_id})
             continue
         stored = intake.ingest_event(item.event, body, team_id=team_id)
         outcome = stored.outcomes[0] if stored.outcomes else None
@@ -120,13 +117,7 @@ def bounce_events(services: Services, team_ref: str):
     if not is_list:
         result = results[0]
         if "error" in result:
-            return problem(
-                400,
-                "Bad event",
-                result["error"],
-                type_=BODY_PROBLEM,
-                field=result["field"],
-                intake_id=result["intake_id"],
-            )
+            return problem(400, "Bad event", result["error"], type_=BODY_PROBLEM, field=result["field"],
+                           intake_id=result["intake_id"])
         return jsonify(result), 200
     return jsonify(results=results), 400 if failed else 200

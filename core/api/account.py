@@ -137,3 +137,5 @@ def usage_page(engine: Engine, accounts: Accounts, team_id: int, flt: UsageFilte
     ]
     cursor = _encode_cursor(rows[-1].effective_at, rows[-1].id) if more and rows else None
     return UsagePage(entries, cursor)
+
+

@@ -87,7 +87,9 @@ class IdempotencyStore:
         ).scalar_one_or_none()
         if record_id is not None:
             return IdempotencyClaim(record_id, None)
-        row = conn.execute(select(_IDEM).where(_IDEM.c.api_key_id == api_key_id, _IDEM.c.idem_key == key)).one_or_none()
+        row = conn.execute(
+            select(_IDEM).where(_IDEM.c.api_key_id == api_key_id, _IDEM.c.idem_key == key)
+        ).one_or_none()
         if row is None:
             return None  # released between our insert and read: try again
         if row.request_hash != body_hash:
@@ -104,10 +106,8 @@ class IdempotencyStore:
         """Store a 2xx answer for replays; release the key for anything else."""
         if 200 <= status < 300:
             text = json.dumps(body, separators=(",", ":"))
-            stmt = (
-                update(_IDEM)
-                .where(_IDEM.c.id == record_id)
-                .values(response_status=status, response_body=text, lease_until=None)
+            stmt = update(_IDEM).where(_IDEM.c.id == record_id).values(
+                response_status=status, response_body=text, lease_until=None
             )
         else:
             stmt = delete(_IDEM).where(_IDEM.c.id == record_id)

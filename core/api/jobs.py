@@ -128,12 +128,8 @@ class ApiJobs:
             estimate = self.csv.estimate(request, plan)
             options = JobOptions(spec.want_email, spec.want_mobile, spec.max_credits, Feature.API)
             job = self.jobs.start(
-                caller.team.id,
-                caller.member.id,
-                options,
-                label=spec.label,
-                fingerprint=plan.fingerprint,
-                total_rows=plan.format.data_rows,
+                caller.team.id, caller.member.id, options,
+                label=spec.label, fingerprint=plan.fingerprint, total_rows=plan.format.data_rows,
             )
         except BaseException:
             upload.unlink(missing_ok=True)
@@ -189,22 +185,14 @@ class ApiJobs:
         event = {"type": "enrichment_job.completed", "data": job_event_data(job)}
         ok = deliver(spec.webhook_url, self.signing_key(spec.api_key_id), event, self.webhook_policy)
         if not ok:
-            log.warning(
-                "job %s: completion webhook not acknowledged after %s attempts",
-                job_id,
-                self.webhook_policy.max_attempts,
-            )
+            log.warning("job %s: completion webhook not acknowledged after %s attempts", job_id,
+                        self.webhook_policy.max_attempts)
         return ok
 
     def _request(self, caller: ApiCaller, path: Path, spec: JobSpec, output: Path) -> CsvEnrichRequest:
         return CsvEnrichRequest(
-            input_path=path,
-            output_path=output,
-            team=caller.team.name,
-            member=caller.member.email,
-            want_email=spec.want_email,
-            want_mobile=spec.want_mobile,
-            max_credits=spec.max_credits,
+            input_path=path, output_path=output, team=caller.team.name, member=caller.member.email,
+            want_email=spec.want_email, want_mobile=spec.want_mobile, max_credits=spec.max_credits,
             column_map=spec.column_map,
         )
 

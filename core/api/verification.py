@@ -55,13 +55,8 @@ def verify_emails(ledger: Ledger, verifier: EmailVerifier, caller: ApiCaller, em
     )
     call = uuid.uuid4().hex
     team_id = caller.team.id
-    hold = (
-        ledger.hold(
-            team_id, price * len(distinct), key=f"api-verify:{call}:hold", timeout_s=VERIFY_HOLD_TIMEOUT_S, meta=meta
-        )
-        if price
-        else None
-    )
+    hold = ledger.hold(team_id, price * len(distinct), key=f"api-verify:{call}:hold",
+                       timeout_s=VERIFY_HOLD_TIMEOUT_S, meta=meta) if price else None
     try:
         by_email = dict(zip(distinct, verifier.verify_many_sync(distinct), strict=True))
     except BaseException:

@@ -271,6 +271,7 @@ class BounceIntakeService:
         outcomes = tuple(self.refunds.process_bounce(bounce_id, now=now) for bounce_id in bounce_ids) if decide else ()
         return IntakeResult(intake_id, status, duplicate, tuple(bounce_ids), outcomes, error, error_code)
 
+
     def _proven_send(self, raw: bytes) -> int | None:
         """The one send a valid VERP token in the message proves (two different ones prove nothing)."""
         if not self.verp_key:

@@ -99,9 +99,8 @@ def poll_mailbox(
         raise MailboxError(f"bounce mailbox {config.host}:{config.port}: {exc}") from None
     except (OSError, ssl.SSLError) as exc:
         raise MailboxError(f"bounce mailbox {config.host}:{config.port}: {type(exc).__name__}: {exc}") from None
-    log.info(
-        "bounce mailbox: %s fetched, %s new, %s duplicate, %s unparseable", fetched, stored, duplicates, unparseable
-    )
+    log.info("bounce mailbox: %s fetched, %s new, %s duplicate, %s unparseable", fetched, stored, duplicates,
+             unparseable)
     return PollResult(fetched, stored, duplicates, unparseable, bounces)
 
 

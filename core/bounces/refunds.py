@@ -399,23 +399,16 @@ class Refunds:
                 .order_by(_B.c.id)
                 .limit(1)
             ).scalar()
-
     def process_pending(self, *, now: datetime | None = None, limit: int = 500) -> list[BounceOutcome]:
         """Bounces stored but not yet decided (a worker died mid-way, or intake only stored them)."""
         now = as_utc(now or utcnow())
         with read_transaction(self.engine) as conn:
-            ids = (
-                conn.execute(
-                    select(_B.c.id)
-                    .where(
-                        _B.c.processed_at.is_(None), or_(_B.c.next_recheck_at.is_(None), _B.c.next_recheck_at <= now)
-                    )
-                    .order_by(_B.c.id)
-                    .limit(limit)
-                )
-                .scalars()
-                .all()
-            )
+            ids = conn.execute(
+                select(_B.c.id)
+                .where(_B.c.processed_at.is_(None), or_(_B.c.next_recheck_at.is_(None), _B.c.next_recheck_at <= now))
+                .order_by(_B.c.id)
+                .limit(limit)
+            ).scalars().all()
         return [self.process_bounce(bounce_id, now=now) for bounce_id in ids]
 
     # ---- reads ----------------------------------------------------------------------------
@@ -509,7 +502,9 @@ class Refunds:
 
     @staticmethod
     def _granted(conn: Connection, data_request_id: int) -> bool:
-        return conn.execute(select(_D.c.id).where(_D.c.granted_data_request_id == data_request_id)).first() is not None
+        return (
+            conn.execute(select(_D.c.id).where(_D.c.granted_data_request_id == data_request_id)).first() is not None
+        )
 
     def _outcome(self, conn: Connection, bounce: Any) -> BounceOutcome:
         return BounceOutcome(

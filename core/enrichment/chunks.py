@@ -179,17 +179,9 @@ class ChunkEngine:
                 first = part[0][1].index
                 batch.append(
                     dict(
-                        job_id=job.id,
-                        team_id=job.team_id,
-                        chunk_index=count,
-                        first_row=first,
-                        row_count=len(part),
-                        rows=[encode_row(c, r) for c, r in part],
-                        state=PENDING,
-                        attempt=0,
-                        owner=None,
-                        lease_until=None,
-                        updated_at=now,
+                        job_id=job.id, team_id=job.team_id, chunk_index=count, first_row=first,
+                        row_count=len(part), rows=[encode_row(c, r) for c, r in part], state=PENDING,
+                        attempt=0, owner=None, lease_until=None, updated_at=now,
                     )
                 )
                 count += 1
@@ -235,9 +227,9 @@ class ChunkEngine:
         """Every input row's cells and output, in input order (rows never written: cancelled)."""
         self.meta(job_id)
         with read_transaction(self.engine) as conn:
-            chunk_ids = (
-                conn.execute(select(_CH.c.id).where(_CH.c.job_id == job_id).order_by(_CH.c.chunk_index)).scalars().all()
-            )
+            chunk_ids = conn.execute(
+                select(_CH.c.id).where(_CH.c.job_id == job_id).order_by(_CH.c.chunk_index)
+            ).scalars().all()
         for chunk_id in chunk_ids:
             with read_transaction(self.engine) as conn:
                 ch = conn.execute(select(_CH.c.first_row, _CH.c.rows).where(_CH.c.id == chunk_id)).one()
@@ -423,10 +415,8 @@ class ChunkEngine:
             owned = conn.execute(
                 update(_CH)
                 .where(
-                    _CH.c.id == lease.chunk_id,
-                    _CH.c.state == LEASED,
-                    _CH.c.attempt == lease.attempt,
-                    _CH.c.owner == lease.owner,
+                    _CH.c.id == lease.chunk_id, _CH.c.state == LEASED,
+                    _CH.c.attempt == lease.attempt, _CH.c.owner == lease.owner,
                 )
                 .values(lease_until=until, updated_at=now)
             ).rowcount
@@ -455,10 +445,8 @@ class ChunkEngine:
             owned = conn.execute(
                 update(_CH)
                 .where(
-                    _CH.c.id == lease.chunk_id,
-                    _CH.c.state == LEASED,
-                    _CH.c.attempt == lease.attempt,
-                    _CH.c.owner == lease.owner,
+                    _CH.c.id == lease.chunk_id, _CH.c.state == LEASED,
+                    _CH.c.attempt == lease.attempt, _CH.c.owner == lease.owner,
                 )
                 .values(state=DONE, owner=None, lease_until=None, updated_at=now)
             ).rowcount
@@ -469,14 +457,8 @@ class ChunkEngine:
                 conn.execute(
                     insert_row,
                     [
-                        dict(
-                            job_id=lease.job_id,
-                            row_index=r.index,
-                            person_id=r.person_id,
-                            credits_charged=r.credits_charged,
-                            output=r.stored(),
-                            created_at=now,
-                        )
+                        dict(job_id=lease.job_id, row_index=r.index, person_id=r.person_id,
+                             credits_charged=r.credits_charged, output=r.stored(), created_at=now)
                         for r in rows
                     ],
                 )
@@ -518,7 +500,9 @@ class ChunkEngine:
         )
         if ours.issuperset(credited):
             return rows
-        return [replace(r, credits_charged=0) if r.credits_charged and r.person_id not in ours else r for r in rows]
+        return [
+            replace(r, credits_charged=0) if r.credits_charged and r.person_id not in ours else r for r in rows
+        ]
 
     def _finalize(self, conn: Connection, job, now: datetime) -> None:
         """Credits move to each person's first row in input order; the cap's hold is released."""
@@ -562,14 +546,8 @@ class ChunkEngine:
             conn.execute(
                 ins,
                 [
-                    dict(
-                        job_id=lease.job_id,
-                        person_id=p,
-                        chunk_id=lease.chunk_id,
-                        attempt=lease.attempt,
-                        lease_until=until,
-                        outcome=None,
-                    )
+                    dict(job_id=lease.job_id, person_id=p, chunk_id=lease.chunk_id, attempt=lease.attempt,
+                         lease_until=until, outcome=None)
                     for p in person_ids
                 ],
             )
@@ -601,10 +579,8 @@ class ChunkEngine:
                 n = conn.execute(
                     update(_CL)
                     .where(
-                        _CL.c.job_id == lease.job_id,
-                        _CL.c.person_id == p,
-                        _CL.c.outcome.is_(None),
-                        _CL.c.lease_until < now,
+                        _CL.c.job_id == lease.job_id, _CL.c.person_id == p,
+                        _CL.c.outcome.is_(None), _CL.c.lease_until < now,
                     )
                     .values(chunk_id=lease.chunk_id, attempt=lease.attempt, lease_until=until)
                 ).rowcount
@@ -623,10 +599,8 @@ class ChunkEngine:
                 conn.execute(
                     update(_CL)
                     .where(
-                        _CL.c.job_id == lease.job_id,
-                        _CL.c.person_id == person_id,
-                        _CL.c.chunk_id == lease.chunk_id,
-                        _CL.c.outcome.is_(None),
+                        _CL.c.job_id == lease.job_id, _CL.c.person_id == person_id,
+                        _CL.c.chunk_id == lease.chunk_id, _CL.c.outcome.is_(None),
                     )
                     .values(outcome=asdict(outcome))
                 )
@@ -635,14 +609,9 @@ class ChunkEngine:
 
     def owns_claims(self, lease: _Lease) -> bool:
         with read_transaction(self.engine) as conn:
-            return (
-                conn.execute(
-                    select(_CL.c.person_id)
-                    .where(_CL.c.job_id == lease.job_id, _CL.c.chunk_id == lease.chunk_id)
-                    .limit(1)
-                ).first()
-                is not None
-            )
+            return conn.execute(
+                select(_CL.c.person_id).where(_CL.c.job_id == lease.job_id, _CL.c.chunk_id == lease.chunk_id).limit(1)
+            ).first() is not None
 
     def cancel_requested(self, job_id: int) -> bool:
         with read_transaction(self.engine) as conn:

@@ -115,7 +115,9 @@ class CsvEnrichment:
                 f"{request.input_path.name}: no column recognised as a name, email, LinkedIn URL, company or "
                 f"website (header: {', '.join(repr(h) for h in fmt.header[:20])}); use --map COLUMN=FIELD"
             )
-        fingerprint = hashlib.sha256("|".join([fmt.fingerprint, repr(sorted(request.column_map))]).encode()).hexdigest()
+        fingerprint = hashlib.sha256(
+            "|".join([fmt.fingerprint, repr(sorted(request.column_map))]).encode()
+        ).hexdigest()
         return CsvPlan(fmt, header_map, fingerprint, encoding, team.contribute)
 
     def estimate(self, request: CsvEnrichRequest, plan: CsvPlan, on_row: Callable[[int], None] | None = None):

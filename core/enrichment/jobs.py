@@ -278,7 +278,9 @@ class EnrichmentJobs:
             ).scalar()
         return None if job_id is None else self.job(job_id)
 
-    def resume(self, job_id: int, *, max_credits: int | None = None, needed_credits: int | None = None) -> JobInfo:
+    def resume(
+        self, job_id: int, *, max_credits: int | None = None, needed_credits: int | None = None
+    ) -> JobInfo:
         """Count another run. `max_credits` (None: keep the job's) is the cap of the whole job, what
         earlier runs spent included. A live hold of an unchanged cap is kept (a crashed run's); else a
         new one is taken for what is left of the cap, sized as in `start`."""

@@ -71,9 +71,7 @@ class UsageMeta:
 
     def __post_init__(self) -> None:
         for name, limit in (
-            ("action", MAX_ACTION_CHARS),
-            ("description", MAX_TEXT_CHARS),
-            ("data_requested", MAX_TEXT_CHARS),
+            ("action", MAX_ACTION_CHARS), ("description", MAX_TEXT_CHARS), ("data_requested", MAX_TEXT_CHARS)
         ):
             value = getattr(self, name)
             if value is not None and len(value) > limit:

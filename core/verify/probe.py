@@ -110,7 +110,9 @@ class SmtpProber:
             state.attempt += 1
             state.answered = set()
             todo = [t for t in unique if state.outcomes.get(t.key) in (None, *RETRYABLE)]
-            want_probe = state.catch_all is None and (state.probe_outcome is None or state.probe_outcome in RETRYABLE)
+            want_probe = state.catch_all is None and (
+                state.probe_outcome is None or state.probe_outcome in RETRYABLE
+            )
             if state.attempt > 1 and want_probe and not todo:
                 # Only the catch-all answer is missing; it matters only if some target was accepted.
                 want_probe = any(o == Outcome.ACCEPTED for o in state.outcomes.values())

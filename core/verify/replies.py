@@ -133,11 +133,9 @@ def classify_session(reply: Reply) -> Outcome:
     It can only be about us (sender, IP) or the server's state, never about a mailbox.
     """
     if reply.is_temporary:
-        return (
-            Outcome.GREYLISTED
-            if (reply.enhanced or "").startswith("4.7.") or _GREYLIST.search(reply.text)
-            else Outcome.TEMPORARY
-        )
+        return Outcome.GREYLISTED if (reply.enhanced or "").startswith("4.7.") or _GREYLIST.search(
+            reply.text
+        ) else Outcome.TEMPORARY
     if reply.is_permanent:
         return Outcome.BLOCKED
     return Outcome.PROTOCOL_ERROR

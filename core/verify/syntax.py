@@ -19,26 +19,9 @@ MAX_INPUT_CHARS = 1000
 
 # Providers whose misspellings are common enough to be worth a hint.
 _TYPO_TARGETS = (
-    "gmail.com",
-    "yahoo.com",
-    "hotmail.com",
-    "outlook.com",
-    "icloud.com",
-    "aol.com",
-    "live.com",
-    "msn.com",
-    "protonmail.com",
-    "googlemail.com",
-    "yahoo.co.uk",
-    "hotmail.co.uk",
-    "gmx.com",
-    "gmx.de",
-    "web.de",
-    "yandex.ru",
-    "mail.ru",
-    "comcast.net",
-    "orange.fr",
-    "wanadoo.fr",
+    "gmail.com", "yahoo.com", "hotmail.com", "outlook.com", "icloud.com", "aol.com", "live.com",
+    "msn.com", "protonmail.com", "googlemail.com", "yahoo.co.uk", "hotmail.co.uk", "gmx.com",
+    "gmx.de", "web.de", "yandex.ru", "mail.ru", "comcast.net", "orange.fr", "wanadoo.fr",
 )
 
 

@@ -62,7 +62,7 @@ def _rate_headers(response: Response) -> Response:
         response.headers["RateLimit-Limit"] = str(decision.limit)
         response.headers["RateLimit-Remaining"] = str(decision.remaining)
         response.headers["RateLimit-Reset"] = str(decision.reset_s)
-        response.headers["RateLimit-Policy"] = f"{decision.limit};w=60"
+        response.headers["RateLimit-Policy"] = f'{decision.limit};w=60'
     return response
 
 
@@ -120,9 +120,7 @@ def _guard(api: ApiService) -> Callable[[], Response | None]:
         log.info("api %s %s key=%s team=%s", request.method, request.path, caller.key_prefix, caller.team.id)
         if not decision.allowed:
             response = problem(
-                429,
-                "rate-limited",
-                "Too many requests",
+                429, "rate-limited", "Too many requests",
                 f"more than {decision.limit} requests per minute for key {caller.key_prefix}",
             )
             response.headers["Retry-After"] = str(decision.reset_s)

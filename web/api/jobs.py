@@ -52,22 +52,12 @@ def _upload(api: ApiService) -> tuple[Path, str] | Response:
         except ValidationError as exc:
             errors = [{"pointer": pointer_of(e["loc"]), "detail": e["msg"]} for e in exc.errors()]
             first = errors[0]
-            return problem(
-                422,
-                "validation-error",
-                "Request validation failed",
-                f"{first['pointer'] or 'body'}: {first['detail']}",
-                first["pointer"],
-                errors=errors,
-            )
+            return problem(422, "validation-error", "Request validation failed",
+                           f"{first['pointer'] or 'body'}: {first['detail']}", first["pointer"], errors=errors)
         path = api.jobs.rows_to_csv(rows.rows)
     else:
-        return problem(
-            415,
-            "unsupported-media-type",
-            "Unsupported Media Type",
-            'send text/csv (a CSV file) or application/json ({"rows": [...]})',
-        )
+        return problem(415, "unsupported-media-type", "Unsupported Media Type",
+                       "send text/csv (a CSV file) or application/json ({\"rows\": [...]})")
     digest = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(1 << 16):
@@ -98,9 +88,8 @@ def add_job_routes(bp: APIBlueprint, api: ApiService) -> None:
             claim = api.idempotency.claim(g.api_caller.key_id, key, digest)
             if claim.replay is not None:
                 path.unlink(missing_ok=True)
-                response = Response(
-                    json.dumps(claim.replay.body), status=claim.replay.status, mimetype="application/json"
-                )
+                response = Response(json.dumps(claim.replay.body), status=claim.replay.status,
+                                    mimetype="application/json")
                 response.headers["Idempotent-Replayed"] = "true"
                 return response
         try:

@@ -15,7 +15,8 @@ IDEMPOTENCY_HEADER = {
     "name": "Idempotency-Key",
     "in": "header",
     "required": False,
-    "description": "Same key and body: the first response again, nothing charged again. Same key, other body: 409.",
+    "description": "Same key and body: the first response again, nothing charged again. "
+    "Same key, other body: 409.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
 }
 RATE_HEADERS = {
