@@ -19,7 +19,7 @@ from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 
-from bot import commands, contacts, home, interactive
+from bot import accounts, commands, contacts, home, interactive
 from bot.offline_authorize import ReachableOrStoredAuthorize, SingleTeamAuthorize
 from bot.tokens import WEB_API_TIMEOUT_S, installation_store
 from core.errors import TributaryError
@@ -99,4 +99,5 @@ def create_bolt_app(services: Services, settings: Settings, *, socket_mode: bool
     interactive.register(app, services)
     home.register(app, services)
     contacts.register(app, services)
+    accounts.register(app, services)
     return app

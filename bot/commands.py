@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot import contacts, messages
+from bot import accounts, contacts, messages
 from bot.identity import SlackActor, confirmed_email
 from bot.listener import NOT_CONNECTED, run_as_actor
 from core.actors import require_link_member, require_look_up, require_see_balance, require_see_usage
@@ -23,7 +23,7 @@ from core.services import Services
 from storage.timeutil import utcnow
 
 COMMAND = "/tributary"
-SUBCOMMANDS = ("lookup", "credits", "usage", "help", "connect", "link", "contacts")
+SUBCOMMANDS = ("lookup", "credits", "usage", "help", "connect", "link", "contacts", "accounts")
 MAX_TEXT_CHARS = 1000
 _ESCAPED = re.compile(r"<([^>|]+)(?:\|([^>]*))?>")
 _AT = re.compile(r"\s+at\s+", re.IGNORECASE)
@@ -214,4 +214,5 @@ _HANDLERS = {
     "connect": (_connect, None),  # core checks: the code, and who may move a connected workspace
     "link": (_link, None),  # checked inside: linking oneself by email, or another user (admins)
     "contacts": (contacts.handle, require_see_balance),
+    "accounts": (accounts.handle, require_see_balance),
 }

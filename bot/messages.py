@@ -289,6 +289,7 @@ HELP_TEXT = (
     "`/tributary lookup https://www.linkedin.com/in/…` — or by LinkedIn profile\n"
     "`/tributary credits` — the team's balance, this cycle's spend and yours\n"
     "`/tributary contacts [status:STATUS] [owner:@me] [company:acme]` — the team's contacts, export to CSV\n"
+    "`/tributary accounts [owner:@me] [acme]` — the team's accounts (its contacts' companies) and owners\n"
     "`/tributary usage [@user]` — spend by member and category (admins)\n"
     "`/tributary connect CODE` — connect this workspace with a one-time code (`tributary slack connect-code TEAM`)\n"
     "`/tributary link @user EMAIL` — link a Slack user to a member (admins)\n"

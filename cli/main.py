@@ -9,6 +9,7 @@ from cli import (
     api_keys,
     bot,
     bounces,
+    contact_accounts,
     contacts,
     credits,
     crm,
@@ -38,7 +39,7 @@ app = typer.Typer(
 
 for module in (
     db, web, accounts, api_keys, credits, data, verify, phone, bounces, bot, digest, waterfall, enrich, sending,
-    worker, secrets, contacts, sheets_addon, crm,
+    worker, secrets, contacts, contact_accounts, sheets_addon, crm,
 ):
     module.register(app)
 

@@ -138,6 +138,16 @@ def require_manage_keys(actor: Actor, key_member_id: int | None) -> None:
     _require(actor, _ADMINS, "API keys")
 
 
+def require_reassign(actor: Actor, current_owner_id: int | None, what: str) -> None:
+    """Give a contact or an account to another owner: an admin any of the team's, a member only
+    what they own (an unowned one is an admin's to give)."""
+    if actor.is_member and current_owner_id is not None and current_owner_id == actor.member_id:
+        return
+    if actor.role == Role.MEMBER:
+        raise AccessDenied(f"{what}: only its owner or an admin may reassign it")
+    _require(actor, _ADMINS, what)
+
+
 def allows(rule: Callable[..., None], actor: Actor, *args: object) -> bool:
     """Whether `rule` lets the actor through (for showing or hiding parts of a view)."""
     try:
@@ -159,6 +169,7 @@ __all__ = [
     "require_look_up",
     "require_manage_keys",
     "require_manage_sources",
+    "require_reassign",
     "require_see_balance",
     "require_see_usage",
     "require_spend",

@@ -49,6 +49,7 @@ from core.errors import InvalidInput, NotFound, TributaryError, check
 from core.job_changes.history import JobEvidence, record_move_in
 from core.job_changes.notices import notify_in
 from core.normalize import ContactQuery, NormalizedContact, company_key, normalize_contact, registrable_domain
+from core.people.company_accounts import save_accounts_of
 from core.people.contacts import NewPerson, add_person_in, company_id_in
 from core.people.matching import MatchOutcome, MatchRule, match_in
 from storage.db import is_sqlite, read_transaction, run_write
@@ -569,6 +570,7 @@ def _move(conn: Connection, person_id: int, contact: NormalizedContact, ctx: _Co
     conn.execute(update(_PERSON).where(_PERSON.c.id == person_id).values(company_id=new_company, updated_at=now))
     evidence = JobEvidence.VERIFIED_EMAIL if ctx.verified else JobEvidence.TWO_SOURCES
     stint = record_move_in(conn, person_id, old.id if old else None, new_company, evidence, now)
+    save_accounts_of(conn, [person_id], now)  # every team with this contact now has the new company's account
     if old is None:
         return
     stale = []

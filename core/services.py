@@ -38,6 +38,7 @@ from core.settings import Settings, get_settings
 from core.sheets.service import SheetsService
 from core.sources.database import DatabaseSource
 from core.sources.registry import build_sources
+from core.team_contacts.accounts import TeamAccounts
 from core.team_contacts.export import ContactExports
 from core.team_contacts.lists import ContactLists
 from core.team_contacts.service import TeamContacts
@@ -115,7 +116,7 @@ class Services:
             webhook_policy=WebhookPolicy(
                 st.api_webhook_max_attempts, st.api_webhook_backoff_s, allow_private=st.api_webhook_allow_private
             ),
-            contacts=ApiContacts(self.team_contacts, self.contact_lists, self.contact_exports),
+            contacts=ApiContacts(self.team_contacts, self.contact_lists, self.contact_exports, self.team_accounts),
         )
 
     @cached_property
@@ -288,6 +289,10 @@ class Services:
     @cached_property
     def team_contacts(self) -> TeamContacts:
         return TeamContacts(self.engine, self.accounts)
+
+    @cached_property
+    def team_accounts(self) -> TeamAccounts:
+        return TeamAccounts(self.engine, self.team_contacts)
 
     @cached_property
     def contact_lists(self) -> ContactLists:

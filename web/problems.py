@@ -24,6 +24,11 @@ PROBLEM_TYPE_PREFIX = "urn:tributary:problem:"
 LOCATION_ATTRIBUTES = ("field", "row", "column", "pointer")
 
 
+def problem_response(body: dict[str, Any]) -> Response:
+    """The one place a problem body becomes a response (the app's and the API's problems alike)."""
+    return Response(json.dumps(body), status=body["status"], mimetype=PROBLEM_MIMETYPE)
+
+
 def problem(
     status: int, title: str, detail: str | None = None, *, type_: str = "about:blank", **extra: Any
 ) -> Response:
@@ -32,7 +37,7 @@ def problem(
     if detail is not None:
         body["detail"] = detail
     body.update({key: value for key, value in extra.items() if value is not None})
-    return Response(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
+    return problem_response(body)
 
 
 def _words(class_name: str) -> list[str]:

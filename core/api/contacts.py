@@ -12,9 +12,14 @@ from datetime import UTC, datetime
 from core.actors import require_spend
 from core.api.keys import ApiCaller
 from core.errors import InvalidInput, NotFound
+from core.team_contacts.accounts import TeamAccounts
 from core.team_contacts.export import ContactExports, ExportCharge
 from core.team_contacts.lists import ContactLists
 from core.team_contacts.models import (
+    AccountFilter,
+    AccountPage,
+    AccountSelection,
+    AccountView,
     BulkResult,
     ContactFilter,
     ContactPage,
@@ -47,6 +52,7 @@ class ContactQuery:
     source: str | None = None  # comma-separated ContactSource values
     list_id: int | None = None
     text: str | None = None
+    account_owner: str | None = None  # "me", a member's email or id: the owner of the contact's account
 
 
 def _choices(value: str | None, vocabulary, field: str) -> tuple:
@@ -68,6 +74,7 @@ class ApiContacts:
     contacts: TeamContacts
     lists: ContactLists
     exports: ContactExports
+    team_accounts: TeamAccounts | None = None
 
     # ---- filters ------------------------------------------------------------------------------
 
@@ -82,6 +89,16 @@ class ApiContacts:
         except NotFound:
             raise InvalidInput(f"{field}: {ref!r} is no member of this team") from None
 
+    def account_filter(
+        self, caller: ApiCaller, owner: str | None, source: str | None, text: str | None
+    ) -> AccountFilter:
+        f = AccountFilter(sources=_choices(source, ContactSource, "source"), text=text)
+        if owner is not None:
+            if owner.strip().lower() == OWNER_NONE:
+                return replace(f, unowned=True)
+            return replace(f, owner_ids=(self.member_id(caller, owner, "owner"),))
+        return f
+
     def filter(self, caller: ApiCaller, query: ContactQuery) -> ContactFilter:
         f = ContactFilter(
             email_statuses=_choices(query.email_status, EmailStatus, "email_status"),
@@ -95,6 +112,8 @@ class ApiContacts:
             text=query.text,
             list_id=query.list_id,
         )
+        if query.account_owner is not None:
+            f = replace(f, account_owner_ids=(self.member_id(caller, query.account_owner, "account_owner"),))
         if query.owner is not None:
             if query.owner.strip().lower() == OWNER_NONE:
                 f = replace(f, unowned=True)
@@ -121,6 +140,24 @@ class ApiContacts:
 
     def assign(self, caller: ApiCaller, owner: str, selection: Selection) -> BulkResult:
         return self.contacts.assign(caller.member, self.member_id(caller, owner, "owner"), selection)
+
+    # ---- accounts -----------------------------------------------------------------------------
+
+    def _accounts(self) -> TeamAccounts:
+        if self.team_accounts is None:
+            raise NotFound("accounts: not served here")
+        return self.team_accounts
+
+    def find_accounts(self, caller: ApiCaller, f: AccountFilter, page: PageRequest) -> AccountPage:
+        return self._accounts().find(caller.member, f, page)
+
+    def show_account(self, caller: ApiCaller, account_id: int) -> AccountView:
+        if not 1 <= account_id <= MAX_ID:
+            raise NotFound(f"unknown account {account_id}")
+        return self._accounts().show(caller.member, account_id)
+
+    def assign_accounts(self, caller: ApiCaller, owner: str, selection: AccountSelection) -> BulkResult:
+        return self._accounts().assign(caller.member, self.member_id(caller, owner, "owner"), selection)
 
     # ---- lists --------------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from core.data_requests.recheck import Reverify, is_stale
 from core.data_requests.shortcuts import Shortcuts
 from core.errors import InvalidInput, NotFound, TributaryError, check
 from core.ledger import HoldNotPending, InsufficientCredits, Ledger, UsageMeta
+from core.people.company_accounts import save_accounts_of
 from core.people.resolve import resolve_people_in, resolve_person_in
 from core.people.types import EmailFinding, PersonInfo, PhoneFinding
 from core.sources.base import ContactSource
@@ -528,6 +529,7 @@ class DataRequests(Shortcuts):
         team, member, person, feature, budget = ctx.team, ctx.member, ctx.person, ctx.feature, ctx.budget
         if row.status == DataRequestStatus.CHARGED.value:
             conn.execute(self._insert_contact, _contact_row(ctx, now))
+            save_accounts_of(conn, [person.id], now, [team.id])
             return _Claim(row.id, row.attempts, None, 0, replay=self._result_from_row(conn, row, person))
         if row.status == DataRequestStatus.IN_PROGRESS.value and row.lease_until and as_utc(row.lease_until) > now:
             return None
@@ -665,7 +667,11 @@ class DataRequests(Shortcuts):
             if settles:
                 conn.execute(_SETTLE_REQUEST, settles)
             if contacts:
-                conn.execute(self._insert_contact, list(contacts.values()))
+                saved = list(contacts.values())
+                conn.execute(self._insert_contact, saved)
+                save_accounts_of(
+                    conn, list(contacts), max(c["created_at"] for c in saved), {c["team_id"] for c in saved}
+                )
             return out
 
         return run_write(self.engine, op)

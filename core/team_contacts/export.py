@@ -24,7 +24,7 @@ from core.errors import InvalidInput, NotFound, TributaryError
 from core.ledger import Ledger, UsageMeta
 from core.team_contacts import filters as q
 from core.team_contacts.models import ContactFilter, ContactView, ExportPreview, ExportResult
-from core.team_contacts.service import _FROM, TC, TeamContacts, insert_ignore, inserted
+from core.team_contacts.service import TC, TeamContacts, insert_ignore, inserted
 from storage.db import read_transaction, run_write
 from storage.models import ContactExport, ContactExportItem, ExportedPerson
 from storage.models.enums import Category, Feature
@@ -183,10 +183,7 @@ class ContactExports:
                 )
                 if not ids:
                     return
-                rows = conn.execute(
-                    select(*self.contacts.columns).select_from(_FROM).where(TC.c.id.in_(ids)).order_by(TC.c.id)
-                ).all()
-                views = self.contacts._views(conn, rows)
+                views = self.contacts.rows_by_ids(conn, ids)
             after = ids[-1]
             if not views:
                 continue

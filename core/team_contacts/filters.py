@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, case, exists, func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, bindparam, case, exists, func, or_, select
 
 from core.errors import InvalidInput
 from core.team_contacts.models import MAX_TEXT_CHARS, ContactFilter, Sort
-from storage.models import Company, ContactListEntry, EmailAddress, Person, Phone, TeamContact
+from storage.models import Company, ContactListEntry, EmailAddress, Person, Phone, TeamAccount, TeamContact
 from storage.models.enums import ContactSource, EmailStatus, PhoneStatus
 
 TC = TeamContact.__table__
@@ -27,6 +28,8 @@ C = Company.__table__
 E = EmailAddress.__table__
 PH = Phone.__table__
 LE = ContactListEntry.__table__
+TA = TeamAccount.__table__
+_FIELDS = tuple(f.name for f in fields(ContactFilter))
 
 # Best first: the status a contact shows is its person's best address's.
 EMAIL_STATUS_RANK: tuple[EmailStatus, ...] = (
@@ -55,34 +58,50 @@ def _phone_exists(*conditions: ColumnElement) -> ColumnElement:
     return exists().where(PH.c.person_id == TC.c.person_id, PH.c.status != PhoneStatus.INVALID.value, *conditions)
 
 
+def _in(name: str, values: list) -> list[BindParameter]:
+    """One named parameter per value (`owner_ids_0`, ...): the count is part of the filter's shape,
+    so a cached statement needs no per-call re-rendering of an expanding IN."""
+    return [bindparam(f"{name}_{i}", value) for i, value in enumerate(values)]
+
+
 def conditions(team_id: int, f: ContactFilter) -> list[ColumnElement]:
-    """The WHERE of a filter over FROM."""
-    out: list[ColumnElement] = [TC.c.team_id == team_id]
+    """The WHERE of a filter over FROM. Every value is a named bind parameter (named after its field)
+    so a statement built once for a filter's shape runs for any values (see `bind_values`)."""
+    v = bind_values(team_id, f)
+    out: list[ColumnElement] = [TC.c.team_id == bindparam("team_id", team_id)]
     if f.email_statuses:
-        out.append(BEST_EMAIL_STATUS.in_([s.value for s in f.email_statuses]))
+        out.append(BEST_EMAIL_STATUS.in_(_in("email_statuses", v["email_statuses"])))
     if f.has_phone is True:
         out.append(_phone_exists())
     elif f.has_phone is False:
         out.append(~_phone_exists())
     if f.line_types:
-        out.append(_phone_exists(PH.c.line_type.in_(list(f.line_types))))
+        out.append(_phone_exists(PH.c.line_type.in_(_in("line_types", v["line_types"]))))
     if f.owner_ids:
-        out.append(TC.c.owner_member_id.in_(list(f.owner_ids)))
+        out.append(TC.c.owner_member_id.in_(_in("owner_ids", v["owner_ids"])))
     if f.unowned:
         out.append(TC.c.owner_member_id.is_(None))
     if f.account_id is not None:
-        out.append(P.c.company_id == f.account_id)
+        out.append(P.c.company_id == bindparam("account_id", f.account_id))
+    if f.account_owner_ids:
+        out.append(
+            exists().where(
+                TA.c.team_id == TC.c.team_id,
+                TA.c.company_id == P.c.company_id,
+                TA.c.owner_member_id.in_(_in("account_owner_ids", v["account_owner_ids"])),
+            )
+        )
     if f.company:
-        name = f.company.strip().lower()
+        name = bindparam("company", v["company"])
         out.append(or_(func.lower(C.c.name) == name, C.c.domain == name))
     if f.saved_from is not None:
-        out.append(TC.c.created_at >= f.saved_from)
+        out.append(TC.c.created_at >= bindparam("saved_from", f.saved_from))
     if f.saved_to is not None:
-        out.append(TC.c.created_at < f.saved_to)
+        out.append(TC.c.created_at < bindparam("saved_to", f.saved_to))
     if f.sources:
-        out.append(TC.c.source.in_([s.value for s in f.sources]))
+        out.append(TC.c.source.in_(_in("sources", v["sources"])))
     if f.text:
-        pattern = _like_escaped(f.text.strip().lower())
+        pattern = bindparam("text", v["text"])
         out.append(
             or_(
                 func.lower(P.c.full_name).like(pattern, escape="\\"),
@@ -90,8 +109,57 @@ def conditions(team_id: int, f: ContactFilter) -> list[ColumnElement]:
             )
         )
     if f.list_id is not None:
-        out.append(exists().where(LE.c.list_id == f.list_id, LE.c.contact_id == TC.c.id))
+        out.append(exists().where(LE.c.list_id == bindparam("list_id", f.list_id), LE.c.contact_id == TC.c.id))
     return out
+
+
+def bind_values(team_id: int, f: ContactFilter) -> dict[str, object]:
+    """The bind parameters of `conditions(team_id, f)` by name (a choice's values as lists here;
+    `flat_values` spreads them into the numbered parameters `_in` names)."""
+    v: dict[str, object] = {"team_id": team_id}
+    for name in ("email_statuses", "sources"):
+        if getattr(f, name):
+            v[name] = [s.value for s in getattr(f, name)]
+    for name in ("line_types", "owner_ids", "account_owner_ids"):
+        if getattr(f, name):
+            v[name] = list(getattr(f, name))
+    for name in ("account_id", "saved_from", "saved_to", "list_id"):
+        if getattr(f, name) is not None:
+            v[name] = getattr(f, name)
+    if f.company:
+        v["company"] = f.company.strip().lower()
+    if f.text:
+        v["text"] = _like_escaped(f.text.strip().lower())
+    return v
+
+
+def flat_values(team_id: int, f: ContactFilter) -> dict[str, object]:
+    """Every bind parameter of `conditions(team_id, f)` by its name in the statement."""
+    out: dict[str, object] = {}
+    for name, value in bind_values(team_id, f).items():
+        if isinstance(value, list):
+            out.update((f"{name}_{i}", item) for i, item in enumerate(value))
+        else:
+            out[name] = value
+    return out
+
+
+def filter_shape(f: ContactFilter) -> tuple:
+    """What decides a filter's SQL (which conditions, how many choices), not its values: the key of
+    cached statements."""
+    return tuple((name, _shape_of(getattr(f, name))) for name in _FIELDS)
+
+
+def _shape_of(value: object) -> object:
+    # Mirrors the tests in `conditions`: a choice by its count, a flag by its value, text by whether
+    # it is non-empty, anything else by whether it is given.
+    if isinstance(value, tuple):
+        return len(value)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return bool(value)
+    return True
 
 
 def selected_ids(team_id: int, f: ContactFilter):
@@ -119,6 +187,7 @@ def check_filter(f: ContactFilter) -> ContactFilter:
 # ---- keyset cursor -------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1024)  # filters are frozen; a pager asks for the same one page after page
 def filter_fingerprint(f: ContactFilter, sort: Sort) -> str:
     body = json.dumps([asdict(f), sort.value], sort_keys=True, default=str)
     return hashlib.sha256(body.encode()).hexdigest()[:16]
@@ -159,14 +228,18 @@ def order_and_after(sort: Sort, after: tuple | None) -> tuple[list, list[ColumnE
         return order, []
     # Written as a range on the first column plus a tie-break, so both databases seek the index to
     # the cursor instead of scanning from the start (constant time for any page).
+    key, last_id = bindparam("after_key", after[0]), bindparam("after_id", after[1])
     if sort == Sort.SAVED_DESC:
-        return order, [first <= after[0], or_(first < after[0], second < after[1])]
-    return order, [first >= after[0], or_(first > after[0], second > after[1])]
+        return order, [first <= key, or_(first < key, second < last_id)]
+    return order, [first >= key, or_(first > key, second > last_id)]
 
 
 # ---- filter words (`status:verified owner:@me ...`) -----------------------------------------
 
-FILTER_WORDS = "status:, phone:yes|no, line:, owner:@me|EMAIL|none, company:, source:, saved-from:, saved-to:, list:"
+FILTER_WORDS = (
+    "status:, phone:yes|no, line:, owner:@me|EMAIL|none, account-owner:@me|EMAIL, company:, source:, "
+    "saved-from:, saved-to:, list:"
+)
 
 
 def _choices(value: str, vocabulary, what: str) -> tuple:
@@ -213,7 +286,18 @@ def parse_filter_words(
     return check_filter(f)
 
 
-_WORD_KEYS = {"status", "phone", "line", "owner", "company", "source", "saved-from", "saved-to", "list"}
+_WORD_KEYS = {
+    "status",
+    "phone",
+    "line",
+    "owner",
+    "account-owner",
+    "company",
+    "source",
+    "saved-from",
+    "saved-to",
+    "list",
+}
 
 
 def _apply_word(f, key, value, me_id, member_id, list_id) -> ContactFilter:
@@ -230,6 +314,9 @@ def _apply_word(f, key, value, me_id, member_id, list_id) -> ContactFilter:
             return replace(f, unowned=True)
         owner = me_id if value.lower() in ("@me", "me") else member_id(value)
         return replace(f, owner_ids=f.owner_ids + (owner,))
+    if key == "account-owner":
+        owner = me_id if value.lower() in ("@me", "me") else member_id(value)
+        return replace(f, account_owner_ids=f.account_owner_ids + (owner,))
     if key == "company":
         return replace(f, company=value)
     if key == "source":

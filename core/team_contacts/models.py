@@ -33,6 +33,7 @@ class ContactFilter:
     owner_ids: tuple[int, ...] = ()
     unowned: bool = False  # only contacts without an owner
     account_id: int | None = None  # the company
+    account_owner_ids: tuple[int, ...] = ()  # the owner of the contact's account (its company)
     company: str | None = None  # company name or domain, case-insensitive, exact
     saved_from: datetime | None = None  # inclusive
     saved_to: datetime | None = None  # exclusive
@@ -94,12 +95,39 @@ class ContactPage:
 
 
 @dataclass(frozen=True)
+class AccountFilter:
+    """All conditions must hold; empty means "any"."""
+
+    owner_ids: tuple[int, ...] = ()
+    unowned: bool = False
+    sources: tuple[ContactSource, ...] = ()
+    text: str | None = None  # substring of the company's name or domain, case-insensitive
+
+
+@dataclass(frozen=True)
+class AccountSelection:
+    """Which accounts a bulk operation touches: named ids, or a filter."""
+
+    account_ids: tuple[int, ...] = ()
+    filter: AccountFilter | None = None
+
+
+@dataclass(frozen=True)
 class AccountView:
-    id: int
+    id: int  # the company's id: the `account_id` its contacts carry
     name: str
     domain: str | None
-    contacts: int
-    first_saved_at: datetime
+    owner_member_id: int | None
+    owner_email: str | None
+    source: ContactSource  # of the contact that brought the account
+    saved_at: datetime
+    contacts: int  # the team's contacts there now
+
+
+@dataclass(frozen=True)
+class AccountPage:
+    accounts: list[AccountView]
+    next_cursor: str | None  # None: this was the last page
 
 
 @dataclass(frozen=True)

@@ -4,21 +4,22 @@ Every read and write is scoped to the actor's team: another team's contact id is
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 
-from sqlalchemy import Connection, Engine, func, literal, select, update
+from sqlalchemy import JSON, Connection, Engine, Select, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.accounts import Accounts, MemberInfo
 from core.errors import InvalidInput, NotFound
+from core.people.company_accounts import save_accounts_of
 from core.team_contacts import filters as q
 from core.team_contacts.models import (
     MAX_PAGE_SIZE,
     MAX_SELECTION_IDS,
-    AccountView,
     BulkResult,
     ContactFilter,
     ContactPage,
@@ -39,7 +40,8 @@ M = Member.__table__
 L = ContactList.__table__
 H = EmploymentHistory.__table__
 
-# What a page row carries (the person, the company, the best email and the owner), in one SELECT.
+# What a page row carries from the contact, the person, the company and the best email. Owner and
+# phones are added around the page (see `detailed`), so they are read for its rows only.
 _ROW_COLUMNS = (
     TC.c.id,
     TC.c.person_id,
@@ -55,9 +57,39 @@ _ROW_COLUMNS = (
     C.c.domain,
     q.BE.c.address.label("email"),
     q.BE.c.status.label("email_status"),
-    M.c.email.label("owner_email"),
 )
-_FROM = q.FROM.outerjoin(M, M.c.id == TC.c.owner_member_id)
+_EMAIL_STATUS = {s.value: s for s in EmailStatus}
+_SOURCE = {s.value: s for s in ContactSource}
+# Statements built per filter shape, sort, cursor presence and page size (values are bind
+# parameters); cleared when full, as shapes a caller can produce are few.
+MAX_CACHED_STATEMENTS = 512
+
+
+def _phones_of(person_id, dialect: str):
+    """The person's phones as one JSON array of [id, e164, kind, line_type, status] (a correlated
+    aggregate: over a page of 26 rows it costs 26 index probes, in the same statement)."""
+    cells = (PH.c.id, PH.c.e164, PH.c.kind, PH.c.line_type, PH.c.status)
+    if dialect == "sqlite":
+        agg = func.json_group_array(func.json_array(*cells), type_=JSON)
+    else:
+        agg = func.json_agg(func.json_build_array(*cells), type_=JSON)
+    return select(agg).where(PH.c.person_id == person_id).scalar_subquery()
+
+
+def detailed(inner: Select, dialect: str) -> tuple[Select, object]:
+    """`inner` (a SELECT of _ROW_COLUMNS, already limited) with each row's owner email and phones: one
+    statement per page. Returns the statement and the page subquery (to order the outer rows by)."""
+    page = inner.subquery("page")
+    stmt = select(*page.c, M.c.email.label("owner_email"), _phones_of(page.c.person_id, dialect).label("phones"))
+    return stmt.select_from(page.outerjoin(M, M.c.id == page.c.owner_member_id)), page
+
+
+def _outer_order(page, sort: Sort) -> list:
+    if sort == Sort.SAVED_DESC:
+        return [page.c.created_at.desc(), page.c.id.desc()]
+    if sort == Sort.SAVED_ASC:
+        return [page.c.created_at.asc(), page.c.id.asc()]
+    return [page.c.full_name.asc(), page.c.id.asc()]
 
 
 def insert_ignore(conn: Connection, table):
@@ -74,7 +106,8 @@ class TeamContacts:
     def __init__(self, engine: Engine, accounts: Accounts | None = None) -> None:
         self.engine = engine
         self.accounts = accounts or Accounts(engine)
-        self.columns = _ROW_COLUMNS
+        self.dialect = engine.dialect.name
+        self._statements: dict[tuple, Select] = {}
 
     # ---- finding ------------------------------------------------------------------------------
 
@@ -87,25 +120,48 @@ class TeamContacts:
         sort = Sort(page.sort)
         fingerprint = q.filter_fingerprint(f, sort)
         after = q.decode_cursor(page.cursor, fingerprint, sort) if page.cursor else None
+        params = q.flat_values(actor.team_id, f)
+        if after is not None:
+            params.update(after_key=after[0], after_id=after[1])
+        stmt = self._page_statement(f, sort, after, page.limit)
         with read_transaction(self.engine) as conn:
             if f.list_id is not None:
                 self.check_list(conn, actor.team_id, f.list_id)
-            order, keyset = q.order_and_after(sort, after)
-            rows = conn.execute(
-                select(*self.columns)
-                .select_from(_FROM)
-                .where(*q.conditions(actor.team_id, f), *keyset)
-                .order_by(*order)
-                .limit(page.limit + 1)
-            ).all()
-            more = len(rows) > page.limit
-            views = self._views(conn, rows[: page.limit])
+            rows = conn.execute(stmt, params).all()
+            views = self.views(conn, rows[: page.limit])
+        more = len(rows) > page.limit
         next_cursor = None
         if more and views:
             last = views[-1]
             key = (last.full_name if sort == Sort.NAME else last.saved_at, last.id)
             next_cursor = q.encode_cursor(fingerprint, key)
         return ContactPage(views, next_cursor)
+
+    def _page_statement(self, f: ContactFilter, sort: Sort, after: tuple | None, limit: int) -> Select:
+        """The page's one SELECT for this filter's shape, built once (its values are bind parameters)."""
+        key = (q.filter_shape(f), sort, after is not None, limit)
+        stmt = self._statements.get(key)
+        if stmt is None:
+            order, keyset = q.order_and_after(sort, after)
+            inner = (
+                select(*_ROW_COLUMNS)
+                .select_from(q.FROM)
+                .where(*q.conditions(0, f), *keyset)
+                .order_by(*order)
+                .limit(limit + 1)
+            )
+            stmt, page = detailed(inner, self.dialect)
+            stmt = stmt.order_by(*_outer_order(page, sort))
+            if len(self._statements) >= MAX_CACHED_STATEMENTS:
+                self._statements.clear()
+            self._statements[key] = stmt
+        return stmt
+
+    def rows_by_ids(self, conn: Connection, ids: Sequence[int]) -> list[ContactView]:
+        """The contacts with these ids (already checked to be the caller's), by id."""
+        inner = select(*_ROW_COLUMNS).select_from(q.FROM).where(TC.c.id.in_(list(ids)))
+        stmt, page = detailed(inner, self.dialect)
+        return self.views(conn, conn.execute(stmt.order_by(page.c.id)).all())
 
     def count(self, actor: MemberInfo, f: ContactFilter = ContactFilter()) -> int:
         f = q.check_filter(f)
@@ -118,12 +174,14 @@ class TeamContacts:
 
     def show(self, actor: MemberInfo, contact_id: int) -> ContactView:
         with read_transaction(self.engine) as conn:
-            row = conn.execute(
-                select(*self.columns).select_from(_FROM).where(TC.c.team_id == actor.team_id, TC.c.id == contact_id)
-            ).one_or_none()
+            stmt, _ = detailed(
+                select(*_ROW_COLUMNS).select_from(q.FROM).where(TC.c.team_id == actor.team_id, TC.c.id == contact_id),
+                self.dialect,
+            )
+            row = conn.execute(stmt).one_or_none()
             if row is None:
                 raise NotFound(f"unknown contact {contact_id}")
-            view = self._views(conn, [row])[0]
+            view = self.views(conn, [row])[0]
             names = conn.execute(
                 select(L.c.name)
                 .join(LE, LE.c.list_id == L.c.id)
@@ -131,27 +189,6 @@ class TeamContacts:
                 .order_by(L.c.name)
             ).scalars()
             return replace(view, lists=tuple(names))
-
-    def accounts_of(self, actor: MemberInfo, limit: int = 100) -> list[AccountView]:
-        """The team's accounts: the companies of its contacts, most contacts first."""
-        if not 1 <= limit <= MAX_PAGE_SIZE:
-            raise InvalidInput(f"limit: must be between 1 and {MAX_PAGE_SIZE}")
-        with read_transaction(self.engine) as conn:
-            rows = conn.execute(
-                select(
-                    C.c.id,
-                    C.c.name,
-                    C.c.domain,
-                    func.count(TC.c.id).label("n"),
-                    func.min(TC.c.created_at).label("first"),
-                )
-                .select_from(_FROM)
-                .where(TC.c.team_id == actor.team_id, C.c.id.is_not(None))
-                .group_by(C.c.id, C.c.name, C.c.domain)
-                .order_by(func.count(TC.c.id).desc(), C.c.id)
-                .limit(limit)
-            ).all()
-        return [AccountView(r.id, r.name, r.domain, r.n, r.first) for r in rows]
 
     def filter_from_words(
         self, actor: MemberInfo, words: Sequence[str], member_id: Callable[[str], int] | None = None
@@ -194,6 +231,7 @@ class TeamContacts:
             columns = ["team_id", "person_id", "created_by_member_id", "owner_member_id", "source", "created_at"]
             stmt = insert_ignore(conn, TC).from_select(columns, values)
             changed = inserted(conn, stmt.on_conflict_do_nothing(index_elements=["team_id", "person_id"]))
+            save_accounts_of(conn, ids, when, [actor.team_id])
             return BulkResult(matched=len(ids), changed=max(changed, 0))
 
         return run_write(self.engine, op)
@@ -261,38 +299,38 @@ class TeamContacts:
         return row
 
     @staticmethod
-    def _views(conn: Connection, rows: Sequence) -> list[ContactView]:
-        # Phones by a second query for the page's people: a correlated aggregate per row was ~5x
-        # slower on SQLite (measured in benchmarks/contacts.py).
-        phones: dict[int, list[PhoneView]] = {}
-        if rows:
-            person_ids = sorted({r.person_id for r in rows})
-            stmt = select(PH.c.id, PH.c.person_id, PH.c.e164, PH.c.kind, PH.c.line_type, PH.c.status)
-            # Sorted here: an ORDER BY lets SQLite walk the whole person_id index instead of probing it.
-            for p in sorted(conn.execute(stmt.where(PH.c.person_id.in_(person_ids))).all(), key=lambda p: p.id):
-                phones.setdefault(p.person_id, []).append(PhoneView(p.e164, p.kind, p.line_type, p.status))
-        moves = _current_moves(conn, rows)
-        return [
-            ContactView(
-                id=r.id, person_id=r.person_id, full_name=r.full_name, title=r.title, account_id=r.company_id,
-                company=r.company, domain=r.domain, email=r.email,
-                email_status=EmailStatus(r.email_status) if r.email_status else EmailStatus.UNAVAILABLE,
-                phones=tuple(phones.get(r.person_id, ())), owner_member_id=r.owner_member_id,
-                owner_email=r.owner_email, source=ContactSource(r.source), saved_at=r.created_at,
-                linkedin_url=r.linkedin_url, location=r.location,
-                job_change_on=_moved_since(moves.get(r.person_id), r.created_at),
-            )
-            for r in rows
-        ]  # fmt: skip
+    def views(conn: Connection, rows: Sequence) -> list[ContactView]:
+        """Typed views of `detailed` rows (phones arrive as JSON, put in id order here). Rows are
+        unpacked by position: per-name access on every cell was most of a page's Python time."""
+        moves = _current_moves(conn, {row[1] for row in rows})  # job-change flags, live
+        out = []
+        for (contact_id, person_id, owner_id, source, saved_at, full_name, title, company_id, linkedin_url,
+             location, company, domain, email, email_status, owner_email, phones) in rows:  # fmt: skip
+            if isinstance(phones, str):  # a driver that hands JSON over as text
+                phones = json.loads(phones)
+            if phones and len(phones) > 1:
+                phones = sorted(phones, key=_first)
+            out.append(ContactView(
+                contact_id, person_id, full_name, title, company_id, company, domain, email,
+                _EMAIL_STATUS[email_status] if email_status else EmailStatus.UNAVAILABLE,
+                tuple([PhoneView(p[1], p[2], p[3], p[4]) for p in phones or ()]),
+                owner_id, owner_email, _SOURCE[source], saved_at, linkedin_url, location,
+                job_change_on=_moved_since(moves.get(person_id), saved_at),
+            ))  # fmt: skip
+        return out
 
 
-def _current_moves(conn: Connection, rows: Sequence) -> dict[int, tuple[date, datetime]]:
+def _first(cells: Sequence) -> object:
+    return cells[0]
+
+
+def _current_moves(conn: Connection, person_ids: set[int]) -> dict[int, tuple[date, datetime]]:
     """(day, recorded at) of the current stint of each page person who moved (job-change flag, live)."""
-    if not rows:
+    if not person_ids:
         return {}
     found = conn.execute(
         select(H.c.person_id, H.c.from_on, H.c.recorded_at).where(
-            H.c.person_id.in_(sorted({r.person_id for r in rows})), H.c.to_on.is_(None), H.c.from_on.is_not(None)
+            H.c.person_id.in_(sorted(person_ids)), H.c.to_on.is_(None), H.c.from_on.is_not(None)
         )
     ).all()
     return {m.person_id: (m.from_on, as_utc(m.recorded_at)) for m in found}

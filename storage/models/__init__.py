@@ -43,6 +43,7 @@ from storage.models.sending import (
 )
 from storage.models.sheets import SheetsJob, SheetsRow, SheetsTeamDomain
 from storage.models.slack import SlackWorkspace, slack_bots, slack_installations, slack_oauth_states
+from storage.models.team_accounts import TeamAccount
 from storage.models.verification import EmailVerification
 from storage.models.waterfall import SourceCall, WaterfallConfig
 
@@ -101,6 +102,7 @@ __all__ = [
     "SmtpRelay",
     "SourceCall",
     "Team",
+    "TeamAccount",
     "TeamContact",
     "TeamWebhookSecret",
     "WaterfallConfig",

@@ -23,7 +23,7 @@ from storage.models.enums import Category, Feature
 from web.api import render
 from web.api.contacts import add_contact_routes
 from web.api.jobs import CREATE_ENDPOINT, add_job_routes, body_limit
-from web.api.problems import PROBLEM_MIME, error_problem_body, pointer_of, problem
+from web.api.problems import error_problem_body, pointer_of, problem
 from web.api.schemas import (
     BulkMatchIn,
     BulkMatchOut,
@@ -36,6 +36,7 @@ from web.api.schemas import (
     VerifyOut,
 )
 from web.api.spec import document_api
+from web.problems import problem_response
 
 API_PREFIX = "/api/v1"
 # JSON bodies: 100 people of at most a few KB each; anything larger is refused unread.
@@ -90,8 +91,7 @@ def _validation_problem(exc: HTTPError) -> Response:
 def _register_errors(bp: APIBlueprint) -> None:
     @bp.errorhandler(TributaryError)
     def core_error(exc: TributaryError):
-        body = error_problem_body(exc)
-        return Response(json.dumps(body), status=body["status"], mimetype=PROBLEM_MIME)
+        return problem_response(error_problem_body(exc))
 
     @bp.errorhandler(HTTPError)
     def apiflask_error(exc: HTTPError):

@@ -17,8 +17,21 @@ from core.api.idempotency import request_hash
 from core.api.service import ApiService
 from core.errors import InvalidInput
 from core.team_contacts.export import ExportCharge
-from core.team_contacts.models import BulkResult, ContactFilter, ContactView, ListInfo, PageRequest, Sort
+from core.team_contacts.models import (
+    AccountSelection,
+    AccountView,
+    BulkResult,
+    ContactFilter,
+    ContactView,
+    ListInfo,
+    PageRequest,
+    Sort,
+)
 from web.api.schemas import (
+    AccountsOut,
+    AccountsQuery,
+    AccountViewOut,
+    AssignAccountsIn,
     AssignIn,
     BulkResultOut,
     ContactFilterIn,
@@ -64,6 +77,7 @@ def _query(f: ContactFilterIn) -> ContactQuery:
         source=f.source,
         list_id=f.list_id,
         text=f.q,
+        account_owner=f.account_owner,
     )
 
 
@@ -76,6 +90,14 @@ def contact(v: ContactView) -> dict:
         "source": v.source.value, "saved_at": v.saved_at.isoformat(), "linkedin_url": v.linkedin_url,
         "location": v.location, "lists": list(v.lists),
         "job_change_on": v.job_change_on.isoformat() if v.job_change_on else None,
+    }  # fmt: skip
+
+
+def account(a: AccountView) -> dict:
+    return {
+        "id": a.id, "name": a.name, "domain": a.domain, "owner_member_id": a.owner_member_id,
+        "owner_email": a.owner_email, "source": a.source.value, "saved_at": a.saved_at.isoformat(),
+        "contacts": a.contacts,
     }  # fmt: skip
 
 
@@ -114,6 +136,7 @@ def add_contact_routes(bp: APIBlueprint, api: ApiService, charging: Charging) ->
     if contacts is None:
         return
     _contact_routes(bp, contacts, charging)
+    _account_routes(bp, contacts, charging)
     _list_routes(bp, contacts, charging)
     _export_routes(bp, api, contacts, charging)
 
@@ -145,6 +168,45 @@ def _contact_routes(bp: APIBlueprint, contacts: ApiContacts, charging: Charging)
         def run() -> dict:
             selection = contacts.selection(g.api_caller, body.contact_ids, _opt_query(body.filter))
             return bulk(contacts.assign(g.api_caller, body.owner, selection))
+
+        return charging(body, run)
+
+
+def _account_routes(bp: APIBlueprint, contacts: ApiContacts, charging: Charging) -> None:
+    @bp.get("/accounts")
+    @bp.input(AccountsQuery, location="query", arg_name="query")
+    @bp.output(AccountsOut)
+    def list_accounts(query: AccountsQuery):
+        """The team's accounts (the companies of its contacts) matching the filter, newest saved
+        first, a page at a time (`meta.next_cursor`). An account's id is the `account_id` of its
+        contacts."""
+        flt = contacts.account_filter(g.api_caller, query.owner, query.source, query.q)
+        page = contacts.find_accounts(g.api_caller, flt, PageRequest(query.limit, query.cursor))
+        return {"data": [account(a) for a in page.accounts], "meta": {"next_cursor": page.next_cursor}}
+
+    @bp.get("/accounts/<int:account_id>")
+    @bp.output(AccountViewOut)
+    def show_account(account_id: int):
+        """One account of the team: owner, source, date saved, contacts there (another team's: 404)."""
+        return {"data": account(contacts.show_account(g.api_caller, account_id)), "meta": {}}
+
+    @bp.post("/accounts/assign")
+    @bp.input(AssignAccountsIn, arg_name="body")
+    @bp.output(BulkResultOut)
+    @bp.doc(responses={403: "Not permitted"})
+    def assign_accounts(body: AssignAccountsIn):
+        """Give accounts (ids or a filter) to an owner. Members give only their own (a filter
+        selects only theirs); admins any of the team's. Their contacts keep their owners."""
+
+        def run() -> dict:
+            if bool(body.account_ids) == (body.filter is not None):
+                raise InvalidInput("account_ids: give account_ids or a filter (one of them)")
+            if body.filter is not None:
+                f = body.filter
+                selection = AccountSelection(filter=contacts.account_filter(g.api_caller, f.owner, f.source, f.q))
+            else:
+                selection = AccountSelection(account_ids=tuple(body.account_ids or ()))
+            return bulk(contacts.assign_accounts(g.api_caller, body.owner, selection))
 
         return charging(body, run)
 

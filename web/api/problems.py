@@ -1,11 +1,12 @@
 """RFC 9457 problem details for the API: a machine-readable `type`, the status, and the JSON pointer
-of the offending field. Kept here until the app-wide error handler takes TributaryError over."""
+of the offending field. The API's status table lives here (InvalidInput is 422 here, 400 app-wide);
+the response is made by the app's one renderer (web.problems.problem_response)."""
 
 from __future__ import annotations
 
 import re
 
-from flask import Response, json
+from flask import Response
 
 from core.accounts import AlreadyExists
 from core.api.idempotency import IdempotencyKeyConflict
@@ -17,7 +18,7 @@ from core.errors import AccessDenied, InvalidInput, NotFound, TributaryError
 from core.ledger import IdempotencyConflict, InsufficientCredits
 from core.team_contacts.export import SpendCapExceeded
 from core.team_contacts.rules import NotPermitted
-from web.problems import PROBLEM_MIMETYPE, PROBLEM_TYPE_PREFIX
+from web.problems import PROBLEM_MIMETYPE, PROBLEM_TYPE_PREFIX, problem_response
 
 # One media type and one type namespace for every problem the app answers (web/problems.py).
 PROBLEM_MIME = PROBLEM_MIMETYPE
@@ -71,8 +72,7 @@ def problem_body(status: int, slug: str, title: str, detail: str, pointer: str |
 
 
 def problem(status: int, slug: str, title: str, detail: str, pointer: str | None = None, **extra) -> Response:
-    body = problem_body(status, slug, title, detail, pointer, **extra)
-    return Response(json.dumps(body), status=status, mimetype=PROBLEM_MIME)
+    return problem_response(problem_body(status, slug, title, detail, pointer, **extra))
 
 
 def _slug(exc: TributaryError) -> str:

@@ -290,6 +290,9 @@ class ContactFilterIn(_In):
         default=None, description="`me`, `none` (unowned), or a member's email or id"
     )
     account_id: Id | None = None
+    account_owner: Annotated[str, StringConstraints(min_length=1, max_length=320, pattern=_NO_NUL)] | None = Field(
+        default=None, description="the owner of the contact's account: `me`, or a member's email or id"
+    )
     company: Name | None = Field(default=None, description="company name or domain (exact, any case)")
     saved_since: datetime | None = None
     saved_until: datetime | None = None
@@ -317,6 +320,54 @@ class AssignIn(SelectionIn):
     owner: Annotated[str, StringConstraints(min_length=1, max_length=320, pattern=_NO_NUL)] = Field(
         description="the new owner: `me`, or a member's email or id"
     )
+
+
+class AccountFilterIn(_In):
+    """All conditions must hold."""
+
+    owner: Annotated[str, StringConstraints(min_length=1, max_length=320, pattern=_NO_NUL)] | None = Field(
+        default=None, description="`me`, `none` (unowned), or a member's email or id"
+    )
+    source: Choices | None = None
+    q: Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS, pattern=_NO_NUL)] | None = Field(
+        default=None, description="free text: part of the company's name or domain"
+    )
+
+
+class AccountsQuery(AccountFilterIn):
+    limit: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    cursor: Annotated[str, StringConstraints(max_length=512, pattern=_NO_NUL)] | None = None
+
+
+class AssignAccountsIn(_In):
+    """Which accounts: `account_ids`, or a `filter` (one of them); and the new owner."""
+
+    account_ids: list[Id] | None = Field(default=None, min_length=1, max_length=MAX_SELECTION_IDS)
+    filter: AccountFilterIn | None = None
+    owner: Annotated[str, StringConstraints(min_length=1, max_length=320, pattern=_NO_NUL)] = Field(
+        description="the new owner: `me`, or a member's email or id"
+    )
+
+
+class AccountOut(BaseModel):
+    id: int
+    name: str
+    domain: str | None
+    owner_member_id: int | None
+    owner_email: str | None
+    source: str
+    saved_at: datetime
+    contacts: int
+
+
+class AccountsOut(BaseModel):
+    data: list[AccountOut]
+    meta: PageMeta
+
+
+class AccountViewOut(BaseModel):
+    data: AccountOut
+    meta: EmptyMeta
 
 
 class ListIn(_In):
