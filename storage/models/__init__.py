@@ -29,6 +29,7 @@ from storage.models.ledger import (
     LedgerTransfer,
     ScheduledRefund,
 )
+from storage.models.mailboxes import CandidateSource, DomainEmailProvider, MailboxConnection, MailboxPrivateEntry
 from storage.models.sending import (
     Bounce,
     BounceIntake,
@@ -52,6 +53,7 @@ __all__ = [
     "BillingCycle",
     "Bounce",
     "BounceIntake",
+    "CandidateSource",
     "Company",
     "CompanyNameKey",
     "ContactExport",
@@ -64,6 +66,7 @@ __all__ = [
     "DataRequest",
     "DigestDeliveryRecord",
     "DigestPreference",
+    "DomainEmailProvider",
     "EmailAddress",
     "EmailSend",
     "EmailVerification",
@@ -75,6 +78,8 @@ __all__ = [
     "LedgerHold",
     "LedgerRejection",
     "LedgerTransfer",
+    "MailboxConnection",
+    "MailboxPrivateEntry",
     "Member",
     "OutboxNotice",
     "Person",
