@@ -138,6 +138,14 @@ def require_manage_keys(actor: Actor, key_member_id: int | None) -> None:
     _require(actor, _ADMINS, "API keys")
 
 
+def require_manage_mailbox(actor: Actor, mailbox_member_id: int, *, removal: bool = False) -> None:
+    """Connect, sync or mark private a connected mailbox: its own member (or the operator). An admin may
+    also disconnect one, since removing data never exposes any."""
+    if actor.is_member and actor.member_id == mailbox_member_id:
+        return
+    _require(actor, _ADMINS if removal else (Role.OPERATOR,), "mailbox")
+
+
 def allows(rule: Callable[..., None], actor: Actor, *args: object) -> bool:
     """Whether `rule` lets the actor through (for showing or hiding parts of a view)."""
     try:
@@ -158,6 +166,7 @@ __all__ = [
     "require_link_member",
     "require_look_up",
     "require_manage_keys",
+    "require_manage_mailbox",
     "require_manage_sources",
     "require_see_balance",
     "require_see_usage",

@@ -25,6 +25,9 @@ from core.enrichment.jobs import EnrichmentJobs
 from core.finder.verification import stored_verify_batch
 from core.identities import Identities
 from core.ledger import Ledger
+from core.mailboxes.connections import Mailboxes
+from core.mailboxes.providers import MxLookup
+from core.mailboxes.sync import MailboxSync, ReplyHook
 from core.outbox import Outbox
 from core.rate_limits import RateLimits
 from core.secrets import SecretBox
@@ -216,6 +219,25 @@ class Services:
     @cached_property
     def contributions(self) -> Contributions:
         return Contributions(self.engine, self.settings.contributor_key.get_secret_value())
+
+    @cached_property
+    def mailboxes(self) -> Mailboxes:
+        return Mailboxes(self.engine, self.accounts, lambda: self.secret_box)
+
+    def mailbox_sync(self, on_reply: ReplyHook | None = None) -> MailboxSync:
+        """The mailbox sync; `on_reply` is the engagement service's hook (wired where it exists)."""
+        st = self.settings
+        return MailboxSync(
+            self.engine,
+            self.accounts,
+            self.mailboxes,
+            self.contributions,
+            MxLookup(verifier_config(st)),
+            max_messages=st.mailbox_sync_max_messages,
+            mx_lookups=st.mailbox_mx_lookups_per_sync,
+            phone_region=st.mailbox_phone_region,
+            on_reply=on_reply,
+        )
 
     @cached_property
     def enrichment_jobs(self) -> EnrichmentJobs:

@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     bounce_imap_password: SecretStr | None = None
     bounce_imap_folder: str = "INBOX"
     bounce_imap_timeout_s: float = 30.0
+    # Connected mailboxes (core/mailboxes): messages read per sync run, MX look-ups per run, the
+    # region phone numbers written without +CC are read in.
+    mailbox_sync_max_messages: int = Field(default=5_000, ge=1)
+    mailbox_mx_lookups_per_sync: int = Field(default=200, ge=0)
+    mailbox_phone_region: str = "US"
 
     # Bounce webhook (POST /api/v1/events/bounces/<team>): each team's own secret
     # (`tributary bounces webhook-secret TEAM`); a signature older than this is refused.

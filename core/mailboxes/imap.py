@@ -56,7 +56,9 @@ def check_security(host: str, security: str) -> None:
     if security not in SECURITIES:
         raise InvalidInput(f"security: {security!r} is not one of {', '.join(SECURITIES)}")
     if security == "plain" and not is_loopback(host):
-        raise InvalidInput(f"host: plain IMAP is allowed only to a loopback address, not {host!r}; use --ssl or --starttls")
+        raise InvalidInput(
+            f"host: plain IMAP is allowed only to a loopback address, not {host!r}; use --ssl or --starttls"
+        )
 
 
 def is_loopback(host: str) -> bool:
