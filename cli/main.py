@@ -15,6 +15,7 @@ from cli import (
     db,
     digest,
     enrich,
+    mailbox,
     phone,
     secrets,
     sending,
@@ -36,7 +37,7 @@ app = typer.Typer(
 
 for module in (
     db, web, accounts, api_keys, credits, data, verify, phone, bounces, bot, digest, waterfall, enrich, sending,
-    worker, secrets, contacts,
+    worker, secrets, contacts, mailbox,
 ):
     module.register(app)
 

@@ -3,7 +3,8 @@
 Schedule (crontab, UTC):
 - every minute: expire holds and credits that are due; poll the bounce mailbox (if configured);
 - every 5 minutes: close billing cycles that ended; decide bounces left undecided;
-- every 15 minutes: send due usage digests (the digest engineer's function, when installed).
+- every 15 minutes: send due usage digests (the digest engineer's function, when installed); sync
+  every connected mailbox (core/mailboxes; one failing mailbox does not stop the others).
 Every task is idempotent (see maintenance.py), so a run repeated, or run by two workers at once,
 changes nothing more than one run. The mailbox poll also takes a huey lock so that two workers do
 not download the same messages at the same time (an efficiency, not what makes it correct).
@@ -73,6 +74,7 @@ class Jobs:
         self.sweep_holds = h.task(name=TASK_PREFIX + "sweep_holds")(lambda now=None: sweep_due_holds(services, now))
         self.poll_bounces = h.task(name=TASK_PREFIX + "poll_bounces")(poll)
         self.process_bounces = h.task(name=TASK_PREFIX + "process_bounces")(process)
+        self.sync_mailboxes = h.task(name=TASK_PREFIX + "sync_mailboxes")(lambda: services.mailbox_sync().sync_all())
         self.send_digests = h.task(name=TASK_PREFIX + "send_digests")(
             lambda now=None: send_due_digests(services, deliver_digest, now)
         )
@@ -96,6 +98,9 @@ class Jobs:
             h.periodic_task(crontab(minute="*/5"), name=TASK_PREFIX + "every_5_min.process_bounces")(lambda: process()),
             h.periodic_task(crontab(minute="*/15"), name=TASK_PREFIX + "every_15_min.send_digests")(
                 lambda: send_due_digests(services, deliver_digest)
+            ),
+            h.periodic_task(crontab(minute="*/15"), name=TASK_PREFIX + "every_15_min.sync_mailboxes")(
+                lambda: services.mailbox_sync().sync_all()
             ),
         ]
 

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from core.accounts import Accounts
 from core.contributions import ContactRecord, Contributions
-from core.errors import InvalidInput
+from core.errors import InvalidInput, TributaryError
 from core.mailboxes.connections import Mailboxes, MailboxInfo
 from core.mailboxes.extract import MessageFacts, SeenPerson, read_message
 from core.mailboxes.imap import ImapReader
@@ -134,6 +134,17 @@ class MailboxSync:
             corroborated=totals["corroborated"], duplicates=totals["duplicates"], replies=totals["replies"],
             providers=providers, contributed=team_contributes and box.contribute,
         )
+
+    def sync_all(self) -> int:
+        """Sync every connected mailbox (the periodic task); one that fails is logged and skipped."""
+        done = 0
+        for team_id, member_id in self.mailboxes.all_ids():
+            try:
+                self.sync(team_id, member_id)
+                done += 1
+            except TributaryError as exc:
+                log.warning("mailbox of member %s: sync failed: %s", member_id, exc)
+        return done
 
     def _read(self, raw: bytes) -> MessageFacts | None:
         try:
