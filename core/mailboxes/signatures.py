@@ -104,18 +104,27 @@ def parse_signature(text: str, sender_name: str | None, region: str = "US") -> S
     name_at = _name_line(block, wanted.first_key, wanted.last_key)
     if name_at is None:
         return None
-    rest = block[name_at + 1 :]
+    name_line, tail = _split_name_line(block[name_at])
+    rest = ([tail] if tail else []) + block[name_at + 1 :]
     phones = _phones(rest, region)
     website, linkedin = _links(rest)
     title, company = _title_company([line for line in rest if _is_text_line(line)])
     return Signature(
-        full_name=block[name_at].split(",")[0].strip(),
+        full_name=name_line,
         title=title,
         company=company,
         website=website,
         linkedin_url=linkedin,
         phones=phones,
     )
+
+
+def _split_name_line(line: str) -> tuple[str, str]:
+    """'Priya Raman, Senior AE at Globex' -> ('Priya Raman', 'Senior AE at Globex')."""
+    cut = min((i for i in (line.find(","), line.find("|")) if i >= 0), default=-1)
+    if cut < 0:
+        return line.strip(), ""
+    return line[:cut].strip(), line[cut + 1 :].strip()
 
 
 def _name_line(block: list[str], first_key: str, last_key: str) -> int | None:
