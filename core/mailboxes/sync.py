@@ -13,8 +13,9 @@ contribute (engagement writes shared statuses). Bodies and subjects never leave 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import Engine, func, select, update
@@ -62,6 +63,22 @@ class SyncResult:
 
 
 @dataclass
+class _Run:
+    box: MailboxInfo
+    at: datetime
+    team_contributes: bool
+    own: frozenset[str]
+    private: frozenset[str]
+    totals: Counter = field(default_factory=Counter)
+    domains: dict[str, str | None] = field(default_factory=dict)  # sender domain -> provider from headers
+
+    @property
+    def contributes(self) -> bool:
+        """Whether anything may reach shared tables (contributions re-check the team per batch)."""
+        return self.team_contributes and self.box.contribute
+
+
+@dataclass
 class _Chunk:
     people: dict[str, ContactRecord]
     personal: int = 0
@@ -95,44 +112,63 @@ class MailboxSync:
     def sync(
         self, team: int | str, member: int | str, *, progress: Progress | None = None, now: datetime | None = None
     ) -> SyncResult:
-        box = self.mailboxes.mailbox(team, member)
-        at = now or utcnow()
-        team_contributes = self.accounts.team(box.team_id).contribute
-        own = {box.member_email.lower(), box.username.lower()}
-        private = self.mailboxes.private_values(box.member_id)
-        totals = dict(messages=0, people=0, personal=0, private=0, candidates=0, shared=0, corroborated=0,
-                      duplicates=0, replies=0)
-        domains: dict[str, str | None] = {}
-        with ImapReader(self.mailboxes.account(box.id)) as reader:
-            cursor = _cursor(self.engine, box.id)
+        """Read the mailbox's new messages over IMAP (read-only) and ingest them, chunk by chunk; the
+        cursor moves after each chunk, so a run that dies resumes where it stopped."""
+        run = self._start(team, member, now)
+        with ImapReader(self.mailboxes.account(run.box.id)) as reader:
+            cursor = _cursor(self.engine, run.box.id)
             state = reader.folder_state(*cursor)
             uids = list(state.new_uids[: self.max_messages])
             if progress:
                 progress(0, len(uids))
             for start in range(0, len(uids), SYNC_CHUNK_MESSAGES):
                 batch = uids[start : start + SYNC_CHUNK_MESSAGES]
-                facts = [self._read(raw) for _, raw in reader.fetch(batch)]
-                facts = [f for f in facts if f is not None]
-                chunk = self._people(facts, own, private)
-                self._contribute(box, chunk, team_contributes, at, totals)
-                totals["replies"] += self._replies(facts, private, team_contributes and box.contribute)
-                for f in facts:
-                    if f.sender and f.sender.rsplit("@", 1)[-1] and _business(f.sender):
-                        domains.setdefault(registrable_domain(f.sender.rsplit("@", 1)[1]) or "", f.sender_provider)
-                totals["messages"] += len(batch)
-                _advance(self.engine, box.id, state.uid_validity, batch[-1], len(batch), at)
+                self._ingest(run, [raw for _, raw in reader.fetch(batch)])
+                _advance(self.engine, run.box.id, state.uid_validity, batch[-1], len(batch), run.at)
                 if progress:
-                    progress(totals["messages"], len(uids))
+                    progress(run.totals["messages"], len(uids))
             if not uids:
-                _advance(self.engine, box.id, state.uid_validity, cursor[1], 0, at)
-        providers = 0
-        if team_contributes and box.contribute:
-            providers = self._providers({d: p for d, p in domains.items() if d and _domain_allowed(d, private)}, at)
+                _advance(self.engine, run.box.id, state.uid_validity, cursor[1], 0, run.at)
+        return self._finish(run)
+
+    def ingest_messages(
+        self, team: int | str, member: int | str, messages: list[bytes], *, now: datetime | None = None
+    ) -> SyncResult:
+        """What a sync does with messages, for messages already at hand (no IMAP, no cursor)."""
+        run = self._start(team, member, now)
+        for start in range(0, len(messages), SYNC_CHUNK_MESSAGES):
+            self._ingest(run, messages[start : start + SYNC_CHUNK_MESSAGES])
+        return self._finish(run)
+
+    def _start(self, team: int | str, member: int | str, now: datetime | None) -> _Run:
+        box = self.mailboxes.mailbox(team, member)
+        return _Run(
+            box=box,
+            at=now or utcnow(),
+            team_contributes=self.accounts.team(box.team_id).contribute,
+            own=frozenset({box.member_email.lower(), box.username.lower()}),
+            private=self.mailboxes.private_values(box.member_id),
+        )
+
+    def _ingest(self, run: _Run, raws: list[bytes]) -> None:
+        facts = [f for f in (self._read(raw) for raw in raws) if f is not None]
+        chunk = self._people(facts, run.own, run.private)
+        self._contribute(run.box, chunk, run.at, run.totals)
+        run.totals["replies"] += self._replies(facts, run.private, run.contributes)
+        for f in facts:
+            if f.sender and _business(f.sender):
+                domain = registrable_domain(f.sender.rsplit("@", 1)[1])
+                if domain and not _is_private(f.sender, run.private):
+                    run.domains.setdefault(domain, f.sender_provider)
+        run.totals["messages"] += len(raws)
+
+    def _finish(self, run: _Run) -> SyncResult:
+        providers = self._providers(run.domains, run.at) if run.contributes else 0
+        t = run.totals
         return SyncResult(
-            messages=totals["messages"], people=totals["people"], skipped_personal=totals["personal"],
-            skipped_private=totals["private"], candidates=totals["candidates"], shared=totals["shared"],
-            corroborated=totals["corroborated"], duplicates=totals["duplicates"], replies=totals["replies"],
-            providers=providers, contributed=team_contributes and box.contribute,
+            messages=t["messages"], people=t["people"], skipped_personal=t["personal"], skipped_private=t["private"],
+            candidates=t["candidates"], shared=t["shared"], corroborated=t["corroborated"],
+            duplicates=t["duplicates"], replies=t["replies"], providers=providers, contributed=run.contributes,
         )
 
     def sync_all(self) -> int:
@@ -152,7 +188,7 @@ class MailboxSync:
         except (ValueError, TypeError, IndexError, LookupError):
             return None  # a message too broken to read names nobody
 
-    def _people(self, facts: list[MessageFacts], own: set[str], private: frozenset[str]) -> _Chunk:
+    def _people(self, facts: list[MessageFacts], own: frozenset[str], private: frozenset[str]) -> _Chunk:
         chunk = _Chunk(people={})
         seen: set[str] = set()
         for message in facts:
@@ -170,7 +206,7 @@ class MailboxSync:
                     chunk.people[person.address] = _record(person)
         return chunk
 
-    def _contribute(self, box: MailboxInfo, chunk: _Chunk, team_contributes: bool, at: datetime, totals) -> None:
+    def _contribute(self, box: MailboxInfo, chunk: _Chunk, at: datetime, totals: Counter) -> None:
         totals["personal"] += chunk.personal
         totals["private"] += chunk.private
         totals["people"] += len(chunk.people)
@@ -233,10 +269,6 @@ def _is_private(address: str, private: frozenset[str]) -> bool:
         return False
     domain = address.rsplit("@", 1)[-1]
     return address in private or domain in private or (registrable_domain(domain) or "") in private
-
-
-def _domain_allowed(domain: str, private: frozenset[str]) -> bool:
-    return domain not in private
 
 
 def _cursor(engine: Engine, mailbox_id: int) -> tuple[int | None, int]:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import UTC, datetime, timedelta
 
 SUBJECT_SENTINEL = "SUBJSENTINEL"
 BODY_SENTINEL = "BODYSENTINEL"

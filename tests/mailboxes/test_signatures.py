@@ -60,7 +60,10 @@ def test_a_signature_under_someone_elses_name_is_not_pinned_on_the_sender() -> N
 
 
 def test_quoted_history_is_never_read_as_the_senders_signature() -> None:
-    text = "Yes.\n\nOn Mon, Jan 1, 2024 at 9:00, Jane Doe <j@acme.test> wrote:\n> Best regards,\n> Jane Doe\n> CEO | Acme\n"
+    text = (
+        "Yes.\n\nOn Mon, Jan 1, 2024 at 9:00, Jane Doe <j@acme.test> wrote:\n> Best regards,\n> Jane Doe\n"
+        "> CEO | Acme\n"
+    )
     assert signature_block(text) == []
     assert parse_signature(text, "Jane Doe") is None
 
