@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from email.message import EmailMessage
 
 import pytest
 from sqlalchemy import Engine
 
 from core.contributions import ContactRecord
+from core.mailboxes.imap import ImapAccount
 from core.people.contacts import NewEmail, NewPerson, add_person
 from storage.models import (
     CandidateSource,
@@ -33,6 +35,7 @@ from tests.mailboxes.helpers import (
     team_with_member,
     text_of_every_table,
 )
+from tests.mailnet import MailNet
 from tests.mailpeers.imap import RunningImap, start_imap
 
 MESSAGES = 300
@@ -211,3 +214,35 @@ def test_new_messages_are_read_incrementally(engine, db_url, tmp_path) -> None:
         assert status.messages_read == 12 and status.last_synced_at > utcnow() - timedelta(minutes=5)
     finally:
         small.stop()
+
+
+def test_company_email_providers_are_kept_per_domain_without_personal_data(engine, db_url, tmp_path) -> None:
+    net = MailNet()
+    net.add_domain("acme.test", hosts=[net.add_host("aspmx.l.google.com")])
+    net.add_domain("initech.test", hosts=[net.add_host("initech-test.mail.protection.outlook.com")])
+    with net:
+        svc = services_for(engine, db_url, tmp_path, verify_dns_nameservers=["127.0.0.1"],
+                           verify_dns_port=net.dns_port, mailbox_mx_lookups_per_sync=10)
+        member = team_with_member(svc, "alpha")
+        svc.mailboxes.connect(OPERATOR, "alpha", member, ImapAccount("127.0.0.1", 1, "plain", "u", "p"))
+        sent = []
+        for n, (sender, extra) in enumerate([("Jane Doe <jane@acme.test>", {"X-Gm-Message-State": "x"}),
+                                             ("Kim Lee <kim@initech.test>", {}),
+                                             ("Pat <pat@gmail.com>", {"X-Gm-Message-State": "x"})]):
+            msg = EmailMessage()
+            msg["From"], msg["To"], msg["Subject"] = sender, member, f"{gen.SUBJECT_SENTINEL}-{n}"
+            for k, v in extra.items():
+                msg[k] = v
+            msg.set_content("hi")
+            sent.append(bytes(msg))
+        result = svc.mailbox_sync().ingest_messages("alpha", member, sent)
+        got = {(r.domain, r.provider, r.evidence) for r in rows(engine, DomainEmailProvider.__table__)}
+        assert got == {("acme.test", "google", "headers"), ("acme.test", "google", "mx"),
+                       ("initech.test", "microsoft", "mx")}
+        assert result.providers == 3
+        # A member who opts out feeds no aggregate either.
+        svc.mailboxes.set_contribute(OPERATOR, "alpha", member, False)
+        with engine.begin() as conn:
+            conn.execute(DomainEmailProvider.__table__.delete())
+        assert svc.mailbox_sync().ingest_messages("alpha", member, sent).providers == 0
+        assert rows(engine, DomainEmailProvider.__table__) == []
