@@ -15,7 +15,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from core.accounts import Accounts
 from core.actors import Actor, require_manage_mailbox
 from core.errors import AccessDenied, InvalidInput, NotFound
-from core.mailboxes.imap import ImapAccount, check_security
+from core.mailboxes.imap import ImapAccount, ImapReader, check_security
 from core.mailboxes.revoke import mailbox_source, revoke_source_in
 from core.normalize.domains import registrable_domain
 from core.secrets import SecretBox
@@ -73,8 +73,11 @@ class Mailboxes:
         self.accounts = accounts
         self._box = secret_box
 
-    def connect(self, actor: Actor, team: int | str, member: int | str, account: ImapAccount) -> MailboxInfo:
-        """Store (or replace) the member's mailbox. The cursor restarts when the server changes."""
+    def connect(
+        self, actor: Actor, team: int | str, member: int | str, account: ImapAccount, *, check_login: bool = True
+    ) -> MailboxInfo:
+        """Store (or replace) the member's mailbox, after a read-only login proves the credentials.
+        The cursor restarts (a new server or account is a new mailbox)."""
         who = self.accounts.member(member, team)
         self._allowed(actor, who.team_id, who.id)
         check_security(account.host, account.security)
@@ -82,6 +85,9 @@ class Mailboxes:
             raise InvalidInput("user and password: both are required")
         if not 0 < account.port < 65536:
             raise InvalidInput(f"port: {account.port} is not a TCP port")
+        if check_login:
+            with ImapReader(account) as reader:
+                reader.check()
         sealed = self._box().encrypt(account.password)
         values = dict(
             host=account.host, port=account.port, security=account.security, username=account.username,

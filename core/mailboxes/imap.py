@@ -29,7 +29,7 @@ _START = re.compile(rb"^\d+ \(")
 
 
 class MailboxUnreachable(TributaryError):
-    pass
+    exit_code = 1  # the server, not the command line, is at fault
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,13 @@ class ImapReader:
                 self._box.logout()
             except (ImapToolsError, OSError):
                 pass
+
+    def check(self) -> None:
+        """The login worked (on entering) and the folder exists."""
+        try:
+            self._box.folder.status(self.account.folder, ["UIDVALIDITY"])
+        except (ImapToolsError, OSError) as exc:
+            raise MailboxUnreachable(f"mailbox folder {self.account.folder!r}: {type(exc).__name__}: {exc}") from None
 
     def folder_state(self, uid_validity: int | None, last_uid: int) -> FolderState:
         """EXAMINE the folder; the UIDs above `last_uid` (all of them if UIDVALIDITY changed)."""
