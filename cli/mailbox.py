@@ -52,6 +52,7 @@ def connect(
 def sync(team: str, member: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """Read the mailbox's new messages and contribute the business contact facts they name."""
     svc = services()
+    svc.mailboxes.mailbox(team, member)  # a clear error before any progress bar
     columns = (TextColumn("messages"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=Console(stderr=True), disable=as_json) as bar:
         task = bar.add_task("sync", total=None)

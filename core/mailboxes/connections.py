@@ -56,15 +56,14 @@ def private_value(text: str) -> str:
     value = (text or "").strip().lower()
     if not value or len(value) > MAX_PRIVATE_VALUE_CHARS:
         raise InvalidInput(f"value: give an email address or a domain (at most {MAX_PRIVATE_VALUE_CHARS} characters)")
-    if "@" in value:
-        local, _, domain = value.rpartition("@")
-        if not local or not registrable_domain(domain):
-            raise InvalidInput(f"value: {text!r} is not an email address")
-        return value
-    domain = registrable_domain(value)
-    if not domain:
+    local, at, domain = value.rpartition("@")
+    try:
+        registrable = registrable_domain(domain)
+    except InvalidInput:
+        registrable = None
+    if not registrable or (at and not local):
         raise InvalidInput(f"value: {text!r} is neither an email address nor a domain")
-    return domain
+    return value if at else registrable
 
 
 class Mailboxes:
