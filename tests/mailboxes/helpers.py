@@ -38,7 +38,7 @@ def services_for(engine: Engine, db_url: str, tmp_path: Path, **extra) -> Servic
         database_url=db_url,
         huey_sqlite_path=str(tmp_path / "huey.db"),
         huey_name=f"test-{uuid.uuid4().hex[:12]}",
-        secret_keys=SecretStr(SECRET_KEYS),
+        secret_keys=extra.pop("secret_keys", SecretStr(SECRET_KEYS)),
         mailbox_mx_lookups_per_sync=extra.pop("mailbox_mx_lookups_per_sync", 0),
         **extra,
     )
