@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from huey import Huey, crontab
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_LOCK = "poll-bounce-mailbox"
+MAILBOX_SYNC_LOCK = "sync-connected-mailboxes"
 POLL_LOCK_TTL_S = 600  # a poller that died holding the lock frees it after this
 TASK_PREFIX = "tributary."
 
@@ -74,7 +76,8 @@ class Jobs:
         self.sweep_holds = h.task(name=TASK_PREFIX + "sweep_holds")(lambda now=None: sweep_due_holds(services, now))
         self.poll_bounces = h.task(name=TASK_PREFIX + "poll_bounces")(poll)
         self.process_bounces = h.task(name=TASK_PREFIX + "process_bounces")(process)
-        self.sync_mailboxes = h.task(name=TASK_PREFIX + "sync_mailboxes")(lambda: services.mailbox_sync().sync_all())
+        sync_mailboxes = partial(_sync_mailboxes, services, h, lock_ttl_s)
+        self.sync_mailboxes = h.task(name=TASK_PREFIX + "sync_mailboxes")(sync_mailboxes)
         self.send_digests = h.task(name=TASK_PREFIX + "send_digests")(
             lambda now=None: send_due_digests(services, deliver_digest, now)
         )
@@ -100,13 +103,23 @@ class Jobs:
                 lambda: send_due_digests(services, deliver_digest)
             ),
             h.periodic_task(crontab(minute="*/15"), name=TASK_PREFIX + "every_15_min.sync_mailboxes")(
-                lambda: services.mailbox_sync().sync_all()
+                sync_mailboxes
             ),
         ]
 
     def due_periodic(self, at: datetime) -> list[str]:
         """Names of the periodic tasks the scheduler would enqueue at `at` (UTC)."""
         return sorted(task.name for task in self.huey.read_periodic(at))
+
+
+def _sync_mailboxes(services: Services, h: Huey, lock_ttl_s: int | None) -> int:
+    """Sync every connected mailbox, one worker at a time (an efficiency: a sync is idempotent)."""
+    try:
+        with h.lock_task(MAILBOX_SYNC_LOCK, ttl=lock_ttl_s):
+            return services.mailbox_sync().sync_all()
+    except TaskLockedException:
+        log.info("connected mailboxes: another worker is syncing; skipped")
+        return 0
 
 
 __all__ = ["Jobs"]

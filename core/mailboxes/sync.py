@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.accounts import Accounts
@@ -278,15 +278,22 @@ def _cursor(engine: Engine, mailbox_id: int) -> tuple[int | None, int]:
 
 
 def _advance(engine: Engine, mailbox_id: int, uid_validity: int, last_uid: int, read: int, at: datetime) -> None:
-    run_write(
-        engine,
-        lambda conn: conn.execute(
+    """Move the cursor forward only: a slower run that overlapped a faster one never moves it back
+    (re-reading is harmless, contributions are idempotent; skipping would not be)."""
+
+    def op(conn) -> None:
+        box = _BOX.c
+        conn.execute(
             update(_BOX)
-            .where(_BOX.c.id == mailbox_id)
-            .values(uid_validity=uid_validity, last_uid=last_uid, messages_read=_BOX.c.messages_read + read,
-                    last_synced_at=at)
-        ),
-    )
+            .where(box.id == mailbox_id, or_(box.uid_validity.is_(None), box.uid_validity != uid_validity,
+                                             box.last_uid < last_uid))
+            .values(uid_validity=uid_validity, last_uid=last_uid)
+        )
+        conn.execute(
+            update(_BOX).where(box.id == mailbox_id).values(messages_read=box.messages_read + read, last_synced_at=at)
+        )
+
+    run_write(engine, op)
 
 
 def _upsert_providers(conn, facts: list[tuple[str, str, str]], today: date) -> None:

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine
 
 from core.contributions import ContactRecord
+from core.jobs.tasks import Jobs
 from core.mailboxes.imap import ImapAccount
 from core.people.contacts import NewEmail, NewPerson, add_person
 from storage.models import (
@@ -19,6 +20,7 @@ from storage.models import (
     ContributionObservation,
     DomainEmailProvider,
     EmailAddress,
+    MailboxConnection,
     Person,
 )
 from storage.models.contributor import SourceKind
@@ -212,6 +214,13 @@ def test_new_messages_are_read_incrementally(engine, db_url, tmp_path) -> None:
         assert svc.mailbox_sync().sync("alpha", member).messages == 0
         status = svc.mailboxes.status(OPERATOR, "alpha")[0]
         assert status.messages_read == 12 and status.last_synced_at > utcnow() - timedelta(minutes=5)
+        # A new UIDVALIDITY means the UIDs were renumbered: the mailbox is read again from the start.
+        with engine.begin() as conn:
+            conn.execute(MailboxConnection.__table__.update().values(uid_validity=1))
+        assert svc.mailbox_sync().sync("alpha", member).messages == 12
+        # The periodic task syncs every connected mailbox (nothing new now).
+        assert Jobs(svc).sync_mailboxes.call_local() == 1
+        assert small.unseen() == 12
     finally:
         small.stop()
 
