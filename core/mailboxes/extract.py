@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
+from email.errors import MessageError
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
@@ -96,7 +97,7 @@ def _addresses(message: EmailMessage, header: str) -> list[tuple[str | None, str
                 name = (address.display_name or "").strip() or None
                 found.append((None if name and "@" in name else name, spec))
         return found
-    except (ValueError, IndexError, TypeError, AttributeError):
+    except (ValueError, IndexError, TypeError, AttributeError, MessageError):
         return []  # a header too broken to read names nobody
 
 

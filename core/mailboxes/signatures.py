@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import phonenumbers
 
+from core.errors import InvalidInput
 from core.normalize.domains import registrable_domain
 from core.normalize.names import parse_name
 
@@ -163,8 +164,16 @@ def _links(lines: list[str]) -> tuple[str | None, str | None]:
             if "linkedin.com/in/" in lowered:
                 linkedin = linkedin or (raw if lowered.startswith("http") else f"https://{raw}")
             elif website is None and "linkedin.com" not in lowered:
-                website = registrable_domain(raw)
+                website = safe_domain(raw)
     return website, linkedin
+
+
+def safe_domain(text: str) -> str | None:
+    """The registrable domain of a host or URL, or None when it has none (a typo, a bare word)."""
+    try:
+        return registrable_domain(text)
+    except InvalidInput:
+        return None
 
 
 def _title_company(lines: list[str]) -> tuple[str | None, str | None]:

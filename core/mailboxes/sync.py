@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from email.errors import MessageError
 
 from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -29,7 +30,7 @@ from core.mailboxes.extract import MessageFacts, SeenPerson, read_message
 from core.mailboxes.imap import ImapReader
 from core.mailboxes.providers import MxLookup
 from core.mailboxes.revoke import mailbox_source
-from core.normalize.domains import registrable_domain
+from core.mailboxes.signatures import safe_domain
 from core.normalize.emails import normalize_email
 from storage.db import is_sqlite, run_write
 from storage.models import DomainEmailProvider, MailboxConnection
@@ -157,7 +158,7 @@ class MailboxSync:
         run.totals["replies"] += self._replies(facts, run.private, run.contributes)
         for f in facts:
             if f.sender and _business(f.sender):
-                domain = registrable_domain(f.sender.rsplit("@", 1)[1])
+                domain = safe_domain(f.sender.rsplit("@", 1)[1])
                 if domain and not _is_private(f.sender, run.private):
                     run.domains.setdefault(domain, f.sender_provider)
         run.totals["messages"] += len(raws)
@@ -185,7 +186,7 @@ class MailboxSync:
     def _read(self, raw: bytes) -> MessageFacts | None:
         try:
             return read_message(raw, self.phone_region)
-        except (ValueError, TypeError, IndexError, LookupError):
+        except (ValueError, TypeError, IndexError, LookupError, MessageError):
             return None  # a message too broken to read names nobody
 
     def _people(self, facts: list[MessageFacts], own: frozenset[str], private: frozenset[str]) -> _Chunk:
@@ -268,7 +269,7 @@ def _is_private(address: str, private: frozenset[str]) -> bool:
     if not private:
         return False
     domain = address.rsplit("@", 1)[-1]
-    return address in private or domain in private or (registrable_domain(domain) or "") in private
+    return address in private or domain in private or (safe_domain(domain) or "") in private
 
 
 def _cursor(engine: Engine, mailbox_id: int) -> tuple[int | None, int]:

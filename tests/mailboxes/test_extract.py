@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from core.mailboxes.calendar import invitation_people
 from core.mailboxes.extract import read_message
 from core.mailboxes.providers import MxLookup, provider_for_hosts
+from tests.mailboxes import corpus as gen
 from tests.mailnet import MailNet
 
 
@@ -88,3 +92,17 @@ def test_mx_lookup_names_the_provider_from_a_loopback_dns() -> None:
         assert lookup.provider("acme.test") == "google"
         assert lookup.provider("initech.test") is None
         assert lookup.provider("missing.test") is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 59), st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=20),
+       st.floats(0.0, 1.0))
+def test_a_damaged_or_truncated_message_is_read_without_raising(index: int, flips, keep: float) -> None:
+    raw = bytearray(_CORPUS.messages[index])
+    for position, value in flips:
+        raw[position % len(raw)] = value
+    facts = read_message(bytes(raw[: max(1, int(len(raw) * keep))]))
+    assert all("@" in p.address for p in facts.people)
+
+
+_CORPUS = gen.build(size=60)
