@@ -17,6 +17,7 @@ from cli import (
     db,
     digest,
     enrich,
+    mailbox,
     phone,
     secrets,
     sending,
@@ -39,7 +40,7 @@ app = typer.Typer(
 
 for module in (
     db, web, accounts, api_keys, credits, data, verify, phone, bounces, bot, digest, waterfall, enrich, sending,
-    worker, secrets, contacts, contact_accounts, sheets_addon, crm,
+    worker, secrets, contacts, contact_accounts, sheets_addon, crm, mailbox,
 ):
     module.register(app)
 

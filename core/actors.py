@@ -148,6 +148,14 @@ def require_reassign(actor: Actor, current_owner_id: int | None, what: str) -> N
     _require(actor, _ADMINS, what)
 
 
+def require_manage_mailbox(actor: Actor, mailbox_member_id: int, *, removal: bool = False) -> None:
+    """Connect, sync or mark private a connected mailbox: its own member (or the operator). An admin may
+    also disconnect one, since removing data never exposes any."""
+    if actor.is_member and actor.member_id == mailbox_member_id:
+        return
+    _require(actor, _ADMINS if removal else (Role.OPERATOR,), "mailbox")
+
+
 def allows(rule: Callable[..., None], actor: Actor, *args: object) -> bool:
     """Whether `rule` lets the actor through (for showing or hiding parts of a view)."""
     try:
@@ -168,6 +176,7 @@ __all__ = [
     "require_link_member",
     "require_look_up",
     "require_manage_keys",
+    "require_manage_mailbox",
     "require_manage_sources",
     "require_reassign",
     "require_see_balance",

@@ -55,6 +55,7 @@ from core.people.matching import MatchOutcome, MatchRule, match_in
 from storage.db import is_sqlite, read_transaction, run_write
 from storage.limits import MAX_NAME_CHARS, MAX_NAME_PART_CHARS
 from storage.models import (
+    CandidateSource,
     Company,
     ContactCandidate,
     ContributionObservation,
@@ -78,6 +79,9 @@ _CONTACT = TeamContact.__table__
 _REQUEST = DataRequest.__table__
 _CAND = ContactCandidate.__table__
 _OBS = ContributionObservation.__table__
+_SOURCE = CandidateSource.__table__
+# Candidate fields whose origin CandidateSource tracks (name keys, company key and phone details follow them).
+SOURCE_FIELDS = ("full_name", "title", "company", "domain", "email", "linkedin_url", "phone_e164", "location")
 
 # The fields a team upload may carry (all business fields); nothing else has anywhere to go.
 ContactRecord = ContactQuery
@@ -167,6 +171,7 @@ class _Context:
     fingerprint: str
     source_kind: SourceKind
     now: datetime
+    provenance: str | None = None  # e.g. "mailbox:7": which candidate fields came from where
 
     @property
     def today(self) -> date:
@@ -202,9 +207,12 @@ class Contributions:
         *,
         now: datetime | None = None,
         batch_size: int = CONTRIBUTE_BATCH,
+        provenance: str | None = None,
     ) -> ContributionSummary:
         """Contribute a team's records. Streams: `records` is read in batches of `batch_size`, each
-        batch one transaction. A bad record is skipped with its row and reason; the rest go on."""
+        batch one transaction. A bad record is skipped with its row and reason; the rest go on.
+        `provenance` names a revocable inflow (a connected mailbox): the team-private candidates it
+        touches record which of their fields it supplied, so revoking it can remove exactly those."""
         source = SourceKind(source_kind)
         at = as_utc(now) if now is not None else utcnow()
         tally = _Tally()
@@ -219,7 +227,9 @@ class Contributions:
                 except TributaryError as exc:
                     tally.skipped.append(RecordSkip(row, SkipReason.INVALID, f"row {row}: {exc}"))
             if normalized:
-                outcomes = run_write(self.engine, lambda conn, n=normalized: self._batch(conn, team_id, source, at, n))
+                outcomes = run_write(
+                    self.engine, lambda conn, n=normalized: self._batch(conn, team_id, source, at, n, provenance)
+                )
                 for outcome in outcomes:
                     if isinstance(outcome, RecordSkip):
                         tally.skipped.append(outcome)
@@ -245,12 +255,13 @@ class Contributions:
         source: SourceKind,
         now: datetime,
         records: list[tuple[int, NormalizedContact]],
+        provenance: str | None = None,
     ) -> list[tuple[Outcome, int] | RecordSkip]:
         # Read in the transaction, so an opt-out that lands mid-upload applies to the next batch.
         contribute = conn.execute(select(_TEAM.c.contribute).where(_TEAM.c.id == team_id)).scalar()
         if contribute is None:
             raise NotFound(f"no team with id {team_id}")
-        ctx = _Context(team_id, bool(contribute), self.fingerprint(team_id), source, now)
+        ctx = _Context(team_id, bool(contribute), self.fingerprint(team_id), source, now, provenance)
         out: list[tuple[Outcome, int] | RecordSkip] = []
         for row, contact in records:
             personal = 1 if contact.email is not None and not contact.email.business else 0
@@ -707,7 +718,7 @@ def _keep_private(conn: Connection, ctx: _Context, person_id: int | None, contac
     values = _candidate_values(contact)
     existing = _find_own_candidate(conn, ctx.team_id, person_id, contact)
     if existing is None:
-        conn.execute(
+        created = conn.execute(
             insert(_CAND).values(
                 team_id=ctx.team_id,
                 person_id=person_id,
@@ -717,7 +728,9 @@ def _keep_private(conn: Connection, ctx: _Context, person_id: int | None, contac
                 **values,
             )
         )
+        _record_source(conn, ctx, created.inserted_primary_key[0], values, None)
         return Outcome.CANDIDATE
+    _record_source(conn, ctx, existing.id, values, existing)
     changes = {k: v for k, v in values.items() if v and getattr(existing, k) != v}
     if person_id is not None and existing.person_id != person_id:
         changes["person_id"] = person_id
@@ -743,7 +756,37 @@ def _absorb(conn: Connection, person_id: int) -> None:
         if all((value := _candidate_value(row, kind)) is None or value in shared.get(kind, ()) for kind in _FACT_ORDER)
     ]
     if done:
+        conn.execute(delete(_SOURCE).where(_SOURCE.c.candidate_id.in_(done)))
         conn.execute(delete(_CAND).where(_CAND.c.id.in_(done)))
+
+
+def field_digest(field_name: str, value: object) -> str:
+    """Stands for a candidate field's value in CandidateSource without being the value."""
+    return hashlib.sha256(f"{field_name}\x00{value}".encode()).hexdigest()[:16]
+
+
+def _record_source(conn: Connection, ctx: _Context, candidate_id: int, values: dict, existing) -> None:
+    """Note which fields of a candidate this inflow supplied. Only for candidates a revocable inflow
+    touched: the first touch notes what the candidate held before as "prior", later plain uploads
+    note their own fields, so revoking the inflow knows what else vouches for each value."""
+    rows = {r.source: r.fields for r in conn.execute(select(_SOURCE).where(_SOURCE.c.candidate_id == candidate_id))}
+    if ctx.provenance is None and not rows:
+        return
+    if ctx.provenance is not None and not rows and existing is not None:
+        prior = {k: field_digest(k, getattr(existing, k)) for k in SOURCE_FIELDS if getattr(existing, k)}
+        conn.execute(insert(_SOURCE).values(candidate_id=candidate_id, source="prior", fields=prior))
+    source = ctx.provenance or ctx.source_kind.value
+    supplied = {k: field_digest(k, values[k]) for k in SOURCE_FIELDS if values.get(k)}
+    if source in rows:
+        merged = {**rows[source], **supplied}
+        if merged != rows[source]:
+            conn.execute(
+                update(_SOURCE)
+                .where(_SOURCE.c.candidate_id == candidate_id, _SOURCE.c.source == source)
+                .values(fields=merged)
+            )
+    else:
+        conn.execute(insert(_SOURCE).values(candidate_id=candidate_id, source=source, fields=supplied))
 
 
 def _lock_identity(conn: Connection, contact: NormalizedContact) -> None:

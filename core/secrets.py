@@ -1,6 +1,6 @@
 """Secrets at rest, and the keys production must set before it starts.
 
-SecretBox encrypts tokens (Slack bot tokens, team webhook secrets) with `cryptography`'s
+SecretBox encrypts tokens (Slack bot tokens, team webhook secrets, mailbox passwords) with `cryptography`'s
 MultiFernet: TRIBUTARY_SECRET_KEYS is a comma-separated list of Fernet keys, newest first. New
 values are encrypted with the newest; any listed key decrypts; `tributary secrets rotate`
 re-encrypts every stored secret under the newest, after which old keys can be dropped.
@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, Table, select, update
 from core.errors import TributaryError
 from core.settings import DEV_CONTRIBUTOR_KEY, Settings
 from storage.db import run_write
-from storage.models import CrmConnection, TeamWebhookSecret, slack_bots, slack_installations
+from storage.models import CrmConnection, MailboxConnection, TeamWebhookSecret, slack_bots, slack_installations
 from storage.models.slack import TOKEN_COLUMNS
 
 MIN_KEY_CHARS = 32  # contributor and VERP keys: at least this many characters of randomness
@@ -108,6 +108,7 @@ def _encrypted_columns() -> list[tuple[Table, str, list[str]]]:
         (slack_bots, "id", [c for c in TOKEN_COLUMNS if c in slack_bots.c]),
         (TeamWebhookSecret.__table__, "team_id", ["secret_encrypted"]),
         (CrmConnection.__table__, "id", ["token_encrypted"]),
+        (MailboxConnection.__table__, "id", ["password_encrypted"]),
     ]
 
 

@@ -29,6 +29,9 @@ from core.finder.verification import stored_verify_batch
 from core.identities import Identities
 from core.job_changes import JobChanges
 from core.ledger import Ledger
+from core.mailboxes.connections import Mailboxes
+from core.mailboxes.providers import MxLookup
+from core.mailboxes.sync import MailboxSync, ReplyHook
 from core.outbox import Outbox
 from core.rate_limits import RateLimits
 from core.secrets import SecretBox
@@ -50,6 +53,7 @@ from core.verify.pipeline import EmailVerifier
 from core.waterfall import Waterfalls
 from storage.db import make_engine
 from storage.models.enums import ContactSource
+from storage.timeutil import utcnow
 
 if TYPE_CHECKING:
     from core.jobs.tasks import Jobs
@@ -255,6 +259,28 @@ class Services:
             cursor_overlap_s=st.crm_cursor_overlap_s,
             sync_interval=timedelta(minutes=max(1, st.crm_sync_interval_min)),
         )  # fmt: skip
+    def mailboxes(self) -> Mailboxes:
+        return Mailboxes(self.engine, self.accounts, lambda: self.secret_box)
+
+    def mailbox_sync(self, on_reply: ReplyHook | None = None) -> MailboxSync:
+        """The mailbox sync; replies it sees go to engagement (`observe_reply`) unless `on_reply` is given."""
+        st = self.settings
+        return MailboxSync(
+            self.engine,
+            self.accounts,
+            self.mailboxes,
+            self.contributions,
+            MxLookup(verifier_config(st)),
+            max_messages=st.mailbox_sync_max_messages,
+            mx_lookups=st.mailbox_mx_lookups_per_sync,
+            phone_region=st.mailbox_phone_region,
+            on_reply=on_reply or self._reply_to_engagement,
+        )
+
+    def _reply_to_engagement(
+        self, from_address: str, in_reply_to: str | None, references: tuple[str, ...], received_at: datetime | None
+    ) -> None:
+        self.observe_reply(from_address, in_reply_to, " ".join(references) or None, received_at or utcnow())
 
     @cached_property
     def enrichment_jobs(self) -> EnrichmentJobs:

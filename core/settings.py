@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     bounce_imap_password: SecretStr | None = None
     bounce_imap_folder: str = "INBOX"
     bounce_imap_timeout_s: float = 30.0
+    # Connected mailboxes (core/mailboxes): messages read per sync run, MX look-ups per run, the
+    # region phone numbers written without +CC are read in.
+    mailbox_sync_max_messages: int = Field(default=5_000, ge=1)
+    mailbox_mx_lookups_per_sync: int = Field(default=200, ge=0)
+    mailbox_phone_region: str = "US"
 
     # Engagement (core/engagement): a reply to a send made through Tributary makes its address
     # likely_to_engage for this many days, then it is plain verified again; a send is counted as

@@ -85,6 +85,7 @@ def test_digest_slot_and_schedule(jobs, running_jobs) -> None:  # noqa: F811
         "tributary.enrich.every_minute.pump",
         "tributary.every_15_min.crm_sync",
         "tributary.every_15_min.send_digests",
+        "tributary.every_15_min.sync_mailboxes",
         "tributary.every_5_min.close_due_cycles",
         "tributary.every_5_min.process_bounces",
         "tributary.every_minute.poll_bounces",

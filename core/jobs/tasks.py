@@ -5,6 +5,7 @@ Schedule (crontab, UTC):
 - every 5 minutes: close billing cycles that ended; decide bounces left undecided;
 - every 15 minutes: send due usage digests (the digest engineer's function, when installed);
   sync the CRMs whose last sync is older than TRIBUTARY_CRM_SYNC_INTERVAL_MIN (core/crm/service.py);
+  sync every connected mailbox (core/mailboxes; one failing mailbox does not stop the others);
 - every hour (at :07): the engagement clock (likely_to_engage back to verified after the window,
   delivered sends counted) and the job-change notice sweep.
 Every task is idempotent (see maintenance.py), so a run repeated, or run by two workers at once,
@@ -18,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from huey import Huey, crontab
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_LOCK = "poll-bounce-mailbox"
+MAILBOX_SYNC_LOCK = "sync-connected-mailboxes"
 POLL_LOCK_TTL_S = 600  # a poller that died holding the lock frees it after this
 TASK_PREFIX = "tributary."
 
@@ -81,6 +84,8 @@ class Jobs:
         self.run_engagement = h.task(name=TASK_PREFIX + "run_engagement")(
             lambda now=None: run_engagement(services, now)
         )
+        sync_mailboxes = partial(_sync_mailboxes, services, h, lock_ttl_s)
+        self.sync_mailboxes = h.task(name=TASK_PREFIX + "sync_mailboxes")(sync_mailboxes)
         self.send_digests = h.task(name=TASK_PREFIX + "send_digests")(
             lambda now=None: send_due_digests(services, deliver_digest, now)
         )
@@ -108,6 +113,9 @@ class Jobs:
             h.periodic_task(crontab(minute="7"), name=TASK_PREFIX + "every_hour.run_engagement")(
                 lambda: run_engagement(services)
             ),
+            h.periodic_task(crontab(minute="*/15"), name=TASK_PREFIX + "every_15_min.sync_mailboxes")(
+                sync_mailboxes
+            ),
         ]
         if services.settings.crm_sync_interval_min:
             self.periodic.append(
@@ -119,6 +127,16 @@ class Jobs:
     def due_periodic(self, at: datetime) -> list[str]:
         """Names of the periodic tasks the scheduler would enqueue at `at` (UTC)."""
         return sorted(task.name for task in self.huey.read_periodic(at))
+
+
+def _sync_mailboxes(services: Services, h: Huey, lock_ttl_s: int | None) -> int:
+    """Sync every connected mailbox, one worker at a time (an efficiency: a sync is idempotent)."""
+    try:
+        with h.lock_task(MAILBOX_SYNC_LOCK, ttl=lock_ttl_s):
+            return services.mailbox_sync().sync_all()
+    except TaskLockedException:
+        log.info("connected mailboxes: another worker is syncing; skipped")
+        return 0
 
 
 __all__ = ["Jobs"]

@@ -32,6 +32,7 @@ from storage.models.ledger import (
     LedgerTransfer,
     ScheduledRefund,
 )
+from storage.models.mailboxes import CandidateSource, DomainEmailProvider, MailboxConnection, MailboxPrivateEntry
 from storage.models.sending import (
     Bounce,
     BounceIntake,
@@ -56,6 +57,7 @@ __all__ = [
     "BillingCycle",
     "Bounce",
     "BounceIntake",
+    "CandidateSource",
     "Company",
     "CompanyNameKey",
     "ContactExport",
@@ -71,6 +73,7 @@ __all__ = [
     "DataRequest",
     "DigestDeliveryRecord",
     "DigestPreference",
+    "DomainEmailProvider",
     "EmailAddress",
     "EmailEngagement",
     "EmploymentHistory",
@@ -85,6 +88,8 @@ __all__ = [
     "LedgerHold",
     "LedgerRejection",
     "LedgerTransfer",
+    "MailboxConnection",
+    "MailboxPrivateEntry",
     "Member",
     "OutboxNotice",
     "Person",

@@ -1,0 +1,1 @@
+"""Connected mailboxes: a member's IMAP mailbox read for business contact facts, never content."""
