@@ -132,6 +132,8 @@ def test_map_preview_enrich_to_100_percent(world: SidebarWorld, tmp_path: Path) 
         written = {(r, c) for r, row in enumerate(values) for c, v in enumerate(row) if v and c >= 5}
         assert {c for _, c in written} <= {email_col, mobile_col, status_col}, written
 
+        assert page.blocked == [], "the sidebar loads nothing from outside the add-on"
+
         # Code.gs sent each call with the ID token, and the OAuth token only where the sheet is touched.
         for call in host.sent():
             assert call["headers"]["Authorization"].startswith("Bearer ey"), call
