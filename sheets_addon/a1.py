@@ -66,13 +66,20 @@ def _cell(col: int | None, row: int | None) -> str:
 
 
 def _split_sheet(text: str) -> tuple[str | None, str]:
+    if text.startswith("'"):
+        # A quoted name ends at the first single quote that is not doubled.
+        end = 1
+        while (end := text.find("'", end)) != -1 and text[end : end + 2] == "''":
+            end += 2
+        rest = text[end + 1 :] if end != -1 else None
+        if end == -1 or end == 1 or (rest and not rest.startswith("!")):
+            raise InvalidInput(f"{text!r} is not an A1 range (e.g. 'Sheet 1'!A1:C10)")
+        return text[1:end].replace("''", "'"), (rest or "")[1:]
     if "!" not in text:
         return None, text
     sheet, _, cells = text.rpartition("!")
-    if sheet.startswith("'") and sheet.endswith("'") and len(sheet) >= 2:
-        sheet = sheet[1:-1].replace("''", "'")
     if not sheet:
-        raise InvalidInput(f"the range {text!r} has an empty sheet name")
+        raise InvalidInput(f"the A1 range {text!r} has an empty sheet name")
     return sheet, cells
 
 

@@ -189,9 +189,9 @@ def _classify(exc: gspread.exceptions.APIError) -> Exception:
     kind = {401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(status, "bad_request")
     detail = _google_message(exc)
     if status == 400 and detail.startswith("Unable to parse range"):
-        # The code builds every range from the sheet's current title: a range Google cannot parse
-        # means the sheet was deleted or renamed since.
-        return SheetsApiError("not_found", f"the sheet no longer exists (deleted or renamed): {detail}")
+        # Ranges are built from the sheet's title: one Google cannot parse usually means the sheet
+        # was renamed or deleted since (`sheet(gid)` tells which). Still Google's 400.
+        return SheetsApiError("bad_request", f"Google cannot find the range (sheet renamed or deleted?): {detail}")
     if kind == "bad_request" and detail:
         return SheetsApiError(kind, f"Google refused the request: {detail}")
     return SheetsApiError(kind)
@@ -298,6 +298,12 @@ class SheetsClient:
     def close(self) -> None:
         self._http.session.close()
 
+    def __enter__(self) -> SheetsClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def sheet(self, spreadsheet_id: str, sheet_id: int) -> SheetInfo:
         """The sheet (tab) with gid `sheet_id`: title and grid size (spreadsheets.get, properties only)."""
         params = {"fields": "sheets.properties"}
@@ -345,7 +351,9 @@ class SheetsClient:
 
     def write(self, spreadsheet_id: str, updates: list[tuple[str, list[list[str]]]]) -> int:
         """Write each (range, rows) literally (valueInputOption RAW: "=1+1" stays text) with
-        values:batchUpdate, bodies under MAX_WRITE_PAYLOAD_BYTES; returns the requests sent."""
+        values:batchUpdate, bodies under MAX_WRITE_PAYLOAD_BYTES; returns the number of bodies
+        (batchUpdate requests, not counting retries). A body retried after a 5xx or a timeout
+        may have landed already: harmless, it writes the same values to the same cells."""
         sent = 0
         for data in _batches(updates):
             body = {"valueInputOption": "RAW", "data": data}

@@ -8,14 +8,16 @@ Endpoints (paths as on https://sheets.googleapis.com):
 - `POST /v4/spreadsheets/{id}/values:batchUpdate` (`valueInputOption` RAW or USER_ENTERED; atomic);
 - `POST /v4/spreadsheets/{id}:batchUpdate` with `appendDimension` requests (grow the grid).
 
-Access: `grant(token, user_email, spreadsheet_ids)`; a token never granted, `revoke`d or `expire`d
+Access: `grant(token, user_email, spreadsheet_ids)` (or `issue_token(user_email, ids)` for a fresh
+one); a token never granted, `revoke`d or `expire`d
 gets 401 UNAUTHENTICATED, a spreadsheet not granted 403 PERMISSION_DENIED, an unknown one 404.
 Quota: `reads_per_minute` / `writes_per_minute` per user in a rolling minute (Google counts
 spreadsheets.get and values reads as reads); past it 429 RESOURCE_EXHAUSTED with `Retry-After`.
+`fail_next(500, 503, ...)` scripts failures; `FakeClock` lets a quota minute pass without waiting.
 Every call is recorded (`calls`, `reads()`, `writes()`); `on_call(callback)` runs after each
 call, before its answer is sent, so a test can change the sheet after the k-th write. Hooks that
 change a sheet live on its handle (`SheetHandle`): set_rows, set_cell, sort_rows, insert_rows,
-delete_rows, delete; and read back with values, cell, formula.
+delete_rows, rename, delete; and read back with values, cell, formula.
 """
 
 from __future__ import annotations
@@ -192,6 +194,10 @@ class SheetHandle:
             del sheet.rows[start_row - 1 : start_row - 1 + count_]
             sheet.row_count -= count_
 
+    def rename(self, title: str) -> None:
+        with self.server.lock:
+            self._sheet().title = title
+
     def delete(self) -> None:
         """Delete this sheet (tab) from its spreadsheet."""
         self.server.delete_sheet(self.spreadsheet_id, self.sheet_id)
@@ -212,7 +218,8 @@ class _Quota:
         while sent and sent[0] <= now - QUOTA_WINDOW_S:
             sent.popleft()
         if len(sent) >= limit:
-            retry_after = max(1, math.ceil(sent[0] + QUOTA_WINDOW_S - now))
+            oldest = sent[0] if sent else now  # a limit of 0: never a slot
+            retry_after = max(1, math.ceil(oldest + QUOTA_WINDOW_S - now))
             metric = "Read requests" if kind == "read" else "Write requests"
             raise ApiError(
                 429,

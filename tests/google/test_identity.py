@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -132,3 +133,12 @@ def test_no_client_ids_configured_accepts_nothing(google_certs: GoogleCertsServe
     verifier = GoogleIdentityVerifier(["", " "], google_certs.certs_url)
     with pytest.raises(NotConfigured, match="TRIBUTARY_GOOGLE_CLIENT_IDS"):
         verifier.verify(google_certs.mint_id_token("a@example.com"))
+
+
+def test_threads_verify_at_once_sharing_the_cached_certificates(google_certs: GoogleCertsServer) -> None:
+    verifier = GoogleIdentityVerifier([TEST_CLIENT_ID], google_certs.certs_url)
+    tokens = [google_certs.mint_id_token(f"u{n}@example.com") for n in range(40)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        users = list(pool.map(verifier.verify, tokens))
+    assert [u.email for u in users] == [f"u{n}@example.com" for n in range(40)]
+    assert 1 <= google_certs.fetches <= 8  # at most one miss per thread before the cache holds them

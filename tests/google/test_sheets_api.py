@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
 import socket
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -12,6 +14,7 @@ from sheets_addon import sheets_api
 from sheets_addon.sheets_api import (
     MAX_RANGES_PER_READ,
     MAX_RETRY_AFTER_S,
+    RATE_LIMITED_ATTEMPTS,
     SERVER_ERROR_ATTEMPTS,
     SheetInfo,
     SheetsApiError,
@@ -59,8 +62,30 @@ def test_a_deleted_sheet_is_not_found(sheets_server: SheetsServer, sheet, client
     assert caught.value.kind == "not_found"
     with pytest.raises(SheetsApiError) as caught:
         client.read(sheet.spreadsheet_id, ["'Leads 2024'!A1:C5"])
-    assert caught.value.kind == "not_found"
-    assert "deleted or renamed" in str(caught.value)
+    assert caught.value.kind == "bad_request"  # Google's 400 "Unable to parse range"
+    assert "renamed or deleted" in str(caught.value)
+
+
+def test_a_renamed_sheet_is_found_again_by_its_gid(sheets_server: SheetsServer, sheet, client: SheetsClient) -> None:
+    sheet.rename("Leads 2025")
+    with pytest.raises(SheetsApiError, match="renamed or deleted") as caught:
+        client.write(sheet.spreadsheet_id, [("'Leads 2024'!D2", [["x"]])])
+    assert caught.value.kind == "bad_request"
+    title = client.sheet(sheet.spreadsheet_id, 0).title
+    client.write(sheet.spreadsheet_id, [(f"'{title}'!D2", [["x"]])])
+    assert sheet.cell("D2") == "x"
+
+
+def test_values_get_of_one_range_with_formulas(sheets_server: SheetsServer, sheet) -> None:
+    sheet.set_cell("D2", "42", formula="=6*7")
+    token = sheets_server.issue_token(USER, sheet.spreadsheet_id)
+    url = f"{sheets_server.base_url}/v4/spreadsheets/{sheet.spreadsheet_id}/values/'Leads 2024'!C2:D2"
+    headers = {"Authorization": f"Bearer {token}"}
+    shown = requests.get(url, headers=headers).json()
+    formulas = requests.get(url, params={"valueRenderOption": "FORMULA"}, headers=headers).json()
+    assert shown == {"range": "'Leads 2024'!C2:D2", "majorDimension": "ROWS", "values": [["Analytical", "42"]]}
+    assert formulas["values"] == [["Analytical", "=6*7"]]
+    assert [c.ranges for c in sheets_server.reads()] == [("'Leads 2024'!C2:D2",)] * 2
 
 
 def test_the_fields_mask_is_honoured(sheets_server: SheetsServer, sheet) -> None:
@@ -120,7 +145,7 @@ def test_many_ranges_are_read_in_few_requests(sheets_server: SheetsServer, sheet
 def test_a_bad_range_is_a_bad_request(sheet, client: SheetsClient) -> None:
     with pytest.raises(SheetsApiError) as caught:
         client.read(sheet.spreadsheet_id, ["'Leads 2024'!A1:?"])
-    assert caught.value.kind in ("bad_request", "not_found")
+    assert caught.value.kind == "bad_request" and "Unable to parse range" in str(caught.value)
 
 
 # ---- values:batchUpdate ------------------------------------------------------------------------
@@ -286,6 +311,18 @@ def test_the_client_budget_keeps_the_server_from_saying_429(
     assert 120 <= sheets_clock.now_s - 1000 < 121
 
 
+def test_429s_that_never_stop_end_as_unavailable(sheets_server: SheetsServer, sheet, sheets_clock) -> None:
+    quota = SheetsQuota(1_000, 1_000, clock=sheets_clock.time, sleep=sheets_clock.sleep)
+    client = sheets_client(sheets_server, sheets_server.issue_token(USER, sheet.spreadsheet_id), USER, quota)
+    sheets_server.fail_next(*[429] * RATE_LIMITED_ATTEMPTS)
+    with pytest.raises(SheetsApiError) as caught:
+        client.write(sheet.spreadsheet_id, [("'Leads 2024'!D2", [["x"]])])
+    assert caught.value.kind == "unavailable" and "429" in str(caught.value)
+    assert len(sheets_server.writes(status=429)) == RATE_LIMITED_ATTEMPTS
+    assert len(sheets_clock.slept) == RATE_LIMITED_ATTEMPTS - 1
+    assert all(0 < s <= MAX_RETRY_AFTER_S for s in sheets_clock.slept)
+
+
 def test_server_errors_are_retried_then_unavailable(sheets_server: SheetsServer, sheet, sheets_clock) -> None:
     quota = SheetsQuota(100, 100, clock=sheets_clock.time, sleep=sheets_clock.sleep)
     client = sheets_client(sheets_server, sheets_server.issue_token(USER, sheet.spreadsheet_id), USER, quota)
@@ -350,3 +387,15 @@ def test_formulas_typed_by_the_user_read_as_their_values(sheets_server: SheetsSe
     client = sheets_client(sheets_server, sheets_server.issue_token(USER, sheet.spreadsheet_id), USER)
     assert client.read(sheet.spreadsheet_id, ["A1:B1"]) == [[["a", "a"]]]
     assert sheet.formula("B1") == "=A1"
+
+
+def test_retry_after_as_seconds_or_as_an_http_date() -> None:
+    def answer(value: str) -> requests.Response:
+        response = requests.Response()
+        response.headers["Retry-After"] = value
+        return response
+
+    assert sheets_api._retry_after_s(answer("17")) == 17.0
+    later = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 25 <= sheets_api._retry_after_s(answer(later)) <= 31
+    assert sheets_api._retry_after_s(answer("soon")) is None
