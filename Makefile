@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python -m benchmarks.slack_ack
 	$(BIN)/python -m benchmarks.api
 	$(BIN)/python -m benchmarks.contacts
+	$(BIN)/python -m benchmarks.sheets
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, Table, select, update
 from core.errors import TributaryError
 from core.settings import DEV_CONTRIBUTOR_KEY, Settings
 from storage.db import run_write
-from storage.models import TeamWebhookSecret, slack_bots, slack_installations
+from storage.models import SheetsJob, TeamWebhookSecret, slack_bots, slack_installations
 from storage.models.slack import TOKEN_COLUMNS
 
 MIN_KEY_CHARS = 32  # contributor and VERP keys: at least this many characters of randomness
@@ -107,6 +107,7 @@ def _encrypted_columns() -> list[tuple[Table, str, list[str]]]:
         (slack_installations, "id", [c for c in TOKEN_COLUMNS if c in slack_installations.c]),
         (slack_bots, "id", [c for c in TOKEN_COLUMNS if c in slack_bots.c]),
         (TeamWebhookSecret.__table__, "team_id", ["secret_encrypted"]),
+        (SheetsJob.__table__, "job_id", ["token_encrypted"]),  # a Sheets job's OAuth token, while it runs
     ]
 
 

@@ -165,9 +165,9 @@ class SheetsService:
             raise NotFound(f"no Sheets job {job_id}")
         return _view(sj, self.jobs.job(job_id), self.store.counts(job_id), self.store.count_ready(job_id))
 
-    def job_of(self, caller: SheetsCaller, job_id: int) -> JobView:
-        self._own(caller, job_id)
-        return self.view(job_id)
+    def spreadsheet_of(self, caller: SheetsCaller, job_id: int) -> str:
+        """The spreadsheet of one of the caller's team's jobs (NotFound otherwise)."""
+        return self._own(caller, job_id).spreadsheet_id
 
     # ---- helpers -----------------------------------------------------------------------------
 
