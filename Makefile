@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/python -m benchmarks.api
 	$(BIN)/python -m benchmarks.contacts
 	$(BIN)/python -m benchmarks.crm_sync
+	$(BIN)/python -m benchmarks.sheets
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

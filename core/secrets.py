@@ -26,7 +26,14 @@ from sqlalchemy import Connection, Engine, Table, select, update
 from core.errors import TributaryError
 from core.settings import DEV_CONTRIBUTOR_KEY, Settings
 from storage.db import run_write
-from storage.models import CrmConnection, MailboxConnection, TeamWebhookSecret, slack_bots, slack_installations
+from storage.models import (
+    CrmConnection,
+    MailboxConnection,
+    SheetsJob,
+    TeamWebhookSecret,
+    slack_bots,
+    slack_installations,
+)
 from storage.models.slack import TOKEN_COLUMNS
 
 MIN_KEY_CHARS = 32  # contributor and VERP keys: at least this many characters of randomness
@@ -109,6 +116,7 @@ def _encrypted_columns() -> list[tuple[Table, str, list[str]]]:
         (TeamWebhookSecret.__table__, "team_id", ["secret_encrypted"]),
         (CrmConnection.__table__, "id", ["token_encrypted"]),
         (MailboxConnection.__table__, "id", ["password_encrypted"]),
+        (SheetsJob.__table__, "job_id", ["token_encrypted"]),  # a Sheets job's OAuth token, while it runs
     ]
 
 

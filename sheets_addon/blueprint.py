@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TypeVar
 
 from apiflask import APIBlueprint
 from flask import Blueprint, g, request
@@ -16,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 from core.errors import TributaryError
 from core.services import Services
 from core.sheets.identity import GoogleAccount, SheetsCaller
+from core.sheets.service import SheetsService
 from core.sheets.types import MAPPABLE_FIELDS, SheetGateway
 from sheets_addon import render
 from sheets_addon.gateway import sheet_opener
@@ -24,6 +26,7 @@ from sheets_addon.google_identity import GoogleIdentityVerifier
 SHEETS_PREFIX = "/sheets/v1"
 MAX_SHEETS_BODY_BYTES = 64 * 1024  # a selection's description and a token: small
 log = logging.getLogger("tributary.sheets")
+T = TypeVar("T")
 
 
 class BadBody(TributaryError):
@@ -43,15 +46,6 @@ def create_sheets_blueprint(services: Services) -> Blueprint:
     bp = APIBlueprint("sheets_v1", __name__, url_prefix=SHEETS_PREFIX, enable_openapi=False)
     settings = services.settings
     verifier = GoogleIdentityVerifier(settings.google_client_id_list(), settings.google_certs_url)
-    open_sheet = sheet_opener(settings)
-
-    def sheets():
-        svc = services.sheets
-        if svc.enqueue_write is None:  # the write task, enqueued on the deployment's queue
-            from sheets_addon.tasks import register_sheets_tasks
-
-            svc.enqueue_write = lambda job_id: register_sheets_tasks(services.job_queue).write(job_id)
-        return svc
 
     @bp.before_request
     def authenticate() -> None:
@@ -74,69 +68,85 @@ def create_sheets_blueprint(services: Services) -> Blueprint:
     def http_error(exc: HTTPException):
         return render.problem(_HttpProblem(exc))
 
-    def caller() -> SheetsCaller:
+    _add_routes(bp, _Calls(services))
+    return bp
+
+
+class _Calls:
+    """What every route needs: the service (with its write task installed), the caller, the body,
+    and a sheet opened with the body's OAuth token (closed after the call)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.open_sheet = sheet_opener(services.settings)
+
+    @property
+    def sheets(self) -> SheetsService:
+        svc = self.services.sheets
+        if svc.enqueue_write is None:  # the write task, enqueued on the deployment's queue
+            from sheets_addon.tasks import register_sheets_tasks
+
+            svc.enqueue_write = lambda job_id: register_sheets_tasks(self.services.job_queue).write(job_id)
+        return svc
+
+    @property
+    def caller(self) -> SheetsCaller:
         return g.sheets_caller
 
-    def body() -> dict:
+    @property
+    def body(self) -> dict:
         return g.sheets_body
 
-    def sheet_of(ref_body: dict) -> Callable[[], SheetGateway]:
-        return lambda: open_sheet(render.oauth_token(ref_body), render.sheet_ref(ref_body).spreadsheet_id,
-                                  f"member-{caller().member.id}")
-
-    def with_sheet(call: Callable[[SheetGateway], object]):
-        sheet = sheet_of(body())()
+    def with_sheet(self, spreadsheet_id: str, call: Callable[[SheetGateway], T]) -> T:
+        token = render.oauth_token(self.body)
+        sheet = self.open_sheet(token, spreadsheet_id, f"member-{self.caller.member.id}")
         try:
             return call(sheet)
         finally:
             sheet.close()
 
+
+def _add_routes(bp: Blueprint, c: _Calls) -> None:
     @bp.post("/session")
     def session():
-        return render.json_response(render.session(sheets().session(caller())))
+        return render.json_response(render.session(c.sheets.session(c.caller)))
 
     @bp.post("/selection")
     def selection():
-        ref = render.sheet_ref(body())
-        view = with_sheet(lambda sheet: sheets().selection(caller(), sheet, ref))
+        ref = render.sheet_ref(c.body)
+        view = c.with_sheet(ref.spreadsheet_id, lambda sheet: c.sheets.selection(c.caller, sheet, ref))
         return render.json_response(render.selection(view, MAPPABLE_FIELDS))
 
     @bp.post("/preview")
     def preview():
-        req = render.job_request(body())
-        return render.json_response(render.preview(with_sheet(lambda sheet: sheets().preview(caller(), sheet, req))))
+        req = render.job_request(c.body)
+        view = c.with_sheet(req.sheet.spreadsheet_id, lambda sheet: c.sheets.preview(c.caller, sheet, req))
+        return render.json_response(render.preview(view))
 
     @bp.post("/jobs")
     def start_job():
-        req = render.job_request(body())
-        token = render.oauth_token(body())
-        view = with_sheet(lambda sheet: sheets().submit(caller(), sheet, req, token))
+        req = render.job_request(c.body)
+        token = render.oauth_token(c.body)
+        view = c.with_sheet(req.sheet.spreadsheet_id, lambda sheet: c.sheets.submit(c.caller, sheet, req, token))
         return render.json_response(render.job(view), 202)
 
     @bp.post("/jobs/<int:job_id>/poll")
     def poll(job_id: int):
-        token = body().get("oauth_token")
-        view = sheets().poll(caller(), job_id, token if isinstance(token, str) else None)
+        token = c.body.get("oauth_token")
+        view = c.sheets.poll(c.caller, job_id, token if isinstance(token, str) else None)
         return render.json_response(render.job(view))
 
     @bp.post("/jobs/<int:job_id>/cancel")
     def cancel(job_id: int):
-        return render.json_response(render.job(sheets().cancel(caller(), job_id)))
+        return render.json_response(render.job(c.sheets.cancel(c.caller, job_id)))
 
     @bp.post("/jobs/<int:job_id>/retry")
     def retry(job_id: int):
-        token = render.oauth_token(body())
-        cap = render.max_credits(body())
-        old = sheets().job_of(caller(), job_id)  # 404 before any Google call for another team's job
-        sj = services.sheets.store.job(old.job_id)
-        sheet = open_sheet(token, sj.spreadsheet_id, f"member-{caller().member.id}")
-        try:
-            view = sheets().retry(caller(), sheet, job_id, token, cap)
-        finally:
-            sheet.close()
+        token = render.oauth_token(c.body)
+        cap = render.max_credits(c.body)
+        spreadsheet_id = c.sheets.spreadsheet_of(c.caller, job_id)  # 404 before Google is asked
+        view = c.with_sheet(spreadsheet_id, lambda sheet: c.sheets.retry(c.caller, sheet, job_id, token, cap))
         return render.json_response(render.job(view), 202)
-
-    return bp
 
 
 class _HttpProblem(TributaryError):

@@ -52,7 +52,7 @@ from core.sheets.types import (
     SheetGateway,
     SheetRef,
 )
-from core.sheets.writer import SheetsWriter
+from core.sheets.writer import SheetsWriter, waiting_message
 from storage.limits import MAX_NAME_CHARS
 from storage.models.enrichment import JobStatus
 from storage.models.enums import Feature
@@ -165,9 +165,9 @@ class SheetsService:
             raise NotFound(f"no Sheets job {job_id}")
         return _view(sj, self.jobs.job(job_id), self.store.counts(job_id), self.store.count_ready(job_id))
 
-    def job_of(self, caller: SheetsCaller, job_id: int) -> JobView:
-        self._own(caller, job_id)
-        return self.view(job_id)
+    def spreadsheet_of(self, caller: SheetsCaller, job_id: int) -> str:
+        """The spreadsheet of one of the caller's team's jobs (NotFound otherwise)."""
+        return self._own(caller, job_id).spreadsheet_id
 
     # ---- helpers -----------------------------------------------------------------------------
 
@@ -284,7 +284,9 @@ def _view(sj: SheetsJobInfo, enr, counts: dict[str, int], ready: int) -> JobView
     if sj.state in FINAL_STATES and sj.state != "failed":
         percent = 100
     message = sj.message
-    if message is None and status in ("queued", "running"):
+    if status == "waiting_for_token":  # the count of now, not of the pass that found no token
+        message = waiting_message(ready)
+    elif message is None and status in ("queued", "running"):
         message = f"Enriching: {enr.progress.done_rows} of {total} rows"
     summary = JobSummary(**{k: counts.get(k, 0) for k in (*OUTCOMES, "kept")}) if sj.state in FINAL_STATES else None
     return JobView(

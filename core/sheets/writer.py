@@ -173,16 +173,14 @@ class SheetsWriter:
         want_email, want_mobile = "email" in job.outputs, "mobile" in job.outputs
         people = [r.output.person_id for r in todo if r.output.person_id is not None]
         charged, shown = self.store.person_credits(job.job_id, people)
-        left = {p: max(0, charged.get(p, 0) - shown.get(p, 0)) for p in set(people)}
-        paid = self._paid_before(job.team_id, [p for p in left if not left[p]]) | {p for p in shown if shown[p]}
+        shares = credits_to_show([r.output.person_id for r in todo], charged, shown)
+        paid = self._paid_before(job.team_id, [p for p in set(people) if not charged.get(p)])
+        paid |= {p for p in shown if shown[p]}
         writes: dict[str, dict[int, str]] = {kind: {} for kind in job.outputs}
         settled = []
-        for r in todo:
+        for r, credits in zip(todo, shares, strict=True):
             out = r.output
             pid = out.person_id
-            credits = left.get(pid, 0) if pid is not None else 0
-            if pid is not None:
-                left[pid] = 0
             status = row_status(out, want_email=want_email, want_mobile=want_mobile, credits=credits,
                                 paid_before=pid in paid)
             if pid is not None and (credits or out.found):
@@ -263,6 +261,19 @@ class SheetsWriter:
             state, message = DONE, "Done"
         self.store.set_state(job.job_id, state, message, drop_token=True)
         return PassResult("finished")
+
+
+def credits_to_show(people: list[int | None], charged: dict[int, int], shown: dict[int, int]) -> list[int]:
+    """The credits each row of a pass reports: a person's credits charged by the job (over its stored
+    rows) less what earlier passes showed, on the person's first row in this pass; 0 elsewhere. So
+    whatever the passes and the order rows became ready in, each person's credits are shown once."""
+    left = {p: max(0, charged.get(p, 0) - shown.get(p, 0)) for p in people if p is not None}
+    out = []
+    for person in people:
+        out.append(left.get(person, 0) if person is not None else 0)
+        if person is not None:
+            left[person] = 0
+    return out
 
 
 class _Columns:

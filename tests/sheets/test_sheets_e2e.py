@@ -246,3 +246,22 @@ def test_ten_thousand_rows(db_url, google_certs, sheets_server) -> None:  # noqa
     job_reads = len(sheets_server.reads()) - reads_before
     assert job_reads <= 10 + 1 and len(sheets_server.writes()) <= 25  # +1: the selection's read by /jobs
     world.services.engine.dispose()
+
+
+def test_the_sheet_renamed_mid_job(world, sheets_server, sheet) -> None:  # noqa: F811
+    world.services.sheets.writer.min_rows = 10
+    bar = Sidebar(world, sheets_server, sheet)
+    balance = world.balance()
+    renamed = []
+
+    def rename(call) -> None:
+        if call.kind == "write" and call.status == 200 and not renamed and "values:batchUpdate" in call.path:
+            renamed.append(True)
+            sheet.rename("Leads (old)")
+
+    sheets_server.on_call(rename)
+    done = bar.until(bar.start(f"A1:F{LAST}")["job_id"])
+    assert renamed and done["status"] == "done", done
+    statuses = check_outputs_on_their_rows(sheet, LAST, {"email": {"letter": "G"}, "mobile": {"letter": "H"},
+                                                         "status": {"letter": "I"}})
+    assert balance - world.balance() == done["credits_spent"] == status_credits(statuses) == EXPECTED

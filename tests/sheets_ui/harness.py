@@ -39,14 +39,15 @@ def require_browser_tools() -> str:
 
 @dataclass
 class SheetUser:
-    """What Apps Script would know about the user at their sheet: the selection and their tokens."""
+    """What Apps Script would know about the user at their sheet: the selection and their tokens
+    (camelCase: the host's JSON config names)."""
 
-    spreadsheetId: str  # noqa: N815 - the host's JSON config names
-    sheetId: int  # noqa: N815
-    sheetName: str  # noqa: N815
-    rangeA1: str | None  # noqa: N815
-    identityToken: str  # noqa: N815
-    oauthToken: str  # noqa: N815
+    spreadsheetId: str
+    sheetId: int
+    sheetName: str
+    rangeA1: str | None
+    identityToken: str
+    oauthToken: str
 
 
 class AppsScriptHost:

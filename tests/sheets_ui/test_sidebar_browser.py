@@ -132,6 +132,8 @@ def test_map_preview_enrich_to_100_percent(world: SidebarWorld, tmp_path: Path) 
         written = {(r, c) for r, row in enumerate(values) for c, v in enumerate(row) if v and c >= 5}
         assert {c for _, c in written} <= {email_col, mobile_col, status_col}, written
 
+        assert page.blocked == [], "the sidebar loads nothing from outside the add-on"
+
         # Code.gs sent each call with the ID token, and the OAuth token only where the sheet is touched.
         for call in host.sent():
             assert call["headers"]["Authorization"].startswith("Bearer ey"), call
@@ -272,3 +274,37 @@ def test_reopened_sidebar_resumes_the_job_and_cancel_charges_nothing(db_url: str
         page.reload()
         expect(page.locator("#setup")).to_be_visible()
         expect(page.locator("#progress")).to_be_hidden()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_sheet_deleted_mid_job_and_a_selection_over_the_limit_say_so(db_url: str, tmp_path: Path) -> None:
+    node = require_browser_tools()
+    with (
+        sidebar_world(db_url, tmp_path / "world", workers=False, sheets_max_rows=3) as world,
+        AppsScriptHost(node, world.bundle_dir, world.user(), tmp_path) as host,
+        chromium_page() as page,
+    ):
+        # Four data rows selected where the deployment allows three: the backend's 422, as is.
+        page.goto(host.url)
+        expect(page.locator("#error")).to_be_visible()
+        problem = _calls(host, "/selection")[-1]
+        assert problem["status"] == 422, problem
+        expect(page.locator("#error")).to_have_text(problem["answer"]["detail"])
+
+        # Three rows: allowed. The job is queued, then the member deletes the sheet.
+        host.configure(rangeA1="A1:E4")
+        page.click("#refresh-btn")
+        _set_up_enrichment(page, cap="")
+        page.click("#enrich-btn")
+        expect(page.locator("#pg-status")).to_have_text("Queued")
+        world.sheet.delete()
+        world.start_workers()
+        expect(page.locator("#summary")).to_be_visible(timeout=JOB_DONE_TIMEOUT_MS)
+        last = _calls(host, "/jobs/1/poll")[-1]["answer"]
+        assert last["status"] in ("failed", "incomplete"), last
+        assert last["message"], last
+        expect(page.locator("#pg-message")).to_have_text(last["message"])
+        title = "Failed" if last["status"] == "failed" else "Finished with rows left"
+        expect(page.locator("#sum-title")).to_have_text(title)
+        expect(page.locator("#bar")).to_have_class(re.compile("stopped") if last["status"] == "failed" else "")
+        page.screenshot(path=str(tmp_path / "sidebar-sheet-deleted.png"), full_page=True)

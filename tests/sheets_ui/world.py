@@ -58,8 +58,9 @@ class SidebarWorld:
         )
 
 
-def _settings(db_url: str, scratch: Path, certs: GoogleCertsServer, sheets: SheetsServer) -> Settings:
+def _settings(db_url: str, scratch: Path, certs: GoogleCertsServer, sheets: SheetsServer, **extra) -> Settings:
     return Settings(
+        **extra,
         database_url=db_url,
         huey_sqlite_path=str(scratch / "huey.db"),
         api_job_dir=str(scratch / "jobs"),
@@ -75,12 +76,13 @@ def _settings(db_url: str, scratch: Path, certs: GoogleCertsServer, sheets: Shee
 
 
 @contextmanager
-def sidebar_world(db_url: str, scratch: Path, *, workers: bool = True) -> Iterator[SidebarWorld]:
-    """The world; `workers=False`: no consumer until `start_workers()`, so a job waits in the queue."""
+def sidebar_world(db_url: str, scratch: Path, *, workers: bool = True, **settings) -> Iterator[SidebarWorld]:
+    """The world; `workers=False`: no consumer until `start_workers()`, so a job waits in the queue;
+    `settings`: more backend settings (e.g. `sheets_max_rows`)."""
     with ExitStack() as stack:
         certs = stack.enter_context(GoogleCertsServer())
         sheets = stack.enter_context(SheetsServer())
-        services = Services.from_settings(_settings(db_url, scratch, certs, sheets))
+        services = Services.from_settings(_settings(db_url, scratch, certs, sheets, **settings))
         stack.callback(services.engine.dispose)
         services.accounts.create_team("acme", plan="free")  # 100 credits; email 1, mobile 8
         services.accounts.add_member("acme", MEMBER_EMAIL)

@@ -229,3 +229,19 @@ test('helpers end with an underscore so google.script.run cannot call them', () 
   const publicNames = Object.keys(world.gs).filter((k) => typeof world.gs[k] === 'function' && !k.endsWith('_')).sort();
   assert.deepEqual(publicNames, ['cancelJob', 'getSelection', 'getSession', 'onInstall', 'onOpen', 'pollJob', 'preview', 'retryJob', 'showSidebar', 'startJob']);
 });
+
+test('the manifest asks for exactly the scopes the add-on needs, none .currentonly, and allowlists the backend', () => {
+  const fs = require('node:fs');
+  const path = require('node:path');
+  const { PROJECT_DIR } = require('./stubs');
+  const manifest = JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, 'appsscript.json'), 'utf8'));
+  assert.deepEqual(manifest.oauthScopes, [
+    'openid',
+    'https://www.googleapis.com/auth/userinfo.email',
+    'https://www.googleapis.com/auth/spreadsheets',
+    'https://www.googleapis.com/auth/script.container.ui',
+    'https://www.googleapis.com/auth/script.external_request',
+  ]);
+  assert.deepEqual(manifest.urlFetchWhitelist, ['__TRIBUTARY_BACKEND_URL__/']);
+  assert.equal(manifest.runtimeVersion, 'V8');
+});
