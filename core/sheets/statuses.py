@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from core.enrichment.jobs import CANCELLED_ERROR
@@ -26,7 +27,24 @@ class RowStatus:
 
 
 def credits_text(credits: int) -> str:
-    return f"found · {credits} credit{'s' if credits != 1 else ''}"
+    return f"found · {_label(credits)}"
+
+
+def _label(credits: int) -> str:
+    return f"{credits} credit{'s' if credits != 1 else ''}"
+
+
+_CREDITS = re.compile(r" · (\d+) credits?$")
+
+
+def with_credits(text: str, credits: int) -> str:
+    """`text` reporting `credits` (a found row says "found · N credits"; another, e.g. a row the spend
+    cap stopped after its email was paid, gets " · N credits" appended)."""
+    if credits <= 0:
+        return text
+    if text.startswith(("found · ", "free:")):
+        return credits_text(credits)
+    return f"{_CREDITS.sub('', text)} · {_label(credits)}"
 
 
 def row_status(out: RowOutput, *, want_email: bool, want_mobile: bool, credits: int, paid_before: bool) -> RowStatus:
@@ -34,8 +52,9 @@ def row_status(out: RowOutput, *, want_email: bool, want_mobile: bool, credits: 
     already paid for this person (or an earlier row of this job did)."""
     if out.error == CANCELLED_ERROR:
         return RowStatus(NOT_ENRICHED, NOT_ENRICHED_CANCELLED)
-    if out.undone:
-        return RowStatus(NOT_ENRICHED, NOT_ENRICHED_CAP if out.error == NOT_ENRICHED_CAP else out.error)
+    if out.undone:  # what was found before the cap stopped it is written, and its credits said
+        text = with_credits(NOT_ENRICHED_CAP if out.error == NOT_ENRICHED_CAP else out.error, credits)
+        return RowStatus(NOT_ENRICHED, text, out.email if want_email else "", out.mobile_phone if want_mobile else "")
     if out.error:
         if "needs at least one of" in out.error:
             return RowStatus(SKIPPED, NO_IDENTIFIER)
@@ -56,6 +75,5 @@ def row_status(out: RowOutput, *, want_email: bool, want_mobile: bool, credits: 
 
 def credits_in(text: str) -> int:
     """The credits a status text reports (what the tests add up against the ledger)."""
-    if not text.startswith("found · ") or "credit" not in text:
-        return 0
-    return int(text.split("found · ", 1)[1].split(" ", 1)[0])
+    match = _CREDITS.search(text or "")
+    return int(match.group(1)) if match else 0

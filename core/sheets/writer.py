@@ -38,7 +38,9 @@ from core.sheets.statuses import (
     NOT_ENRICHED_CANCELLED,
     ROW_CHANGED,
     SKIPPED,
+    credits_in,
     row_status,
+    with_credits,
 )
 from core.sheets.store import (
     CANCELLED,
@@ -200,6 +202,8 @@ class SheetsWriter:
                 if have and not (kind == "status" and have.startswith(OURS_PREFIXES)):
                     kept = True
                     continue
+                if kind == "status" and have:  # an earlier job's status replaced: its credits still count
+                    value = with_credits(value, credits + credits_in(have))
                 writes[kind][target] = value
             settled.append(Settled(r.row_index, status.outcome, status.text, credits, target, kept))
         if job.header_row > 0:
