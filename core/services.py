@@ -259,6 +259,8 @@ class Services:
             cursor_overlap_s=st.crm_cursor_overlap_s,
             sync_interval=timedelta(minutes=max(1, st.crm_sync_interval_min)),
         )  # fmt: skip
+
+    @cached_property
     def mailboxes(self) -> Mailboxes:
         return Mailboxes(self.engine, self.accounts, lambda: self.secret_box)
 
