@@ -298,9 +298,11 @@ class Services:
     def csv_enrichment(self) -> CsvEnrichment:
         return CsvEnrichment(self.enrichment_jobs, self.contributions, save_contacts=self._save_uploaded_contacts)
 
-    def _save_uploaded_contacts(self, team_id: int, member_id: int, person_ids: list[int]) -> None:
-        """People an upload matched become the uploading member's contacts (source csv)."""
-        self.team_contacts.save(self.accounts.member(member_id, team_id), person_ids, ContactSource.CSV)
+    def _save_uploaded_contacts(
+        self, team_id: int, member_id: int, person_ids: list[int], source: ContactSource = ContactSource.CSV
+    ) -> None:
+        """People an upload (a CSV file, a sheet) matched become the uploading member's contacts."""
+        self.team_contacts.save(self.accounts.member(member_id, team_id), person_ids, source)
 
     @cached_property
     def sheets(self) -> SheetsService:

@@ -35,7 +35,7 @@ from core.enrichment.jobs import CANCELLED_ERROR, EnrichmentJobs, JobInfo, JobOp
 from core.enrichment.rows import OUTPUT_COLUMNS, RowInput, RowOutput
 from core.errors import InvalidInput
 from core.normalize.contact import ContactQuery
-from storage.models.enums import Feature
+from storage.models.enums import ContactSource, Feature
 
 if TYPE_CHECKING:
     from core.contributions import Contributions
@@ -101,15 +101,19 @@ class CsvEnrichment:
         # a callback, so enrichment does not import the contacts wing (which writes CSV through it).
         self.save_contacts = save_contacts
 
-    def share(self, team_id: int, member_id: int, unmatched: Iterable[ContactQuery], people: Iterable[int]) -> None:
+    def share(
+        self, team_id: int, member_id: int, unmatched: Iterable[ContactQuery], people: Iterable[int],
+        source: ContactSource = ContactSource.CSV,
+    ) -> None:
         """Where an upload's rows go besides the output, in-process or on workers: rows that match no
-        shared person are contributed (source csv), matched people become the member's contacts."""
+        shared person are contributed (as an upload), matched people become the member's contacts
+        (source: the front end the rows came from, a CSV file or a sheet)."""
         unmatched, people = list(unmatched), sorted(people)
         if self.contributions is not None and unmatched:
             self.contributions.contribute(team_id, unmatched, _CSV_SOURCE_KIND)
         if self.save_contacts is not None:
             for start in range(0, len(people), CONTRIBUTE_BATCH_ROWS):  # under the contacts' selection limit
-                self.save_contacts(team_id, member_id, people[start : start + CONTRIBUTE_BATCH_ROWS])
+                self.save_contacts(team_id, member_id, people[start : start + CONTRIBUTE_BATCH_ROWS], source)
 
     def plan(self, request: CsvEnrichRequest) -> CsvPlan:
         """Read the file's shape and check everything that can be checked before a job exists: the
@@ -258,7 +262,7 @@ class _Tally:
 
 
 # (team id, member id, person ids): save matched people as the member's team contacts.
-SaveContacts = Callable[[int, int, list[int]], object]
+SaveContacts = Callable[[int, int, list[int], ContactSource], object]
 _CSV_SOURCE_KIND = "csv"  # storage.models.contributor.SourceKind.CSV
 
 

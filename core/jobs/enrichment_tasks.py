@@ -16,7 +16,7 @@ from core.enrichment.chunks import ChunkEngine, WrittenChunk
 from storage.db import read_transaction
 from storage.models import EnrichmentChunk, EnrichmentJob
 from storage.models.enrichment import JobStatus
-from storage.models.enums import Feature
+from storage.models.enums import ContactSource, Feature
 
 if TYPE_CHECKING:
     from core.services import Services
@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 TASK_PREFIX = "tributary.enrich."
 WATCH_MARGIN_S = 0.5  # the watch runs this long after the lease's end
+# Front ends whose rows are an upload: contributed, and matched people saved as contacts (source).
+_UPLOAD_SOURCES = {Feature.CSV: ContactSource.CSV, Feature.SHEETS: ContactSource.SHEETS}
 
 _CH = EnrichmentChunk.__table__
 _JOB = EnrichmentJob.__table__
@@ -58,9 +60,12 @@ class EnrichmentTasks:
         self.engine.pump()
 
     def _share(self, written: WrittenChunk) -> None:
-        """A written chunk's rows are shared as an in-process run of the same front end shares them."""
-        if written.job.options.feature == Feature.CSV:
-            self.csv.share(written.job.team_id, written.job.member_id, written.unmatched, written.person_ids)
+        """A written chunk's rows are shared as an in-process run of the same front end shares them: a
+        CSV file's or a sheet's rows are an upload (the REST API's JSON rows are lookups, not shared)."""
+        source = _UPLOAD_SOURCES.get(written.job.options.feature)
+        if source is not None:
+            job = written.job
+            self.csv.share(job.team_id, job.member_id, written.unmatched, written.person_ids, source)
 
     def _watch(self, chunk_id: int, attempt: int, lease_until: datetime) -> None:
         self.watch_chunk.schedule(args=(chunk_id, attempt), eta=lease_until + timedelta(seconds=WATCH_MARGIN_S))

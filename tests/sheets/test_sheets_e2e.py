@@ -55,6 +55,24 @@ def sheet(sheets_server):  # noqa: F811
     return handle
 
 
+def _contacts(world) -> set[tuple[int, str]]:
+    from sqlalchemy import select
+
+    from storage.models import TeamContact
+
+    with world.services.engine.connect() as conn:
+        return {(r.person_id, r.source) for r in conn.execute(select(TeamContact.person_id, TeamContact.source))}
+
+
+def _candidate_companies(world) -> set[str]:
+    from sqlalchemy import select
+
+    from storage.models import ContactCandidate
+
+    with world.services.engine.connect() as conn:
+        return {str(c).lower() for c in conn.execute(select(ContactCandidate.company)).scalars()}
+
+
 def _credits_of_unwritten(world, job_id: int) -> int:
     return sum(r.credits_shown for r in world.services.sheets.store.rows(job_id) if r.written_row is None)
 
@@ -95,6 +113,11 @@ def test_a_messy_sheet_is_enriched_in_place(world, sheets_server, sheet, vendor)
     assert "skipped: no identifier" in statuses and "not found" in statuses and "free: already accessed" in statuses
     assert "found · free (not chargeable)" in statuses and vendor.calls > 0  # the waterfall's vendor found those
     assert world.services.sheets.store.token(started["job_id"]) is None  # the token is gone with the job
+    # A sheet is an upload: every person its rows matched is now the member's contact (source sheets),
+    # charged or not (the odd people had nothing chargeable), and rows nobody matched are contributed
+    # as the team's private candidates (shared only once corroborated).
+    assert _contacts(world) == {(pid, "sheets") for pid in world.people}
+    assert "ünïcode gmbh" in _candidate_companies(world)
 
     again = bar.until(bar.start(f"A1:F{LAST}")["job_id"])  # everything already paid: free, and no cell re-written
     assert again["status"] == "done" and again["credits_spent"] == 0 and world.balance() == balance - drop
