@@ -98,7 +98,14 @@ class Jobs:
         self.enrichment = EnrichmentTasks(services, h)
 
         # The schedule. Periodic tasks take no arguments: they act on the present.
-        self.periodic = [
+        self.periodic = self._schedule(services, poll, process, deliver_digest, sync_mailboxes)
+
+    def _schedule(
+        self, services: Services, poll: Callable, process: Callable, deliver_digest: Callable | None,
+        sync_mailboxes: Callable,
+    ) -> list:
+        h = self.huey
+        periodic = [
             h.periodic_task(crontab(minute="*"), name=TASK_PREFIX + "every_minute.sweep_holds")(
                 lambda: sweep_due_holds(services)
             ),
@@ -118,11 +125,12 @@ class Jobs:
             ),
         ]
         if services.settings.crm_sync_interval_min:
-            self.periodic.append(
+            periodic.append(
                 h.periodic_task(crontab(minute="*/15"), name=TASK_PREFIX + "every_15_min.crm_sync")(
                     lambda: services.crm.sync_due()
                 )
             )
+        return periodic
 
     def due_periodic(self, at: datetime) -> list[str]:
         """Names of the periodic tasks the scheduler would enqueue at `at` (UTC)."""
