@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from cli.contacts import actor
-from cli.context import echo_json, services
+from cli.context import echo_json, echo_page, services
 from core.errors import InvalidInput
 from core.team_contacts.accounts import ACCOUNT_WORDS
 from core.team_contacts.models import AccountSelection, AccountView, PageRequest
@@ -45,14 +45,7 @@ def accounts_list(
     who = actor(team, member)
     svc = services().team_accounts
     page = svc.find(who, svc.filter_from_words(who, words or []), PageRequest(limit, cursor))
-    if as_json:
-        for a in page.accounts:
-            echo_json(a)
-        echo_json({"next_cursor": page.next_cursor})
-        return
-    for a in page.accounts:
-        typer.echo(line(a))
-    typer.echo(f"next page: --cursor {page.next_cursor}" if page.next_cursor else "(last page)")
+    echo_page(page.accounts, page.next_cursor, line, as_json=as_json)
 
 
 @accounts_app.command("show")

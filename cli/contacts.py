@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from cli.context import echo_json, services
+from cli.context import echo_json, echo_page, services
 from cli.credits import parse_date
 from core.accounts import MemberInfo
 from core.errors import InvalidInput
@@ -72,14 +72,7 @@ def contacts_list(
     page = svc.team_contacts.find(
         who, svc.team_contacts.filter_from_words(who, words or []), PageRequest(limit, cursor, sort)
     )
-    if as_json:
-        for c in page.contacts:
-            echo_json(c)
-        echo_json({"next_cursor": page.next_cursor})
-        return
-    for c in page.contacts:
-        typer.echo(line(c))
-    typer.echo(f"next page: --cursor {page.next_cursor}" if page.next_cursor else "(last page)")
+    echo_page(page.contacts, page.next_cursor, line, as_json=as_json)
 
 
 @contacts_app.command("show")

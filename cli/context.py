@@ -64,5 +64,17 @@ def echo_json(value: Any) -> None:
 PIPED_TABLE_WIDTH = 100_000
 
 
+def echo_page(items: list[Any], next_cursor: str | None, line: Any, *, as_json: bool) -> None:
+    """One keyset page: a JSON line per item then the cursor, or a text line per item then how to go on."""
+    if as_json:
+        for item in items:
+            echo_json(item)
+        echo_json({"next_cursor": next_cursor})
+        return
+    for item in items:
+        typer.echo(line(item))
+    typer.echo(f"next page: --cursor {next_cursor}" if next_cursor else "(last page)")
+
+
 def table_console() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=PIPED_TABLE_WIDTH, no_color=True)
