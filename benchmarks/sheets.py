@@ -5,8 +5,13 @@ with the loopback Sheets API (tests/google/sheets_server.py) enforcing Google's 
 writes per user and minute. Everything runs in this process: the app (Flask test client), the huey
 consumer (`--threads`), the vendors and the Sheets server.
 
-    .venv/bin/python -m benchmarks.sheets                       # 10,000 rows, SQLite
+    .venv/bin/python -m benchmarks.sheets                       # 10,000 rows, SQLite, one process
     .venv/bin/python -m benchmarks.sheets --rows 2000           # shorter
+    .venv/bin/python -m benchmarks.sheets --worker-processes 1 2  # production's shape (below)
+
+With `--worker-processes N` the job runs where production runs it: on N `tributary worker` processes
+on PostgreSQL + Redis (a scratch database, dropped after), while this process plays the web app, the
+vendors and Google (each worker's vendor limit is rate / N: the limiter is per process).
 
 Reported: the Sheets API calls the job made (aim: at most 25 writes and 10 reads per 10,000 rows),
 and the wall time from the start call to the job's end against the larger of two lower bounds
@@ -33,6 +38,8 @@ from benchmarks.enrich import PROVIDERS, _phone_pools, _start_vendors  # noqa: E
 
 HEADER = ["First Name", "Last Name", "Company", "Website", "Notes"]
 QUOTA_PER_MINUTE = 60
+# The verifier is off in this waterfall; should anything reach it, it asks nothing but loopback.
+_NO_VERIFIER = {"verify_dns_nameservers": ["127.0.0.1"], "verify_dns_port": 9, "verify_smtp_port": 9}
 
 
 def _sheet_rows(people: list[tuple[str, str, str, str]], rows: int, seed: int = 7) -> list[list[str]]:
@@ -45,7 +52,9 @@ def _sheet_rows(people: list[tuple[str, str, str, str]], rows: int, seed: int = 
     return out[:rows]
 
 
-def _world(db_url: str, rows: int, args: argparse.Namespace, vendors, sheets_url: str, certs_url: str, tmp: str):
+def _world(
+    db_url: str, rows: int, args: argparse.Namespace, vendors, sheets_url: str, certs_url: str, tmp: str, **settings
+):
     from sqlalchemy import select
 
     from core.secrets import generate_key
@@ -71,79 +80,153 @@ def _world(db_url: str, rows: int, args: argparse.Namespace, vendors, sheets_url
     engine.dispose()
     providers = [{"name": name, "base_url": v.url, "api_key": "bench", "rate_limit_per_s": args.rate,
                   "timeout_s": 10.0} for name, v in zip(PROVIDERS, vendors, strict=True)]
-    services = Services.from_settings(Settings(
-        _env_file=None, database_url=db_url, secret_keys=generate_key(), google_client_ids=TEST_CLIENT_ID,
-        google_certs_url=certs_url, sheets_api_url=sheets_url, providers=providers,
-        huey_sqlite_path=os.path.join(tmp, "huey.db"), huey_name="bench-sheets", enrich_team_chunks=args.threads,
-        verify_dns_nameservers=["127.0.0.1"], verify_dns_port=9, verify_smtp_port=9,
-    ))
+    settings = {
+        "database_url": db_url, "secret_keys": generate_key(), "google_client_ids": TEST_CLIENT_ID,
+        "google_certs_url": certs_url, "sheets_api_url": sheets_url, "providers": providers,
+        "huey_sqlite_path": os.path.join(tmp, "huey.db"), "huey_name": "bench-sheets",
+        "enrich_team_chunks": args.threads, **_NO_VERIFIER, **settings,
+    }
+    services = Services.from_settings(Settings(_env_file=None, **settings))
     accounts = services.accounts
     team = accounts.create_team("bench", plan="professional")
     accounts.add_member("bench", "rep@bench.example")
     accounts.ledger.grant(team.id, 10_000_000, key="bench-topup", expires_at=None)
     services.waterfalls.set("bench", email_sources=list(PROVIDERS), phone_sources=list(PROVIDERS),
                             validate_email=False)
-    return services, _sheet_rows(people, rows)
+    return services, _sheet_rows(people, rows), settings
 
 
-def run(args: argparse.Namespace) -> dict:
-    from core.jobs.consumer import start_in_process
-    from sheets_addon.tasks import register_sheets_tasks
+def run(args: argparse.Namespace, worker_processes: int = 0) -> dict:
+    """One measured run: in this process (huey consumer threads) or on `worker_processes` workers."""
     from tests.google.identity import GoogleCertsServer
     from tests.google.sheets_server import SheetsServer
-    from web.app import create_app
 
     vendors = _start_vendors(args.latency_ms / 1000, args.rate, _phone_pools())
-    with tempfile.TemporaryDirectory() as tmp, GoogleCertsServer() as certs, SheetsServer(
-        reads_per_minute=QUOTA_PER_MINUTE, writes_per_minute=QUOTA_PER_MINUTE
-    ) as sheets:
-        services, rows = _world(f"sqlite:///{tmp}/bench.db", args.rows, args, vendors, sheets.base_url,
-                                certs.certs_url, tmp)
-        sheet = sheets.create_sheet([HEADER, *rows], title="Leads", row_count=args.rows + 1)
-        token = sheets.issue_token("rep@bench.example", sheet.spreadsheet_id)
-        jobs = services.job_queue
-        register_sheets_tasks(jobs)
-        jobs.huey.storage.flush_all()
-        consumer = start_in_process(jobs, workers=args.threads, periodic=False)
-        client = create_app(services).test_client()
-
-        def call(path: str, body: dict) -> dict:
-            headers = {"Authorization": f"Bearer {certs.mint_id_token('rep@bench.example')}"}
-            answer = client.post(f"/sheets/v1{path}", json=body, headers=headers)
-            assert answer.status_code in (200, 202), answer.get_json()
-            return answer.get_json()
-
-        ref = {"spreadsheet_id": sheet.spreadsheet_id, "sheet_id": sheet.sheet_id, "sheet_name": "Leads",
-               "range_a1": f"A1:E{args.rows + 1}"}
-        body = {"sheet": ref, "oauth_token": token, "want": {"email": True, "mobile": True},
-                "mapping": {"first_name": "A", "last_name": "B", "company": "C", "domain": "D"},
-                "output": {"mode": "new_columns"}}
-        calls_before = len(sheets.calls)
-        started = time.monotonic()
-        view = call("/jobs", body)
-        tick = threading.Event()
-        while view["status"] not in ("done", "incomplete", "cancelled", "failed"):
-            tick.wait(args.poll_s)
-            view = call(f"/jobs/{view['job_id']}/poll", {"oauth_token": token})
-        wall = time.monotonic() - started
-        consumer.stop()
-        job_calls = sheets.calls[calls_before:]
-        reads = sum(1 for c in job_calls if c.kind == "read" and c.status == 200)
-        writes = sum(1 for c in job_calls if c.kind == "write" and c.status == 200)
-        served = [v.requests - v.rejected for v in vendors]
-        vendor_bound = max(served) / args.rate
-        quota_bound = 60.0 * max(0, (max(reads, writes) - 1) // QUOTA_PER_MINUTE)
-        bound = max(vendor_bound, quota_bound)
+    try:
+        with tempfile.TemporaryDirectory() as tmp, GoogleCertsServer() as certs, SheetsServer(
+            reads_per_minute=QUOTA_PER_MINUTE, writes_per_minute=QUOTA_PER_MINUTE
+        ) as sheets:
+            if worker_processes:
+                result = _run_on_workers(worker_processes, args, vendors, sheets, certs, tmp)
+            else:
+                result = _run_in_process(args, vendors, sheets, certs, tmp)
+    finally:
         for v in vendors:
             v.shutdown()
-        return {
-            "rows": args.rows, "status": view["status"], "rows_written": view["rows_written"],
-            "credits": view["credits_spent"], "sheets_reads": reads, "sheets_writes": writes,
-            "sheets_429": sum(1 for c in job_calls if c.status == 429), "vendor_requests": served,
-            "vendor_429": [v.rejected for v in vendors], "wall_s": round(wall, 1),
-            "vendor_bound_s": round(vendor_bound, 1), "quota_bound_s": round(quota_bound, 1),
-            "ratio": round(wall / bound, 2) if bound else None,
+            v.server_close()
+    return result
+
+
+def _run_in_process(args: argparse.Namespace, vendors, sheets, certs, tmp: str) -> dict:
+    from core.jobs.consumer import start_in_process
+    from sheets_addon.tasks import register_sheets_tasks
+
+    services, rows, _ = _world(f"sqlite:///{tmp}/bench.db", args.rows, args, vendors, sheets.base_url,
+                               certs.certs_url, tmp)
+    jobs = services.job_queue
+    register_sheets_tasks(jobs)
+    jobs.huey.storage.flush_all()
+    consumer = start_in_process(jobs, workers=args.threads, periodic=False)
+    try:
+        return _drive(services, rows, args, vendors, sheets, certs)
+    finally:
+        consumer.stop()
+
+
+def _run_on_workers(n: int, args: argparse.Namespace, vendors, sheets, certs, tmp: str) -> dict:
+    import json
+    import subprocess
+    import uuid
+
+    from benchmarks.enrich import _drop_postgres, _scratch_postgres, _wait_started, _workers_cpu_s
+
+    pg_name, db_url = _scratch_postgres(f"sheets_{n}")
+    workers: list[subprocess.Popen] = []
+    try:
+        huey_name = f"bench-sheets-{uuid.uuid4().hex[:8]}"
+        services, rows, settings = _world(
+            db_url, args.rows, args, vendors, sheets.base_url, certs.certs_url, tmp,
+            redis_url=args.redis, huey_name=huey_name, enrich_team_chunks=2 * n,
+        )
+        providers = [{**p, "rate_limit_per_s": args.rate / n} for p in settings["providers"]]
+        env = {
+            **os.environ,
+            "TRIBUTARY_DEVELOPMENT": "true",  # throwaway workers: no production keys to check
+            "TRIBUTARY_DATABASE_URL": db_url,
+            "TRIBUTARY_REDIS_URL": args.redis,
+            "TRIBUTARY_HUEY_NAME": huey_name,
+            "TRIBUTARY_SECRET_KEYS": settings["secret_keys"],  # the web encrypts the OAuth token, workers read it
+            "TRIBUTARY_GOOGLE_CLIENT_IDS": settings["google_client_ids"],
+            "TRIBUTARY_GOOGLE_CERTS_URL": certs.certs_url,
+            "TRIBUTARY_SHEETS_API_URL": sheets.base_url,
+            "TRIBUTARY_PROVIDERS": json.dumps(providers),
+            "TRIBUTARY_ENRICH_TEAM_CHUNKS": str(2 * n),
+            "TRIBUTARY_VERIFY_DNS_NAMESERVERS": json.dumps(_NO_VERIFIER["verify_dns_nameservers"]),
+            "TRIBUTARY_VERIFY_DNS_PORT": str(_NO_VERIFIER["verify_dns_port"]),
+            "TRIBUTARY_VERIFY_SMTP_PORT": str(_NO_VERIFIER["verify_smtp_port"]),
         }
+        cli = [sys.executable, "-m", "cli.main", "worker", "--no-periodic", "--threads", "2"]
+        workers = [subprocess.Popen(cli, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   for _ in range(n)]
+        _wait_started(workers, spy=False)
+        cpu0 = _workers_cpu_s(workers, spy=False)
+        result = _drive(services, rows, args, vendors, sheets, certs)
+        job_cpu = _workers_cpu_s(workers, spy=False) - cpu0
+        services.engine.dispose()
+        return {"worker_processes": n, **result, "workers_job_cpu_s": round(job_cpu, 1)}
+    finally:
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            w.wait()
+        _drop_postgres(pg_name)
+
+
+def _drive(services, rows: list[list[str]], args: argparse.Namespace, vendors, sheets, certs) -> dict:
+    """The sidebar's calls: start, then a poll every `poll_s` until the job ends; what it cost."""
+    from web.app import create_app
+
+    sheet = sheets.create_sheet([HEADER, *rows], title="Leads", row_count=args.rows + 1)
+    token = sheets.issue_token("rep@bench.example", sheet.spreadsheet_id)
+    client = create_app(services).test_client()
+    for v in vendors:  # count from here
+        v.requests = v.rejected = 0
+
+    def call(path: str, body: dict) -> dict:
+        headers = {"Authorization": f"Bearer {certs.mint_id_token('rep@bench.example')}"}
+        answer = client.post(f"/sheets/v1{path}", json=body, headers=headers)
+        assert answer.status_code in (200, 202), answer.get_json()
+        return answer.get_json()
+
+    ref = {"spreadsheet_id": sheet.spreadsheet_id, "sheet_id": sheet.sheet_id, "sheet_name": "Leads",
+           "range_a1": f"A1:E{args.rows + 1}"}
+    body = {"sheet": ref, "oauth_token": token, "want": {"email": True, "mobile": True},
+            "mapping": {"first_name": "A", "last_name": "B", "company": "C", "domain": "D"},
+            "output": {"mode": "new_columns"}}
+    calls_before = len(sheets.calls)
+    started = time.monotonic()
+    view = call("/jobs", body)
+    start_call_s = time.monotonic() - started
+    tick = threading.Event()
+    while view["status"] not in ("done", "incomplete", "cancelled", "failed"):
+        tick.wait(args.poll_s)
+        view = call(f"/jobs/{view['job_id']}/poll", {"oauth_token": token})
+    wall = time.monotonic() - started
+    job_calls = sheets.calls[calls_before:]
+    reads = sum(1 for c in job_calls if c.kind == "read" and c.status == 200)
+    writes = sum(1 for c in job_calls if c.kind == "write" and c.status == 200)
+    served = [v.requests - v.rejected for v in vendors]
+    vendor_bound = max(served) / args.rate
+    quota_bound = 60.0 * max(0, (max(reads, writes) - 1) // QUOTA_PER_MINUTE)
+    bound = max(vendor_bound, quota_bound)
+    return {
+        "rows": args.rows, "status": view["status"], "rows_written": view["rows_written"],
+        "credits": view["credits_spent"], "sheets_reads": reads, "sheets_writes": writes,
+        "sheets_429": sum(1 for c in job_calls if c.status == 429), "vendor_requests": served,
+        "vendor_429": [v.rejected for v in vendors], "start_call_s": round(start_call_s, 1),
+        "wall_s": round(wall, 1), "vendor_bound_s": round(vendor_bound, 1), "quota_bound_s": round(quota_bound, 1),
+        "ratio": round(wall / bound, 2) if bound else None,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -153,12 +236,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-ms", type=float, default=20.0, help="each vendor's answer time")
     parser.add_argument("--threads", type=int, default=4, help="huey worker threads (chunks in parallel)")
     parser.add_argument("--poll-s", type=float, default=2.0, help="the sidebar's poll interval")
+    parser.add_argument(
+        "--worker-processes", type=int, nargs="+", metavar="N",
+        help="run the job on N `tributary worker` processes (PostgreSQL + Redis), for each N given",
+    )
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="Redis for --worker-processes")
     args = parser.parse_args(argv)
-    print(f"load average at start: {os.getloadavg()[0]:.1f}")
-    result = run(args)
-    print(f"load average at end: {os.getloadavg()[0]:.1f}")
-    for key, value in result.items():
-        print(f"{key}: {value}")
+    for n in args.worker_processes or [0]:
+        print(f"load average at start: {os.getloadavg()[0]:.1f}")
+        result = run(args, n)
+        print(f"load average at end: {os.getloadavg()[0]:.1f}")
+        for key, value in result.items():
+            print(f"{key}: {value}")
 
 
 if __name__ == "__main__":

@@ -37,13 +37,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.accounts import Accounts, TeamInfo
 from core.errors import InvalidInput
-from core.people.contacts import has_storable, record_found_in
+from core.people.contacts import PHONE_KEY, has_storable, phone_rows, record_found_in
 from core.people.types import EmailFinding, PersonInfo, PhoneFinding
 from core.sources.base import ContactSource, SourceError
 from core.verify.result import EmailResult
 from storage.db import is_sqlite, read_transaction, run_write
 from storage.deferred_writes import DeferredWrites, WriteOp
-from storage.models import SourceCall, WaterfallConfig
+from storage.models import Phone, SourceCall, WaterfallConfig
 from storage.models.enums import CHARGEABLE_EMAIL_STATUSES, DataKind, EmailStatus, PhoneKind, PhoneStatus
 from storage.timeutil import as_utc, utcnow
 
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 _WC = WaterfallConfig.__table__
 _SC = SourceCall.__table__
+_PHONE = Phone.__table__
 
 DEFAULT_EMAIL_SOURCES = ("database",)
 DEFAULT_PHONE_SOURCES = ("database",)
@@ -186,8 +187,16 @@ class Waterfall:
             pending.add_rows(_SC, _call_rows(records))  # merged with the batch's other calls
 
     def _record_found(self, person_id: int, email: EmailFinding | None, phones: Sequence[PhoneFinding] = ()) -> None:
-        if has_storable(email, phones):
+        if not has_storable(email, phones):
+            return
+        pending: DeferredWrites | None = getattr(self._local, "pending", None)
+        if pending is None or not phones:
             self._write(lambda conn: record_found_in(conn, person_id, email, phones))
+            return
+        # A batch's phones go in as one statement with the batch's other rows (most lookups find one).
+        pending.add_rows(_PHONE, phone_rows(person_id, phones, utcnow()), skip_conflicts_on=PHONE_KEY)
+        if email is not None:
+            self._write(lambda conn: record_found_in(conn, person_id, email))
 
     # ---- email
 

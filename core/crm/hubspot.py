@@ -4,7 +4,8 @@
                                                 as text), sorts ASCENDING, limit <= 200; each page a
                                                 new search from the newest last-modified seen (keyset:
                                                 HubSpot's `after` offsets shift as contacts change,
-                                                and stop at 10,000 results)
+                                                and stop at 10,000 results); more than a page
+                                                at one millisecond is walked by hs_object_id
     POST /crm/v3/objects/contacts/batch/read    {"properties": [...], "inputs": [{"id": ...}]}   (<= 100)
     POST /crm/v3/objects/contacts/batch/update  {"inputs": [{"id": ..., "properties": {...}}]}  (<= 100)
     GET  /crm/v3/properties/contacts            the contact properties that exist
@@ -42,6 +43,7 @@ SEARCH_PAGE_LIMIT = 200  # HubSpot's largest search page
 REQUESTS_PER_WINDOW = 100
 WINDOW_S = 10.0
 MODIFIED = "lastmodifieddate"
+OBJECT_ID = "hs_object_id"  # the contact's numeric id, as a searchable property
 PROPERTY_GROUP = "contactinformation"
 MAX_ERROR_CHARS = 300
 
@@ -158,13 +160,38 @@ class HubSpotContacts:
             if len(results) < size:
                 return
             if not page:
-                raise CrmError(
-                    f"HubSpot: more than {size} contacts share the last-modified {start}; "
-                    "the search cannot page past them"
-                )
+                # A full page of contacts at `start`, all yielded already: more than a page share that
+                # millisecond (an import stamps thousands alike). Walk it by id, then go on after it.
+                yield from self._same_millisecond(start, wanted, size, at_start)
+                start, at_start = start + 1, set()
+                continue
             newest = page[-1].modified_ms
             at_start = {c.id for c in page if c.modified_ms == newest} | (at_start if newest == start else set())
             start = newest
+
+    def _same_millisecond(self, at_ms: int, wanted: list[str], size: int, seen: set[str]) -> Iterator[CrmPage]:
+        """Every contact last modified at `at_ms` not in `seen`, by id (keyset on hs_object_id). One
+        changed meanwhile has left this millisecond: the walk after it finds it."""
+        after_id = 0
+        while True:
+            body = {
+                "filterGroups": [{"filters": [
+                    {"propertyName": MODIFIED, "operator": "EQ", "value": str(at_ms)},
+                    {"propertyName": OBJECT_ID, "operator": "GT", "value": str(after_id)},
+                ]}],
+                "sorts": [{"propertyName": OBJECT_ID, "direction": "ASCENDING"}],
+                "properties": wanted,
+                "limit": size,
+                "after": "0",
+            }
+            payload = self._call("POST", "/crm/v3/objects/contacts/search", body)
+            results = [_contact(item) for item in _results(payload)]
+            page = [c for c in results if c.id not in seen]
+            if page:
+                yield CrmPage(page, max(0, _int(payload.get("total", 0), "total") - len(results)))
+            if len(results) < size:
+                return
+            after_id = _int(results[-1].id, "id")
 
     def read(self, ids: Sequence[str], properties: Sequence[str]) -> list[CrmContact]:
         _check_batch(ids)

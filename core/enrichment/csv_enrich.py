@@ -211,17 +211,30 @@ class CsvEnrichment:
                 raise InvalidInput(
                     f"{request.input_path.name}: read {tally.rows} rows, expected {fmt.data_rows}; did it change?"
                 )
-        except KeyboardInterrupt:
+        except BaseException as exc:
             outputs.close()  # lookups in flight finish first: nothing is posted after the hold goes
+            partial.unlink(missing_ok=True)
+            if not _interrupted(exc):
+                raise
             self.jobs.interrupt(job.id)
-            partial.unlink(missing_ok=True)
-            raise
-        except BaseException:
-            outputs.close()
-            partial.unlink(missing_ok=True)
-            raise
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            raise KeyboardInterrupt from exc
         os.replace(partial, request.output_path)
         return tally.summary(job.id, resumed, request.output_path, self.jobs.job(job.id).status.value)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Ctrl-C, also when it landed inside a database call and the driver re-raised it as its own
+    error (e.g. psycopg during the pool's ping): the cause chain still holds the KeyboardInterrupt."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 class _Tally:

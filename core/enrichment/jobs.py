@@ -64,7 +64,7 @@ DEFAULT_WORKERS = 16
 DEFAULT_HOLD_TIMEOUT_S = 24 * 3600
 CHUNK_ROWS = 500  # rows matched (and checked against stored rows) together
 FLUSH_ROWS = 500  # settled rows stored, and progress saved, per transaction
-BATCH_PEOPLE = 8  # people claimed and settled per pair of write transactions
+BATCH_PEOPLE = 32  # people claimed and settled per pair of write transactions
 MAX_BATCHES_IN_FLIGHT = 16
 # People remembered for in-job dedupe. A person evicted and seen again is looked up again: a charged
 # request replays free (requests are net-new), a free one asks the sources again.
@@ -506,9 +506,9 @@ class _JobRun:
         self.match_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"enrich-{job.id}-match")
         # People are claimed and settled a batch at a time (two write transactions per batch, not per
         # person); enough batches run at once to keep the lookup pool busy while others commit.
-        self.batch_people = min(BATCH_PEOPLE, jobs.workers)
+        self.batch_people = min(BATCH_PEOPLE, 2 * jobs.workers)
         self.batch_pool = ThreadPoolExecutor(
-            max_workers=max(1, min(MAX_BATCHES_IN_FLIGHT, 2 * jobs.workers // self.batch_people)),
+            max_workers=max(2, min(MAX_BATCHES_IN_FLIGHT, 4 * jobs.workers // self.batch_people)),
             thread_name_prefix=f"enrich-{job.id}-batch",
         )
         self.batch: list[tuple[_PersonEntry, int]] = []

@@ -197,18 +197,24 @@ def record_found_in(
             .on_conflict_do_nothing(index_elements=["address"])
         )
     if phones:
-        conn.execute(
-            insert(_P).on_conflict_do_nothing(index_elements=["person_id", "e164"]),
-            [
-                dict(
-                    person_id=person_id,
-                    e164=phone.e164,
-                    kind=phone.kind.value,
-                    line_type=phone.line_type,
-                    status=phone.status.value,
-                    checked_at=now,
-                    created_at=now,
-                )
-                for phone in phones
-            ],
+        rows = phone_rows(person_id, phones, now)
+        conn.execute(insert(_P).on_conflict_do_nothing(index_elements=list(PHONE_KEY)), rows)
+
+
+PHONE_KEY = ("person_id", "e164")  # a person's number is stored once: a second finding is skipped
+
+
+def phone_rows(person_id: int, phones: Sequence[PhoneFinding], now: datetime) -> list[dict]:
+    """The `phone` rows of found phones (inserted skipping PHONE_KEY duplicates)."""
+    return [
+        dict(
+            person_id=person_id,
+            e164=phone.e164,
+            kind=phone.kind.value,
+            line_type=phone.line_type,
+            status=phone.status.value,
+            checked_at=now,
+            created_at=now,
         )
+        for phone in phones
+    ]

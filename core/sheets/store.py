@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
 
 from core.enrichment.rows import RowOutput
 from storage.db import read_transaction, run_write
@@ -16,6 +16,13 @@ from storage.timeutil import as_utc, utcnow
 
 _SJ = SheetsJob.__table__
 _SR = SheetsRow.__table__
+# One prebuilt UPDATE for every row a write pass settles (executemany), not one statement per row.
+_SETTLE_ROW = (
+    update(_SR)
+    .where(_SR.c.job_id == bindparam("p_job_id"), _SR.c.row_index == bindparam("p_row_index"), _SR.c.outcome.is_(None))
+    .values(outcome=bindparam("p_outcome"), status=bindparam("p_status"), credits_shown=bindparam("p_credits_shown"),
+            written_row=bindparam("p_written_row"), kept=bindparam("p_kept"))
+)
 _ER = EnrichmentRow.__table__
 INSERT_ROWS_PER_TX = 2000
 
@@ -215,14 +222,15 @@ class SheetsStore:
             return
         written = sum(1 for s in settled if s.written_row is not None)
 
+        params = [
+            dict(p_job_id=job_id, p_row_index=s.row_index, p_outcome=s.outcome,
+                 p_status=s.status and s.status[:MAX_TEXT_CHARS], p_credits_shown=s.credits_shown,
+                 p_written_row=s.written_row, p_kept=s.kept)
+            for s in settled
+        ]
+
         def op(conn: Connection) -> None:
-            for s in settled:
-                conn.execute(
-                    update(_SR)
-                    .where(_SR.c.job_id == job_id, _SR.c.row_index == s.row_index, _SR.c.outcome.is_(None))
-                    .values(outcome=s.outcome, status=s.status and s.status[:MAX_TEXT_CHARS],
-                            credits_shown=s.credits_shown, written_row=s.written_row, kept=s.kept)
-                )
+            conn.execute(_SETTLE_ROW, params)
             conn.execute(
                 update(_SJ).where(_SJ.c.job_id == job_id)
                 .values(rows_written=_SJ.c.rows_written + written, updated_at=utcnow())

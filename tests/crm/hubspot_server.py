@@ -104,6 +104,12 @@ class HubSpotServer:
             self.contacts[cid].update(props)
             self.modified[cid] = self._tick(int(time.time() * 1000))
 
+    def stamp(self, ids: list[str], at_ms: int) -> None:
+        """An import: many contacts get one last-modified millisecond (HubSpot's own ties)."""
+        with self._lock:
+            for cid in ids:
+                self.modified[cid] = at_ms
+
     def count(self, path_end: str) -> int:
         return sum(1 for c in self.calls if c.path.endswith(path_end) and c.status == 200)
 

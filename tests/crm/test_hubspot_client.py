@@ -42,6 +42,17 @@ def test_contacts_changing_during_the_walk_are_not_skipped() -> None:
         assert set(ids) <= set(seen)
 
 
+def test_more_than_a_page_at_one_millisecond_is_walked_by_id() -> None:
+    with HubSpotServer(TOKEN) as server:
+        ids = [server.add(firstname=f"F{i}") for i in range(450)]
+        server.stamp(ids[:430], server.modified[ids[0]])  # an import: 430 contacts at one millisecond
+        client = _client(server)
+        seen = [c.id for page in client.changed_since(0, ["firstname"], page_size=100) for c in page.contacts]
+        assert len(seen) == len(set(seen)) and set(seen) == set(ids)  # each once, none stuck behind the tie
+        # 2 by last-modified (the second all seen), 5 through the tie by id, 1 after it
+        assert client.calls == server.count("/search") == 8
+
+
 def test_batch_limits_and_writes() -> None:
     with HubSpotServer(TOKEN) as server:
         ids = [server.add(firstname=f"F{i}") for i in range(101)]

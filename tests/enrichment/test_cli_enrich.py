@@ -146,3 +146,28 @@ def test_ctrl_c_marks_the_job_interrupted_releases_its_hold_and_says_what_to_do(
     keys = [t.meta.data_requested for t in accounts.ledger.transfers(accounts.team(team).id) if t.kind in _CHARGES]
     assert len(keys) == len(set(keys))  # nobody charged twice across the interruption
     assert accounts.ledger.balance(accounts.team(team).id).held_credits == 0
+
+
+def test_ctrl_c_inside_a_database_call_still_counts_as_ctrl_c() -> None:
+    """psycopg re-raises a KeyboardInterrupt that lands in the pool's ping as its own error (seen in
+    the Ctrl-C test above, ~1 run in 4): the job must still be left `interrupted`, not failed."""
+    from sqlalchemy.exc import ProgrammingError
+
+    from core.enrichment.csv_enrich import _interrupted
+
+    def driver_error() -> ProgrammingError:
+        try:
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                raise ValueError("can't change 'autocommit' now")  # noqa: B904 - as psycopg does: context only
+        except ValueError as inner:
+            try:
+                raise ProgrammingError("SELECT 1", {}, inner) from inner
+            except ProgrammingError as outer:
+                return outer
+
+    wrapped = driver_error()
+    assert isinstance(wrapped.__cause__.__context__, KeyboardInterrupt)
+    assert _interrupted(KeyboardInterrupt()) and _interrupted(wrapped)
+    assert not _interrupted(ProgrammingError("SELECT 1", {}, ValueError("a real error")))
