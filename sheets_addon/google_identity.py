@@ -4,12 +4,16 @@ google-auth's `id_token.verify_token` checks the signature against the certifica
 expiry and the audience; it checks neither the issuer nor `email_verified`, so this module does.
 Certificates are fetched over HTTP from the configured URL and cached per their Cache-Control
 max-age (CacheControl, as google-auth's documentation recommends), so a busy backend does not fetch
-them on every call.
+them on every call. A token signed by a key the cached certificates do not hold (Google rotated its
+keys before our cache expired) makes one fresh fetch, at most once per REFETCH_UNKNOWN_KID_S, so a
+flood of forged key ids cannot turn into a flood of fetches.
 """
 
 from __future__ import annotations
 
 import binascii
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +31,8 @@ GOOGLE_ISSUERS = frozenset({"accounts.google.com", "https://accounts.google.com"
 MAX_ID_TOKEN_CHARS = 8192
 # Fetching the certificates: connect and read timeout.
 CERTS_TIMEOUT_S = 10.0
+# At most one early fetch of the certificates per this many seconds, for a key id they lack.
+REFETCH_UNKNOWN_KID_S = 60.0
 
 
 class GoogleIdentityError(TributaryError):
@@ -80,6 +86,8 @@ class GoogleIdentityVerifier:
         self.certs_url = certs_url
         self.clock_skew_s = clock_skew_s
         self._request = _cached_request()
+        self._refetched_at = float("-inf")  # time.monotonic() of the last early fetch
+        self._refetch_lock = threading.Lock()
 
     def verify(self, id_token: str) -> GoogleUser:
         """The Google user the token proves, or GoogleIdentityError saying what is wrong."""
@@ -94,19 +102,33 @@ class GoogleIdentityVerifier:
 
     def _verified_claims(self, token: str) -> Mapping[str, Any]:
         try:
-            return google_id_token.verify_token(
-                token,
-                self._request,
-                audience=self.client_ids,
-                certs_url=self.certs_url,
-                clock_skew_in_seconds=self.clock_skew_s,
-            )
+            try:
+                return self._verify_with(self._request, token)
+            except ValueError as exc:
+                if not str(exc).startswith("Certificate for key id") or not self._may_refetch():
+                    raise
+                self._request = _cached_request()  # a fresh cache: the next fetch goes to Google
+                return self._verify_with(self._request, token)
         except google.auth.exceptions.TransportError:
             raise GoogleCertificatesUnavailable(
                 f"Google's ID-token certificates could not be fetched from {self.certs_url}: try again shortly"
             ) from None
         except (ValueError, TypeError, binascii.Error, UnicodeError) as exc:
             raise GoogleIdentityError(_reason(exc)) from None
+
+
+    def _verify_with(self, request: google.auth.transport.requests.Request, token: str) -> Mapping[str, Any]:
+        return google_id_token.verify_token(
+            token, request, audience=self.client_ids, certs_url=self.certs_url, clock_skew_in_seconds=self.clock_skew_s
+        )
+
+    def _may_refetch(self) -> bool:
+        with self._refetch_lock:
+            now = time.monotonic()
+            if now - self._refetched_at < REFETCH_UNKNOWN_KID_S:
+                return False
+            self._refetched_at = now
+            return True
 
 
 def _user_from(claims: Mapping[str, Any]) -> GoogleUser:

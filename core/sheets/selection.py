@@ -163,7 +163,8 @@ def resolve_outputs(selection: Selection, request: JobRequest, header_map: Heade
             if not letter:
                 raise InvalidInput(f"output.columns.{kind}: pick a column for {kind}", field=f"output.columns.{kind}")
             column_index(letter)
-            chosen[kind] = OutputColumn(letter, _header_of(selection, letter))
+            # A picked column without a header gets the default name (written only into an empty cell).
+            chosen[kind] = OutputColumn(letter, _header_of(selection, letter) or selection.outputs[kind].header)
     else:
         raise InvalidInput("output.mode: new_columns or columns", field="output.mode")
     mapped = {column_letter(selection.grid.first_col + i) for _, i in header_map.columns}

@@ -120,6 +120,24 @@ def test_a_rotated_key_verifies_once_the_cache_expires() -> None:
         assert verifier.verify(token).email == "a@example.com"
 
 
+def test_a_key_rotated_before_the_cache_expires_is_fetched_early_but_not_again_and_again() -> None:
+    with GoogleCertsServer(max_age_s=3600) as server:
+        verifier = GoogleIdentityVerifier([TEST_CLIENT_ID], server.certs_url)
+        verifier.verify(server.mint_id_token("a@example.com"))
+        assert server.fetches == 1
+        new_key = signing_key("rotated")
+        server.keys = [new_key, *server.keys]  # Google rotated; our copy is good for another hour
+        token = mint_id_token("b@example.com", key=new_key)
+        assert verifier.verify(token).email == "b@example.com"
+        assert server.fetches == 2  # one early fetch for the unknown key id
+        forged = mint_id_token("c@example.com", key=signing_key("nobody-publishes-this"))
+        for _ in range(5):
+            with pytest.raises(GoogleIdentityError, match="signature"):
+                verifier.verify(forged)
+        assert server.fetches == 2  # unknown key ids do not make us fetch again within the minute
+        assert verifier.verify(token).email == "b@example.com"
+
+
 def test_unreachable_certificates_are_a_503_not_a_forgery(google_certs: GoogleCertsServer) -> None:
     google_certs.unavailable = True
     verifier = GoogleIdentityVerifier([TEST_CLIENT_ID], google_certs.certs_url)

@@ -242,6 +242,17 @@ def test_no_identifier_column_is_422(world, sheets_server, sheet) -> None:  # no
     assert len(sheet.values(f"A1:F{LAST}")) == LAST and WIDTH == 6
 
 
+def test_picked_output_columns_get_a_header_only_where_the_cell_is_empty(world, sheets_server, sheet) -> None:  # noqa: F811
+    bar = Sidebar(world, sheets_server, sheet)
+    sheet.set_cell("K1", "Direct dial")  # the user's own header over the column picked for mobiles
+    body = bar.job_body(f"A1:F{LAST}")
+    body["output"] = {"mode": "columns", "columns": {"email": "J", "mobile": "K", "status": "L"}}
+    done = bar.until(bar.post("/jobs", body, status=202)["job_id"])
+    assert done["status"] == "done", done
+    assert [sheet.cell(a) for a in ("J1", "K1", "L1")] == ["tributary_email", "Direct dial", "tributary_status"]
+    assert not any(sheet.cell(a) for a in ("G1", "H1", "I1"))  # the default columns were not used
+
+
 BIG_ROWS = 10_000
 BIG_PEOPLE = 300
 
