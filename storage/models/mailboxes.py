@@ -15,7 +15,7 @@ Shared (no team, no member, no person):
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, UniqueConstraint
+from sqlalchemy import BigInteger, Column, UniqueConstraint
 from sqlalchemy.types import JSON
 from sqlmodel import Field, SQLModel
 
@@ -36,8 +36,9 @@ class MailboxConnection(SQLModel, table=True):
     password_encrypted: str = Field(max_length=1024)
     folder: str = Field(default="INBOX", max_length=255)
     contribute: bool = True  # the member's own opt-out of the contributor network
-    uid_validity: int | None = None
-    last_uid: int = 0
+    # IMAP's UIDVALIDITY and UIDs are unsigned 32-bit: above a signed INTEGER's range (RFC 3501).
+    uid_validity: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    last_uid: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     messages_read: int = 0
     last_synced_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
