@@ -144,18 +144,9 @@ class HubSpotContacts:
         wanted = sorted({*properties, MODIFIED})
         start, at_start = cursor_ms, set[str]()  # ids already yielded whose last-modified is `start`
         while True:
-            body = {
-                "filterGroups": [{"filters": [{"propertyName": MODIFIED, "operator": "GTE", "value": str(start)}]}],
-                "sorts": [{"propertyName": MODIFIED, "direction": "ASCENDING"}],
-                "properties": wanted,
-                "limit": size,
-                "after": "0",
-            }
-            payload = self._call("POST", "/crm/v3/objects/contacts/search", body)
-            results = [_contact(item) for item in _results(payload)]
+            results, total = self._search([(MODIFIED, "GTE", start)], MODIFIED, wanted, size)
             page = [c for c in results if not (c.modified_ms == start and c.id in at_start)]
             if page:
-                total = _int(payload.get("total", 0), "total")
                 yield CrmPage(page, max(0, total - len(results)))
             if len(results) < size:
                 return
@@ -174,24 +165,29 @@ class HubSpotContacts:
         changed meanwhile has left this millisecond: the walk after it finds it."""
         after_id = 0
         while True:
-            body = {
-                "filterGroups": [{"filters": [
-                    {"propertyName": MODIFIED, "operator": "EQ", "value": str(at_ms)},
-                    {"propertyName": OBJECT_ID, "operator": "GT", "value": str(after_id)},
-                ]}],
-                "sorts": [{"propertyName": OBJECT_ID, "direction": "ASCENDING"}],
-                "properties": wanted,
-                "limit": size,
-                "after": "0",
-            }
-            payload = self._call("POST", "/crm/v3/objects/contacts/search", body)
-            results = [_contact(item) for item in _results(payload)]
+            tie = [(MODIFIED, "EQ", at_ms), (OBJECT_ID, "GT", after_id)]
+            results, total = self._search(tie, OBJECT_ID, wanted, size)
             page = [c for c in results if c.id not in seen]
             if page:
-                yield CrmPage(page, max(0, _int(payload.get("total", 0), "total") - len(results)))
+                yield CrmPage(page, max(0, total - len(results)))
             if len(results) < size:
                 return
             after_id = _int(results[-1].id, "id")
+
+    def _search(
+        self, filters: list[tuple[str, str, int]], sort_by: str, wanted: list[str], size: int
+    ) -> tuple[list[CrmContact], int]:
+        """One search page (filters ANDed, ascending by `sort_by`, from the first result) and HubSpot's total."""
+        anded = [{"propertyName": p, "operator": op, "value": str(v)} for p, op, v in filters]
+        body = {
+            "filterGroups": [{"filters": anded}],
+            "sorts": [{"propertyName": sort_by, "direction": "ASCENDING"}],
+            "properties": wanted,
+            "limit": size,
+            "after": "0",
+        }
+        payload = self._call("POST", "/crm/v3/objects/contacts/search", body)
+        return [_contact(item) for item in _results(payload)], _int(payload.get("total", 0), "total")
 
     def read(self, ids: Sequence[str], properties: Sequence[str]) -> list[CrmContact]:
         _check_batch(ids)

@@ -118,21 +118,7 @@ def add_person_in(conn: Connection, person: NewPerson) -> int:
             ],
         )
     if person.phones:
-        conn.execute(
-            insert(_PHONE),
-            [
-                dict(
-                    person_id=person_id,
-                    e164=p.e164,
-                    kind=p.kind.value,
-                    line_type=p.line_type,
-                    status=p.status.value,
-                    checked_at=now,
-                    created_at=now,
-                )
-                for p in person.phones
-            ],
-        )
+        conn.execute(insert(_PHONE), phone_rows(person_id, person.phones, now))
     return person_id
 
 
@@ -204,7 +190,7 @@ def record_found_in(
 PHONE_KEY = ("person_id", "e164")  # a person's number is stored once: a second finding is skipped
 
 
-def phone_rows(person_id: int, phones: Sequence[PhoneFinding], now: datetime) -> list[dict]:
+def phone_rows(person_id: int, phones: Sequence[PhoneFinding | NewPhone], now: datetime) -> list[dict]:
     """The `phone` rows of found phones (inserted skipping PHONE_KEY duplicates)."""
     return [
         dict(
