@@ -40,6 +40,7 @@ from core.errors import InvalidInput
 from core.people.contacts import PHONE_KEY, has_storable, phone_rows, record_found_in
 from core.people.types import EmailFinding, PersonInfo, PhoneFinding
 from core.sources.base import ContactSource, SourceError
+from core.sources.lookup_scope import shared_in_lookup
 from core.verify.result import EmailResult
 from storage.db import is_sqlite, read_transaction, run_write
 from storage.deferred_writes import DeferredWrites, WriteOp
@@ -266,37 +267,28 @@ class Waterfall:
     def find_phones(self, person: PersonInfo) -> list[PhoneFinding]:
         calls = _CallLog(self.plan.team_id, person.id)
         collected: list[PhoneFinding] = []
+        asked: list[PhoneFinding] = []  # what this call asked the sources for (not shared from earlier)
         try:
-            collected = self._find_phones(person, calls)
+            collected = self._find_phones(person, calls, asked)
         finally:
             self._save(calls.records)
-        outside = [p for p in collected if p.source != "database"]
+        outside = [p for p in asked if p.source != "database"]
         if outside:
             self._record_found(person.id, None, outside)
         return collected
 
-    def _find_phones(self, person: PersonInfo, calls: _CallLog) -> list[PhoneFinding]:
+    def _find_phones(self, person: PersonInfo, calls: _CallLog, asked: list[PhoneFinding]) -> list[PhoneFinding]:
         target = PhoneKind.MOBILE if self.wanted == DataKind.MOBILE else PhoneKind.OFFICE
         collected: list[PhoneFinding] = []
         seen: set[str] = set()
+        answers = self._phone_pass(person)
         for position, name in enumerate(self.plan.phone_sources):
-            source = self.sources.get(name)
-            if source is None:
-                calls.add("phone", name, position, "unknown_source", time.perf_counter())
-                continue
-            started = time.perf_counter()
-            try:
-                phones = source.find_phones(person)
-            except Exception as exc:
-                self._failed(calls, "phone", name, position, started, exc)
-                continue
-            if not phones:
-                calls.add("phone", name, position, "not_found", started)
-                continue
-            best = min(phones, key=lambda p: (p.status != PhoneStatus.VALID, p.kind != target))
-            calls.add(
-                "phone", name, position, "found", started, status=best.status.value, cost_usd=source.cost_per_hit_usd
-            )
+            if position < len(answers):
+                phones = answers[position]  # asked, logged and recorded by this lookup's other request
+            else:
+                phones = self._ask_phones(person, calls, position, name, target)
+                answers.append(phones)
+                asked.extend(phones)
             for phone in phones:
                 if phone.e164 not in seen:
                     seen.add(phone.e164)
@@ -304,6 +296,36 @@ class Waterfall:
             if any(p.kind == target and p.status == PhoneStatus.VALID for p in phones):
                 break
         return collected
+
+    def _phone_pass(self, person: PersonInfo) -> list[list[PhoneFinding]]:
+        """Each phone source's answer so far in this person's lookup, by position: the email request
+        (an office phone) and the mobile request walk the same sources, so the later one goes on
+        from where the earlier stopped. Outside a lookup scope, a pass of its own."""
+        shared = shared_in_lookup()
+        if shared is None:
+            return []
+        return shared.setdefault(("phone_pass", self.plan.team_id, person.id, self.plan.phone_sources), [])
+
+    def _ask_phones(
+        self, person: PersonInfo, calls: _CallLog, position: int, name: str, target: PhoneKind
+    ) -> list[PhoneFinding]:
+        """One phone source's answer, logged; a failing or unknown source answers nothing."""
+        source = self.sources.get(name)
+        if source is None:
+            calls.add("phone", name, position, "unknown_source", time.perf_counter())
+            return []
+        started = time.perf_counter()
+        try:
+            phones = source.find_phones(person)
+        except Exception as exc:
+            self._failed(calls, "phone", name, position, started, exc)
+            return []
+        if not phones:
+            calls.add("phone", name, position, "not_found", started)
+            return []
+        best = min(phones, key=lambda p: (p.status != PhoneStatus.VALID, p.kind != target))
+        calls.add("phone", name, position, "found", started, status=best.status.value, cost_usd=source.cost_per_hit_usd)
+        return phones
 
     # ---- helpers
 

@@ -1,10 +1,17 @@
 """Writes collected while no transaction is open (during a slow lookup), run later inside the
 caller's transaction, so bookkeeping rides along with the write that has to happen anyway instead of
-costing a transaction of its own (SQLite has one writer at a time)."""
+costing a transaction of its own (SQLite has one writer at a time).
+
+On PostgreSQL a table's plain inserts go in by COPY when every value is already what the column
+stores (text, numbers, aware datetimes): a job writes ~8 source-call rows per person, and COPY costs a
+third of the CPU of an executemany, which runs SQLAlchemy's per-row parameter processing and one
+pipelined statement per row."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
 
 from sqlalchemy import Connection, Table, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -42,7 +49,10 @@ def write_all(conn: Connection, many: Iterable[DeferredWrites]) -> None:
         for key, table_rows in deferred._rows.items():
             rows.setdefault(key, []).extend(table_rows)
     for (table, conflict_columns), table_rows in rows.items():
-        conn.execute(_insert(conn, table, conflict_columns), table_rows)
+        if not conflict_columns and conn.dialect.name == "postgresql" and _copyable(table, table_rows):
+            _copy(conn, table, table_rows)
+        else:
+            conn.execute(_insert(conn, table, conflict_columns), table_rows)
     for deferred in many:
         for op in deferred._ops:
             op(conn)
@@ -53,3 +63,35 @@ def _insert(conn: Connection, table: Table, conflict_columns: tuple[str, ...]):
         return insert(table)
     dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
     return dialect_insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
+
+
+_PLAIN_TYPES = (str, int, float, Decimal, type(None))  # bool is an int
+
+
+def _copyable(table: Table, rows: Sequence[dict]) -> bool:
+    """Rows COPY can take as they are: the same columns in every row, none left out that SQLAlchemy
+    would fill from a Python-side default, and values that need no SQLAlchemy type processing."""
+    columns = rows[0].keys()
+    left_out = [c for c in table.columns if c.name not in columns and not c.primary_key]
+    if any(c.default is not None for c in left_out):
+        return False
+    for row in rows:
+        if row.keys() != columns:
+            return False
+        for value in row.values():
+            if isinstance(value, datetime):
+                if value.tzinfo is None:  # a naive datetime would be read in the session's time zone
+                    return False
+            elif not isinstance(value, _PLAIN_TYPES) and type(value) is not date:
+                return False
+    return True
+
+
+def _copy(conn: Connection, table: Table, rows: Sequence[dict]) -> None:
+    """The rows by COPY, on the connection (and in the transaction) of `conn`."""
+    columns = list(rows[0])
+    quote = conn.dialect.identifier_preparer.quote
+    target = f"{conn.dialect.identifier_preparer.format_table(table)} ({', '.join(quote(c) for c in columns)})"
+    with conn.connection.driver_connection.cursor() as cursor, cursor.copy(f"COPY {target} FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in columns])

@@ -44,6 +44,7 @@ from core.people.company_accounts import save_accounts_of
 from core.people.resolve import resolve_people_in, resolve_person_in
 from core.people.types import EmailFinding, PersonInfo, PhoneFinding
 from core.sources.base import ContactSource
+from core.sources.lookup_scope import one_lookup
 from storage.db import is_sqlite, read_transaction, run_write
 from storage.deferred_writes import DeferredWrites, write_all
 from storage.limits import MAX_TEXT_CHARS
@@ -384,8 +385,9 @@ class DataRequests(Shortcuts):
             found: list[tuple[DataKind, _Claim, _Found]] = []
             pending: list[DeferredWrites] = []
             try:
-                for kind, claim in live[i]:
-                    found.append((kind, claim, self._look_up(ctxs[i], kind, sources.get(kind), pending)))
+                with one_lookup():  # the person's requests share what the sources answered (one moment)
+                    for kind, claim in live[i]:
+                        found.append((kind, claim, self._look_up(ctxs[i], kind, sources.get(kind), pending)))
             except BaseException as exc:  # noqa: BLE001 - abandoned by the settle step, handed to the caller
                 return found, pending, exc
             return found, pending, None

@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import certifi
 import urllib3
@@ -184,13 +184,11 @@ def parse_email_finder(payload: Any) -> VendorAnswer:
     )
 
 
-def _retryable(max_retry_after_s: float) -> Callable[[BaseException], bool]:
-    def check(exc: BaseException) -> bool:
-        if not isinstance(exc, ProviderHttpError):
-            return False
-        return exc.retry_after_s is None or exc.retry_after_s <= max_retry_after_s
+@dataclass(frozen=True)
+class _AttemptNumber:
+    """What tenacity's wait strategies read of a retry state."""
 
-    return check
+    attempt_number: int
 
 
 class HttpProviderSource:
@@ -210,6 +208,11 @@ class HttpProviderSource:
         # A caller's pool (own CA, proxy) is used as given; timeout, retries and headers are still ours per call.
         self.pool = pool if pool is not None else _default_pool(config)
         self._url = config.base_url.rstrip("/") + "/v2/email-finder"
+        # Without a proxy, straight to the vendor host's own keep-alive pool: the PoolManager parses the
+        # URL and looks that pool up again on every call (a sixth of a call's CPU). Redirects, which
+        # may lead to another host, are still followed by the manager.
+        self._host_pool = self.pool.connection_from_url(self._url) if type(self.pool) is urllib3.PoolManager else None
+        self._path = urlsplit(self._url).path
         self._timeout = urllib3.Timeout(connect=config.timeout_s, read=config.timeout_s)
         self._headers = {
             "Accept": "application/json",
@@ -225,6 +228,7 @@ class HttpProviderSource:
         )
         self._clock = clock
         self._sleep = sleep
+        self._backoff = wait_random_exponential(multiplier=config.backoff_initial_s, max=config.backoff_max_s)
         self._memo: OrderedDict[tuple[str, str, str], tuple[float, VendorAnswer | None]] = OrderedDict()
         self._memo_lock = threading.Lock()
         self.attempts = 0  # HTTP requests sent, for tests and benchmarks
@@ -280,36 +284,38 @@ class HttpProviderSource:
         return answer
 
     def _call_with_retries(self, params: dict[str, str]) -> VendorAnswer | None:
-        retrying = Retrying(
-            retry=retry_if_exception(_retryable(self.config.max_retry_after_s)),
-            stop=stop_after_attempt(self.config.max_attempts),
-            wait=self._wait,
+        try:
+            return self._attempt(params)  # most calls answer at once: no retry machinery built for them
+        except ProviderHttpError as exc:
+            if self.config.max_attempts < 2 or not self._retryable(exc):
+                raise
+            self._sleep(self._delay(exc, attempt=1))
+        retrying = Retrying(  # the attempts after the first
+            retry=retry_if_exception(self._retryable),
+            stop=stop_after_attempt(self.config.max_attempts - 1),
+            wait=lambda state: self._delay(state.outcome.exception(), attempt=state.attempt_number + 1),
             sleep=self._sleep,
             reraise=True,
         )
         return retrying(self._attempt, params)
 
-    def _wait(self, retry_state: Any) -> float:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
+    def _retryable(self, exc: BaseException) -> bool:
+        if not isinstance(exc, ProviderHttpError):
+            return False
+        return exc.retry_after_s is None or exc.retry_after_s <= self.config.max_retry_after_s
+
+    def _delay(self, exc: BaseException | None, *, attempt: int) -> float:
+        """The wait after failed attempt number `attempt`: the vendor's Retry-After, else exponential
+        backoff with full jitter (tenacity's wait_random_exponential)."""
         if isinstance(exc, ProviderHttpError) and exc.retry_after_s is not None:
             return exc.retry_after_s
-        backoff = wait_random_exponential(multiplier=self.config.backoff_initial_s, max=self.config.backoff_max_s)
-        return backoff(retry_state)
+        return self._backoff(_AttemptNumber(attempt))
 
     def _attempt(self, params: dict[str, str]) -> VendorAnswer | None:
         self.bucket.acquire(max_wait_s=self.config.timeout_s)
-        url = self._url + "?" + urlencode(params)
         self.attempts += 1
         try:
-            response = self.pool.urlopen(
-                "GET",
-                url,
-                headers=self._headers,
-                timeout=self._timeout,
-                retries=_FOLLOW_REDIRECTS_ONLY,
-                redirect=True,
-                preload_content=True,  # read it all: the connection goes back to the pool at once
-            )
+            response = self._get("?" + urlencode(params))
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise _transport_error(self.name, self.config.timeout_s, exc) from exc
         code = response.status
@@ -335,6 +341,34 @@ class HttpProviderSource:
         except ProviderBadResponse as exc:
             raise ProviderBadResponse(f"{self.name}: {exc}") from exc
         return answer
+
+    def _get(self, query: str) -> urllib3.BaseHTTPResponse:
+        """One GET of the email finder (read whole: the connection goes back to the pool at once)."""
+        if self._host_pool is not None:
+            response = self._host_pool.urlopen(
+                "GET",
+                self._path + query,
+                headers=self._headers,
+                timeout=self._timeout,
+                retries=False,
+                redirect=False,
+                preload_content=True,
+            )
+            location = response.get_redirect_location()
+            if not location:
+                return response
+            url = urljoin(self._url, location)  # followed from here by the manager, to any host
+        else:
+            url = self._url + query
+        return self.pool.urlopen(
+            "GET",
+            url,
+            headers=self._headers,
+            timeout=self._timeout,
+            retries=_FOLLOW_REDIRECTS_ONLY,
+            redirect=True,
+            preload_content=True,
+        )
 
     # ---- memo: one vendor call serves both halves of a data request
 

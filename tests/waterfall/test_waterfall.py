@@ -271,6 +271,35 @@ def test_phone_waterfall_stops_at_a_valid_number_of_the_kind_asked_for(world: Wo
     assert [tuple(r) for r in stored] == [("+14155550100", "office"), ("+447400123456", "mobile")]
 
 
+def test_a_persons_email_and_mobile_requests_walk_the_phone_sources_once(world: World) -> None:
+    world.waterfalls.set("acme", email_sources=["database"], phone_sources=["database", "broken", "hunter"])
+    world.directory["wu"] = hunter_found("kai.wu@hunted.test", phone=MOBILE)
+    world.directory["lee"] = hunter_found("ann.lee@hunted.test", phone=MOBILE)
+    kai = world.person("Kai Wu", "hunted.test")
+    office = NewPhone("+14155550100", PhoneKind.OFFICE, PhoneStatus.VALID, "fixed_line")
+    ann = world.person("Ann Lee", "hunted.test", phones=[office])
+    team, member = world.accounts.team("acme"), world.accounts.member("rep@acme.test", "acme")
+
+    answers = world.requests.access_people(team, member, [kai, ann], [DataKind.EMAIL, DataKind.MOBILE])
+
+    # Kai: the email request (after an office phone) asked all three; the mobile request reused them,
+    # so each source is logged once and the failing vendor was not tried again (2 attempts, not 4).
+    assert [c for c in world.calls(kai) if c[0] == "phone"] == [
+        ("phone", "database", "not_found", None),
+        ("phone", "broken", "http_5xx", None),
+        ("phone", "hunter", "found", "valid"),
+    ]
+    assert [p.e164 for p in answers[0][DataKind.MOBILE].mobile_phones] == ["+447400123456"]
+    # Ann: the email request stopped at the database's office line; the mobile request went on from there.
+    assert [c for c in world.calls(ann) if c[0] == "phone"] == [
+        ("phone", "database", "found", "valid"),
+        ("phone", "broken", "http_5xx", None),
+        ("phone", "hunter", "found", "valid"),
+    ]
+    assert [p.e164 for p in answers[1][DataKind.MOBILE].mobile_phones] == ["+447400123456"]
+    assert world.broken.calls == 4 and world.hunter.calls == 2  # 2 attempts per person; one call per person
+
+
 # ---- data requests through the waterfall: money
 
 
