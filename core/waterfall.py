@@ -14,6 +14,10 @@ one after another until one gives an actionable result.
 - Every source call (and every validation) is logged in `source_call`: source, position, latency,
   outcome, the status found, and our cost (the source's price per hit, when it hit).
 - Findings from outside the contributor database are written back (core.people.contacts).
+- One person's email and mobile requests (one lookup, core.sources.lookup_scope) walk the phone
+  sources once: the later request goes on from where the earlier one stopped, so each phone source
+  is asked, logged and written back once per lookup, not once per request (a source that failed is
+  asked again).
 - Within `deferring()` (DataRequests uses it), the call log and write-back are kept and run inside
   the data request's settle transaction instead of transactions of their own.
 
@@ -283,11 +287,15 @@ class Waterfall:
         seen: set[str] = set()
         answers = self._phone_pass(person)
         for position, name in enumerate(self.plan.phone_sources):
-            if position < len(answers):
+            if position < len(answers) and answers[position] is not None:
                 phones = answers[position]  # asked, logged and recorded by this lookup's other request
-            else:
-                phones = self._ask_phones(person, calls, position, name, target)
-                answers.append(phones)
+            else:  # not asked yet, or it could not answer then: ask (again)
+                answer = self._ask_phones(person, calls, position, name, target)
+                if position < len(answers):
+                    answers[position] = answer
+                else:
+                    answers.append(answer)
+                phones = answer or []
                 asked.extend(phones)
             for phone in phones:
                 if phone.e164 not in seen:
@@ -297,10 +305,11 @@ class Waterfall:
                 break
         return collected
 
-    def _phone_pass(self, person: PersonInfo) -> list[list[PhoneFinding]]:
-        """Each phone source's answer so far in this person's lookup, by position: the email request
-        (an office phone) and the mobile request walk the same sources, so the later one goes on
-        from where the earlier stopped. Outside a lookup scope, a pass of its own."""
+    def _phone_pass(self, person: PersonInfo) -> list[list[PhoneFinding] | None]:
+        """Each phone source's answer so far in this person's lookup, by position (None: it could not
+        answer): the email request (an office phone) and the mobile request walk the same sources,
+        so the later one goes on from where the earlier stopped and asks again only a source that
+        failed. Outside a lookup scope, a pass of its own."""
         shared = shared_in_lookup()
         if shared is None:
             return []
@@ -308,18 +317,18 @@ class Waterfall:
 
     def _ask_phones(
         self, person: PersonInfo, calls: _CallLog, position: int, name: str, target: PhoneKind
-    ) -> list[PhoneFinding]:
-        """One phone source's answer, logged; a failing or unknown source answers nothing."""
+    ) -> list[PhoneFinding] | None:
+        """One phone source's answer, logged; None when it could not answer (failing or unknown)."""
         source = self.sources.get(name)
         if source is None:
             calls.add("phone", name, position, "unknown_source", time.perf_counter())
-            return []
+            return None
         started = time.perf_counter()
         try:
             phones = source.find_phones(person)
         except Exception as exc:
             self._failed(calls, "phone", name, position, started, exc)
-            return []
+            return None
         if not phones:
             calls.add("phone", name, position, "not_found", started)
             return []

@@ -9,13 +9,33 @@ pipelined statement per row."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
-from decimal import Decimal
 
-from sqlalchemy import Connection, Table, insert
+import psycopg
+from sqlalchemy import (
+    BIGINT,
+    DATE,
+    INTEGER,
+    TEXT,
+    TIMESTAMP,
+    VARCHAR,
+    BigInteger,
+    Connection,
+    Date,
+    DateTime,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    insert,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
+from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
 
 WriteOp = Callable[[Connection], None]
 # Rows of one table, and the unique columns whose duplicates are skipped (empty: a plain insert).
@@ -65,26 +85,43 @@ def _insert(conn: Connection, table: Table, conflict_columns: tuple[str, ...]):
     return dialect_insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
 
 
-_PLAIN_TYPES = (str, int, float, Decimal, type(None))  # bool is an int
-
-
 def _copyable(table: Table, rows: Sequence[dict]) -> bool:
     """Rows COPY can take as they are: the same columns in every row, none left out that SQLAlchemy
-    would fill from a Python-side default, and values that need no SQLAlchemy type processing."""
+    would fill from a Python-side default, and every value one that SQLAlchemy would send unchanged
+    for its column's type (text, integers, dates, aware datetimes, NULL)."""
     columns = rows[0].keys()
-    left_out = [c for c in table.columns if c.name not in columns and not c.primary_key]
-    if any(c.default is not None for c in left_out):
+    takes = _copy_types(table)
+    if any(name not in takes for name in columns):
+        return False
+    if any(c.name not in columns and c.default is not None and not c.primary_key for c in table.columns):
         return False
     for row in rows:
         if row.keys() != columns:
             return False
-        for value in row.values():
-            if isinstance(value, datetime):
-                if value.tzinfo is None:  # a naive datetime would be read in the session's time zone
-                    return False
-            elif not isinstance(value, _PLAIN_TYPES) and type(value) is not date:
-                return False
+        for name, value in row.items():
+            if value is None:
+                continue
+            if type(value) not in takes[name] or (type(value) is datetime and value.tzinfo is None):
+                return False  # a naive datetime would be read in the session's time zone
     return True
+
+
+@functools.cache
+def _copy_types(table: Table) -> dict[str, tuple[type, ...]]:
+    """The columns COPY may fill, with the exact Python types they take as they are; JSON, enums,
+    booleans and any other type SQLAlchemy converts are left to executemany."""
+    takes: dict[str, tuple[type, ...]] = {}
+    for column in table.columns:
+        kind = column.type
+        if isinstance(kind, UTCDateTime) or (type(kind) in (DateTime, TIMESTAMP) and kind.timezone):
+            takes[column.name] = (datetime,)
+        elif isinstance(kind, AutoString) or type(kind) in (String, VARCHAR, Text, TEXT):
+            takes[column.name] = (str,)
+        elif type(kind) in (Integer, BigInteger, SmallInteger, INTEGER, BIGINT):
+            takes[column.name] = (int,)
+        elif type(kind) in (Date, DATE):
+            takes[column.name] = (date,)
+    return takes
 
 
 def _copy(conn: Connection, table: Table, rows: Sequence[dict]) -> None:
@@ -92,6 +129,9 @@ def _copy(conn: Connection, table: Table, rows: Sequence[dict]) -> None:
     columns = list(rows[0])
     quote = conn.dialect.identifier_preparer.quote
     target = f"{conn.dialect.identifier_preparer.format_table(table)} ({', '.join(quote(c) for c in columns)})"
-    with conn.connection.driver_connection.cursor() as cursor, cursor.copy(f"COPY {target} FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([row[c] for c in columns])
+    try:
+        with conn.connection.driver_connection.cursor() as cursor, cursor.copy(f"COPY {target} FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
+    except psycopg.Error as exc:  # as SQLAlchemy's error, so a deadlock is retried like any statement's
+        raise DBAPIError.instance(f"COPY {target}", None, exc, psycopg.Error, dialect=conn.dialect) from exc

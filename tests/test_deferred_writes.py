@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import JSON, Column, Date, DateTime, Engine, Integer, MetaData, String, Table, select
+from sqlalchemy.exc import IntegrityError
 
 from storage.db import run_write
 from storage.deferred_writes import DeferredWrites, _copyable, write_all
@@ -41,8 +43,8 @@ def _stored(engine: Engine) -> list[tuple]:
 
 
 def _plain(name: str, n: int) -> dict:
-    # Every column but the key: what `_copyable` accepts (the source-call rows have this shape).
-    return dict(name=name, n=n, day=date(2026, 12, 1), at=AT, tags=None, note="typed")
+    # Every column but the key and the JSON one: what `_copyable` accepts (source-call rows are such).
+    return dict(name=name, n=n, day=date(2026, 12, 1), at=AT, note="typed")
 
 
 def test_rows_of_many_lookups_land_in_one_transaction_in_order(engine: Engine, probe: Table) -> None:
@@ -53,6 +55,16 @@ def test_rows_of_many_lookups_land_in_one_transaction_in_order(engine: Engine, p
     assert _stored(engine) == [
         (name, n, date(2026, 12, 1), AT, None, "typed") for name, n in (("a", 1), ("b", 2), ("c", 3))
     ]
+
+
+def test_a_refused_row_is_the_databases_error_as_sqlalchemy_raises_it(engine: Engine, probe: Table) -> None:
+    # On PostgreSQL the COPY's error is raised as SQLAlchemy's, so callers (and the retry of a
+    # deadlocked transaction) handle it like any statement's.
+    deferred = DeferredWrites()
+    deferred.add_rows(probe, [_plain("a", 1), {**_plain("b", 2), "n": None}])  # n is NOT NULL
+    with pytest.raises(IntegrityError):
+        run_write(engine, lambda conn: write_all(conn, [deferred]))
+    assert _stored(engine) == []
 
 
 def test_a_failed_transaction_leaves_none_of_its_rows(engine: Engine, probe: Table) -> None:
@@ -69,14 +81,22 @@ def test_a_failed_transaction_leaves_none_of_its_rows(engine: Engine, probe: Tab
 
 
 def test_rows_that_need_sqlalchemy_go_through_it(engine: Engine, probe: Table) -> None:
-    # JSON, a left-out column with a Python default, a naive datetime: executemany, as before.
+    # A JSON column (even None: SQLAlchemy stores JSON null, COPY would store NULL), a left-out
+    # column with a Python default, values SQLAlchemy would convert: executemany, as before.
     json_row = {**_plain("json", 1), "tags": ["x", "y"]}
     defaulted = {k: v for k, v in _plain("defaulted", 2).items() if k != "note"}
-    for rows in ([json_row], [defaulted]):
-        assert not _copyable(probe, rows)
     assert _copyable(probe, [_plain("a", 1)])
-    assert not _copyable(probe, [{**_plain("naive", 3), "at": AT.replace(tzinfo=None)}])
-    assert not _copyable(probe, [_plain("a", 1), {**_plain("b", 2), "extra": 1}])
+    for rows in (
+        [json_row],
+        [{**_plain("a", 1), "tags": None}],
+        [defaulted],
+        [{**_plain("naive", 3), "at": AT.replace(tzinfo=None)}],
+        [{**_plain("bool", 1), "n": True}],
+        [{**_plain("decimal", 1), "n": Decimal(1)}],
+        [{**_plain("datetime as a date", 1), "day": AT}],
+        [_plain("a", 1), {**_plain("b", 2), "extra": 1}],
+    ):
+        assert not _copyable(probe, rows), rows
     for rows in ([json_row], [defaulted]):
         deferred = DeferredWrites()
         deferred.add_rows(probe, rows)
