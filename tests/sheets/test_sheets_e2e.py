@@ -162,7 +162,9 @@ def test_a_token_that_expires_mid_job(world, sheets_server, sheet) -> None:  # n
 
     sheets_server.on_call(expire)
     job_id = bar.start(f"A1:F{LAST}")["job_id"]
-    waiting = bar.until(job_id, ("waiting_for_token", "done"))
+    # The sidebar is closed (polls bring no token): a sidebar that kept sending the token Google just
+    # refused would hand it back on every poll, and the job would flip between waiting and writing.
+    waiting = bar.until(job_id, ("waiting_for_token", "done"), token=False)
     assert waiting["status"] == "waiting_for_token", waiting
     assert waiting["message"] == f"{waiting['rows_waiting']} rows ready to write — open the sidebar"
     spent = world.services.enrichment_jobs.job(job_id).progress.charged_credits
