@@ -193,6 +193,9 @@ def _match_batch(
     return results
 
 
+_ALL_RULES = frozenset(MatchRule)  # built once: iterating an Enum per row is a visible cost in jobs
+
+
 def match_in(
     conn: Connection,
     contact: NormalizedContact,
@@ -204,7 +207,7 @@ def match_in(
     """Match inside the caller's transaction. `rules` limits which rules may answer (contributions
     use only the exact ones)."""
     cache = cache or _CompanyCache()
-    allowed = rules or frozenset(MatchRule)
+    allowed = rules or _ALL_RULES
     steps = (
         (MatchRule.EMAIL, _by_email),
         (MatchRule.LINKEDIN_URL, _by_linkedin),

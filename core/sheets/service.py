@@ -40,7 +40,7 @@ from core.sheets.selection import (
     sheet_rows,
 )
 from core.sheets.statuses import NOT_ENRICHED, OUTCOMES
-from core.sheets.store import ENRICHING, FINAL_STATES, WAITING, NewRow, SheetsJobInfo, SheetsStore
+from core.sheets.store import ENRICHING, FINAL_STATES, WAITING, NewRow, SheetsJobInfo, SheetsStore, token_sha256
 from core.sheets.types import (
     JobRequest,
     JobSummary,
@@ -52,7 +52,7 @@ from core.sheets.types import (
     SheetGateway,
     SheetRef,
 )
-from core.sheets.writer import SheetsWriter, waiting_message
+from core.sheets.writer import REFUSED_TOKEN_MESSAGE, SheetsWriter, waiting_message
 from storage.limits import MAX_NAME_CHARS
 from storage.models.enrichment import JobStatus
 from storage.models.enums import Feature
@@ -119,12 +119,18 @@ class SheetsService:
     def poll(self, caller: SheetsCaller, job_id: int, token: str | None) -> JobView:
         """The sidebar's heartbeat: keep its fresh token, and start a write pass when one is due."""
         sj = self._own(caller, job_id)
+        sha256 = None
         if token and not sj.final:
-            self.store.set_token(job_id, self.secret_box().encrypt(_check_token(token)))
-            if sj.state == WAITING:
-                self.store.set_state(job_id, ENRICHING, None)
+            token = _check_token(token)
+            sha256 = token_sha256(token)
+            # The token Google refused, sent again (the sidebar's cached one) is not taken: it would
+            # wake the job only for Google to refuse it again, on every poll (set_token checks too).
+            if sha256 != sj.refused_token_sha256:
+                self.store.set_token(job_id, self.secret_box().encrypt(token), sha256)
+                if sj.state == WAITING:
+                    self.store.set_state(job_id, ENRICHING, None)
         self._maybe_write(job_id)
-        return self.view(job_id)
+        return self.view(job_id, sent_token_sha256=sha256)
 
     def cancel(self, caller: SheetsCaller, job_id: int) -> JobView:
         require_spend(caller.actor)
@@ -159,11 +165,16 @@ class SheetsService:
         ), token)
         return self.view(new_id)
 
-    def view(self, job_id: int) -> JobView:
+    def view(self, job_id: int, *, sent_token_sha256: str | None = None) -> JobView:
+        """The job as the sidebar shows it (`sent_token_sha256`: of the token the caller sent, if any)."""
         sj = self.store.job(job_id)
         if sj is None:
             raise NotFound(f"no Sheets job {job_id}")
-        return _view(sj, self.jobs.job(job_id), self.store.counts(job_id), self.store.count_ready(job_id))
+        view = _view(sj, self.jobs.job(job_id), self.store.counts(job_id), self.store.count_ready(job_id))
+        refused = sent_token_sha256 is not None and sent_token_sha256 == sj.refused_token_sha256
+        if refused and view.status == "waiting_for_token":
+            return replace(view, message=REFUSED_TOKEN_MESSAGE.format(rows=view.rows_waiting))
+        return view
 
     def spreadsheet_of(self, caller: SheetsCaller, job_id: int) -> str:
         """The spreadsheet of one of the caller's team's jobs (NotFound otherwise)."""
@@ -213,7 +224,7 @@ class SheetsService:
         )
         self.store.create(
             dict(values, job_id=job.id, team_id=caller.team.id, member_id=caller.member.id, state=ENRICHING,
-                 token_encrypted=sealed),
+                 token_encrypted=sealed, token_sha256=token_sha256(token)),
             [NewRow(i, r.sheet_row, r.fingerprint, r.blank) for i, r in enumerate(rows)],
         )
         inputs = [(list(r.cells), replace(r.item, index=i)) for i, r in enumerate(rows)]

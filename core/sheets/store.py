@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -50,6 +51,7 @@ class SheetsJobInfo:
     rows_written: int
     has_token: bool
     retry_of: int | None
+    refused_token_sha256: str | None = None  # of the last token Google refused (token_sha256)
 
     @property
     def final(self) -> bool:
@@ -83,11 +85,16 @@ class Settled:
     kept: bool = False
 
 
+def token_sha256(token: str) -> str:
+    """A token's fingerprint: tells a token Google refused apart from a fresh one, reveals neither."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def _info(row) -> SheetsJobInfo:
     return SheetsJobInfo(
         row.job_id, row.team_id, row.member_id, row.spreadsheet_id, row.sheet_id, row.sheet_name, row.header_row,
         dict(row.mapping), dict(row.outputs), dict(row.output_headers), row.state, row.message, row.rows_total,
-        row.rows_written, row.token_encrypted is not None, row.retry_of,
+        row.rows_written, row.token_encrypted is not None, row.retry_of, row.refused_token_sha256,
     )
 
 
@@ -117,17 +124,32 @@ class SheetsStore:
         with read_transaction(self.engine) as conn:
             return conn.execute(select(_SJ.c.token_encrypted).where(_SJ.c.job_id == job_id)).scalar()
 
-    def set_token(self, job_id: int, sealed: str | None) -> None:
+    def set_token(self, job_id: int, sealed: str | None, sha256: str | None = None) -> None:
         """Keep only the latest token of a job that is not over (a finished job keeps none)."""
         stmt = update(_SJ).where(_SJ.c.job_id == job_id)
-        if sealed is not None:
-            stmt = stmt.where(_SJ.c.state.not_in(FINAL_STATES))
-        run_write(self.engine, lambda conn: conn.execute(stmt.values(token_encrypted=sealed, updated_at=utcnow())))
+        if sealed is not None:  # never the token Google refused (refuse_token may have just run)
+            stmt = stmt.where(_SJ.c.state.not_in(FINAL_STATES), or_(
+                _SJ.c.refused_token_sha256.is_(None), _SJ.c.refused_token_sha256 != sha256))
+        values = dict(token_encrypted=sealed, token_sha256=sha256 if sealed is not None else None, updated_at=utcnow())
+        run_write(self.engine, lambda conn: conn.execute(stmt.values(**values)))
+
+    def refuse_token(self, job_id: int, sha256: str, message: str) -> None:
+        """Google refused the token whose SHA-256 is `sha256`: remember it, and drop it and wait for a
+        fresh one unless a fresh one came in meanwhile (then the next pass uses that)."""
+        now = utcnow()
+        live = (_SJ.c.job_id == job_id, _SJ.c.state.not_in(FINAL_STATES))
+
+        def op(conn: Connection) -> None:
+            conn.execute(update(_SJ).where(*live).values(refused_token_sha256=sha256, updated_at=now))
+            conn.execute(update(_SJ).where(*live, _SJ.c.token_sha256 == sha256).values(
+                token_encrypted=None, token_sha256=None, state=WAITING, message=message[:MAX_TEXT_CHARS]))
+
+        run_write(self.engine, op)
 
     def set_state(self, job_id: int, state: str, message: str | None, *, drop_token: bool = False) -> None:
         values: dict = dict(state=state, message=(message or None) and message[:MAX_TEXT_CHARS], updated_at=utcnow())
         if drop_token:
-            values["token_encrypted"] = None
+            values["token_encrypted"] = values["token_sha256"] = None
 
         def op(conn: Connection) -> None:
             # A final state is final: a late pass never revives a failed or finished job.

@@ -53,6 +53,7 @@ from core.sheets.store import (
     Settled,
     SheetsJobInfo,
     SheetsStore,
+    token_sha256,
 )
 from core.sheets.types import OpenSheet, SheetGateway, SheetUnavailable
 from storage.db import read_transaction
@@ -68,6 +69,12 @@ WRITE_LEASE_S = 300.0  # a pass owns the job this long (a dead pass's job is tak
 OURS_PREFIXES = ("not enriched:",)  # status texts of ours a retry may replace
 SHEET_GONE = (
     "The sheet was deleted or is no longer shared with you: nothing more will be written (nothing is charged twice)."
+)
+
+
+REFUSED_TOKEN_MESSAGE = (
+    "{rows} rows ready to write, but Google refused this sidebar's access to the sheet (expired or revoked):"
+    " reload the spreadsheet and open the sidebar again"
 )
 
 
@@ -109,18 +116,21 @@ class SheetsWriter:
             return self._finish(job) if over else PassResult("nothing")
         if len(todo) < self.min_rows and not over:
             return PassResult("nothing")
-        token = self._token(job_id)
-        if token is None:
-            self.store.set_state(job_id, WAITING, waiting_message(len(todo)))
-            return PassResult("waiting", len(todo))
         if not self.store.claim_writing(job_id, WRITE_LEASE_S):
             return PassResult("busy")
+        token = self._token(job_id)  # read under the lease: not one a pass before this one saw refused
+        if token is None:
+            try:
+                self.store.set_state(job_id, WAITING, waiting_message(len(todo)))
+            finally:
+                self.store.release_writing(job_id)
+            return PassResult("waiting", len(todo))
         sheet = open_sheet(token, job.spreadsheet_id, f"member-{job.member_id}")
         try:
             self.store.set_state(job_id, WRITING, f"{len(todo)} rows ready to write — keep the sidebar open")
             writes = self._pass(job, sheet, todo)
         except SheetUnavailable as exc:
-            return self._unavailable(job, sheet, exc, len(todo))
+            return self._unavailable(job, sheet, exc, len(todo), token)
         finally:
             self.store.release_writing(job_id)
             sheet.close()
@@ -227,12 +237,13 @@ class SheetsWriter:
                 ).scalars())
         return out
 
-    def _unavailable(self, job: SheetsJobInfo, sheet: SheetGateway, exc: SheetUnavailable, rows: int) -> PassResult:
+    def _unavailable(
+        self, job: SheetsJobInfo, sheet: SheetGateway, exc: SheetUnavailable, rows: int, token: str
+    ) -> PassResult:
         if exc.kind == "bad_request" and self._renamed(job, sheet):
             return PassResult("unavailable", rows)  # the next pass uses the sheet's new name
         if exc.kind == "unauthorized":
-            self.store.set_token(job.job_id, None)
-            self.store.set_state(job.job_id, WAITING, waiting_message(rows))
+            self.store.refuse_token(job.job_id, token_sha256(token), waiting_message(rows))
             return PassResult("lost_token", rows)
         if exc.kind in ("not_found", "forbidden", "bad_request"):
             log.warning("sheets job %s: sheet unavailable (%s): job ended", job.job_id, exc.kind)

@@ -2,7 +2,8 @@
 
 - sheets_job: one per enrichment job started from the sidebar (same id): where its rows live in the
   spreadsheet, the column mapping and output columns, the writing state, and the latest OAuth access
-  token of the member, encrypted (core/secrets.py), removed when the job ends.
+  token of the member, encrypted (core/secrets.py), removed when the job ends; the SHA-256 of that
+  token and of the last one Google refused (so a refused token is told apart without decrypting).
 - sheets_row: one per input row of the job: the sheet row it was read from, the fingerprint of its
   identifier cells at the start (core/sheets/placement.py finds the row again after a sort), and what
   was written back (outcome, status text, credits shown), NULL until settled.
@@ -24,6 +25,7 @@ MAX_FINGERPRINT_CHARS = 128
 MAX_OUTCOME_CHARS = 16
 MAX_STATE_CHARS = 24
 MAX_DOMAIN_CHARS = 253
+TOKEN_SHA256_CHARS = 64
 
 
 class SheetsJob(SQLModel, table=True):
@@ -48,6 +50,9 @@ class SheetsJob(SQLModel, table=True):
     rows_total: int = 0
     rows_written: int = 0
     token_encrypted: str | None = None  # the member's latest OAuth access token (SecretBox)
+    token_sha256: str | None = Field(default=None, max_length=TOKEN_SHA256_CHARS)  # of that token
+    # Of the last token Google refused: a sidebar that sends it again does not revive the job.
+    refused_token_sha256: str | None = Field(default=None, max_length=TOKEN_SHA256_CHARS)
     writing_until: datetime | None = None  # a write pass owns the job until then
     retry_of: int | None = None  # the job whose rows this one retries
     created_at: datetime = Field(default_factory=utcnow)

@@ -179,6 +179,40 @@ def test_a_token_that_expires_mid_job(world, sheets_server, sheet) -> None:  # n
     assert any(c.status == 401 for c in sheets_server.calls)  # Google refused the expired token
 
 
+def test_a_sidebar_that_keeps_sending_the_refused_token(world, sheets_server, sheet) -> None:  # noqa: F811
+    """Google refuses the sidebar's token mid-job and the open sidebar keeps sending that same token:
+    the job waits (told so) instead of waking on every poll to be refused again."""
+    world.services.sheets.writer.min_rows = 10
+    bar = Sidebar(world, sheets_server, sheet)
+    balance = world.balance()
+    refused: list[str] = []
+
+    def revoke(call) -> None:
+        if call.kind == "write" and call.status == 200 and not refused and "values:batchUpdate" in call.path:
+            refused.append(bar.token)
+            sheets_server.expire(bar.token)
+
+    sheets_server.on_call(revoke)
+    job_id = bar.start(f"A1:F{LAST}")["job_id"]
+    waiting = bar.until(job_id, ("waiting_for_token", "done"))  # every poll sends the refused token
+    assert waiting["status"] == "waiting_for_token", waiting
+    assert "Google refused this sidebar's access" in waiting["message"], waiting
+    world.services.sheets.writer.min_rows = 1  # any poll would now start a pass if the token were taken
+    for _ in range(5):
+        view = bar.poll(job_id)
+        assert view["status"] == "waiting_for_token", view
+        assert view["message"] == waiting["message"].replace(
+            str(waiting["rows_waiting"]), str(view["rows_waiting"]), 1)
+    assert [c.status for c in sheets_server.calls].count(401) == 1  # refused once, never asked again
+    bar.fresh_token()  # the member reopens the sidebar: a new token
+    done = bar.until(job_id)
+    assert done["status"] == "done" and done["rows_waiting"] == 0
+    statuses = check_outputs_on_their_rows(sheet, LAST, {"email": {"letter": "G"}, "mobile": {"letter": "H"},
+                                                         "status": {"letter": "I"}})
+    drop = balance - world.balance()
+    assert drop == done["credits_spent"] == status_credits(statuses) == EXPECTED
+
+
 def test_two_members_enrich_the_same_sheet_at_once(world, sheets_server, sheet) -> None:  # noqa: F811
     rep = Sidebar(world, sheets_server, sheet)
     second = Sidebar(world, sheets_server, sheet, email="second@acme.test")
