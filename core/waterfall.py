@@ -231,9 +231,8 @@ class Waterfall:
             if finding is None:
                 calls.add("email", name, position, "not_found", started)
                 continue
-            calls.add(
-                "email", name, position, "found", started, status=finding.status.value, cost_usd=source.cost_per_hit_usd
-            )
+            calls.add("email", name, position, "found", started, status=finding.status.value,
+                      cost_usd=_hit_cost_usd(source, person))
             if self.plan.validate_email and finding.status in NEEDS_VALIDATION:
                 finding = self._validated(finding, calls, position)
                 if finding is None:
@@ -333,7 +332,8 @@ class Waterfall:
             calls.add("phone", name, position, "not_found", started)
             return []
         best = min(phones, key=lambda p: (p.status != PhoneStatus.VALID, p.kind != target))
-        calls.add("phone", name, position, "found", started, status=best.status.value, cost_usd=source.cost_per_hit_usd)
+        calls.add("phone", name, position, "found", started, status=best.status.value,
+                  cost_usd=_hit_cost_usd(source, person))
         return phones
 
     # ---- helpers
@@ -347,6 +347,13 @@ class Waterfall:
             outcome = "error"
             log.exception("source %s raised unexpectedly", name)
         calls.add(kind, name, position, outcome, started, detail=f"{type(exc).__name__}: {exc}")
+
+
+def _hit_cost_usd(source: ContactSource, person: PersonInfo) -> Decimal:
+    """Our cost of a hit: an HTTP provider serves a person's email and phones from one vendor call
+    and bills that call once (`hit_cost_usd`); any other source costs its price per hit."""
+    once = getattr(source, "hit_cost_usd", None)
+    return once(person) if once is not None else source.cost_per_hit_usd
 
 
 def save_calls_in(conn: Connection, records: Sequence[SourceCallRecord]) -> None:

@@ -124,14 +124,19 @@ class SheetsStore:
         with read_transaction(self.engine) as conn:
             return conn.execute(select(_SJ.c.token_encrypted).where(_SJ.c.job_id == job_id)).scalar()
 
-    def set_token(self, job_id: int, sealed: str | None, sha256: str | None = None) -> None:
-        """Keep only the latest token of a job that is not over (a finished job keeps none)."""
-        stmt = update(_SJ).where(_SJ.c.job_id == job_id)
-        if sealed is not None:  # never the token Google refused (refuse_token may have just run)
-            stmt = stmt.where(_SJ.c.state.not_in(FINAL_STATES), or_(
-                _SJ.c.refused_token_sha256.is_(None), _SJ.c.refused_token_sha256 != sha256))
-        values = dict(token_encrypted=sealed, token_sha256=sha256 if sealed is not None else None, updated_at=utcnow())
-        run_write(self.engine, lambda conn: conn.execute(stmt.values(**values)))
+    def set_token(self, job_id: int, sealed: str, sha256: str) -> None:
+        """Keep only the latest token of a job that is not over (a finished job keeps none), never
+        the one Google refused (refuse_token may have run since the caller looked)."""
+        stmt = update(_SJ).where(
+            _SJ.c.job_id == job_id, _SJ.c.state.not_in(FINAL_STATES),
+            or_(_SJ.c.refused_token_sha256.is_(None), _SJ.c.refused_token_sha256 != sha256),
+        ).values(token_encrypted=sealed, token_sha256=sha256, updated_at=utcnow())
+        run_write(self.engine, lambda conn: conn.execute(stmt))
+
+    def drop_token(self, job_id: int) -> None:
+        stmt = update(_SJ).where(_SJ.c.job_id == job_id).values(
+            token_encrypted=None, token_sha256=None, updated_at=utcnow())
+        run_write(self.engine, lambda conn: conn.execute(stmt))
 
     def refuse_token(self, job_id: int, sha256: str, message: str) -> None:
         """Google refused the token whose SHA-256 is `sha256`: remember it, and drop it and wait for a
@@ -141,7 +146,9 @@ class SheetsStore:
 
         def op(conn: Connection) -> None:
             conn.execute(update(_SJ).where(*live).values(refused_token_sha256=sha256, updated_at=now))
-            conn.execute(update(_SJ).where(*live, _SJ.c.token_sha256 == sha256).values(
+            # The refused token is dropped; so is one stored before its SHA-256 was (no telling).
+            same = or_(_SJ.c.token_sha256 == sha256, _SJ.c.token_sha256.is_(None))
+            conn.execute(update(_SJ).where(*live, same).values(
                 token_encrypted=None, token_sha256=None, state=WAITING, message=message[:MAX_TEXT_CHARS]))
 
         run_write(self.engine, op)

@@ -145,7 +145,7 @@ class SheetsWriter:
         try:
             return self.secret_box().decrypt(sealed)
         except TributaryError:
-            self.store.set_token(job_id, None)  # keys rotated away: wait for a fresh one
+            self.store.drop_token(job_id)  # keys rotated away: wait for a fresh one
             return None
 
     def _settle_without_sheet(self, job_id: int, rows: list[ReadyRow]) -> None:

@@ -231,6 +231,7 @@ class HttpProviderSource:
         self._backoff = wait_random_exponential(multiplier=config.backoff_initial_s, max=config.backoff_max_s)
         self._memo: OrderedDict[tuple[str, str, str], tuple[float, VendorAnswer | None]] = OrderedDict()
         self._memo_lock = threading.Lock()
+        self._costed: set[tuple[str, str, str]] = set()  # memo entries whose cost a hit has logged
         self.attempts = 0  # HTTP requests sent, for tests and benchmarks
 
     # ---- ContactSource
@@ -266,10 +267,10 @@ class HttpProviderSource:
     def lookup(self, person: PersonInfo) -> VendorAnswer | None:
         """The vendor's answer for this person (None when the person cannot be asked about: no name
         or no domain). Raises SourceError when the vendor could not answer."""
-        if not person.domain or not (person.first_name or person.full_name):
+        key = _memo_key(person)
+        if key is None:
             return None
         first, last = _split_name(person)
-        key = (person.domain.lower(), first.lower(), last.lower())
         cached = self._memo_get(key)
         if cached is not None:
             return cached[1]
@@ -370,6 +371,17 @@ class HttpProviderSource:
             preload_content=True,
         )
 
+    def hit_cost_usd(self, person: PersonInfo) -> Decimal:
+        """What the hit just reported for `person` cost us: the price once per vendor call, nothing
+        for the other half (email or phones) served from that call's memo."""
+        key = _memo_key(person)
+        with self._memo_lock:
+            if key in self._costed:
+                return Decimal(0)
+            if key in self._memo:
+                self._costed.add(key)
+        return self.cost_per_hit_usd
+
     # ---- memo: one vendor call serves both halves of a data request
 
     def _memo_get(self, key: tuple[str, str, str]) -> tuple[float, VendorAnswer | None] | None:
@@ -379,15 +391,17 @@ class HttpProviderSource:
                 return None
             if self._clock() - hit[0] > self.config.memo_ttl_s:
                 del self._memo[key]
+                self._costed.discard(key)
                 return None
             return hit
 
     def _memo_put(self, key: tuple[str, str, str], answer: VendorAnswer | None) -> None:
         with self._memo_lock:
             self._memo[key] = (self._clock(), answer)
+            self._costed.discard(key)  # a new call: its first hit costs again
             self._memo.move_to_end(key)
             while len(self._memo) > 1024:
-                self._memo.popitem(last=False)
+                self._costed.discard(self._memo.popitem(last=False)[0])
 
 
 def _transport_error(name: str, timeout_s: float, exc: BaseException) -> ProviderHttpError:
@@ -448,6 +462,14 @@ def _environment_proxy(base_url: str) -> str | None:
     if not proxy or urllib.request.proxy_bypass(parts.netloc):
         return None
     return proxy if "://" in proxy else "http://" + proxy
+
+
+def _memo_key(person: PersonInfo) -> tuple[str, str, str] | None:
+    """Who the vendor is asked about (None: no name or no domain, so it is not asked)."""
+    if not person.domain or not (person.first_name or person.full_name):
+        return None
+    first, last = _split_name(person)
+    return person.domain.lower(), first.lower(), last.lower()
 
 
 def _split_name(person: PersonInfo) -> tuple[str, str]:

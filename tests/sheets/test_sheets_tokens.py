@@ -5,9 +5,12 @@ refused with the old one survives that refusal."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import update
 
 from core.enrichment.jobs import JobOptions
 from core.sheets.store import ENRICHING, WAITING, NewRow, token_sha256
+from storage.db import run_write
+from storage.models import SheetsJob
 from storage.models.enums import Feature
 from tests.google.fixtures import google_certs  # noqa: F401  (fixture)
 from tests.sheets.world import make_world
@@ -57,3 +60,12 @@ def test_a_fresh_token_that_came_in_first_survives_the_old_ones_refusal(job) -> 
     assert _stored(store, job_id) == ("sealed-fresh", ENRICHING)  # the next pass uses it
     store.set_token(job_id, "sealed-old-again", token_sha256(OLD))
     assert store.token(job_id) == "sealed-fresh"
+
+
+def test_a_token_stored_before_its_fingerprint_was_is_dropped_on_a_refusal(job) -> None:
+    store, job_id = job
+    # As a job that was running when the column was added holds its token: no SHA-256 beside it.
+    run_write(store.engine, lambda conn: conn.execute(
+        update(SheetsJob.__table__).where(SheetsJob.__table__.c.job_id == job_id).values(token_sha256=None)))
+    store.refuse_token(job_id, token_sha256(OLD), "1 rows ready to write — open the sidebar")
+    assert _stored(store, job_id) == (None, WAITING)  # not used again to be refused again

@@ -302,6 +302,28 @@ def test_a_persons_email_and_mobile_requests_walk_the_phone_sources_once(world: 
     assert world.broken.calls == 6 and world.hunter.calls == 2
 
 
+def test_one_vendor_call_that_answers_email_and_phone_is_costed_once(world: World) -> None:
+    world.waterfalls.set("acme", email_sources=["hunter"], phone_sources=["hunter"])
+    world.directory["wu"] = hunter_found("kai.wu@hunted.test", phone=MOBILE)
+    world.directory["lee"] = hunter_found("ann.lee@hunted.test", phone=MOBILE)
+    kai, ann = world.person("Kai Wu", "hunted.test"), world.person("Ann Lee", "hunted.test")
+    team, member = world.accounts.team("acme"), world.accounts.member("rep@acme.test", "acme")
+
+    world.requests.access_people(team, member, [kai], [DataKind.EMAIL, DataKind.MOBILE])
+    world.requests.access_people(team, member, [ann], [DataKind.MOBILE])  # phones alone: the hit costs
+
+    with read_transaction(world.engine) as conn:
+        costs = conn.execute(
+            select(SourceCall.person_id, SourceCall.kind, SourceCall.cost_usd_micros)
+            .where(SourceCall.outcome == "found").order_by(SourceCall.id)
+        ).all()
+    # Kai's email and phones came from one call: its price is logged on the first hit only.
+    assert sorted(c.kind for c in costs if c.person_id == kai) == ["email", "phone"]
+    assert sorted(c.cost_usd_micros for c in costs if c.person_id == kai) == [0, 49_000]
+    assert [(c.kind, c.cost_usd_micros) for c in costs if c.person_id == ann] == [("phone", 49_000)]
+    assert world.hunter.calls == 2
+
+
 # ---- data requests through the waterfall: money
 
 
