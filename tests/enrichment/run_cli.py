@@ -27,7 +27,9 @@ class _Announcing(CsvEnrichment):
 
 def _services() -> Services:
     services = Services.from_settings()
-    slow = w.services(services.engine, delay_s=0.05, workers=2, flush_rows=2)
+    # Slow enough that the job is still well under way after its first progress event, even on a
+    # loaded CI machine (at 0.05 s the whole file took ~1 s and a late SIGINT found it finished).
+    slow = w.services(services.engine, delay_s=0.3, workers=2, flush_rows=2)
     services.__dict__["enrichment_jobs"] = slow.jobs  # cached_property: the instance's value wins
     services.__dict__["csv_enrichment"] = _Announcing(slow.jobs)
     return services
