@@ -8,6 +8,8 @@ each progress event is also printed as `progress N` on stdout, the event the tes
 
 from __future__ import annotations
 
+import signal
+
 import cli.enrich
 from cli.main import main
 from core.enrichment.csv_enrich import CsvEnrichment
@@ -27,15 +29,16 @@ class _Announcing(CsvEnrichment):
 
 def _services() -> Services:
     services = Services.from_settings()
-    # Slow enough that the job is still well under way after its first progress event, even on a
-    # loaded CI machine (at 0.05 s the whole file took ~1 s and a late SIGINT found it finished).
-    slow = w.services(services.engine, delay_s=0.3, workers=2, flush_rows=2)
+    slow = w.services(services.engine, delay_s=0.05, workers=2, flush_rows=2)
     services.__dict__["enrichment_jobs"] = slow.jobs  # cached_property: the instance's value wins
     services.__dict__["csv_enrichment"] = _Announcing(slow.jobs)
     return services
 
 
 if __name__ == "__main__":
+    # A suite started in the background by a shell without job control inherits SIGINT ignored, and
+    # Python then keeps it ignored: the Ctrl-C under test must reach this process whatever started it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     built = _services()
     cli.enrich.services = lambda: built
     main()
