@@ -123,12 +123,11 @@ class SheetsService:
         if token and not sj.final:
             token = _check_token(token)
             sha256 = token_sha256(token)
-            # The token Google refused, sent again (the sidebar's cached one) is not taken: it would
-            # wake the job only for Google to refuse it again, on every poll (set_token checks too).
-            if sha256 != sj.refused_token_sha256:
-                self.store.set_token(job_id, self.secret_box().encrypt(token), sha256)
-                if sj.state == WAITING:
-                    self.store.set_state(job_id, ENRICHING, None)
+            # The token Google refused, sent again (the sidebar's cached one), is not kept: it would
+            # wake the job only for Google to refuse it again, on every poll.
+            kept = self.store.set_token(job_id, self.secret_box().encrypt(token), sha256)
+            if kept and sj.state == WAITING:
+                self.store.set_state(job_id, ENRICHING, None)
         self._maybe_write(job_id)
         return self.view(job_id, sent_token_sha256=sha256)
 
@@ -170,11 +169,8 @@ class SheetsService:
         sj = self.store.job(job_id)
         if sj is None:
             raise NotFound(f"no Sheets job {job_id}")
-        view = _view(sj, self.jobs.job(job_id), self.store.counts(job_id), self.store.count_ready(job_id))
         refused = sent_token_sha256 is not None and sent_token_sha256 == sj.refused_token_sha256
-        if refused and view.status == "waiting_for_token":
-            return replace(view, message=REFUSED_TOKEN_MESSAGE.format(rows=view.rows_waiting))
-        return view
+        return _view(sj, self.jobs.job(job_id), self.store.counts(job_id), self.store.count_ready(job_id), refused)
 
     def spreadsheet_of(self, caller: SheetsCaller, job_id: int) -> str:
         """The spreadsheet of one of the caller's team's jobs (NotFound otherwise)."""
@@ -280,7 +276,7 @@ def _preview(rows: Sequence[SheetRow], est: CostEstimate, request: JobRequest,
     )
 
 
-def _view(sj: SheetsJobInfo, enr, counts: dict[str, int], ready: int) -> JobView:
+def _view(sj: SheetsJobInfo, enr, counts: dict[str, int], ready: int, token_refused: bool) -> JobView:
     total = sj.rows_total
     settled = sum(counts.get(o, 0) for o in OUTCOMES)
     if sj.state in FINAL_STATES:
@@ -296,7 +292,7 @@ def _view(sj: SheetsJobInfo, enr, counts: dict[str, int], ready: int) -> JobView
         percent = 100
     message = sj.message
     if status == "waiting_for_token":  # the count of now, not of the pass that found no token
-        message = waiting_message(ready)
+        message = REFUSED_TOKEN_MESSAGE.format(rows=ready) if token_refused else waiting_message(ready)
     elif message is None and status in ("queued", "running"):
         message = f"Enriching: {enr.progress.done_rows} of {total} rows"
     summary = JobSummary(**{k: counts.get(k, 0) for k in (*OUTCOMES, "kept")}) if sj.state in FINAL_STATES else None

@@ -124,14 +124,14 @@ class SheetsStore:
         with read_transaction(self.engine) as conn:
             return conn.execute(select(_SJ.c.token_encrypted).where(_SJ.c.job_id == job_id)).scalar()
 
-    def set_token(self, job_id: int, sealed: str, sha256: str) -> None:
+    def set_token(self, job_id: int, sealed: str, sha256: str) -> bool:
         """Keep only the latest token of a job that is not over (a finished job keeps none), never
-        the one Google refused (refuse_token may have run since the caller looked)."""
+        the one Google refused. Returns whether it was kept."""
         stmt = update(_SJ).where(
             _SJ.c.job_id == job_id, _SJ.c.state.not_in(FINAL_STATES),
             or_(_SJ.c.refused_token_sha256.is_(None), _SJ.c.refused_token_sha256 != sha256),
         ).values(token_encrypted=sealed, token_sha256=sha256, updated_at=utcnow())
-        run_write(self.engine, lambda conn: conn.execute(stmt))
+        return bool(run_write(self.engine, lambda conn: conn.execute(stmt).rowcount))
 
     def drop_token(self, job_id: int) -> None:
         stmt = update(_SJ).where(_SJ.c.job_id == job_id).values(

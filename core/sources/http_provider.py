@@ -184,6 +184,15 @@ def parse_email_finder(payload: Any) -> VendorAnswer:
     )
 
 
+@dataclass(slots=True)
+class _Memo:
+    """One vendor call's answer, kept for the other half of the lookup."""
+
+    at: float  # clock() when it was answered
+    answer: VendorAnswer | None
+    costed: bool = False  # a hit from it has logged its price (hit_cost_usd)
+
+
 @dataclass(frozen=True)
 class _AttemptNumber:
     """What tenacity's wait strategies read of a retry state."""
@@ -229,9 +238,8 @@ class HttpProviderSource:
         self._clock = clock
         self._sleep = sleep
         self._backoff = wait_random_exponential(multiplier=config.backoff_initial_s, max=config.backoff_max_s)
-        self._memo: OrderedDict[tuple[str, str, str], tuple[float, VendorAnswer | None]] = OrderedDict()
+        self._memo: OrderedDict[tuple[str, str, str], _Memo] = OrderedDict()
         self._memo_lock = threading.Lock()
-        self._costed: set[tuple[str, str, str]] = set()  # memo entries whose cost a hit has logged
         self.attempts = 0  # HTTP requests sent, for tests and benchmarks
 
     # ---- ContactSource
@@ -273,7 +281,7 @@ class HttpProviderSource:
         first, last = _split_name(person)
         cached = self._memo_get(key)
         if cached is not None:
-            return cached[1]
+            return cached.answer
         self.breaker.before_call()
         try:
             answer = self._call_with_retries({"domain": key[0], "first_name": first, "last_name": last})
@@ -376,32 +384,31 @@ class HttpProviderSource:
         for the other half (email or phones) served from that call's memo."""
         key = _memo_key(person)
         with self._memo_lock:
-            if key in self._costed:
-                return Decimal(0)
-            if key in self._memo:
-                self._costed.add(key)
+            memo = self._memo.get(key) if key is not None else None
+            if memo is not None:
+                if memo.costed:
+                    return Decimal(0)
+                memo.costed = True
         return self.cost_per_hit_usd
 
     # ---- memo: one vendor call serves both halves of a data request
 
-    def _memo_get(self, key: tuple[str, str, str]) -> tuple[float, VendorAnswer | None] | None:
+    def _memo_get(self, key: tuple[str, str, str]) -> _Memo | None:
         with self._memo_lock:
             hit = self._memo.get(key)
             if hit is None:
                 return None
-            if self._clock() - hit[0] > self.config.memo_ttl_s:
+            if self._clock() - hit.at > self.config.memo_ttl_s:
                 del self._memo[key]
-                self._costed.discard(key)
                 return None
             return hit
 
     def _memo_put(self, key: tuple[str, str, str], answer: VendorAnswer | None) -> None:
         with self._memo_lock:
-            self._memo[key] = (self._clock(), answer)
-            self._costed.discard(key)  # a new call: its first hit costs again
+            self._memo[key] = _Memo(self._clock(), answer)  # a new call: its first hit costs again
             self._memo.move_to_end(key)
             while len(self._memo) > 1024:
-                self._costed.discard(self._memo.popitem(last=False)[0])
+                self._memo.popitem(last=False)
 
 
 def _transport_error(name: str, timeout_s: float, exc: BaseException) -> ProviderHttpError:

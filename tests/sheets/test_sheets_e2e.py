@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.sheets.writer import SHEET_GONE
+from core.sheets.writer import REFUSED_TOKEN_MESSAGE, SHEET_GONE
 from tests.google.fixtures import google_certs, sheets_server  # noqa: F401  (fixtures)
 from tests.sheets.flow import (
     HEADER,
@@ -149,18 +149,23 @@ def test_a_sort_and_a_row_deletion_while_the_job_writes(world, sheets_server, sh
     assert len(sheets_server.writes()) >= 2
 
 
+def _expire_after_the_first_write(sheets_server, bar: Sidebar) -> None:  # noqa: F811
+    """Google stops accepting the sidebar's token right after the job's first values write."""
+    expired: list[str] = []
+
+    def expire(call) -> None:
+        if call.kind == "write" and call.status == 200 and not expired and "values:batchUpdate" in call.path:
+            expired.append(bar.token)
+            sheets_server.expire(bar.token)
+
+    sheets_server.on_call(expire)
+
+
 def test_a_token_that_expires_mid_job(world, sheets_server, sheet) -> None:  # noqa: F811
     world.services.sheets.writer.min_rows = 10
     bar = Sidebar(world, sheets_server, sheet)
     balance = world.balance()
-    expired = []
-
-    def expire(call) -> None:
-        if call.kind == "write" and call.status == 200 and not expired and "values:batchUpdate" in call.path:
-            expired.append(call)
-            sheets_server.expire(bar.token)
-
-    sheets_server.on_call(expire)
+    _expire_after_the_first_write(sheets_server, bar)
     job_id = bar.start(f"A1:F{LAST}")["job_id"]
     # The sidebar is closed (polls bring no token): a sidebar that kept sending the token Google just
     # refused would hand it back on every poll, and the job would flip between waiting and writing.
@@ -185,24 +190,16 @@ def test_a_sidebar_that_keeps_sending_the_refused_token(world, sheets_server, sh
     world.services.sheets.writer.min_rows = 10
     bar = Sidebar(world, sheets_server, sheet)
     balance = world.balance()
-    refused: list[str] = []
-
-    def revoke(call) -> None:
-        if call.kind == "write" and call.status == 200 and not refused and "values:batchUpdate" in call.path:
-            refused.append(bar.token)
-            sheets_server.expire(bar.token)
-
-    sheets_server.on_call(revoke)
+    _expire_after_the_first_write(sheets_server, bar)
     job_id = bar.start(f"A1:F{LAST}")["job_id"]
     waiting = bar.until(job_id, ("waiting_for_token", "done"))  # every poll sends the refused token
     assert waiting["status"] == "waiting_for_token", waiting
-    assert "Google refused this sidebar's access" in waiting["message"], waiting
+    assert waiting["message"] == REFUSED_TOKEN_MESSAGE.format(rows=waiting["rows_waiting"]), waiting
     world.services.sheets.writer.min_rows = 1  # any poll would now start a pass if the token were taken
     for _ in range(5):
         view = bar.poll(job_id)
         assert view["status"] == "waiting_for_token", view
-        assert view["message"] == waiting["message"].replace(
-            str(waiting["rows_waiting"]), str(view["rows_waiting"]), 1)
+        assert view["message"] == REFUSED_TOKEN_MESSAGE.format(rows=view["rows_waiting"]), view
     assert [c.status for c in sheets_server.calls].count(401) == 1  # refused once, never asked again
     bar.fresh_token()  # the member reopens the sidebar: a new token
     done = bar.until(job_id)

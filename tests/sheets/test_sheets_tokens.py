@@ -47,9 +47,9 @@ def test_a_refused_token_is_dropped_and_never_stored_again(job) -> None:
     store.refuse_token(job_id, token_sha256(OLD), "1 rows ready to write — open the sidebar")
     assert _stored(store, job_id) == (None, WAITING)
     assert store.job(job_id).refused_token_sha256 == token_sha256(OLD)
-    store.set_token(job_id, "sealed-old-again", token_sha256(OLD))  # a poll racing the refusal
+    assert not store.set_token(job_id, "sealed-old-again", token_sha256(OLD))  # a poll racing the refusal
     assert store.token(job_id) is None
-    store.set_token(job_id, "sealed-fresh", token_sha256(FRESH))
+    assert store.set_token(job_id, "sealed-fresh", token_sha256(FRESH))
     assert store.token(job_id) == "sealed-fresh"
 
 
@@ -58,7 +58,7 @@ def test_a_fresh_token_that_came_in_first_survives_the_old_ones_refusal(job) -> 
     store.set_token(job_id, "sealed-fresh", token_sha256(FRESH))  # the sidebar reopened mid-pass
     store.refuse_token(job_id, token_sha256(OLD), "1 rows ready to write — open the sidebar")
     assert _stored(store, job_id) == ("sealed-fresh", ENRICHING)  # the next pass uses it
-    store.set_token(job_id, "sealed-old-again", token_sha256(OLD))
+    assert not store.set_token(job_id, "sealed-old-again", token_sha256(OLD))
     assert store.token(job_id) == "sealed-fresh"
 
 
