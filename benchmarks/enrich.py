@@ -558,7 +558,8 @@ def measure_on_workers(n: int, args: argparse.Namespace, tmp: Path, phones) -> W
         distinct = _in_child(_prepare, spec)
         providers = [
             {"name": name, "base_url": url, "api_key": "bench", "cost_per_hit_usd": "0.01",
-             "rate_limit_per_s": args.rate / n, "timeout_s": 10.0}
+             "rate_limit_per_s": args.rate / n, "timeout_s": 10.0,
+             "burst": max(1, int(args.rate / n // 40))}  # as in-process: no burst a sliding second refuses
             for name, url in zip(PROVIDERS, spec.vendor_urls, strict=True)
         ]
         env = {
@@ -579,7 +580,9 @@ def measure_on_workers(n: int, args: argparse.Namespace, tmp: Path, phones) -> W
         for vendor in vendors:  # the set-up asked nothing, but count from here
             vendor.requests = vendor.rejected = 0
         spy = [] if not args.py_spy else [
-            str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw", "--rate", "200", "--gil",
+            str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw",
+            "--rate", "100" if args.py_spy_idle else "200",
+            *(["--idle", "--threads"] if args.py_spy_idle else ["--gil"]),
             "--nonblocking", "-o",
         ]
         for i in range(n):
@@ -661,6 +664,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="Redis for --worker-processes")
     parser.add_argument("--py-spy", metavar="DIR", help="with --worker-processes: py-spy each worker (raw stacks)")
+    parser.add_argument(
+        "--py-spy-idle", action="store_true",
+        help="with --py-spy: sample every thread, waiting ones too (where the wall time goes, not only the CPU)",
+    )
     args = parser.parse_args(argv)
     phones = _phone_pools()
     if args.worker_processes:

@@ -7,6 +7,9 @@ everything else. These tests prove the fast path changes no behaviour, on SQLite
   through a ledger whose fast path always declines, so every charge takes the general path. Every
   outcome, every transfer (as read back from the database), every lot and every account total
   must be the same for both, and the story must have taken the fast path at least once.
+- The same for `Ledger.charge_many` (a settle's charges in one statement on PostgreSQL): a story's
+  batches of charges go through `charge_many` on both sides; the reference's batch path declines, so
+  its batches are charges one by one on the general path.
 - Examples for the cases the fast path must hand over: a lot that expired at `now` but is not swept
   yet, a refused key that credits arrived for since, a first lot too small to cover the charge.
 """
@@ -24,7 +27,7 @@ from sqlalchemy import Connection, Engine
 
 from core.accounts import Accounts
 from core.errors import TributaryError
-from core.ledger import InsufficientCredits, Ledger, Transfer, UsageMeta
+from core.ledger import Charge, InsufficientCredits, Ledger, Transfer, UsageMeta
 from storage.models.enums import Category, Feature
 
 START = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -39,16 +42,25 @@ class GeneralPathLedger(Ledger):
     def _charge_plain(self, conn: Connection, *args: Any, **kwargs: Any) -> Transfer | None:
         return None
 
+    def _charge_many_plain(self, conn: Connection, *args: Any, **kwargs: Any) -> list[Transfer] | None:
+        return None
+
 
 class CountingLedger(Ledger):
-    """The real ledger, counting how many charges the fast path decided."""
+    """The real ledger, counting how many charges (and batches of charges) the fast path decided."""
 
     fast_taken = 0
+    batches_taken = 0
 
     def _charge_plain(self, conn: Connection, *args: Any, **kwargs: Any) -> Transfer | None:
         transfer = super()._charge_plain(conn, *args, **kwargs)
         self.fast_taken += transfer is not None
         return transfer
+
+    def _charge_many_plain(self, conn: Connection, *args: Any, **kwargs: Any) -> list[Transfer] | None:
+        transfers = super()._charge_many_plain(conn, *args, **kwargs)
+        self.batches_taken += transfers is not None
+        return transfers
 
 
 _grants = st.tuples(st.just("grant"), st.integers(5, 80), st.sampled_from([None, 1, 2, 5]))
@@ -58,12 +70,22 @@ _charges = st.tuples(
     st.sampled_from(["new", "new", "new", "replay", "conflict"]),
     st.sampled_from(["none", "own", "own", "foreign", "unknown"]),
 )
+# A settle's charges: mostly new keys and good members (so that many batches are plain), sometimes a
+# key used before (or twice in one batch), another team's member or an unknown one.
+_batch_charge = st.tuples(
+    st.integers(1, 6),
+    st.sampled_from(["new"] * 8 + ["replay", "conflict"]),
+    st.sampled_from(["none", "own"] * 8 + ["foreign", "unknown"]),
+)
+_batches = st.tuples(st.just("batch"), st.lists(_batch_charge, min_size=1, max_size=5))
 # Charges are what the fast path decides: most of a story.
 _ops = st.one_of(
     _grants,
     _charges,
     _charges,
     _charges,
+    _batches,
+    _batches,
     st.tuples(st.just("hold"), st.integers(1, 20), st.integers(60, 3 * 86400)),
     st.tuples(st.just("void"), st.integers(0, 5)),
     st.tuples(st.just("advance"), st.integers(1, 3 * 86400)),
@@ -102,6 +124,8 @@ class Side:
             return self._outcome(
                 lambda: self._transfer(self.ledger.charge(self.team, amount, key=key, meta=meta, now=now))
             )
+        if kind == "batch":
+            return self._outcome(lambda: self._charge_many(op[1], step, now, keys))
         if kind == "hold":
             _, amount, timeout_s = op
             result = self._outcome(
@@ -119,6 +143,17 @@ class Side:
             voided = self._outcome(lambda: self.ledger.void(self.team, hold_id, key=f"v{step}", now=now))
             return voided if voided[0] == "error" or voided[1] is None else ("ok", self._transfer(voided[1]))
         return None
+
+    def _charge_many(self, batch: list[tuple], step: int, now: datetime, keys: list[tuple[str, int, str]]) -> list:
+        charges = []
+        for j, (amount, reuse, member) in enumerate(batch):
+            key, amount, member = self._charge_key(step * 100 + j, amount, reuse, member, keys)
+            charges.append(Charge(amount, key, UsageMeta(**{**META.__dict__, "member_id": self.member(member)})))
+        results = self.ledger.charge_many(self.team, charges, now=now)
+        return [
+            self._transfer(r) if isinstance(r, Transfer) else ("refused", str(r).replace(f"team {self.team}", "team T"))
+            for r in results
+        ]
 
     @staticmethod
     def _charge_key(
@@ -191,12 +226,19 @@ def test_fast_path_decides_exactly_like_the_general_path(engine: Engine, account
             if op[0] == "charge" and outcome[0] == "ok":
                 # What the charge returned is what the database holds.
                 assert outcome[1] in fast.state()[0]
+            if op[0] == "batch" and outcome[0] == "ok":
+                stored = fast.state()[0]
+                assert all(t in stored for t in outcome[1] if t[0] != "refused")
         assert fast.state() == general.state()
         fast_charges.append(fast.ledger.fast_taken)
+        fast_batches.append(fast.ledger.batches_taken)
 
     fast_charges: list[int] = []
+    fast_batches: list[int] = []
     story()
     assert sum(fast_charges) > 0, "no story took the fast path: the test proves nothing"
+    if engine.dialect.name == "postgresql":  # SQLite charges a batch one by one (no round trips to save)
+        assert sum(fast_batches) > 0, "no batch took the one-statement path: the test proves nothing"
 
 
 def test_a_plain_charge_is_decided_by_the_fast_path_and_reads_back_identically(
@@ -252,3 +294,53 @@ def test_a_charge_larger_than_the_first_lot_spends_soonest_expiring_first(engine
     ledger.charge(team, 2, key="d", meta=META, now=START)
     assert ledger.fast_taken == 1
     assert [lot.spent_credits for lot in ledger.lots(team)] == [5, 1]
+
+
+def _charges_of(*amounts_and_keys: tuple[int, str]) -> list[Charge]:
+    return [Charge(amount, key, META) for amount, key in amounts_and_keys]
+
+
+def test_a_plain_batch_is_one_statement_and_reads_back_like_charges_one_by_one(
+    engine: Engine, accounts: Accounts
+) -> None:
+    team = accounts.create_team("batch", plan="zero", now=START).id
+    ledger = CountingLedger(engine)
+    ledger.grant(team, 20, key="g", expires_at=START + timedelta(days=3), now=START)
+    charged = ledger.charge_many(team, _charges_of((4, "a"), (8, "b"), (1, "c")), now=START)
+    assert ledger.batches_taken == (1 if engine.dialect.name == "postgresql" else 0)
+    assert [t.key for t in charged] == ["a", "b", "c"]
+    assert ledger.transfers(team)[-3:] == charged
+    assert ledger.balance(team, START).available_credits == 7
+    assert [lot.spent_credits for lot in ledger.lots(team)] == [13]
+    # Each is then a key like any other: charged again, it is replayed, not charged twice.
+    assert ledger.charge(team, 8, key="b", meta=META, now=START) == charged[1]
+    assert ledger.balance(team, START).available_credits == 7
+
+
+def test_a_batch_with_a_key_used_before_replays_it_and_charges_the_rest(engine: Engine, accounts: Accounts) -> None:
+    team = accounts.create_team("replay", plan="zero", now=START).id
+    ledger = CountingLedger(engine)
+    ledger.grant(team, 20, key="g", expires_at=None, now=START)
+    first = ledger.charge(team, 5, key="a", meta=META, now=START)
+    charged = ledger.charge_many(team, _charges_of((3, "b"), (5, "a")), now=START)
+    assert ledger.batches_taken == 0  # a known key: one by one
+    assert charged[1] == first and charged[0].key == "b"
+    twice = ledger.charge_many(team, _charges_of((2, "c"), (2, "c")), now=START)
+    assert ledger.batches_taken == 0  # a key twice: one by one
+    assert twice[0] == twice[1]
+    assert ledger.balance(team, START).available_credits == 10
+
+
+def test_a_batch_the_wallet_cannot_pay_whole_charges_what_it_can_in_order(engine: Engine, accounts: Accounts) -> None:
+    team = accounts.create_team("short", plan="zero", now=START).id
+    ledger = CountingLedger(engine)
+    ledger.grant(team, 6, key="soon", expires_at=START + timedelta(days=1), now=START)
+    ledger.grant(team, 4, key="late", expires_at=START + timedelta(days=9), now=START)
+    charged = ledger.charge_many(team, _charges_of((5, "a"), (4, "b"), (2, "c"), (1, "d")), now=START)
+    assert ledger.batches_taken == 0  # the first lot (6) cannot cover 12
+    assert [type(t).__name__ for t in charged] == ["Transfer", "Transfer", "InsufficientCredits", "Transfer"]
+    assert ledger.balance(team, START).available_credits == 0
+    assert [lot.spent_credits for lot in ledger.lots(team)] == [6, 4]
+    # The refused key stays refused, as a refused charge's key does.
+    with pytest.raises(InsufficientCredits):
+        ledger.charge(team, 2, key="c", meta=META, now=START)

@@ -34,7 +34,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.accounts import Accounts, MemberInfo, TeamInfo
-from core.data_requests.budget import Budget, Payer, PriceDue, payer_for
+from core.data_requests.budget import NOTHING, Budget, Payer, Payment, PriceDue, Settling, payer_for
 from core.data_requests.costs import RequestCost, request_cost
 from core.data_requests.recheck import Reverify, is_stale
 from core.data_requests.shortcuts import Shortcuts
@@ -189,6 +189,27 @@ def _status_of(kind: DataKind, found: _Found) -> tuple[DataRequestStatus, bool]:
         DataRequestStatus.CHARGED if chargeable else DataRequestStatus.FREE if is_found else DataRequestStatus.NOT_FOUND
     )
     return status, chargeable
+
+
+@dataclass(frozen=True, slots=True)
+class _ToSettle:
+    """A request of a settle transaction whose claim still holds: what it found, as of when."""
+
+    i: int  # its person's index in the transaction
+    kind: DataKind
+    claim: _Claim
+    found: _Found
+    request_id: int
+    now: datetime
+    status: DataRequestStatus
+    chargeable: bool
+
+
+def _superseded(ctx: _Context, kind: DataKind, claim: _Claim, row) -> RequestInProgress | None:
+    """Our lease ran out and a newer attempt took the request over (and voided our hold)."""
+    if row.attempts != claim.attempt or row.status != DataRequestStatus.IN_PROGRESS.value:
+        return RequestInProgress(f"the lookup of {ctx.person.full_name}'s {kind} took too long; try again")
+    return None
 
 
 # One person's answer in access_people: {kind: result or user error}, or what its lookup raised.
@@ -650,85 +671,113 @@ class DataRequests(Shortcuts):
             # The sources' calls were made whatever happens below: keep their log (and write-back).
             write_all(conn, [deferred for _, pending, _ in looked.values() for deferred in pending])
             out: dict[int, dict[DataKind, AccessResult | TributaryError] | BaseException] = {}
-            settles: list[dict] = []
-            contacts: dict[int, dict] = {}
+            todo: list[_ToSettle] = []
+            now = utcnow()  # one instant for the batch (a caller's `now` wins)
             for i, (found, _pending, error) in looked.items():
                 if error is not None:
                     self._abandon_in(conn, [claim for _, claim in live[i]], rows)
                     out[i] = error
                     continue
-                now = ctxs[i].at()
-                before = len(settles)
-                out[i] = {
-                    kind: self._settle_in(conn, ctxs[i], kind, claim, f, rows[claim.request_id], now, settles)
-                    for kind, claim, f in found
-                }
-                if len(settles) > before:  # settled (not refused, not superseded): the team has this person
-                    contacts[ctxs[i].person.id] = _contact_row(ctxs[i], now)
-            # One statement each for every request settled and every contact saved.
-            if settles:
-                conn.execute(_SETTLE_REQUEST, settles)
-            if contacts:
-                saved = list(contacts.values())
-                conn.execute(self._insert_contact, saved)
-                save_accounts_of(
-                    conn, list(contacts), max(c["created_at"] for c in saved), {c["team_id"] for c in saved}
-                )
-            return out
+                out[i] = {}
+                for kind, claim, f in found:
+                    superseded = _superseded(ctxs[i], kind, claim, rows[claim.request_id])
+                    if superseded is not None:
+                        out[i][kind] = superseded
+                    else:
+                        at = ctxs[i].now or now
+                        todo.append(_ToSettle(i, kind, claim, f, claim.request_id, at, *_status_of(kind, f)))
+            self._settle_all(conn, ctxs, todo, out)
+            # Each person's answers in the order of its lookups, as they were asked for.
+            return {
+                i: a if isinstance(a, BaseException) else {kind: a[kind] for kind, _, _ in looked[i][0]}
+                for i, a in out.items()
+            }
 
         return run_write(self.engine, op)
 
-    def _settle_in(
+    def _settle_all(
         self,
         conn: Connection,
-        ctx: _Context,
-        kind: DataKind,
-        claim: _Claim,
-        found: _Found,
-        row,
-        now: datetime,
-        settles: list[dict],
+        ctxs: Mapping[int, _Context],
+        todo: list[_ToSettle],
+        out: dict[int, dict[DataKind, AccessResult | TributaryError] | BaseException],
+    ) -> None:
+        """Pay for every request of the transaction (each payer all of its own at once: the team's
+        wallet lock is the one every settle waits for), then record them: one statement for every
+        request settled, one for every contact saved."""
+        paid = self._pay(conn, ctxs, todo)
+        settles: list[dict] = []
+        contacts: dict[int, dict] = {}
+        for item, payment in zip(todo, paid, strict=True):
+            ctx = ctxs[item.i]
+            result = self._record_settle(conn, ctx, item, payment, settles)
+            out[item.i][item.kind] = result  # type: ignore[index]
+            if not isinstance(result, TributaryError):  # settled: the team has this person
+                contacts[ctx.person.id] = _contact_row(ctx, item.now)
+        if settles:
+            conn.execute(_SETTLE_REQUEST, settles)
+        if contacts:
+            saved = list(contacts.values())
+            conn.execute(self._insert_contact, saved)
+            save_accounts_of(conn, list(contacts), max(c["created_at"] for c in saved), {c["team_id"] for c in saved})
+
+    def _pay(
+        self, conn: Connection, ctxs: Mapping[int, _Context], todo: list[_ToSettle]
+    ) -> list[Payment | TributaryError]:
+        """What each request's payer paid (or why it refused), in `todo`'s order."""
+        items = [
+            Settling(
+                self._due(ctxs[t.i], t.kind, t.request_id, t.claim.attempt, t.claim.price, t.now),
+                t.claim.hold_id,
+                t.chargeable,
+            )
+            for t in todo
+        ]
+        by_payer: dict[Payer, list[int]] = {}
+        for n, t in enumerate(todo):
+            by_payer.setdefault(self._payer(ctxs[t.i].budget), []).append(n)
+        paid: list[Payment | TributaryError] = [NOTHING] * len(todo)
+        for payer, indexes in by_payer.items():
+            payments = payer.settle_many(self.ledger, conn, [items[n] for n in indexes])
+            for n, payment in zip(indexes, payments, strict=True):
+                paid[n] = payment
+        return paid
+
+    @staticmethod
+    def _record_settle(
+        conn: Connection, ctx: _Context, item: _ToSettle, paid: Payment | TributaryError, settles: list[dict]
     ) -> AccessResult | TributaryError:
-        """Settle one request in `conn`; its row's final update is appended to `settles` (run by the
-        caller with all the others in one statement) and its contact saved by the caller."""
-        member, person, feature = ctx.member, ctx.person, ctx.feature
-        email, office, mobiles = found.email, found.office, found.mobiles
-        status, chargeable = _status_of(kind, found)
-        if row.attempts != claim.attempt or row.status != DataRequestStatus.IN_PROGRESS.value:
-            # Our lease ran out and a newer attempt took over (and voided our hold).
-            return RequestInProgress(f"the lookup of {person.full_name}'s {kind} took too long; try again")
-        due = self._due(ctx, kind, row.id, claim.attempt, claim.price, now)
-        paid = self._payer(ctx.budget).settle(self.ledger, conn, due, claim.hold_id, chargeable)
+        """A paid request's final row appended to `settles` (written by the caller with all the
+        others); a refused one left retryable, revealing nothing."""
         if isinstance(paid, TributaryError):
-            # Nothing can pay: reveal nothing, charge nothing, leave the request retryable.
             conn.execute(
                 update(_DR)
-                .where(_DR.c.id == row.id)
+                .where(_DR.c.id == item.request_id)
                 .values(status=DataRequestStatus.NOT_FOUND.value, lease_until=None, hold_id=None)
             )
             return paid
-        charged, transfer_id = paid.credits, paid.transfer_id
+        email, office, mobiles = item.found.email, item.found.office, item.found.mobiles
         settles.append(
             dict(
-                p_id=row.id,
-                p_status=status.value,
-                p_credits_charged=charged,
-                p_charge_transfer_id=transfer_id,
-                p_member_id=member.id,
-                p_feature=feature.value,
+                p_id=item.request_id,
+                p_status=item.status.value,
+                p_credits_charged=paid.credits,
+                p_charge_transfer_id=paid.transfer_id,
+                p_member_id=ctx.member.id,
+                p_feature=ctx.feature.value,
                 p_email_address=email.address if email else None,
                 p_email_status=email.status.value if email else None,
                 p_office_phone=office.e164 if office else None,
                 p_mobile_phones=[p.e164 for p in mobiles],
-                p_settled_at=now,
+                p_settled_at=item.now,
             )
         )
         return AccessResult(
-            request_id=row.id,
-            person=person,
-            kind=kind,
-            status=status,
-            charged_credits=charged,
+            request_id=item.request_id,
+            person=ctx.person,
+            kind=item.kind,
+            status=item.status,
+            charged_credits=paid.credits,
             already_accessed=False,
             email=email,
             office_phone=office,

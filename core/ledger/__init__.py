@@ -39,6 +39,7 @@ from core.ledger.types import (
     SPEND_KINDS,
     SYSTEM_KEY_PREFIX,
     Balance,
+    Charge,
     Hold,
     HoldNotPending,
     IdempotencyConflict,
@@ -52,6 +53,7 @@ from core.ledger.types import (
 from core.ledger.writes import Ledger
 
 __all__ = [
+    "Charge",
     "MAX_AMOUNT_CREDITS",
     "MAX_HOLD_TIMEOUT_S",
     "MAX_KEY_LENGTH",

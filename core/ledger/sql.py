@@ -184,6 +184,42 @@ _PG_CHARGE = _psycopg(f"""
     SELECT id FROM transfer
 """)
 
+# Many plain charges of one team in one statement (`Ledger.charge_many`), after one lock taken for
+# their total: the same rows as that many `_PG_CHARGE`s in a row, when the first lot covers them all
+# (then each of them would have taken that lot). All or nothing: any key used before, any bad
+# member or a lot too small, and nothing is written (the caller charges one by one).
+_PG_CHARGE_MANY = _psycopg(f"""
+    WITH item AS (
+        SELECT * FROM unnest(
+            CAST(:keys AS VARCHAR[]), CAST(:body_hashes AS VARCHAR[]), CAST(:amounts AS BIGINT[]),
+            CAST(:categories AS VARCHAR[]), CAST(:features AS VARCHAR[]), CAST(:member_ids AS INTEGER[]),
+            CAST(:actions AS VARCHAR[]), CAST(:descriptions AS VARCHAR[]), CAST(:data_requested AS VARCHAR[])
+        ) WITH ORDINALITY AS i(i_key, i_body_hash, i_amount, i_category, i_feature, i_member_id, i_action,
+                               i_description, i_data_requested, i_n)
+    ),
+    lot AS ({_FIRST_LOT_SQL}),
+    chosen AS (
+        SELECT lot_id FROM lot WHERE free >= :amount AND NOT EXISTS (
+            SELECT 1 FROM item WHERE
+                EXISTS (SELECT 1 FROM ledger_transfer WHERE team_id = :team_id AND idempotency_key = i_key)
+                OR EXISTS (SELECT 1 FROM ledger_rejection WHERE team_id = :team_id AND idempotency_key = i_key)
+                OR (i_member_id IS NOT NULL
+                    AND NOT EXISTS (SELECT 1 FROM member WHERE id = i_member_id AND team_id = :team_id))
+        )
+    ),
+    transfer AS (
+        INSERT INTO {_TRANSFER_COLUMNS_SQL}
+        SELECT :team_id, i_key, i_body_hash, '{TransferKind.SPEND.value}', :wallet_id, :spend_id, i_amount, NULL,
+               i_category, i_feature, i_member_id, i_action, i_description, i_data_requested,
+               CAST(:now AS TIMESTAMPTZ), CAST(:now AS TIMESTAMPTZ)
+        FROM item, chosen ORDER BY i_n
+        RETURNING id, idempotency_key
+    ),
+    moved AS ({_SPEND_SQL} AND EXISTS (SELECT 1 FROM chosen)),
+    spent AS (UPDATE credit_lot SET spent = spent + :amount WHERE id = (SELECT lot_id FROM chosen))
+    SELECT id, idempotency_key FROM transfer
+""")
+
 
 _TIME_BINDERS: dict[str, Callable[[datetime], Any]] = {}
 

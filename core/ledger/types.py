@@ -103,6 +103,15 @@ class Transfer:
     meta: UsageMeta = field(default_factory=UsageMeta)
 
 
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """One of the charges of `Ledger.charge_many`."""
+
+    amount_credits: int
+    key: str
+    meta: UsageMeta
+
+
 @dataclass(frozen=True)
 class Hold:
     id: int

@@ -19,6 +19,7 @@ from core.ledger.sql import (
     _MEMBER_TEAM,
     _MOVE,
     _PG_CHARGE,
+    _PG_CHARGE_MANY,
     _PG_LOCK_WALLET,
     _R,
     _READ_WALLET,
@@ -34,6 +35,7 @@ from core.ledger.sql import (
 from core.ledger.types import (
     MAX_HOLD_TIMEOUT_S,
     SYSTEM_KEY_PREFIX,
+    Charge,
     Hold,
     HoldNotPending,
     IdempotencyConflict,
@@ -482,6 +484,81 @@ class Ledger(LedgerReads):
             return transfer
 
         return _raise_if_rejected(team_id, self._run(op, conn))
+
+    def charge_many(
+        self, team_id: int, charges: Sequence[Charge], *, now: datetime | None = None, conn: Connection | None = None
+    ) -> list[Transfer | InsufficientCredits]:
+        """`charge` for each of `charges` in turn, at one instant, in one transaction: each its
+        transfer, or the `InsufficientCredits` that refused it (any other error is raised, as
+        `charge` raises it). On PostgreSQL the plain case (nothing to sweep, new keys, one lot
+        covering them all) is one lock and one statement for the lot, so a settle that pays for
+        many requests holds the team's wallet lock for two round trips, not two per request."""
+        for item in charges:
+            _check_amount(item.amount_credits)
+            _check_key(item.key)
+        now = _check_time(now, "now") or utcnow()
+
+        def op(c: Connection) -> list[Transfer | InsufficientCredits]:
+            plain = self._charge_many_plain(c, team_id, charges, now)
+            if plain is not None:
+                return plain
+            out: list[Transfer | InsufficientCredits] = []
+            for item in charges:
+                try:
+                    out.append(self.charge(team_id, item.amount_credits, key=item.key, meta=item.meta, now=now, conn=c))
+                except InsufficientCredits as exc:
+                    out.append(exc)
+            return out
+
+        return self._run(op, conn) if charges else []
+
+    def _charge_many_plain(
+        self, conn: Connection, team_id: int, charges: Sequence[Charge], now: datetime
+    ) -> list[Transfer] | None:
+        """The plain case of `charge_many` on PostgreSQL (`sql._PG_CHARGE_MANY`), or None when it is
+        anything else (nothing written then)."""
+        keys = [item.key for item in charges]
+        if conn.dialect.name != "postgresql" or len(charges) < 2 or len(set(keys)) != len(keys):
+            return None
+        ids = self._ids(conn, team_id)
+        metas = [item.meta.columns() for item in charges]
+        params: dict[str, Any] = {
+            "team_id": team_id,
+            "wallet_id": ids[AccountKind.WALLET],
+            "spend_id": ids[AccountKind.SPEND],
+            "amount": sum(item.amount_credits for item in charges),
+            "now": _driver_time(conn, now),
+            "keys": keys,
+            "body_hashes": [_body_hash("charge", amount=c.amount_credits, meta=c.meta) for c in charges],
+            "amounts": [item.amount_credits for item in charges],
+            "categories": [m["category"] for m in metas],
+            "features": [m["feature"] for m in metas],
+            "member_ids": [m["member_id"] for m in metas],
+            "actions": [m["action"] for m in metas],
+            "descriptions": [m["description"] for m in metas],
+            "data_requested": [m["data_requested"] for m in metas],
+        }
+        if not conn.exec_driver_sql(_PG_LOCK_WALLET, params).scalar_one():
+            return None
+        made = dict(conn.exec_driver_sql(_PG_CHARGE_MANY, params).all())
+        if not made:
+            return None
+        check(len(made) == len(charges), "a plain batch of charges is written whole or not at all")
+        ids_by_key = {key: transfer_id for transfer_id, key in made.items()}
+        return [
+            Transfer(
+                id=ids_by_key[item.key],
+                team_id=team_id,
+                key=item.key,
+                kind=TransferKind.SPEND,
+                amount_credits=item.amount_credits,
+                hold_id=None,
+                created_at=now,
+                effective_at=now,
+                meta=item.meta,
+            )
+            for item in charges
+        ]
 
     def _charge_plain(
         self, conn: Connection, team_id: int, amount: int, *, key: str, body_hash: str, meta: UsageMeta, now: datetime

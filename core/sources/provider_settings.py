@@ -19,6 +19,9 @@ class ProviderSettings(BaseModel):
     api_key: SecretStr
     cost_per_hit_usd: Decimal = Field(default=Decimal(0), ge=0)
     rate_limit_per_s: float = Field(default=10.0, gt=0)
+    # Requests sent at once above the steady rate (default: one second's worth). A vendor that
+    # counts a sliding second answers a full burst on top of the rate with 429s: set it small.
+    burst: int | None = Field(default=None, ge=1)
     timeout_s: float = Field(default=10.0, gt=0)
     max_attempts: int = Field(default=4, ge=1, le=10)
     max_retry_after_s: float = Field(default=30.0, ge=0)

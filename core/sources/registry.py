@@ -24,6 +24,7 @@ def provider_config(entry: ProviderSettings) -> ProviderConfig:
         api_key=entry.api_key.get_secret_value(),
         cost_per_hit_usd=entry.cost_per_hit_usd,
         rate_limit_per_s=entry.rate_limit_per_s,
+        burst=entry.burst,
         timeout_s=entry.timeout_s,
         max_attempts=entry.max_attempts,
         max_retry_after_s=entry.max_retry_after_s,

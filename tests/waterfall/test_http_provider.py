@@ -324,3 +324,15 @@ def test_calls_and_429s_are_counted_for_prometheus(vendor) -> None:
     assert make(vendor, sleeps=[]).find_email(person()) is not None
     assert value(metrics.PROVIDER_429, provider="hunter") == limited + 1
     assert value(metrics.PROVIDER_CALLS, provider="hunter", status="429") == calls + 1
+
+
+def test_a_provider_burst_set_in_settings_reaches_its_rate_limiter() -> None:
+    from core.sources.registry import provider_config
+
+    base = {"name": "hunter", "base_url": "http://127.0.0.1:9", "api_key": "k", "rate_limit_per_s": 200}
+    limited = HttpProviderSource(provider_config(ProviderSettings(**base, burst=5)))
+    assert (limited.bucket.rate_per_s, limited.bucket.burst) == (200, 5)
+    # Unset: one second's worth, as before the setting existed.
+    assert HttpProviderSource(provider_config(ProviderSettings(**base))).bucket.burst == 200
+    with pytest.raises(ValidationError, match="burst"):
+        ProviderSettings(**base, burst=0)
