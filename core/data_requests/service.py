@@ -199,7 +199,6 @@ class _ToSettle:
     kind: DataKind
     claim: _Claim
     found: _Found
-    request_id: int
     now: datetime
     status: DataRequestStatus
     chargeable: bool
@@ -685,7 +684,7 @@ class DataRequests(Shortcuts):
                         out[i][kind] = superseded
                     else:
                         at = ctxs[i].now or now
-                        todo.append(_ToSettle(i, kind, claim, f, claim.request_id, at, *_status_of(kind, f)))
+                        todo.append(_ToSettle(i, kind, claim, f, at, *_status_of(kind, f)))
             self._settle_all(conn, ctxs, todo, out)
             # Each person's answers in the order of its lookups, as they were asked for.
             return {
@@ -727,7 +726,7 @@ class DataRequests(Shortcuts):
         """What each request's payer paid (or why it refused), in `todo`'s order."""
         items = [
             Settling(
-                self._due(ctxs[t.i], t.kind, t.request_id, t.claim.attempt, t.claim.price, t.now),
+                self._due(ctxs[t.i], t.kind, t.claim.request_id, t.claim.attempt, t.claim.price, t.now),
                 t.claim.hold_id,
                 t.chargeable,
             )
@@ -752,14 +751,14 @@ class DataRequests(Shortcuts):
         if isinstance(paid, TributaryError):
             conn.execute(
                 update(_DR)
-                .where(_DR.c.id == item.request_id)
+                .where(_DR.c.id == item.claim.request_id)
                 .values(status=DataRequestStatus.NOT_FOUND.value, lease_until=None, hold_id=None)
             )
             return paid
         email, office, mobiles = item.found.email, item.found.office, item.found.mobiles
         settles.append(
             dict(
-                p_id=item.request_id,
+                p_id=item.claim.request_id,
                 p_status=item.status.value,
                 p_credits_charged=paid.credits,
                 p_charge_transfer_id=paid.transfer_id,
@@ -773,7 +772,7 @@ class DataRequests(Shortcuts):
             )
         )
         return AccessResult(
-            request_id=item.request_id,
+            request_id=item.claim.request_id,
             person=ctx.person,
             kind=item.kind,
             status=item.status,
