@@ -90,6 +90,7 @@ from storage.models import (
 )
 from storage.models.enrichment import JobStatus
 from storage.models.enums import DataRequestStatus, HoldStatus
+from storage.sql_lists import one_of
 from storage.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -618,7 +619,11 @@ class ChunkEngine:
         ours = set(
             conn.execute(
                 select(_CL.c.person_id)
-                .where(_CL.c.job_id == lease.job_id, _CL.c.person_id.in_(credited), _CL.c.chunk_id == lease.chunk_id)
+                .where(
+                    _CL.c.job_id == lease.job_id,
+                    one_of(conn, _CL.c.person_id, credited),
+                    _CL.c.chunk_id == lease.chunk_id,
+                )
                 .with_for_update()
             ).scalars()
         )
@@ -689,7 +694,7 @@ class ChunkEngine:
         out: dict[int, object] = {}
         for start in range(0, len(person_ids), 500):
             part = person_ids[start : start + 500]
-            for row in conn.execute(select(_CL).where(_CL.c.job_id == job_id, _CL.c.person_id.in_(part))):
+            for row in conn.execute(select(_CL).where(_CL.c.job_id == job_id, one_of(conn, _CL.c.person_id, part))):
                 out[row.person_id] = row
         return out
 

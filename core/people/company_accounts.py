@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from storage.models import Person, TeamAccount, TeamContact
+from storage.sql_lists import one_of
 
 _TA = TeamAccount.__table__
 _TC = TeamContact.__table__
@@ -32,11 +33,11 @@ def save_accounts_of(
             literal(now, _TA.c.created_at.type),
         )
         .join(_P, _P.c.id == _TC.c.person_id)
-        .where(_TC.c.person_id.in_(list(person_ids)), _P.c.company_id.is_not(None))
+        .where(one_of(conn, _TC.c.person_id, person_ids), _P.c.company_id.is_not(None))
         .order_by(_TC.c.created_at, _TC.c.id)
     )  # fmt: skip
     if team_ids is not None:
-        rows = rows.where(_TC.c.team_id.in_(list(team_ids)))
+        rows = rows.where(one_of(conn, _TC.c.team_id, team_ids))
     insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
     conn.execute(
         insert(_TA).from_select(_COLUMNS, rows).on_conflict_do_nothing(index_elements=["team_id", "company_id"])

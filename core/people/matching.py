@@ -41,6 +41,7 @@ from core.normalize import (
 from storage.db import read_transaction
 from storage.limits import MAX_NAME_CHARS
 from storage.models import Company, CompanyNameKey, ContactCandidate, EmailAddress, Person, PersonNameKey
+from storage.sql_lists import one_of
 
 _PERSON = Person.__table__
 _COMPANY = Company.__table__
@@ -374,7 +375,8 @@ def _prefetch_companies(conn: Connection, contacts: list[NormalizedContact], cac
     if missing:
         for company_id in missing:
             cache.people_by_company[company_id] = []
-        for row in conn.execute(_people_select().where(_PERSON.c.company_id.in_(missing)).order_by(_PERSON.c.id)):
+        people = _people_select().where(one_of(conn, _PERSON.c.company_id, missing)).order_by(_PERSON.c.id)
+        for row in conn.execute(people):
             cache.people_by_company[row.company_id].append(_with_name_keys(row))
 
 
@@ -384,7 +386,7 @@ def _fill(conn: Connection, ids_by: dict[str, list[int]], values: list[str], id_
         return
     for value in values:
         ids_by[value] = []
-    rows = conn.execute(select(id_column, value_column).where(value_column.in_(values)).order_by(id_column))
+    rows = conn.execute(select(id_column, value_column).where(one_of(conn, value_column, values)).order_by(id_column))
     for company_id, value in rows:
         ids_by[value].append(company_id)
 

@@ -33,6 +33,7 @@ from core.team_contacts.rules import NotPermitted, may_reassign
 from storage.db import read_transaction, run_write
 from storage.models import ContactList, EmploymentHistory, Member
 from storage.models.enums import ContactSource, EmailStatus
+from storage.sql_lists import one_of
 from storage.timeutil import as_utc, utcnow
 
 TC, P, C, E, PH, LE = q.TC, q.P, q.C, q.E, q.PH, q.LE
@@ -220,14 +221,14 @@ class TeamContacts:
         when = now or utcnow()
 
         def op(conn: Connection) -> BulkResult:
-            known = set(conn.execute(select(P.c.id).where(P.c.id.in_(ids))).scalars())
+            known = set(conn.execute(select(P.c.id).where(one_of(conn, P.c.id, ids))).scalars())
             missing = [i for i in ids if i not in known]
             if missing:
                 raise NotFound(f"unknown person {missing[0]}")
             values = select(
                 literal(actor.team_id), P.c.id, literal(actor.id), literal(actor.id), literal(source.value),
                 literal(when, TC.c.created_at.type),
-            ).where(P.c.id.in_(ids))  # fmt: skip
+            ).where(one_of(conn, P.c.id, ids))  # fmt: skip
             columns = ["team_id", "person_id", "created_by_member_id", "owner_member_id", "source", "created_at"]
             stmt = insert_ignore(conn, TC).from_select(columns, values)
             changed = inserted(conn, stmt.on_conflict_do_nothing(index_elements=["team_id", "person_id"]))
