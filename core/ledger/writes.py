@@ -520,14 +520,9 @@ class Ledger(LedgerReads):
         keys = [item.key for item in charges]
         if conn.dialect.name != "postgresql" or len(charges) < 2 or len(set(keys)) != len(keys):
             return None
-        ids = self._ids(conn, team_id)
         metas = [item.meta.columns() for item in charges]
         params: dict[str, Any] = {
-            "team_id": team_id,
-            "wallet_id": ids[AccountKind.WALLET],
-            "spend_id": ids[AccountKind.SPEND],
-            "amount": sum(item.amount_credits for item in charges),
-            "now": _driver_time(conn, now),
+            **self._plain_params(conn, team_id, sum(item.amount_credits for item in charges), now),
             "keys": keys,
             "body_hashes": [_body_hash("charge", amount=c.amount_credits, meta=c.meta) for c in charges],
             "amounts": [item.amount_credits for item in charges],
@@ -545,37 +540,15 @@ class Ledger(LedgerReads):
             return None
         check(len(made) == len(charges), "a plain batch of charges is written whole or not at all")
         ids_by_key = {key: transfer_id for transfer_id, key in made.items()}
-        return [
-            Transfer(
-                id=ids_by_key[item.key],
-                team_id=team_id,
-                key=item.key,
-                kind=TransferKind.SPEND,
-                amount_credits=item.amount_credits,
-                hold_id=None,
-                created_at=now,
-                effective_at=now,
-                meta=item.meta,
-            )
-            for item in charges
-        ]
+        return [_spent(ids_by_key[c.key], team_id, c.key, c.amount_credits, c.meta, now) for c in charges]
 
     def _charge_plain(
         self, conn: Connection, team_id: int, amount: int, *, key: str, body_hash: str, meta: UsageMeta, now: datetime
     ) -> Transfer | None:
         """The plain charge in a few precompiled statements (see `sql._PG_CHARGE`), or None when the
         charge is anything else and must take the general path (nothing is written then)."""
-        ids = self._ids(conn, team_id)
-        params = {
-            "team_id": team_id,
-            "wallet_id": ids[AccountKind.WALLET],
-            "spend_id": ids[AccountKind.SPEND],
-            "amount": amount,
-            "key": key,
-            "body_hash": body_hash,
-            **meta.columns(),
-            "now": _driver_time(conn, now),
-        }
+        params = {**self._plain_params(conn, team_id, amount, now), **meta.columns()}
+        params.update(key=key, body_hash=body_hash)
         if conn.dialect.name == "sqlite":
             if conn.exec_driver_sql(_SQLITE_CHARGE_SPEND_LOT, params).rowcount != 1:
                 return None
@@ -587,17 +560,18 @@ class Ledger(LedgerReads):
             transfer_id = conn.exec_driver_sql(_PG_CHARGE, params).scalar()
             if transfer_id is None:
                 return None
-        return Transfer(
-            id=transfer_id,
-            team_id=team_id,
-            key=key,
-            kind=TransferKind.SPEND,
-            amount_credits=amount,
-            hold_id=None,
-            created_at=now,
-            effective_at=now,
-            meta=meta,
-        )
+        return _spent(transfer_id, team_id, key, amount, meta, now)
+
+    def _plain_params(self, conn: Connection, team_id: int, amount: int, now: datetime) -> dict[str, Any]:
+        """The parameters every plain-charge statement shares (`amount`: what the wallet pays)."""
+        ids = self._ids(conn, team_id)
+        return {
+            "team_id": team_id,
+            "wallet_id": ids[AccountKind.WALLET],
+            "spend_id": ids[AccountKind.SPEND],
+            "amount": amount,
+            "now": _driver_time(conn, now),
+        }
 
     def hold(
         self,
@@ -956,6 +930,21 @@ class Ledger(LedgerReads):
         if hold.status != HoldStatus.PENDING.value:
             raise HoldNotPending(f"hold {hold_id} is {hold.status}, not pending")
         return hold
+
+
+def _spent(transfer_id: int, team_id: int, key: str, amount: int, meta: UsageMeta, now: datetime) -> Transfer:
+    """A plain charge's transfer, as the fast paths wrote it."""
+    return Transfer(
+        id=transfer_id,
+        team_id=team_id,
+        key=key,
+        kind=TransferKind.SPEND,
+        amount_credits=amount,
+        hold_id=None,
+        created_at=now,
+        effective_at=now,
+        meta=meta,
+    )
 
 
 def _raise_if_rejected(team_id: int, result: Any) -> Any:
