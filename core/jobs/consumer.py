@@ -12,6 +12,7 @@ import logging
 from huey.consumer import Consumer
 
 from core.enrichment.chunks import DRAINING
+from core.jobs.gc_tuning import tune_gc_for_worker
 from core.jobs.tasks import Jobs
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ def run_worker(jobs: Jobs, *, workers: int = 2, periodic: bool = True) -> None:
         graceful_signal="TERM",
         shutdown_timeout=SHUTDOWN_TIMEOUT_S,
     )
+    tune_gc_for_worker()  # everything is imported and built: never walked by the collector again
     consumer.run()
 
 

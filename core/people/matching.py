@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from sqlalchemy import Connection, Engine, or_, select
 
 from core.errors import InvalidInput, TributaryError
@@ -127,10 +127,44 @@ class MatchResult:
 
 
 @dataclass
+class _CompanyPeople:
+    """A company's people, kept as columns: a row is scored against a large company by a dict
+    lookup (exact name) and one rapidfuzz pass in C (fuzzy), not by Python code per person."""
+
+    rows: list = field(default_factory=list)  # person rows (_people_select), id order
+    full_keys: list[str] = field(default_factory=list)  # folded full name of rows[i]
+    by_name: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # (first, last) key -> indexes
+
+    def add(self, row) -> None:
+        first_key, last_key, full_key = row.first_key, row.last_key, row.full_key
+        if full_key is None:  # a person written without name keys
+            name = parse_name(row.full_name, row.first_name, row.last_name)
+            first_key, last_key, full_key = name.first_key, name.last_key, name.full_key
+        if first_key:
+            self.by_name.setdefault((first_key, last_key), []).append(len(self.rows))
+        self.rows.append(row)
+        self.full_keys.append(full_key)
+
+    def scored(self, contact: NormalizedContact, at_domain: bool) -> Iterator[tuple[object, MatchRule, float]]:
+        """(row, rule, confidence) for each person whose name matches the contact's (_score_name's rules)."""
+        exact = self.by_name.get((contact.first_key, contact.last_key), []) if contact.first_key else []
+        rule, confidence = _exact_name(at_domain)
+        for i in exact:
+            yield self.rows[i], rule, confidence
+        fuzzy = process.extract(
+            contact.full_key, self.full_keys, scorer=fuzz.token_sort_ratio,
+            score_cutoff=FUZZY_NAME_THRESHOLD, limit=None,
+        )
+        for _, score, i in fuzzy:
+            if i not in exact:
+                yield self.rows[i], MatchRule.FUZZY_NAME, fuzzy_confidence(score)
+
+
+@dataclass
 class _CompanyCache:
     """Per bulk call: a company's people, so 100k rows at 2,000 companies read each company once."""
 
-    people_by_company: dict[int, list] = field(default_factory=dict)
+    people_by_company: dict[int, _CompanyPeople] = field(default_factory=dict)
     ids_by_domain: dict[str, list[int]] = field(default_factory=dict)
     ids_by_key: dict[str, list[int]] = field(default_factory=dict)
 
@@ -374,10 +408,10 @@ def _prefetch_companies(conn: Connection, contacts: list[NormalizedContact], cac
     missing = sorted(wanted - cache.people_by_company.keys())
     if missing:
         for company_id in missing:
-            cache.people_by_company[company_id] = []
+            cache.people_by_company[company_id] = _CompanyPeople()
         people = _people_select().where(one_of(conn, _PERSON.c.company_id, missing)).order_by(_PERSON.c.id)
-        for row in conn.execute(people):
-            cache.people_by_company[row.company_id].append(_with_name_keys(row))
+        for row in conn.execute(people).all():  # fetched at once: streaming fetches one row per call
+            cache.people_by_company[row.company_id].add(row)
 
 
 def _fill(conn: Connection, ids_by: dict[str, list[int]], values: list[str], id_column, value_column) -> None:
@@ -399,28 +433,28 @@ def _people_select():
     )
 
 
-def _with_name_keys(row) -> tuple:
-    if row.full_key is None:
-        name = parse_name(row.full_name, row.first_name, row.last_name)
-        return row, name.first_key, name.last_key, name.full_key
-    return row, row.first_key, row.last_key, row.full_key
-
-
-def _people_at(conn: Connection, company_id: int, cache: _CompanyCache) -> list:
-    """(row, first_key, last_key, full_key) for each person at the company; keys from person_name_key,
-    computed here only for a person written without them."""
+def _people_at(conn: Connection, company_id: int, cache: _CompanyCache) -> _CompanyPeople:
+    """The company's people; name keys from person_name_key, computed only for a person written
+    without them."""
     if company_id not in cache.people_by_company:
-        rows = conn.execute(_people_select().where(_PERSON.c.company_id == company_id).order_by(_PERSON.c.id))
-        cache.people_by_company[company_id] = [_with_name_keys(row) for row in rows]
+        people = _CompanyPeople()
+        for row in conn.execute(_people_select().where(_PERSON.c.company_id == company_id).order_by(_PERSON.c.id)):
+            people.add(row)
+        cache.people_by_company[company_id] = people
     return cache.people_by_company[company_id]
 
 
+def _exact_name(at_domain: bool) -> tuple[MatchRule, float]:
+    """The same folded first and last name: at the domain, or at a company found only by its name."""
+    if at_domain:
+        return MatchRule.NAME_AT_DOMAIN, NAME_AT_DOMAIN_CONFIDENCE
+    return MatchRule.FUZZY_NAME, FUZZY_MAX_CONFIDENCE
+
+
 def _score_name(contact: NormalizedContact, first_key: str, last_key: str, full_key: str, at_domain: bool):
-    """(rule, confidence) or None."""
+    """(rule, confidence) or None (a team's private candidate; a company's people: _CompanyPeople)."""
     if first_key and first_key == contact.first_key and last_key == contact.last_key:
-        if at_domain:
-            return MatchRule.NAME_AT_DOMAIN, NAME_AT_DOMAIN_CONFIDENCE
-        return MatchRule.FUZZY_NAME, FUZZY_MAX_CONFIDENCE
+        return _exact_name(at_domain)
     score = fuzz.token_sort_ratio(contact.full_key, full_key)
     if score >= FUZZY_NAME_THRESHOLD:
         return MatchRule.FUZZY_NAME, fuzzy_confidence(score)
@@ -439,10 +473,8 @@ def _by_name_at_company(
     by_key = by_key[:MAX_COMPANIES_PER_NAME]
     for company_ids, at_domain in ((by_domain, True), (by_key, False)):
         for company_id in company_ids:
-            for row, first_key, last_key, full_key in _people_at(conn, company_id, cache):
-                scored = _score_name(contact, first_key, last_key, full_key, at_domain)
-                if scored:
-                    found.append(_person_candidate(row, *scored))
+            for row, rule, confidence in _people_at(conn, company_id, cache).scored(contact, at_domain):
+                found.append(_person_candidate(row, rule, confidence))
     if team_id is not None:
         where = []
         if contact.domain:
@@ -482,9 +514,8 @@ def search_people(
         cache = _CompanyCache()
         if domain or key:
             by_domain, by_key = _company_ids(conn, domain, key, cache)
-            keyed = [
-                (row, full_key) for cid in by_domain + by_key for row, _, _, full_key in _people_at(conn, cid, cache)
-            ]
+            companies = [_people_at(conn, cid, cache) for cid in by_domain + by_key]
+            keyed = [pair for people in companies for pair in zip(people.rows, people.full_keys, strict=True)]
         else:
             stmt = _person_select().add_columns(_PKEY.c.full_key).join(_PKEY, _PKEY.c.person_id == _PERSON.c.id)
             same_surname = stmt.where(_PKEY.c.last_key == (wanted.last_key or wanted.full_key))

@@ -29,7 +29,8 @@ class _Announcing(CsvEnrichment):
 
 def _services() -> Services:
     services = Services.from_settings()
-    slow = w.services(services.engine, delay_s=0.05, workers=2, flush_rows=2)
+    # Slow enough (12 people, 2 at a time: ~1 s) that the test's Ctrl-C lands mid-job on a busy machine.
+    slow = w.services(services.engine, delay_s=0.15, workers=2, flush_rows=2)
     services.__dict__["enrichment_jobs"] = slow.jobs  # cached_property: the instance's value wins
     services.__dict__["csv_enrichment"] = _Announcing(slow.jobs)
     return services
