@@ -13,6 +13,7 @@ from core.enrichment.rows import RowOutput
 from storage.db import read_transaction, run_write
 from storage.limits import MAX_NAME_CHARS, MAX_TEXT_CHARS
 from storage.models import EnrichmentRow, SheetsJob, SheetsRow
+from storage.sql_lists import one_of
 from storage.timeutil import as_utc, utcnow
 
 _SJ = SheetsJob.__table__
@@ -26,6 +27,7 @@ _SETTLE_ROW = (
 )
 _ER = EnrichmentRow.__table__
 INSERT_ROWS_PER_TX = 2000
+SETTLE_READ_ROWS = 5000  # row indexes per read when settling (SQLite: under its 32,766 parameters)
 
 ENRICHING, WRITING, WAITING, DONE, INCOMPLETE, CANCELLED, FAILED = (
     "enriching", "writing", "waiting_for_token", "done", "incomplete", "cancelled", "failed",
@@ -247,18 +249,31 @@ class SheetsStore:
         return charged, shown
 
     def settle(self, job_id: int, settled: Sequence[Settled]) -> None:
+        """Record rows as settled; a row settled before (by a pass whose lease ran out) is left as it
+        was and not counted again."""
         if not settled:
             return
-        written = sum(1 for s in settled if s.written_row is not None)
-
-        params = [
-            dict(p_job_id=job_id, p_row_index=s.row_index, p_outcome=s.outcome,
-                 p_status=s.status and s.status[:MAX_TEXT_CHARS], p_credits_shown=s.credits_shown,
-                 p_written_row=s.written_row, p_kept=s.kept)
-            for s in settled
-        ]
 
         def op(conn: Connection) -> None:
+            indexes = sorted({s.row_index for s in settled})
+            open_rows: set[int] = set()
+            for start in range(0, len(indexes), SETTLE_READ_ROWS):
+                part = indexes[start : start + SETTLE_READ_ROWS]
+                open_rows |= set(conn.execute(
+                    select(_SR.c.row_index)
+                    .where(_SR.c.job_id == job_id, one_of(conn, _SR.c.row_index, part), _SR.c.outcome.is_(None))
+                    .with_for_update()
+                ).scalars())
+            todo = [s for s in settled if s.row_index in open_rows]
+            if not todo:
+                return
+            written = sum(1 for s in todo if s.written_row is not None)
+            params = [
+                dict(p_job_id=job_id, p_row_index=s.row_index, p_outcome=s.outcome,
+                     p_status=s.status and s.status[:MAX_TEXT_CHARS], p_credits_shown=s.credits_shown,
+                     p_written_row=s.written_row, p_kept=s.kept)
+                for s in todo
+            ]
             conn.execute(_SETTLE_ROW, params)
             conn.execute(
                 update(_SJ).where(_SJ.c.job_id == job_id)

@@ -118,6 +118,11 @@ class SheetsWriter:
             return PassResult("nothing")
         if not self.store.claim_writing(job_id, WRITE_LEASE_S):
             return PassResult("busy")
+        # Read again under the lease: a pass that held it until now may have written some of them.
+        todo = [r for r in self.store.ready(job_id, include_unenriched=over) if not r.blank and r.output is not None]
+        if not todo:
+            self.store.release_writing(job_id)
+            return PassResult("nothing")
         token = self._token(job_id)  # read under the lease: not one a pass before this one saw refused
         if token is None:
             try:

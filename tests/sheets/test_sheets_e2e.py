@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.sheets.store import Settled
 from core.sheets.writer import REFUSED_TOKEN_MESSAGE, SHEET_GONE
 from tests.google.fixtures import google_certs, sheets_server  # noqa: F401  (fixtures)
 from tests.sheets.flow import (
@@ -332,3 +333,43 @@ def test_the_sheet_renamed_mid_job(world, sheets_server, sheet) -> None:  # noqa
     statuses = check_outputs_on_their_rows(sheet, LAST, {"email": {"letter": "G"}, "mobile": {"letter": "H"},
                                                          "status": {"letter": "I"}})
     assert balance - world.balance() == done["credits_spent"] == status_credits(statuses) == EXPECTED
+
+
+def test_a_pass_that_waited_for_the_lease_writes_and_counts_only_what_is_left(
+    world, sheets_server, sheet, monkeypatch  # noqa: F811
+) -> None:
+    """Two workers' write passes overlap: one read the rows ready to write, then another pass took the
+    lease and wrote them all before it. Holding the lease at last, it writes and counts only the rows
+    still unwritten: "rows written" never exceeds the rows, and no status shows credits twice."""
+    writer = world.services.sheets.writer
+    writer.min_rows = 10
+    real_run, real_claim = writer.run, writer.store.claim_writing
+    opened, raced = [], []
+
+    def run(job_id, open_sheet):
+        opened.append(open_sheet)
+        return real_run(job_id, open_sheet)
+
+    def claim(job_id, lease_s):
+        if not raced and opened:
+            raced.append("racing")
+            raced.append(real_run(job_id, opened[-1]))  # the other worker's whole pass, first
+        return real_claim(job_id, lease_s)
+
+    monkeypatch.setattr(writer, "run", run)
+    monkeypatch.setattr(writer.store, "claim_writing", claim)
+    bar = Sidebar(world, sheets_server, sheet)
+    balance = world.balance()
+    done = bar.until(bar.start(f"A1:F{LAST}")["job_id"])
+    assert len(raced) == 2 and raced[1].what == "written", raced
+    assert done["status"] == "done", done
+    statuses = check_outputs_on_their_rows(sheet, LAST, {"email": {"letter": "G"}, "mobile": {"letter": "H"},
+                                                         "status": {"letter": "I"}})
+    store = world.services.sheets.store
+    rows = store.rows(done["job_id"])
+    written = [r for r in rows if r.written_row is not None]
+    assert done["rows_written"] == len(written) <= ROWS
+    assert balance - world.balance() == done["credits_spent"] == status_credits(statuses) == EXPECTED
+    # A pass whose lease ran out settling rows again changes nothing, and counts nothing again.
+    store.settle(done["job_id"], [Settled(r.row_index, "found", "found · 99 credits", 99, r.written_row) for r in rows])
+    assert store.rows(done["job_id"]) == rows and store.job(done["job_id"]).rows_written == len(written)
