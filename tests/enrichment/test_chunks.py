@@ -3,18 +3,23 @@ Redis queue) over SQLite and PostgreSQL. The multi-process proofs are in test_wo
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import uuid
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.enrichment.chunks import decode_row, encode_row
 from core.enrichment.csv_enrich import CsvEnrichRequest
 from core.enrichment.csv_workers import CsvOnWorkers
+from core.enrichment.rows import RowInput
 from core.jobs.tasks import Jobs
+from core.normalize.contact import ContactQuery
 from core.services import Services
 from core.settings import Settings
 from storage.timeutil import utcnow
@@ -488,3 +493,20 @@ def test_a_running_jobs_cap_hold_is_renewed_before_it_can_time_out(engine, db_ur
     other = on_workers(jobs).submit(req, svc.csv_enrichment.plan(req))
     svc.enrichment_jobs.cancel(other.id)
     assert chunks.renew_holds(now=utcnow() + timedelta(seconds=400)) == 0
+
+
+_FIELD = st.one_of(st.none(), st.text(max_size=6))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    query=st.builds(ContactQuery, **{f.name: _FIELD for f in fields(ContactQuery)}),
+    cells=st.lists(st.text(max_size=4), max_size=4),
+    problem=st.one_of(st.none(), st.text(max_size=6)),
+)
+def test_a_stored_row_reads_back_as_it_was_given(query, cells, problem) -> None:
+    """A chunk's rows are stored as JSON (cells, the query's non-empty fields, the problem) and read
+    back by the worker: nothing lost, nothing added."""
+    stored = json.loads(json.dumps(encode_row(cells, RowInput(7, query, problem))))
+    assert stored[0] == cells and None not in stored[1].values()
+    assert decode_row(7, stored) == RowInput(7, query, problem)
