@@ -1,5 +1,6 @@
 """The Sheets add-on's worker tasks, registered on the huey instance of core/jobs/tasks.py `Jobs`:
-a write pass per job (`tributary.sheets.write`, enqueued by the sidebar's polls and cancel) and a pass
+a write pass per job (`tributary.sheets.write`, enqueued when a worker stores a chunk that makes one due,
+and by the sidebar's polls and cancel) and a pass
 over every job still holding a token each minute (a backstop: results are written when the enrichment
 ends even if no poll comes). Here, not in core, because writing needs the Sheets API client (gspread)."""
 
@@ -34,6 +35,7 @@ class SheetsTasks:
         self.periodic = h.periodic_task(crontab(minute="*"), name=TASK_PREFIX + "every_minute.write")(every_minute)
         if sheets.enqueue_write is None:
             sheets.enqueue_write = lambda job_id: self.write(job_id)
+        jobs.enrichment.engine.after_chunk.append(sheets.chunk_stored)  # write when ready, not at a poll
 
 
 def register_sheets_tasks(jobs: Jobs) -> SheetsTasks:

@@ -205,6 +205,9 @@ class ChunkEngine:
         # Called after each chunk is written (installed by the task registry; see WrittenChunk).
         self.on_written: Callable[[WrittenChunk], None] | None = None
         self.watch: Callable[[int, int, datetime], None] | None = None
+        # Called with the job id after one of its chunks is stored (done or cancelled), e.g. so that a
+        # Sheets job writes its results when they are ready rather than at the sidebar's next poll.
+        self.after_chunk: list[Callable[[int], None]] = []
 
     # ---- submitting --------------------------------------------------------------------------
 
@@ -478,8 +481,17 @@ class ChunkEngine:
             metrics.CHUNKS_IN_FLIGHT.dec()
         metrics.CHUNKS_FINISHED.labels(result=result).inc()
         log.info("chunk %s", result, extra=extra)
+        if result in ("done", "cancelled"):
+            self._after_chunk(lease.job_id, extra)
         self.pump(lease.team_id)
         return result
+
+    def _after_chunk(self, job_id: int, extra: dict) -> None:
+        for hook in self.after_chunk:
+            try:
+                hook(job_id)
+            except Exception:  # the chunk is stored: a hook's failure is its own, not the chunk's
+                log.exception("after-chunk hook failed", extra=extra)
 
     def _take(self, chunk_id: int, attempt: int, owner: str) -> _Lease | None:
         now = utcnow()

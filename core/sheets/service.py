@@ -131,6 +131,13 @@ class SheetsService:
         self._maybe_write(job_id)
         return self.view(job_id, sent_token_sha256=sha256)
 
+    def chunk_stored(self, job_id: int) -> None:
+        """A worker stored a chunk of job `job_id`: if it is a Sheets job, its write pass starts as
+        soon as enough rows are ready, or the enrichment is over, not at the sidebar's next poll."""
+        sj = self.store.job(job_id)
+        if sj is not None and not sj.final:
+            self._maybe_write(job_id)
+
     def cancel(self, caller: SheetsCaller, job_id: int) -> JobView:
         require_spend(caller.actor)
         self._own(caller, job_id)

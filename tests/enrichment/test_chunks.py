@@ -510,3 +510,27 @@ def test_a_stored_row_reads_back_as_it_was_given(query, cells, problem) -> None:
     stored = json.loads(json.dumps(encode_row(cells, RowInput(7, query, problem))))
     assert stored[0] == cells and None not in stored[1].values()
     assert decode_row(7, stored) == RowInput(7, query, problem)
+
+
+def test_after_chunk_hooks_see_every_stored_chunk_and_a_failing_hook_fails_nothing(
+    jobs, world, tmp_path, running_jobs  # noqa: F811
+) -> None:
+    """The engine calls its after-chunk hooks (the Sheets add-on's write wake-up) once per stored
+    chunk with the job's id; a hook that raises is logged, and the job finishes as it would have."""
+    seen: list[int] = []
+
+    def failing(job_id: int) -> None:
+        raise RuntimeError("a hook's own failure")
+
+    jobs.enrichment.engine.after_chunk.extend([failing, seen.append])
+    inp = w.write_csv(tmp_path / "in.csv", [w.row(p) for p in world])
+    team = _team(jobs.services.accounts)
+    req = request(tmp_path, inp, team, "out.csv", max_credits=1000)
+    submitted = on_workers(jobs).submit(req, jobs.services.csv_enrichment.plan(req))
+    running_jobs(jobs, workers=2)
+    wait_for(lambda: on_workers(jobs).status(submitted.id).finished, "the job to finish")
+    chunks = jobs.enrichment.engine.state(submitted.id)
+    wait_for(lambda: len(seen) >= chunks.done, "the last chunk's hooks (called after its commit)")
+    assert chunks.done == len(world) // 3 and seen == [submitted.id] * chunks.done
+    assert jobs.services.enrichment_jobs.job(submitted.id).status.value == "done"
+    assert _spent(jobs.services.accounts, team) == _cost(world)

@@ -6,6 +6,9 @@ exactly what the job charged and what the ledger lost."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from core.sheets.store import Settled
@@ -373,3 +376,21 @@ def test_a_pass_that_waited_for_the_lease_writes_and_counts_only_what_is_left(
     # A pass whose lease ran out settling rows again changes nothing, and counts nothing again.
     store.settle(done["job_id"], [Settled(r.row_index, "found", "found · 99 credits", 99, r.written_row) for r in rows])
     assert store.rows(done["job_id"]) == rows and store.job(done["job_id"]).rows_written == len(written)
+
+
+def test_results_are_written_when_ready_without_waiting_for_a_poll(world, sheets_server, sheet) -> None:  # noqa: F811
+    """The sidebar starts the job and never polls again (the schedule is off in these tests): the
+    workers write the results themselves as chunks are stored and when the enrichment ends."""
+    world.services.sheets.writer.min_rows = 10
+    bar = Sidebar(world, sheets_server, sheet)
+    balance = world.balance()
+    job_id = bar.start(f"A1:F{LAST}")["job_id"]
+    store, deadline = world.services.sheets.store, time.monotonic() + 120
+    while not store.job(job_id).final:
+        assert time.monotonic() < deadline, store.job(job_id)
+        threading.Event().wait(0.05)
+    assert store.job(job_id).state == "done"
+    statuses = check_outputs_on_their_rows(sheet, LAST, {"email": {"letter": "G"}, "mobile": {"letter": "H"},
+                                                         "status": {"letter": "I"}})
+    assert balance - world.balance() == status_credits(statuses) == EXPECTED
+    assert len(sheets_server.writes()) >= 2  # written in passes while the job ran, then the last rows
