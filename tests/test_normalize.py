@@ -154,3 +154,14 @@ def test_bad_records_say_which_field() -> None:
 def test_demo_world_test_domains_are_accepted() -> None:
     assert normalize_email("Jane.Doe@acme.test").address == "jane.doe@acme.test"
     assert normalize_contact(ContactQuery(email="jane.doe@acme.test")).domain == "acme.test"
+
+
+def test_fold_is_the_same_for_short_cached_texts_and_long_ones() -> None:
+    """Short texts (names, companies) are folded once and remembered; longer ones every time: alike."""
+    from core.normalize.text import FOLD_CACHE_MAX_CHARS, fold
+
+    short = "José  MÜLLER, Ltd."
+    assert fold(short) == fold(short) == "jose muller ltd"
+    long_text = (short + " ") * (FOLD_CACHE_MAX_CHARS // len(short) + 1)
+    assert len(long_text) > FOLD_CACHE_MAX_CHARS
+    assert fold(long_text) == " ".join(["jose muller ltd"] * (FOLD_CACHE_MAX_CHARS // len(short) + 1))

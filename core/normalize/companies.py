@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from core.normalize.text import fold
 
 # Folded legal forms, as whole trailing words (so "S.A." folds to "s a" and is listed that way).
@@ -16,6 +18,7 @@ LEGAL_SUFFIXES: tuple[str, ...] = (
 _SUFFIXES_LONGEST_FIRST = sorted(LEGAL_SUFFIXES, key=len, reverse=True)
 
 
+@lru_cache(maxsize=16_384)  # bulk files name the same companies over and over
 def company_key(name: str | None) -> str:
     """Empty string for no name; a name that is only a legal form ("Inc") is kept as it is."""
     if not name:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # Letters that carry no combining mark to strip, so NFKD alone would leave them as they are.
 _NON_DECOMPOSING = str.maketrans(
@@ -31,11 +32,25 @@ _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 _SPACES = re.compile(r"\s+")
 
 
+# Bulk files repeat names and companies: the short texts (names, companies) are folded once each.
+FOLD_CACHE_MAX_CHARS = 255
+FOLD_CACHE_SIZE = 65_536
+
+
 def fold(text: str) -> str:
     """Lower-case, accents removed, punctuation turned into single spaces, trimmed."""
+    if len(text) <= FOLD_CACHE_MAX_CHARS:
+        return _fold_cached(text)
+    return _fold(text)
+
+
+def _fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.translate(_NON_DECOMPOSING))
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return _SPACES.sub(" ", _NON_WORD.sub(" ", stripped.casefold())).strip()
+
+
+_fold_cached = lru_cache(maxsize=FOLD_CACHE_SIZE)(_fold)
 
 
 def clean(text: str | None) -> str | None:
