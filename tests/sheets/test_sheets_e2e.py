@@ -356,7 +356,11 @@ def test_a_pass_that_waited_for_the_lease_writes_and_counts_only_what_is_left(
     def claim(job_id, lease_s):
         if not raced and opened:
             raced.append("racing")
-            raced.append(real_run(job_id, opened[-1]))  # the other worker's whole pass, first
+            other = real_run(job_id, opened[-1])  # the other worker's whole pass, first
+            while other.what == "busy":  # a third pass (a worker's wake-up) holds the lease: wait for it
+                threading.Event().wait(0.02)
+                other = real_run(job_id, opened[-1])
+            raced.append(other)
         return real_claim(job_id, lease_s)
 
     monkeypatch.setattr(writer, "run", run)
@@ -364,7 +368,7 @@ def test_a_pass_that_waited_for_the_lease_writes_and_counts_only_what_is_left(
     bar = Sidebar(world, sheets_server, sheet)
     balance = world.balance()
     done = bar.until(bar.start(f"A1:F{LAST}")["job_id"])
-    assert len(raced) == 2 and raced[1].what == "written", raced
+    assert len(raced) == 2 and raced[1].what in ("written", "nothing"), raced
     assert done["status"] == "done", done
     statuses = check_outputs_on_their_rows(sheet, LAST, {"email": {"letter": "G"}, "mobile": {"letter": "H"},
                                                          "status": {"letter": "I"}})
