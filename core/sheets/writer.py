@@ -122,7 +122,7 @@ class SheetsWriter:
         todo = [r for r in self.store.ready(job_id, include_unenriched=over) if not r.blank and r.output is not None]
         if not todo:
             self.store.release_writing(job_id)
-            return PassResult("nothing")
+            return self._finish(job) if over else PassResult("nothing")
         token = self._token(job_id)  # read under the lease: not one a pass before this one saw refused
         if token is None:
             try:
@@ -141,6 +141,9 @@ class SheetsWriter:
             sheet.close()
         if over:
             self._finish(self.store.job(job_id) or job)
+        elif self.enrichment_over(job_id):
+            # The last chunks were stored during this pass, and their wake-up found it busy: the rest now.
+            return self.run(job_id, open_sheet)
         return PassResult("written", len(todo), writes)
 
     def _token(self, job_id: int) -> str | None:

@@ -385,7 +385,21 @@ def test_a_pass_that_waited_for_the_lease_writes_and_counts_only_what_is_left(
 def test_results_are_written_when_ready_without_waiting_for_a_poll(world, sheets_server, sheet) -> None:  # noqa: F811
     """The sidebar starts the job and never polls again (the schedule is off in these tests): the
     workers write the results themselves as chunks are stored and when the enrichment ends."""
-    world.services.sheets.writer.min_rows = 10
+    writer = world.services.sheets.writer
+    writer.min_rows = 10
+    # The first pass is still writing (it holds the lease) when the job's last chunk is stored, so that
+    # chunk's wake-up finds the writer busy: the pass itself must see the enrichment ended and go on.
+    last_chunk_woke = threading.Event()
+    world.services.job_queue.enrichment.engine.after_chunk.append(  # runs after the Sheets wake-up
+        lambda job_id: writer.enrichment_over(job_id) and last_chunk_woke.set()
+    )
+    held: list[bool] = []
+
+    def hold_the_first_write(call) -> None:
+        if call.kind == "write" and "values:batchUpdate" in call.path and not held:
+            held.append(last_chunk_woke.wait(60))
+
+    sheets_server.on_call(hold_the_first_write)
     bar = Sidebar(world, sheets_server, sheet)
     balance = world.balance()
     job_id = bar.start(f"A1:F{LAST}")["job_id"]
@@ -393,7 +407,7 @@ def test_results_are_written_when_ready_without_waiting_for_a_poll(world, sheets
     while not store.job(job_id).final:
         assert time.monotonic() < deadline, store.job(job_id)
         threading.Event().wait(0.05)
-    assert store.job(job_id).state == "done"
+    assert store.job(job_id).state == "done" and held == [True]
     statuses = check_outputs_on_their_rows(sheet, LAST, {"email": {"letter": "G"}, "mobile": {"letter": "H"},
                                                          "status": {"letter": "I"}})
     assert balance - world.balance() == status_credits(statuses) == EXPECTED
