@@ -438,7 +438,8 @@ def _people_at(conn: Connection, company_id: int, cache: _CompanyCache) -> _Comp
     without them."""
     if company_id not in cache.people_by_company:
         people = _CompanyPeople()
-        for row in conn.execute(_people_select().where(_PERSON.c.company_id == company_id).order_by(_PERSON.c.id)):
+        rows = conn.execute(_people_select().where(_PERSON.c.company_id == company_id).order_by(_PERSON.c.id)).all()
+        for row in rows:
             people.add(row)
         cache.people_by_company[company_id] = people
     return cache.people_by_company[company_id]
