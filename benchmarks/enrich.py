@@ -99,6 +99,8 @@ class _Vendor(ThreadingHTTPServer):
         self.requests = 0
         self.rejected = 0
         self.window: list[float] = []
+        self.served_at: tuple[float, float] | None = None  # monotonic times of the first and last served
+        self.served_times: list[float] = []  # every served request's (VendorsProcess: a timeline)
 
     @property
     def url(self) -> str:
@@ -128,6 +130,8 @@ class _VendorHandler(BaseHTTPRequestHandler):
                 vendor.rejected += 1
             else:
                 vendor.window.append(now)
+                vendor.served_at = (vendor.served_at or (now, now))[0], now
+                vendor.served_times.append(now)
         time.sleep(vendor.latency_s)
         if over:
             self._reply(429, {"errors": [{"id": "too_many_requests"}]}, {"Retry-After": "1"})
@@ -174,6 +178,79 @@ def _start_vendors(latency_s: float, rate_per_s: float, phones: tuple[list[str],
         threading.Thread(target=vendor.serve_forever, daemon=True).start()
         vendors.append(vendor)
     return vendors
+
+
+@dataclass(frozen=True)
+class VendorCounts:
+    name: str
+    requests: int
+    rejected: int  # answered 429
+    served_at: tuple[float, float] | None  # time.monotonic() of the first and last request served
+    per_second: tuple[int, ...]  # requests served in each second since the reset
+
+    def sparkline(self, rate_per_s: float) -> str:
+        """Requests served per second, drawn against the rate (full block: the whole rate)."""
+        bars = " ▁▂▃▄▅▆▇█"
+        return "".join(bars[min(8, round(8 * n / rate_per_s))] for n in self.per_second)
+
+
+class VendorsProcess:
+    """The loopback vendors in a process of their own, as real vendors are: in the benchmark's
+    process they shared its interpreter lock with whatever else it plays (the Sheets stand-in
+    serving a 70,000-cell read), and every vendor answer waited while that ran."""
+
+    def __init__(self, latency_s: float, rate_per_s: float, phones: tuple[list[str], list[str]]) -> None:
+        self._conn, child = multiprocessing.Pipe()
+        self._process = multiprocessing.get_context("spawn").Process(
+            target=_serve_vendors, args=(child, latency_s, rate_per_s, phones), daemon=True
+        )
+        self._process.start()
+        self.urls: list[str] = self._conn.recv()
+
+    def _ask(self, what: str):
+        self._conn.send(what)
+        return self._conn.recv()
+
+    def reset(self) -> None:
+        """Count from now."""
+        self._ask("reset")
+
+    def counts(self) -> list[VendorCounts]:
+        return self._ask("counts")
+
+    def close(self) -> None:
+        self._ask("stop")
+        self._process.join(timeout=10)
+
+
+def _per_second(times: list[float], since: float) -> tuple[int, ...]:
+    seconds = [int(t - since) for t in times]
+    out = [0] * (max(seconds) + 1 if seconds else 0)
+    for second in seconds:
+        out[second] += 1
+    return tuple(out)
+
+
+def _serve_vendors(conn, latency_s: float, rate_per_s: float, phones: tuple[list[str], list[str]]) -> None:
+    vendors = _start_vendors(latency_s, rate_per_s, phones)
+    conn.send([v.url for v in vendors])
+    since = time.monotonic()
+    while (what := conn.recv()) != "stop":
+        if what == "reset":
+            since = time.monotonic()
+            for v in vendors:
+                with v.lock:
+                    v.requests = v.rejected = 0
+                    v.served_at = None
+                    v.served_times = []
+            conn.send(None)
+        else:
+            conn.send([VendorCounts(v.name, v.requests, v.rejected, v.served_at, _per_second(v.served_times, since))
+                       for v in vendors])
+    for v in vendors:
+        v.shutdown()
+        v.server_close()
+    conn.send(None)
 
 
 # ---- one measured run, in a child process -------------------------------------------------------
@@ -582,7 +659,7 @@ def measure_on_workers(n: int, args: argparse.Namespace, tmp: Path, phones) -> W
         spy = [] if not args.py_spy else [
             str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw",
             "--rate", "100" if args.py_spy_idle else "200",
-            *(["--idle", "--threads"] if args.py_spy_idle else ["--gil"]),
+            *(["--idle", "--threads"] if args.py_spy_idle else [] if args.py_spy_on_cpu else ["--gil"]),
             "--nonblocking", "-o",
         ]
         for i in range(n):
@@ -667,6 +744,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--py-spy-idle", action="store_true",
         help="with --py-spy: sample every thread, waiting ones too (where the wall time goes, not only the CPU)",
+    )
+    parser.add_argument(
+        "--py-spy-on-cpu", action="store_true",
+        help="with --py-spy: sample every thread that is on a CPU, holding the GIL or not (native code too)",
     )
     args = parser.parse_args(argv)
     phones = _phone_pools()

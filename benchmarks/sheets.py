@@ -2,16 +2,17 @@
 demo world) enriched with email and mobile from the sidebar's calls, through a waterfall of three
 loopback providers (benchmarks/enrich.py's, each admitting `--rate` requests/second, 429 past it),
 with the loopback Sheets API (tests/google/sheets_server.py) enforcing Google's 60 reads and 60
-writes per user and minute. Everything runs in this process: the app (Flask test client), the huey
-consumer (`--threads`), the vendors and the Sheets server.
+writes per user and minute. This process runs the app (Flask test client), the huey consumer
+(`--threads`) and the Sheets server; the vendors run in a process of their own, as real ones do
+(sharing this interpreter, their answers waited whenever the Sheets stand-in served a large read).
 
-    .venv/bin/python -m benchmarks.sheets                       # 10,000 rows, SQLite, one process
+    .venv/bin/python -m benchmarks.sheets                       # 10,000 rows, SQLite, the job in this process
     .venv/bin/python -m benchmarks.sheets --rows 2000           # shorter
     .venv/bin/python -m benchmarks.sheets --worker-processes 1 2  # production's shape (below)
 
 With `--worker-processes N` the job runs where production runs it: on N `tributary worker` processes
-on PostgreSQL + Redis (a scratch database, dropped after), while this process plays the web app, the
-vendors and Google (each worker's vendor limit is rate / N: the limiter is per process).
+on PostgreSQL + Redis (a scratch database, dropped after), while this process plays the web app and
+Google (each worker's vendor limit is rate / N: the limiter is per process).
 
 Reported: the Sheets API calls the job made (aim: at most 25 writes and 10 reads per 10,000 rows),
 and the wall time from the start call to the job's end against the larger of two lower bounds
@@ -34,7 +35,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python benchmarks/sheets.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.enrich import PROVIDERS, _phone_pools, _start_vendors  # noqa: E402
+from benchmarks.enrich import PROVIDERS, VendorsProcess, _phone_pools  # noqa: E402
 
 HEADER = ["First Name", "Last Name", "Company", "Website", "Notes"]
 QUOTA_PER_MINUTE = 60
@@ -80,9 +81,9 @@ def _world(
     engine.dispose()
     # A burst of a fortieth of a second's rate, as benchmarks/enrich.py: the vendors count a sliding
     # second, so the default burst (a second's worth on top of the rate) would be answered with 429s.
-    providers = [{"name": name, "base_url": v.url, "api_key": "bench", "rate_limit_per_s": args.rate,
+    providers = [{"name": name, "base_url": url, "api_key": "bench", "rate_limit_per_s": args.rate,
                   "burst": max(1, int(args.rate // 40)), "timeout_s": 10.0}
-                 for name, v in zip(PROVIDERS, vendors, strict=True)]
+                 for name, url in zip(PROVIDERS, vendors.urls, strict=True)]
     settings = {
         "database_url": db_url, "secret_keys": generate_key(), "google_client_ids": TEST_CLIENT_ID,
         "google_certs_url": certs_url, "sheets_api_url": sheets_url, "providers": providers,
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace, worker_processes: int = 0) -> dict:
     from tests.google.identity import GoogleCertsServer
     from tests.google.sheets_server import SheetsServer
 
-    vendors = _start_vendors(args.latency_ms / 1000, args.rate, _phone_pools())
+    vendors = VendorsProcess(args.latency_ms / 1000, args.rate, _phone_pools())
     try:
         with tempfile.TemporaryDirectory() as tmp, GoogleCertsServer() as certs, SheetsServer(
             reads_per_minute=QUOTA_PER_MINUTE, writes_per_minute=QUOTA_PER_MINUTE
@@ -114,9 +115,7 @@ def run(args: argparse.Namespace, worker_processes: int = 0) -> dict:
             else:
                 result = _run_in_process(args, vendors, sheets, certs, tmp)
     finally:
-        for v in vendors:
-            v.shutdown()
-            v.server_close()
+        vendors.close()
     return result
 
 
@@ -196,8 +195,7 @@ def _drive(services, rows: list[list[str]], args: argparse.Namespace, vendors, s
     sheet = sheets.create_sheet([HEADER, *rows], title="Leads", row_count=args.rows + 1)
     token = sheets.issue_token("rep@bench.example", sheet.spreadsheet_id)
     client = create_app(services).test_client()
-    for v in vendors:  # count from here
-        v.requests = v.rejected = 0
+    vendors.reset()  # count from here
 
     def call(path: str, body: dict) -> dict:
         headers = {"Authorization": f"Bearer {certs.mint_id_token('rep@bench.example')}"}
@@ -219,10 +217,12 @@ def _drive(services, rows: list[list[str]], args: argparse.Namespace, vendors, s
         tick.wait(args.poll_s)
         view = call(f"/jobs/{view['job_id']}/poll", {"oauth_token": token})
     wall = time.monotonic() - started
+    counts = vendors.counts()
+    served_at = [v.served_at for v in counts if v.served_at]
     job_calls = sheets.calls[calls_before:]
     reads = sum(1 for c in job_calls if c.kind == "read" and c.status == 200)
     writes = sum(1 for c in job_calls if c.kind == "write" and c.status == 200)
-    served = [v.requests - v.rejected for v in vendors]
+    served = [v.requests - v.rejected for v in counts]
     vendor_bound = max(served) / args.rate
     quota_bound = 60.0 * max(0, (max(reads, writes) - 1) // QUOTA_PER_MINUTE)
     bound = max(vendor_bound, quota_bound)
@@ -230,9 +230,14 @@ def _drive(services, rows: list[list[str]], args: argparse.Namespace, vendors, s
         "rows": args.rows, "status": view["status"], "rows_written": view["rows_written"],
         "credits": view["credits_spent"], "sheets_reads": reads, "sheets_writes": writes,
         "sheets_429": sum(1 for c in job_calls if c.status == 429), "vendor_requests": served,
-        "vendor_429": [v.rejected for v in vendors], "start_call_s": round(start_call_s, 1),
+        "vendor_429": [v.rejected for v in counts], "start_call_s": round(start_call_s, 1),
+        # When the vendors were busy, from the start call: the edges of the wall time beyond them.
+        "vendors_first_last_s": [round(min(a for a, _ in served_at) - started, 1),
+                                 round(max(b for _, b in served_at) - started, 1)] if served_at else None,
         "wall_s": round(wall, 1), "vendor_bound_s": round(vendor_bound, 1), "quota_bound_s": round(quota_bound, 1),
         "ratio": round(wall / bound, 2) if bound else None,
+        # The busiest vendor's requests per second from the start call (full block: its whole rate).
+        "vendor_per_second": max(counts, key=lambda v: v.requests - v.rejected).sparkline(args.rate),
     }
 
 

@@ -101,15 +101,15 @@ class SheetsService:
 
     def preview(self, caller: SheetsCaller, sheet: SheetGateway, request: JobRequest) -> PreviewView:
         require_spend(caller.actor)
-        _, _, outputs, rows, estimate = self._plan(caller, sheet, request)
-        return _preview(rows, estimate, request, outputs)
+        _, _, outputs, rows = self._read(sheet, request)
+        return _preview(rows, self._estimate(caller, rows, request), request, outputs)
 
     def submit(self, caller: SheetsCaller, sheet: SheetGateway, request: JobRequest, token: str) -> JobView:
         """Plan and price the selection, create the job (and its cap's hold), hand it to the workers."""
         require_spend(caller.actor)
         token = _check_token(token)
-        sel, header_map, outputs, rows, estimate = self._plan(caller, sheet, request)
-        job_id = self._start(caller, request, rows, estimate, dict(
+        sel, header_map, outputs, rows = self._read(sheet, request)
+        job_id = self._start(caller, request, rows, self._needed(caller, rows, request), dict(
             spreadsheet_id=request.sheet.spreadsheet_id, sheet_id=request.sheet.sheet_id,
             sheet_name=sel.sheet.sheet_name, header_row=sel.header_row, mapping=mapping_letters(sel, header_map),
             outputs={k: c.letter for k, c in outputs.items()}, output_headers={k: c.header for k, c in outputs.items()},
@@ -163,8 +163,7 @@ class SheetsService:
             SheetRef(old.spreadsheet_id, old.sheet_id, old.sheet_name, ""), tuple(old.mapping.items()),
             enr.options.want_email, enr.options.want_mobile, max_credits=max_credits,
         )
-        estimate = self._estimate(caller, rows, request)
-        new_id = self._start(caller, request, rows, estimate, dict(
+        new_id = self._start(caller, request, rows, self._needed(caller, rows, request), dict(
             spreadsheet_id=old.spreadsheet_id, sheet_id=old.sheet_id, sheet_name=old.sheet_name,
             header_row=old.header_row, mapping=old.mapping, outputs=old.outputs, output_headers={},
             retry_of=old.job_id,
@@ -197,12 +196,18 @@ class SheetsService:
         if force or self.store.count_ready(job_id) >= self.writer.min_rows or self.writer.enrichment_over(job_id):
             self.enqueue_write(job_id)
 
-    def _plan(self, caller: SheetsCaller, sheet: SheetGateway, request: JobRequest):
+    def _read(self, sheet: SheetGateway, request: JobRequest):
         sel = read_selection(sheet, request.sheet, self.max_rows)
         header_map = header_map_for(sel, request.mapping)
         outputs = resolve_outputs(sel, request, header_map)
-        rows = sheet_rows(sel, header_map)
-        return sel, header_map, outputs, rows, self._estimate(caller, rows, request)
+        return sel, header_map, outputs, sheet_rows(sel, header_map)
+
+    def _needed(self, caller: SheetsCaller, rows: Sequence[SheetRow], request: JobRequest) -> int | None:
+        """What a capped job can need, to size its hold; an uncapped job holds nothing, so the start
+        call does not match and price the selection again (the preview did, for the marketer)."""
+        if request.max_credits is None:
+            return None
+        return self._estimate(caller, rows, request).max_uncapped_credits
 
     def _estimate(self, caller: SheetsCaller, rows: Sequence[SheetRow], request: JobRequest) -> CostEstimate:
         if request.max_credits is not None and request.max_credits < 0:
@@ -212,7 +217,7 @@ class SheetsService:
             want_email=request.want_email, want_mobile=request.want_mobile, max_credits=request.max_credits,
         )
 
-    def _start(self, caller: SheetsCaller, request: JobRequest, rows: Sequence[SheetRow], estimate: CostEstimate,
+    def _start(self, caller: SheetsCaller, request: JobRequest, rows: Sequence[SheetRow], needed_credits: int | None,
                values: dict, token: str) -> int:
         if not (request.want_email or request.want_mobile):
             raise InvalidInput("want: ask for email, mobile or both", field="want")
@@ -223,7 +228,7 @@ class SheetsService:
         ).hexdigest()
         job = self.jobs.start(
             caller.team.id, caller.member.id, options, label=f"Sheets: {values['sheet_name']}"[:MAX_NAME_CHARS],
-            fingerprint=fingerprint, total_rows=len(rows), needed_credits=estimate.max_uncapped_credits,
+            fingerprint=fingerprint, total_rows=len(rows), needed_credits=needed_credits,
         )
         self.store.create(
             dict(values, job_id=job.id, team_id=caller.team.id, member_id=caller.member.id, state=ENRICHING,

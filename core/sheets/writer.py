@@ -109,42 +109,45 @@ class SheetsWriter:
         if job is None or job.final:
             return PassResult("nothing")
         over = self.enrichment_over(job_id)
-        ready = self.store.ready(job_id, include_unenriched=over)
-        self._settle_without_sheet(job_id, [r for r in ready if r.blank or r.output is None])
-        todo = [r for r in ready if not r.blank and r.output is not None]
-        if not todo:
-            return self._finish(job) if over else PassResult("nothing")
-        if len(todo) < self.min_rows and not over:
-            return PassResult("nothing")
+        if not over and self.store.count_ready(job_id) < self.min_rows:
+            return PassResult("nothing")  # counted, not read: most calls (each stored chunk's) stop here
         if not self.store.claim_writing(job_id, WRITE_LEASE_S):
             return PassResult("busy")
-        # Read again under the lease: a pass that held it until now may have written some of them.
-        todo = [r for r in self.store.ready(job_id, include_unenriched=over) if not r.blank and r.output is not None]
-        if not todo:
-            self.store.release_writing(job_id)
-            return self._finish(job) if over else PassResult("nothing")
-        token = self._token(job_id)  # read under the lease: not one a pass before this one saw refused
-        if token is None:
-            try:
-                self.store.set_state(job_id, WAITING, waiting_message(len(todo)))
-            finally:
-                self.store.release_writing(job_id)
-            return PassResult("waiting", len(todo))
-        sheet = open_sheet(token, job.spreadsheet_id, f"member-{job.member_id}")
         try:
-            self.store.set_state(job_id, WRITING, f"{len(todo)} rows ready to write — keep the sidebar open")
-            writes = self._pass(job, sheet, todo)
-        except SheetUnavailable as exc:
-            return self._unavailable(job, sheet, exc, len(todo), token)
+            # Read under the lease: a pass that held it until now may have written some of them.
+            ready = self.store.ready(job_id, include_unenriched=over)
+            self._settle_without_sheet(job_id, [r for r in ready if r.blank or r.output is None])
+            todo = [r for r in ready if not r.blank and r.output is not None]
+            token = self._token(job_id) if todo else None  # under the lease: not one a pass before saw refused
+            if todo and token is None:
+                self.store.set_state(job_id, WAITING, waiting_message(len(todo)))
+                return PassResult("waiting", len(todo))
+            if todo:
+                writes = self._write(job, open_sheet, token, todo)
+                if isinstance(writes, PassResult):
+                    return writes
         finally:
             self.store.release_writing(job_id)
-            sheet.close()
         if over:
-            self._finish(self.store.job(job_id) or job)
-        elif self.enrichment_over(job_id):
+            finished = self._finish(self.store.job(job_id) or job)
+            return PassResult("written", len(todo), writes) if todo else finished
+        if not todo:
+            return PassResult("nothing")
+        if self.enrichment_over(job_id):
             # The last chunks were stored during this pass, and their wake-up found it busy: the rest now.
             return self.run(job_id, open_sheet)
         return PassResult("written", len(todo), writes)
+
+    def _write(self, job: SheetsJobInfo, open_sheet: OpenSheet, token: str, todo: list[ReadyRow]) -> int | PassResult:
+        """Write `todo` into the sheet (the caller holds the lease): Sheets API calls made, or why not."""
+        sheet = open_sheet(token, job.spreadsheet_id, f"member-{job.member_id}")
+        try:
+            self.store.set_state(job.job_id, WRITING, f"{len(todo)} rows ready to write — keep the sidebar open")
+            return self._pass(job, sheet, todo)
+        except SheetUnavailable as exc:
+            return self._unavailable(job, sheet, exc, len(todo), token)
+        finally:
+            sheet.close()
 
     def _token(self, job_id: int) -> str | None:
         sealed = self.store.token(job_id)

@@ -267,6 +267,33 @@ def test_a_spend_cap_then_retry_of_the_rows_not_enriched(world, sheets_server, s
     assert drop == capped["credits_spent"] + done["credits_spent"] == status_credits(statuses) == EXPECTED
 
 
+def test_the_start_call_prices_the_selection_only_to_size_a_capped_jobs_hold(
+    world, sheets_server, sheet, monkeypatch  # noqa: F811
+) -> None:
+    import core.sheets.service as service
+
+    priced = []
+    real_estimate = service.estimate_cost
+
+    def estimate_cost(*args, **kwargs):
+        priced.append(real_estimate(*args, **kwargs))
+        return priced[-1]
+
+    monkeypatch.setattr(service, "estimate_cost", estimate_cost)
+    bar = Sidebar(world, sheets_server, sheet)
+    balance = world.balance()
+    capped = bar.start(f"A1:F{LAST}", max_credits=10_000)["job_id"]
+    [estimate] = priced  # the hold is what the job can need: priced once, at the start call
+    hold_id = world.services.enrichment_jobs.job(capped).hold_id
+    held = world.services.accounts.ledger.hold_view(hold_id).amount_credits
+    assert held == min(estimate.max_uncapped_credits, 10_000, balance) > 0
+    assert bar.until(capped)["status"] == "done"
+    uncapped = bar.start(f"A1:F{LAST}")["job_id"]
+    assert len(priced) == 1  # no hold to size: the sidebar's preview priced it for the marketer
+    assert world.services.enrichment_jobs.job(uncapped).hold_id is None
+    assert bar.until(uncapped)["status"] == "done"
+
+
 def test_no_identifier_column_is_422(world, sheets_server, sheet) -> None:  # noqa: F811
     bar = Sidebar(world, sheets_server, sheet)
     body = bar.job_body(f"A1:F{LAST}", mapping={"first_name": "A", "last_name": "B"})
