@@ -22,14 +22,17 @@ retries with backoff on 429/5xx/timeouts honouring Retry-After (seconds or HTTP 
 bucket per source in front of every attempt. A Retry-After longer than `max_retry_after_s` is not
 waited out: the call fails at once so a user's request is not held for minutes.
 
-Transport: urllib3 directly, with one keep-alive pool per source. Through `requests` a call to a
-loopback vendor cost ~2.4x the CPU (most of it re-reading proxy settings from the environment and
-preparing the request, on every call), so what requests did for us by default (HTTP(S)_PROXY and
-NO_PROXY, its CA bundle, following redirects, gzip) is resolved once when the source is built.
+Transport: a vendor reached directly is called on http.client with kept-alive connections shared by
+the source's callers (core/sources/keepalive.py); through a proxy or a caller's pool, and to follow
+redirects, urllib3. Through `requests` a call to a loopback vendor cost ~2.4x urllib3's CPU (most of
+it re-reading proxy settings from the environment and preparing the request, on every call), and
+urllib3's ~2x http.client's, so what requests did for us by default (HTTP(S)_PROXY and NO_PROXY,
+its CA bundle, following redirects) is resolved once when the source is built.
 """
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import json
 import logging
@@ -55,6 +58,7 @@ from core.errors import InvalidInput
 from core.people.types import EmailFinding, PersonInfo, PhoneFinding
 from core.sources.base import SourceError
 from core.sources.circuit_breaker import CircuitBreaker
+from core.sources.keepalive import KeepAliveHost, Reply
 from core.sources.rate_limit import TokenBucket
 from core.verify.phone import verify_phone
 from storage.models.enums import EmailStatus, PhoneKind, PhoneStatus
@@ -217,17 +221,21 @@ class HttpProviderSource:
         # A caller's pool (own CA, proxy) is used as given; timeout, retries and headers are still ours per call.
         self.pool = pool if pool is not None else _default_pool(config)
         self._url = config.base_url.rstrip("/") + "/v2/email-finder"
-        # Without a proxy, straight to the vendor host's own keep-alive pool: the PoolManager parses the
-        # URL and looks that pool up again on every call (a sixth of a call's CPU). Redirects, which
-        # may lead to another host, are still followed by the manager.
-        self._host_pool = self.pool.connection_from_url(self._url) if type(self.pool) is urllib3.PoolManager else None
+        # Without a proxy or a pool of the caller's, straight to the vendor host on http.client
+        # (core/sources/keepalive.py: half urllib3's CPU per call). Redirects, which may lead to
+        # another host, are still followed by the pool manager.
+        direct = pool is None and type(self.pool) is urllib3.PoolManager
+        self._direct = KeepAliveHost(
+            self._url, timeout_s=config.timeout_s, max_idle=config.max_connections, ca_bundle=_ca_bundle()
+        ) if direct else None
+        self._host_pool = (
+            self.pool.connection_from_url(self._url)
+            if self._direct is None and type(self.pool) is urllib3.PoolManager else None
+        )
         self._path = urlsplit(self._url).path
         self._timeout = urllib3.Timeout(connect=config.timeout_s, read=config.timeout_s)
-        self._headers = {
-            "Accept": "application/json",
-            API_KEY_HEADER: config.api_key,
-            **urllib3.util.make_headers(accept_encoding=True),
-        }
+        self._direct_headers = {"Accept": "application/json", API_KEY_HEADER: config.api_key}
+        self._headers = {**self._direct_headers, **urllib3.util.make_headers(accept_encoding=True)}
         self.bucket = TokenBucket(config.rate_limit_per_s, burst=config.burst, clock=clock, sleep=sleep)
         self.breaker = CircuitBreaker(
             config.name,
@@ -325,7 +333,7 @@ class HttpProviderSource:
         self.attempts += 1
         try:
             response = self._get("?" + urlencode(params))
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
+        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
             raise _transport_error(self.name, self.config.timeout_s, exc) from exc
         code = response.status
         metrics.PROVIDER_CALLS.labels(provider=self.name, status=str(code)).inc()
@@ -351,9 +359,15 @@ class HttpProviderSource:
             raise ProviderBadResponse(f"{self.name}: {exc}") from exc
         return answer
 
-    def _get(self, query: str) -> urllib3.BaseHTTPResponse:
+    def _get(self, query: str) -> urllib3.BaseHTTPResponse | Reply:
         """One GET of the email finder (read whole: the connection goes back to the pool at once)."""
-        if self._host_pool is not None:
+        if self._direct is not None:
+            reply = self._direct.get(self._path + query, self._direct_headers)
+            location = reply.get_redirect_location()
+            if not location:
+                return reply
+            url = urljoin(self._url, location)  # followed from here by the manager, to any host
+        elif self._host_pool is not None:
             response = self._host_pool.urlopen(
                 "GET",
                 self._path + query,
@@ -424,12 +438,17 @@ def _transport_error(name: str, timeout_s: float, exc: BaseException) -> Provide
     return ProviderHttpError(f"{name}: {type(exc).__name__}", outcome="network_error")
 
 
+def _ca_bundle() -> str:
+    """The CA bundle (file or directory) requests would use: its environment variables, else certifi's."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
+
+
 def _default_pool(config: ProviderConfig) -> urllib3.PoolManager:
     """Keep-alive connections, one per concurrent caller (block=False: a caller beyond max_connections
     gets a connection of its own that is closed after use rather than waiting). Proxy and CA bundle as
     requests chose them from the environment, looked up once here rather than on every request."""
     tls: dict[str, str] = {}
-    ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
+    ca_bundle = _ca_bundle()
     tls["ca_cert_dir" if os.path.isdir(ca_bundle) else "ca_certs"] = ca_bundle
     pool_kw: dict[str, Any] = {"maxsize": max(1, config.max_connections), "block": False, **tls}
     proxy_url = _environment_proxy(config.base_url)
