@@ -74,6 +74,7 @@ _VENDOR_STATUS = {
     "disposable": EmailStatus.INVALID,
 }
 _NOT_FOUND_HTTP = frozenset({404, 451})
+USER_AGENT = "tributary (contact-data enrichment)"
 API_KEY_HEADER = "X-API-KEY"  # Hunter's header for the key (the query-string api_key works too, but leaks)
 # urllib3 never retries a failure (tenacity does, with the breaker and the bucket in the loop): connect
 # and read errors are re-raised as they are, any other error after one try (wrapped in MaxRetryError).
@@ -234,7 +235,9 @@ class HttpProviderSource:
         )
         self._path = urlsplit(self._url).path
         self._timeout = urllib3.Timeout(connect=config.timeout_s, read=config.timeout_s)
-        self._direct_headers = {"Accept": "application/json", API_KEY_HEADER: config.api_key}
+        # Both transports name us (urllib3 would say python-urllib3; http.client says nothing, and some
+        # vendors' firewalls refuse a request without a User-Agent).
+        self._direct_headers = {"Accept": "application/json", "User-Agent": USER_AGENT, API_KEY_HEADER: config.api_key}
         self._headers = {**self._direct_headers, **urllib3.util.make_headers(accept_encoding=True)}
         self.bucket = TokenBucket(config.rate_limit_per_s, burst=config.burst, clock=clock, sleep=sleep)
         self.breaker = CircuitBreaker(

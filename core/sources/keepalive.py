@@ -49,14 +49,13 @@ class KeepAliveHost:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
         self.host = parts.hostname
-        self.port = parts.port
+        # A bare IPv6 address without a port would be split at its last colon: name the port.
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.timeout_s = timeout_s
         self.max_idle = max(1, max_idle)
-        self._tls: ssl.SSLContext | None = None
-        if parts.scheme == "https":
-            in_dir = ca_bundle is not None and os.path.isdir(ca_bundle)
-            self._tls = ssl.create_default_context(cafile=None if in_dir else ca_bundle,
-                                                   capath=ca_bundle if in_dir else None)
+        self._https = parts.scheme == "https"
+        self._ca_bundle = ca_bundle
+        self._tls: ssl.SSLContext | None = None  # built at the first connection: a bad bundle fails a call
         self._idle: list[http.client.HTTPConnection] = []  # list.pop/append are atomic: no lock
 
     def get(self, target: str, headers: Mapping[str, str]) -> Reply:
@@ -76,8 +75,11 @@ class KeepAliveHost:
         return Reply(response.status, response.headers, data)
 
     def close(self) -> None:
-        while self._idle:
-            self._idle.pop().close()
+        while True:
+            try:
+                self._idle.pop().close()
+            except IndexError:  # none left (another thread may have taken the last)
+                return
 
     def _checkout(self) -> http.client.HTTPConnection:
         while True:
@@ -88,12 +90,20 @@ class KeepAliveHost:
             if conn.sock is not None and not wait_for_read(conn.sock, timeout=0.0):
                 return conn
             conn.close()  # closed by the vendor while idle (EOF is readable): never send on it
-        if self._tls is not None:
-            conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout_s, context=self._tls)
+        if self._https:
+            conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout_s, context=self._context())
         else:
             conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
         conn.connect()
         return conn
+
+    def _context(self) -> ssl.SSLContext:
+        """Hostname checked, certificates verified against the bundle (file or directory)."""
+        if self._tls is None:
+            in_dir = self._ca_bundle is not None and os.path.isdir(self._ca_bundle)
+            self._tls = ssl.create_default_context(cafile=None if in_dir else self._ca_bundle,
+                                                   capath=self._ca_bundle if in_dir else None)
+        return self._tls
 
 
 __all__ = ["REDIRECT_STATUSES", "KeepAliveHost", "Reply"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from core.sources.http_provider import HttpProviderSource, ProviderConfig, ProviderHttpError
+from core.sources.http_provider import USER_AGENT, HttpProviderSource, ProviderConfig, ProviderHttpError
 from core.sources.keepalive import KeepAliveHost
 from tests.waterfall.test_http_provider import person
 from tests.waterfall.vendor_server import VendorServer, hunter_found
@@ -23,8 +23,8 @@ from tests.waterfall.vendor_server import VendorServer, hunter_found
 _ANSWER = b'{"data": {"email": "jane.doe@acme.test", "score": 90, "verification": {"status": "valid"}}}'
 
 
-def _issue(common_name: str, tmp: Path) -> tuple[Path, Path, Path]:
-    """A CA, and a certificate it signed for 127.0.0.1: (ca.pem, cert.pem, key.pem)."""
+def _issue(common_name: str, tmp: Path, ip: str = "127.0.0.1") -> tuple[Path, Path, Path]:
+    """A CA, and a certificate it signed for `ip`: (ca.pem, cert.pem, key.pem)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -41,14 +41,14 @@ def _issue(common_name: str, tmp: Path) -> tuple[Path, Path, Path]:
         )
         if san:
             builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False
             )
         return builder.sign(signer, hashes.SHA256())
 
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     ca = build(ca_name, ca_name, ca_key, ca_key, ca=True, san=False)
-    leaf = build(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]), ca_name, key, ca_key,
+    leaf = build(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ip)]), ca_name, key, ca_key,
                  ca=False, san=True)
     paths = tmp / f"{common_name}-ca.pem", tmp / f"{common_name}-cert.pem", tmp / f"{common_name}-key.pem"
     paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
@@ -107,14 +107,18 @@ def _source(base_url: str) -> HttpProviderSource:
     return HttpProviderSource(ProviderConfig(name="hunter", base_url=base_url, api_key="k", max_attempts=1))
 
 
+def _tls_vendor(cert: Path, key: Path) -> _RawVendor:
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+    return _RawVendor(server_tls)
+
+
 def test_tls_is_verified_against_the_ca_bundle_and_an_untrusted_certificate_is_refused(
     tmp_path, monkeypatch
 ) -> None:
     ca, cert, key = _issue("tributary-test-ca", tmp_path)
     stranger_ca, _, _ = _issue("some-other-ca", tmp_path)
-    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_tls.load_cert_chain(cert, key)
-    vendor = _RawVendor(server_tls)
+    vendor = _tls_vendor(cert, key)
     try:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca))
         trusted = _source(f"https://127.0.0.1:{vendor.port}")
@@ -127,6 +131,33 @@ def test_tls_is_verified_against_the_ca_bundle_and_an_untrusted_certificate_is_r
         assert vendor.requests == 1  # the refused handshake sent no request
     finally:
         vendor.close()
+
+
+def test_a_trusted_certificate_for_another_address_is_refused(tmp_path, monkeypatch) -> None:
+    ca, cert, key = _issue("tributary-test-ca", tmp_path, ip="127.0.0.2")  # signed by a trusted CA, wrong name
+    vendor = _tls_vendor(cert, key)
+    try:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca))
+        with pytest.raises(ProviderHttpError) as refused:
+            _source(f"https://127.0.0.1:{vendor.port}").find_email(person())
+        assert refused.value.outcome == "network_error" and vendor.requests == 0
+    finally:
+        vendor.close()
+
+
+def test_a_missing_ca_bundle_fails_the_call_not_the_source(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "gone.pem"))
+    source = HttpProviderSource(ProviderConfig(name="hunter", base_url="https://127.0.0.1:9", api_key="k",
+                                               max_attempts=1))  # built: the providers' set-up goes on
+    with pytest.raises(ProviderHttpError) as failed:
+        source.find_email(person())
+    assert failed.value.outcome == "network_error"
+
+
+def test_a_bare_ipv6_base_url_gets_its_schemes_port() -> None:
+    assert KeepAliveHost("https://[::1]/v2/email-finder", timeout_s=1, max_idle=1).port == 443
+    assert KeepAliveHost("http://[::1]/v2/email-finder", timeout_s=1, max_idle=1).port == 80
+    assert KeepAliveHost("http://[::1]:8080/x", timeout_s=1, max_idle=1).port == 8080
 
 
 def test_a_connection_the_vendor_closed_while_idle_is_not_used_again() -> None:
@@ -145,6 +176,9 @@ def test_a_connection_the_vendor_closed_while_idle_is_not_used_again() -> None:
 def test_threads_share_the_kept_alive_connections() -> None:
     with VendorServer(keep_alive=True) as vendor:
         vendor.default = lambda params: hunter_found("jane.doe@acme.test")
+        assert _source(vendor.base_url).find_email(person()).address == "jane.doe@acme.test"
+        assert vendor.seen[0].headers["User-Agent"] == USER_AGENT  # some vendors' firewalls refuse none
+        vendor.seen.clear()
         host = KeepAliveHost(f"{vendor.base_url}/v2/email-finder", timeout_s=5, max_idle=4)
         with ThreadPoolExecutor(4) as pool:
             for _ in range(3):  # rounds of four calls at once, then idle
