@@ -99,8 +99,7 @@ class _Vendor(ThreadingHTTPServer):
         self.requests = 0
         self.rejected = 0
         self.window: list[float] = []
-        self.served_at: tuple[float, float] | None = None  # monotonic times of the first and last served
-        self.served_times: list[float] = []  # every served request's (VendorsProcess: a timeline)
+        self.served_times: list[float] = []  # time.monotonic() of every request served (VendorsProcess)
 
     @property
     def url(self) -> str:
@@ -130,7 +129,6 @@ class _VendorHandler(BaseHTTPRequestHandler):
                 vendor.rejected += 1
             else:
                 vendor.window.append(now)
-                vendor.served_at = (vendor.served_at or (now, now))[0], now
                 vendor.served_times.append(now)
         time.sleep(vendor.latency_s)
         if over:
@@ -231,6 +229,12 @@ def _per_second(times: list[float], since: float) -> tuple[int, ...]:
     return tuple(out)
 
 
+def _counts(vendor: _Vendor, since: float) -> VendorCounts:
+    times = list(vendor.served_times)
+    served_at = (times[0], times[-1]) if times else None
+    return VendorCounts(vendor.name, vendor.requests, vendor.rejected, served_at, _per_second(times, since))
+
+
 def _serve_vendors(conn, latency_s: float, rate_per_s: float, phones: tuple[list[str], list[str]]) -> None:
     vendors = _start_vendors(latency_s, rate_per_s, phones)
     conn.send([v.url for v in vendors])
@@ -241,12 +245,10 @@ def _serve_vendors(conn, latency_s: float, rate_per_s: float, phones: tuple[list
             for v in vendors:
                 with v.lock:
                     v.requests = v.rejected = 0
-                    v.served_at = None
                     v.served_times = []
             conn.send(None)
         else:
-            conn.send([VendorCounts(v.name, v.requests, v.rejected, v.served_at, _per_second(v.served_times, since))
-                       for v in vendors])
+            conn.send([_counts(v, since) for v in vendors])
     for v in vendors:
         v.shutdown()
         v.server_close()

@@ -62,7 +62,7 @@ class KeepAliveHost:
         """GET `target` (path and query); raises http.client.HTTPException or OSError without an answer."""
         conn = self._checkout()
         try:
-            conn.request("GET", target, headers=dict(headers))
+            conn.request("GET", target, headers=headers)
             response = conn.getresponse()
             data = response.read()
         except BaseException:
