@@ -28,6 +28,15 @@ The vendors run in this (parent) process so they do not compete with the job for
 `--memory-rows N` (default 1,000,000) also enriches an N-row file with the contributor database as
 the only source (fast, local) and reports that child's peak memory. The 1-minute load average is
 printed at the start and end of each run: the machine is shared.
+
+CPU per person depends on the machine (the same code measured 2.2 to 6.5 ms on the machines of
+different sessions), so an aim stated against "today's" code is measured against that code in the
+same session: `--reference COMMIT` first runs the in-process job of COMMIT (checked out in a temporary
+git worktree, run by its own benchmark with the same file size, database and vendors) and then prints
+each run's CPU per distinct person as a ratio to the reference's (`cpu_ratio_to_reference`).
+
+    .venv/bin/python -m benchmarks.enrich --db postgresql --rows 30000 --baseline-rows 0 --memory-rows 0 \
+        --reference e85a489 --worker-processes 1
 """
 
 from __future__ import annotations
@@ -44,6 +53,7 @@ import pstats
 import random
 import resource
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -623,7 +633,6 @@ def measure_on_workers(n: int, args: argparse.Namespace, tmp: Path, phones) -> W
     """The same file and vendors, run by `tributary enrich --on-workers --wait` and N `tributary
     worker` processes on PostgreSQL + Redis. Each worker's provider rate limit is rate / N (the
     limiter is per process), so together they ask the vendors for what a single process would."""
-    import subprocess
     import uuid
 
     label = f"workers-{n}"
@@ -727,6 +736,47 @@ def measure_on_workers(n: int, args: argparse.Namespace, tmp: Path, phones) -> W
     )
 
 
+@dataclass(frozen=True)
+class ReferenceResult:
+    commit: str
+    rows: int
+    distinct_people: int
+    seconds: float
+    ratio_to_bound: float
+    cpu_s: float  # the reference job's child process, start-up included (as this file's in-process runs)
+    cpu_ms_per_person: float
+
+
+def measure_reference(commit: str, args: argparse.Namespace) -> ReferenceResult:
+    """The in-process job of `commit`, run by that commit's own benchmark (same rows, database, vendors)."""
+    root = Path(__file__).resolve().parent.parent
+    with TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "reference"
+        subprocess.run(["git", "worktree", "add", "--detach", str(tree), commit], cwd=root, check=True,
+                       capture_output=True)
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "benchmarks.enrich", "--db", args.db, "--rows", str(args.rows),
+                 "--workers", str(args.workers), "--baseline-rows", "0", "--memory-rows", "0",
+                 "--latency-ms", str(args.latency_ms), "--rate", str(args.rate)],
+                cwd=tree, check=True, capture_output=True, text=True,  # its own code first on sys.path
+            )
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=root, check=False)
+    line = [out for out in done.stdout.splitlines() if out.startswith("pool: ")][-1]
+    pool = json.loads(line.removeprefix("pool: "))
+    people = pool["distinct_people"]
+    return ReferenceResult(commit, pool["rows"], people, pool["seconds"], pool["ratio_to_bound"], pool["cpu_s"],
+                           round(1000 * pool["cpu_s"] / people, 2))
+
+
+def _against_reference(reference: ReferenceResult | None, label: str, cpu_ms_per_person: float) -> None:
+    if reference is not None:
+        ratio = cpu_ms_per_person / reference.cpu_ms_per_person
+        print(f"{label}: cpu_ms_per_person {cpu_ms_per_person:.2f} / reference {reference.cpu_ms_per_person:.2f}"
+              f" = cpu_ratio_to_reference {ratio:.3f}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
@@ -751,13 +801,24 @@ def main(argv: list[str] | None = None) -> None:
         "--py-spy-on-cpu", action="store_true",
         help="with --py-spy: sample every thread that is on a CPU, holding the GIL or not (native code too)",
     )
+    parser.add_argument(
+        "--reference", metavar="COMMIT",
+        help="first run COMMIT's in-process job (a git worktree) and print each run's CPU per person against it",
+    )
     args = parser.parse_args(argv)
     phones = _phone_pools()
+    reference = measure_reference(args.reference, args) if args.reference else None
+    if reference is not None:
+        print(f"reference: {json.dumps(asdict(reference))}", flush=True)
     if args.worker_processes:
         with TemporaryDirectory() as tmp:
             for n in args.worker_processes:
                 result = measure_on_workers(n, args, Path(tmp), phones)
                 print(f"{result.label}: {json.dumps(asdict(result))}", flush=True)
+                # Every process of ours, start-up included, as in the reference's one child: the workers
+                # and the CLI that parsed the file, waited and wrote the output.
+                all_cpu_s = result.worker_cpu_s + result.cli_cpu_s
+                _against_reference(reference, result.label, 1000 * all_cpu_s / result.distinct_people)
                 if result.credits_charged != result.ledger_spent_credits:
                     print(f"!! {result.label}: the rows report {result.credits_charged} credits, the ledger "
                           f"took {result.ledger_spent_credits}", flush=True)
@@ -772,6 +833,8 @@ def main(argv: list[str] | None = None) -> None:
             result = measure(label, rows, workers, providers=providers, args=args, tmp=Path(tmp), phones=phones)
             results[label] = result
             print(f"{label}: {json.dumps(asdict(result))}", flush=True)
+            if label == "pool":
+                _against_reference(reference, label, 1000 * result.cpu_s / result.distinct_people)
             if result.credits_charged != result.ledger_spent_credits:
                 print(f"!! {label}: the job reports {result.credits_charged} credits, the ledger lost "
                       f"{result.ledger_spent_credits}", flush=True)

@@ -29,9 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-from sqlalchemy import Connection, Engine, bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, Engine, select, update
 
 from core.accounts import Accounts, MemberInfo, TeamInfo
 from core.data_requests.budget import NOTHING, Budget, Payer, Payment, PriceDue, Settling, payer_for
@@ -45,7 +43,8 @@ from core.people.resolve import resolve_people_in, resolve_person_in
 from core.people.types import EmailFinding, PersonInfo, PhoneFinding
 from core.sources.base import ContactSource
 from core.sources.lookup_scope import one_lookup
-from storage.db import is_sqlite, read_transaction, run_write
+from storage.bulk_rows import BulkInsert, BulkUpdate
+from storage.db import read_transaction, run_write
 from storage.deferred_writes import DeferredWrites, write_all
 from storage.limits import MAX_TEXT_CHARS
 from storage.models import DataRequest, Phone, TeamContact
@@ -145,38 +144,34 @@ class _Found:
     deferred: DeferredWrites | None = None
 
 
-# A settled request's row, for many requests in one executemany (bind names differ from column names,
-# as SQLAlchemy requires in SET).
-_SETTLE_REQUEST = (
-    update(_DR)
-    .where(_DR.c.id == bindparam("p_id"))
-    .values(
-        status=bindparam("p_status"),
-        lease_until=None,
-        hold_id=None,
-        credits_charged=bindparam("p_credits_charged"),
-        charge_transfer_id=bindparam("p_charge_transfer_id"),
-        member_id=bindparam("p_member_id"),
-        feature=bindparam("p_feature"),
-        email_address=bindparam("p_email_address"),
-        email_status=bindparam("p_email_status"),
-        office_phone=bindparam("p_office_phone"),
-        mobile_phones=bindparam("p_mobile_phones", type_=_DR.c.mobile_phones.type),
-        settled_at=bindparam("p_settled_at", type_=_DR.c.settled_at.type),
-    )
+# A settled request's row, and a claimed one's: many requests' rows in one statement each.
+_SETTLE_REQUEST = BulkUpdate(
+    _DR,
+    match=["id"],
+    columns=[
+        "status", "credits_charged", "charge_transfer_id", "member_id", "feature",
+        "email_address", "email_status", "office_phone", "mobile_phones", "settled_at",
+    ],
+    fixed=dict(lease_until=None, hold_id=None),
 )
-# A claimed request's row (the same, for claims).
-_CLAIM_REQUEST = (
-    update(_DR)
-    .where(_DR.c.id == bindparam("p_id"))
-    .values(
-        status=DataRequestStatus.IN_PROGRESS.value,
-        attempts=bindparam("p_attempts"),
-        hold_id=bindparam("p_hold_id"),
-        lease_until=bindparam("p_lease_until", type_=_DR.c.lease_until.type),
-        member_id=bindparam("p_member_id"),
-        feature=bindparam("p_feature"),
-    )
+_CLAIM_REQUEST = BulkUpdate(
+    _DR,
+    match=["id"],
+    columns=["attempts", "hold_id", "lease_until", "member_id", "feature"],
+    fixed=dict(status=DataRequestStatus.IN_PROGRESS.value),
+)
+_INSERT_REQUESTS = BulkInsert(
+    _DR,
+    columns=[
+        "team_id", "person_id", "kind", "status", "attempts", "member_id", "feature",
+        "credits_charged", "mobile_phones", "created_at",
+    ],
+    skip_conflicts_on=["team_id", "person_id", "kind"],
+)
+_INSERT_CONTACTS = BulkInsert(
+    _TC,
+    columns=["team_id", "person_id", "created_by_member_id", "owner_member_id", "source", "created_at"],
+    skip_conflicts_on=["team_id", "person_id"],
 )
 
 
@@ -297,10 +292,6 @@ class DataRequests(Shortcuts):
         self.freshness_window = freshness_window
         self.hold_timeout_s = hold_timeout_s
         self.lease_s = lease_s
-        insert = sqlite_insert if is_sqlite(engine) else pg_insert
-        # Built once: a job runs them for every person (statement building is what costs CPU).
-        self._insert_contact = insert(_TC).on_conflict_do_nothing(index_elements=["team_id", "person_id"])
-        self._insert_request = insert(_DR).on_conflict_do_nothing(index_elements=["team_id", "person_id", "kind"])
 
     # ---- public ----------------------------------------------------------------------------
 
@@ -552,8 +543,7 @@ class DataRequests(Shortcuts):
                 )
                 for row in rows
             }
-            if claims:
-                conn.execute(_CLAIM_REQUEST, claims)  # every claimed row in one statement
+            _CLAIM_REQUEST.run(conn, claims)  # every claimed row in one statement
             return out
 
         return run_write(self.engine, op)
@@ -564,7 +554,7 @@ class DataRequests(Shortcuts):
         """Claim one request in `conn`; its row's update is appended to `claims` (run by the caller)."""
         team, member, person, feature, budget = ctx.team, ctx.member, ctx.person, ctx.feature, ctx.budget
         if row.status == DataRequestStatus.CHARGED.value:
-            conn.execute(self._insert_contact, _contact_row(ctx, now))
+            _INSERT_CONTACTS.run(conn, [_contact_row(ctx, now)])
             save_accounts_of(conn, [person.id], now, [team.id])
             return _Claim(row.id, row.attempts, None, 0, replay=self._result_from_row(conn, row, person))
         if row.status == DataRequestStatus.IN_PROGRESS.value and row.lease_until and as_utc(row.lease_until) > now:
@@ -586,12 +576,12 @@ class DataRequests(Shortcuts):
             return hold_id
         claims.append(
             dict(
-                p_id=row.id,
-                p_attempts=attempt,
-                p_hold_id=hold_id,
-                p_lease_until=now + timedelta(seconds=self.lease_s),
-                p_member_id=member.id,
-                p_feature=feature.value,
+                id=row.id,
+                attempts=attempt,
+                hold_id=hold_id,
+                lease_until=now + timedelta(seconds=self.lease_s),
+                member_id=member.id,
+                feature=feature.value,
             )
         )
         return _Claim(row.id, attempt, hold_id, price)
@@ -607,8 +597,8 @@ class DataRequests(Shortcuts):
         now: datetime,
     ) -> list:
         """Make the missing request rows (one insert) and lock every (person, kind) row (one read)."""
-        conn.execute(
-            self._insert_request,
+        _INSERT_REQUESTS.run(
+            conn,
             [
                 dict(
                     team_id=team_id,
@@ -734,11 +724,10 @@ class DataRequests(Shortcuts):
             out[item.i][item.kind] = result  # type: ignore[index]
             if not isinstance(result, TributaryError):  # settled: the team has this person
                 contacts[ctx.person.id] = _contact_row(ctx, item.now)
-        if settles:
-            conn.execute(_SETTLE_REQUEST, settles)
+        _SETTLE_REQUEST.run(conn, settles)
         if contacts:
             saved = list(contacts.values())
-            conn.execute(self._insert_contact, saved)
+            _INSERT_CONTACTS.run(conn, saved)
             save_accounts_of(conn, list(contacts), max(c["created_at"] for c in saved), {c["team_id"] for c in saved})
 
     def _pay(
@@ -779,17 +768,17 @@ class DataRequests(Shortcuts):
         email, office, mobiles = item.found.email, item.found.office, item.found.mobiles
         settles.append(
             dict(
-                p_id=item.claim.request_id,
-                p_status=item.status.value,
-                p_credits_charged=paid.credits,
-                p_charge_transfer_id=paid.transfer_id,
-                p_member_id=ctx.member.id,
-                p_feature=ctx.feature.value,
-                p_email_address=email.address if email else None,
-                p_email_status=email.status.value if email else None,
-                p_office_phone=office.e164 if office else None,
-                p_mobile_phones=[p.e164 for p in mobiles],
-                p_settled_at=item.now,
+                id=item.claim.request_id,
+                status=item.status.value,
+                credits_charged=paid.credits,
+                charge_transfer_id=paid.transfer_id,
+                member_id=ctx.member.id,
+                feature=ctx.feature.value,
+                email_address=email.address if email else None,
+                email_status=email.status.value if email else None,
+                office_phone=office.e164 if office else None,
+                mobile_phones=[p.e164 for p in mobiles],
+                settled_at=item.now,
             )
         )
         return AccessResult(

@@ -67,9 +67,9 @@ from core import metrics
 from core.data_requests import AccessResult
 from core.enrichment.jobs import (
     CANCELLED_ERROR,
+    STORE_ROWS,
     EnrichmentJobs,
     JobInfo,
-    _insert_ignore,
     _JobRun,
     _Pending,
     _PersonEntry,
@@ -79,6 +79,7 @@ from core.enrichment.rows import UNDONE_ERRORS, RowInput, RowOutput
 from core.errors import InvalidInput, NotFound
 from core.ledger import HoldNotPending
 from core.normalize.contact import ContactQuery
+from storage.bulk_rows import BulkUpdate
 from storage.db import is_sqlite, read_transaction, run_write
 from storage.models import (
     EnrichmentChunk,
@@ -578,7 +579,6 @@ class ChunkEngine:
         """Write the chunk's rows, mark it done and count its progress, in one transaction, if this
         worker still owns it; the last chunk finishes the job."""
         now = utcnow()
-        insert_row = _insert_ignore(self.engine)
         stored = [o for o in outputs if o.error != CANCELLED_ERROR]
 
         def op(conn: Connection) -> None:
@@ -595,8 +595,8 @@ class ChunkEngine:
                 raise LeaseLost(lease.chunk_id)
             rows = self._only_own_credits(conn, lease, stored)
             if rows:
-                conn.execute(
-                    insert_row,
+                STORE_ROWS.run(
+                    conn,
                     [
                         dict(job_id=lease.job_id, row_index=r.index, person_id=r.person_id,
                              credits_charged=r.credits_charged, output=r.stored(), created_at=now)
@@ -741,14 +741,14 @@ class ChunkEngine:
         return run_write(self.engine, op)
 
     def save_outcomes(self, lease: _Lease, outcomes: dict[int, _PersonOutcome]) -> None:
-        """One prebuilt UPDATE, executed for many people in one round trip (executemany)."""
+        """Every outcome in one statement (see storage.bulk_rows)."""
         if not outcomes:
             return
         params = [
-            dict(b_job=lease.job_id, b_person=person_id, b_chunk=lease.chunk_id, b_outcome=_outcome_json(outcome))
+            dict(job_id=lease.job_id, person_id=person_id, chunk_id=lease.chunk_id, outcome=_outcome_json(outcome))
             for person_id, outcome in outcomes.items()
         ]
-        run_write(self.engine, lambda conn: conn.execute(_SAVE_OUTCOME, params))
+        run_write(self.engine, lambda conn: _SAVE_OUTCOME.run(conn, params))
 
     def owns_claims(self, lease: _Lease) -> bool:
         with read_transaction(self.engine) as conn:
@@ -790,14 +790,10 @@ _CREDIT_FIRST_ROW = (
     .where(_ROW.c.job_id == bindparam("b_job"), _ROW.c.row_index == bindparam("b_first"))
     .values(credits_charged=bindparam("b_total"))
 )
-_SAVE_OUTCOME = (
-    update(_CL)
-    .where(
-        _CL.c.job_id == bindparam("b_job"), _CL.c.person_id == bindparam("b_person"),
-        _CL.c.chunk_id == bindparam("b_chunk"), _CL.c.outcome.is_(None),
-    )
-    .values(outcome=bindparam("b_outcome", type_=_CL.c.outcome.type))
+_SAVE_OUTCOME = BulkUpdate(
+    _CL, match=["job_id", "person_id", "chunk_id"], columns=["outcome"], where=[_CL.c.outcome.is_(None)]
 )
+
 
 
 def _outcome_json(outcome: _PersonOutcome) -> dict:

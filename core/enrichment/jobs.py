@@ -47,7 +47,8 @@ from core.errors import InvalidInput, NotFound, TributaryError, check
 from core.ledger import HoldNotPending, InsufficientCredits, UsageMeta
 from core.people.matching import MatchOutcome, MatchResult, match_contacts
 from core.people.resolve import resolve_person
-from storage.db import is_sqlite, read_transaction, run_write
+from storage.bulk_rows import BulkInsert
+from storage.db import read_transaction, run_write
 from storage.limits import MAX_HEX_DIGEST_CHARS, MAX_NAME_CHARS, MAX_TEXT_CHARS
 from storage.models import EmailAddress, EnrichmentJob, EnrichmentRow, LedgerHold
 from storage.models.enrichment import RESUMABLE_STATUSES, JobStatus
@@ -56,6 +57,12 @@ from storage.timeutil import as_utc, utcnow
 
 _JOB = EnrichmentJob.__table__
 _ROW = EnrichmentRow.__table__
+# A job's output rows; one already stored (by a run that raced this one) is kept as it is.
+STORE_ROWS = BulkInsert(
+    _ROW,
+    columns=["job_id", "row_index", "person_id", "credits_charged", "output", "created_at"],
+    skip_conflicts_on=["job_id", "row_index"],
+)
 _EMAIL = EmailAddress.__table__
 _HOLD = LedgerHold.__table__
 _RESUMABLE = [s.value for s in RESUMABLE_STATUSES]
@@ -839,13 +846,12 @@ class _JobRun:
         now = utcnow()
         progress = counters.snapshot()
         cancelled = self.cancelled
-        insert_row = _insert_ignore(self.engine)
 
         def op(conn: Connection) -> bool:
             job = conn.execute(select(_JOB).where(_JOB.c.id == self.job.id).with_for_update()).one()
             if rows:
-                conn.execute(
-                    insert_row,
+                STORE_ROWS.run(
+                    conn,
                     [
                         dict(
                             job_id=self.job.id,
@@ -889,15 +895,6 @@ class _JobRun:
 
 def _replace_credits(out: RowOutput, credits: int) -> RowOutput:
     return replace(out, credits_charged=credits)
-
-
-def _insert_ignore(engine: Engine):
-    """Rows already stored (by a run that raced this one) are kept as they are."""
-    if is_sqlite(engine):
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    return dialect_insert(_ROW).on_conflict_do_nothing(index_elements=["job_id", "row_index"])
 
 
 def _chunks(rows: Iterator[RowInput], size: int) -> Iterator[list[RowInput]]:
