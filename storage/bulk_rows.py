@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -79,9 +79,9 @@ def _encoder(column) -> Callable[[Any], Any] | None:
         def stamp(v: Any) -> str | None:
             if v is None:
                 return None
-            if not isinstance(v, datetime) or v.tzinfo is None:
+            if not isinstance(v, datetime) or v.utcoffset() is None:
                 raise ValueError(f"{where}: a naive or non-datetime value {v!r}")
-            return v.isoformat()
+            return v.astimezone(UTC).isoformat()
 
         return stamp
     return None
@@ -134,7 +134,11 @@ class BulkUpdate:
         self._prepared = _Prepared(pg, lite, _encoders(t, names))
 
     def run(self, conn: Connection, rows: Sequence[Row]) -> None:
-        """Every row's update in one statement (PostgreSQL) or one executemany (SQLite)."""
+        """Every row's update in one statement (PostgreSQL) or one executemany (SQLite). No two rows
+        may name the same table row: PostgreSQL would apply one of them, SQLite the last."""
+        keys = {tuple(row[m] for m in self.match) for row in rows}
+        if len(keys) != len(rows):
+            raise ValueError(f"{self.table.name}: two rows of one bulk update match the same {', '.join(self.match)}")
         if rows:
             _run(conn, self._prepared, [*self.match, *self.columns], rows)
 

@@ -1,4 +1,4 @@
-"""Bulk updates and inserts on both databases: one statement of arrays on PostgreSQL, an executemany
+"""Bulk updates and inserts on both databases: one statement of JSON records on PostgreSQL, an executemany
 on SQLite, and on both exactly what one statement per row would have written."""
 
 from __future__ import annotations
@@ -125,6 +125,31 @@ def test_a_plain_insert_refuses_a_duplicate_and_writes_nothing(engine: Engine, p
     assert _stored(engine) == []
 
 
+# The shape of a job's claim outcomes: matched on several columns, written only where none is yet.
+_FIRST_OUTCOME = BulkUpdate(_T, match=["id", "team"], columns=["outcome"], where=[_T.c.outcome.is_(None)])
+
+
+def test_an_update_matching_several_columns_leaves_rows_that_fail_any_condition(engine, probe) -> None:
+    start = [
+        dict(id=1, team=1, name="a", n=1, at=AT, tags=[], outcome=None),
+        dict(id=2, team=1, name="b", n=2, at=AT, tags=[], outcome={"done": "before"}),  # already has one
+        dict(id=3, team=2, name="c", n=3, at=AT, tags=[], outcome=None),  # another team
+    ]
+    run_write(engine, lambda conn: conn.execute(insert(_T), start))
+    rows = [dict(id=1, team=1, outcome={"n": 1}), dict(id=2, team=1, outcome={"n": 2}), dict(id=3, team=1, outcome=[3])]
+    run_write(engine, lambda conn: _FIRST_OUTCOME.run(conn, rows))
+    assert [r[6] for r in _stored(engine)] == [{"n": 1}, {"done": "before"}, None]
+
+
+def test_two_rows_for_one_table_row_are_refused(engine: Engine, probe: Table) -> None:
+    # PostgreSQL's UPDATE ... FROM would apply one of them, SQLite's executemany the last: neither is asked for.
+    with engine.connect() as conn, pytest.raises(ValueError, match="match the same id"):
+        _UPDATE.run(conn, [dict(id=1, **_ONE), dict(id=1, **_ONE)])
+
+
+_ONE = dict(name="a", n=1, at=AT, tags=[], outcome=None)
+
+
 def test_a_naive_datetime_is_refused_on_both_databases(engine: Engine, probe: Table) -> None:
     row = dict(id=1, team=1, name="a", n=1, at=AT.replace(tzinfo=None), tags=[], outcome=None)
     with pytest.raises((ValueError, StatementError), match="naive"):
@@ -143,7 +168,7 @@ def test_no_rows_run_no_statement(engine: Engine, probe: Table) -> None:
     assert statements == []
 
 
-def test_a_column_without_an_array_form_is_refused_when_built() -> None:
+def test_a_column_without_a_record_form_is_refused_when_built() -> None:
     from sqlalchemy import Boolean
 
     other = Table("bulk_rows_bool", MetaData(), Column("id", Integer, primary_key=True), Column("flag", Boolean))

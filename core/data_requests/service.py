@@ -726,7 +726,7 @@ class DataRequests(Shortcuts):
                 contacts[ctx.person.id] = _contact_row(ctx, item.now)
         _SETTLE_REQUEST.run(conn, settles)
         if contacts:
-            saved = list(contacts.values())
+            saved = [contacts[person_id] for person_id in sorted(contacts)]  # in person order, as rows are locked
             _INSERT_CONTACTS.run(conn, saved)
             save_accounts_of(conn, list(contacts), max(c["created_at"] for c in saved), {c["team_id"] for c in saved})
 
