@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -98,8 +99,9 @@ class RedisCounter:
 
 
 class RateLimits:
-    def __init__(self, counter: RateCounter) -> None:
+    def __init__(self, counter: RateCounter, clock_s: Callable[[], float] = time.time) -> None:
         self.counter = counter
+        self.clock_s = clock_s  # epoch seconds; a test pins it so its requests share one window
 
     @classmethod
     def build(cls, engine: Engine, redis_url: str | None, redis_prefix: str) -> RateLimits:
@@ -117,7 +119,7 @@ class RateLimits:
             raise InvalidInput(f"rate limit key: 1 to {MAX_KEY_LENGTH} characters, got {len(key or '')}")
         if limit < 1 or window_s < 1:
             raise InvalidInput(f"rate limit for {key}: limit and window must be positive")
-        now_s = time.time() if now_s is None else now_s
+        now_s = self.clock_s() if now_s is None else now_s
         window_start = int(now_s // window_s) * window_s
         hits = self.counter.hit(key, window_start, window_s, exact=exact)
         reset_s = max(1, window_start + window_s - int(now_s))

@@ -94,6 +94,16 @@ def test_rate_limit_window_starts_over_when_it_runs_out(engine: Engine) -> None:
     assert _rows(engine, "k") == 1  # the run-out window of "k" was dropped when the next one opened
 
 
+def test_rate_limit_windows_follow_the_limiters_clock(engine: Engine) -> None:
+    now_s = [datetime(2026, 12, 1, 9, 0, 59, tzinfo=UTC).timestamp()]
+    limits = RateLimits(DatabaseCounter(engine), clock_s=lambda: now_s[0])
+    first = limits.check("c", limit=1, window_s=60)
+    assert first.allowed and first.reset_s == 1
+    now_s[0] += 1  # the next minute: a new window
+    assert limits.check("c", limit=1, window_s=60).allowed
+    assert not limits.check("c", limit=1, window_s=60).allowed
+
+
 def _rows(engine: Engine, key: str) -> int:
     from sqlalchemy import func, select
 

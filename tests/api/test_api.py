@@ -13,6 +13,7 @@ from sqlalchemy import update
 from storage.models import Plan
 from storage.models.enums import Feature, TransferKind
 from tests.api.conftest import ApiWorld
+from tests.rate_clock import pin_rate_window
 
 PROBLEM = "application/problem+json"
 
@@ -279,6 +280,7 @@ def test_credits_and_usage_pages(world: ApiWorld) -> None:
 
 def test_rate_limit_per_key_from_the_plan(world: ApiWorld) -> None:
     _set_plan(world, api_requests_per_minute=3)
+    pin_rate_window(world.services)
     client = world.client()
     answers = [client.get("/api/v1/credits", headers=_auth(world.key)) for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]

@@ -16,6 +16,7 @@ from core.services import Services
 from core.settings import Settings
 from storage.models import Plan
 from tests.api.conftest import ApiWorld, make_world
+from tests.rate_clock import pin_rate_window
 from web.app import create_app
 
 REDIS_URL = os.environ.get("TRIBUTARY_TEST_REDIS_URL")
@@ -29,6 +30,7 @@ def _limit(services: Services, per_minute: int) -> None:
 def _two_processes_share_one_budget(db_url: str, world: ApiWorld, **settings) -> None:
     _limit(world.services, 4)
     second = Services.from_settings(Settings(database_url=db_url, **settings))
+    pin_rate_window(world.services, second)
     apps = [create_app(world.services).test_client(), create_app(second).test_client()]
     headers = {"X-Api-Key": world.key}
     codes = [apps[i % 2].get("/api/v1/credits", headers=headers).status_code for i in range(6)]

@@ -21,6 +21,7 @@ from storage.models import SlackConnectCode
 from storage.timeutil import utcnow
 from tests.bot.conftest import SECRET, World, serve
 from tests.bot.test_slack_requests import charges, responses, text_of
+from tests.rate_clock import pin_rate_window
 from tests.slackapi.signing import SlackSender
 
 LINK_HINT = "ask an admin to link you"
@@ -99,6 +100,7 @@ def test_lookups_are_limited_per_member_and_the_count_is_shared_by_processes(
 ) -> None:
     world.services.settings = world.services.settings.model_copy(update={"slack_lookups_per_minute": 2})
     other_process = Services.from_settings(world.services.settings)  # its own engine, the same database
+    pin_rate_window(world.services, other_process)
     served = serve(other_process)
     other = SlackSender(f"{next(served)}/slack/events", SECRET)
     try:
