@@ -37,6 +37,9 @@ core/enrichment/jobs.py hold across workers:
 - Cap hold: a job's hold times out like any hold (TRIBUTARY_ENRICH_HOLD_TIMEOUT_S); while a worker
   job runs, every chunk's start and the minute's pump extend a hold that has less than half its
   timeout left (`renew_holds`), so a long job keeps its cap; one nobody works on times out.
+- Matching: a worker keeps each job's companies' people across the chunks it runs of that job
+  (`company_cache`, for the last MAX_CACHED_JOBS jobs), as an in-process run keeps them for its run:
+  both see a company's people as read at most CACHE_MAX_AGE_S ago (core/people/matching.py).
 - Sharing: a chunk's unmatched rows are contributed and its matched people saved as the member's
   contacts, as an in-process CSV run does (the `on_written` hook, core/jobs/enrichment_tasks.py).
 
@@ -54,7 +57,7 @@ import socket
 import threading
 import time
 from bisect import bisect_right
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, fields, replace
@@ -79,6 +82,7 @@ from core.enrichment.rows import UNDONE_ERRORS, RowInput, RowOutput
 from core.errors import InvalidInput, NotFound
 from core.ledger import HoldNotPending
 from core.normalize.contact import ContactQuery
+from core.people.matching import CompanyCache
 from storage.bulk_rows import BulkUpdate
 from storage.db import is_sqlite, read_transaction, run_write
 from storage.models import (
@@ -114,6 +118,7 @@ CANCEL_CHECK_S = 0.25  # how often a running chunk reads the job's cancel flag
 SUBMIT_CHUNKS_PER_TX = 20
 HOLD_RENEW_FRACTION = 0.5  # a cap hold with less than this part of its timeout left is extended
 PUMP_LOCK_KEY = 0x74726962  # PostgreSQL advisory lock: one pump at a time (SQLite: BEGIN IMMEDIATE)
+MAX_CACHED_JOBS = 4  # jobs whose companies' people a worker keeps between their chunks
 
 PENDING, QUEUED, LEASED, DONE = "pending", "queued", "leased", "done"
 
@@ -209,6 +214,17 @@ class ChunkEngine:
         # Called with the job id after one of its chunks is stored (done or cancelled), e.g. so that a
         # Sheets job writes its results when they are ready rather than at the sidebar's next poll.
         self.after_chunk: list[Callable[[int], None]] = []
+        self._company_caches: OrderedDict[int, CompanyCache] = OrderedDict()
+        self._company_caches_lock = threading.Lock()
+
+    def company_cache(self, job_id: int) -> CompanyCache:
+        """The companies' people this process has read for the job's chunks (shared by its threads)."""
+        with self._company_caches_lock:
+            cache = self._company_caches.pop(job_id, None) or CompanyCache()
+            self._company_caches[job_id] = cache  # most recently used last
+            while len(self._company_caches) > MAX_CACHED_JOBS:
+                self._company_caches.popitem(last=False)
+            return cache
 
     # ---- submitting --------------------------------------------------------------------------
 
@@ -814,6 +830,7 @@ class _ChunkRun(_JobRun):
         self.lease = lease
         job = engine.jobs.job(lease.job_id)
         super().__init__(engine.jobs, job)
+        self.companies = engine.company_cache(job.id)
         self.wanted: list[tuple[_PersonEntry, int]] = []
         self.recheck: set[int] = set()  # people whose earlier claim may have been paid by this job
         self.other_ids: set[int] = set()  # people other chunks look up (their outcomes are theirs to save)

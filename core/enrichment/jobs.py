@@ -45,7 +45,7 @@ from core.data_requests import AccessResult, Budget, BudgetExhausted, DataReques
 from core.enrichment.rows import NOT_ENRICHED_CAP, NOT_ENRICHED_CREDITS, RowInput, RowOutput
 from core.errors import InvalidInput, NotFound, TributaryError, check
 from core.ledger import HoldNotPending, InsufficientCredits, UsageMeta
-from core.people.matching import MatchOutcome, MatchResult, match_contacts
+from core.people.matching import CompanyCache, MatchOutcome, MatchResult, match_contacts
 from core.people.resolve import resolve_person
 from storage.bulk_rows import BulkInsert
 from storage.db import read_transaction, run_write
@@ -511,6 +511,7 @@ class _JobRun:
         self.budget = Budget(job.hold_id) if job.hold_id is not None else Budget.uncapped()
         self.pool = ThreadPoolExecutor(max_workers=jobs.workers, thread_name_prefix=f"enrich-{job.id}")
         self.match_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"enrich-{job.id}-match")
+        self.companies = CompanyCache()  # companies' people, read once per run rather than once per chunk
         # People are claimed and settled a batch at a time (two write transactions per batch, not per
         # person); enough batches run at once to keep the lookup pool busy while others commit.
         self.batch_people = min(BATCH_PEOPLE, 2 * jobs.workers)
@@ -612,7 +613,13 @@ class _JobRun:
 
     def _match(self, rows: list[RowInput]) -> list[MatchResult]:
         return list(
-            match_contacts(self.engine, [r.query for r in rows], team_id=self.job.team_id, batch_size=max(1, len(rows)))
+            match_contacts(
+                self.engine,
+                [r.query for r in rows],
+                team_id=self.job.team_id,
+                batch_size=max(1, len(rows)),
+                cache=self.companies,
+            )
         )
 
     def _submit(self, row: RowInput, match: MatchResult) -> RowOutput | _Pending:

@@ -17,12 +17,16 @@ already linked to a shared person counts as that person.
 
 Every lookup goes through an index (email_address.address, person.linkedin_url, company.domain,
 company_name_key.name_key, person.company_id, person_name_key, contact_candidate's team indexes);
-bulk callers use `match_contacts`, which also caches each company's people for the batch.
+bulk callers use `match_contacts`, which also caches each company's people: for the call, or across
+calls with a `CompanyCache` the caller keeps (an enrichment job's chunks share one, so 100,000 rows
+at 2,000 companies read each company's people once, not once per chunk).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -68,7 +72,11 @@ MAX_COMPANY_QUERY_CHARS = 2048
 # A name search without a company ranks people of the same folded surname: at most this many.
 MAX_SAME_SURNAME_ROWS = 1000
 MATCH_BATCH_SIZE = 500
+# A CompanyCache starts over past any of these: memory stays bounded, and a long job sees a company's
+# people as read at most CACHE_MAX_AGE_S ago (someone added or moved since is matched after that).
 CACHE_MAX_COMPANIES = 5000
+CACHE_MAX_PEOPLE = 100_000
+CACHE_MAX_AGE_S = 300.0
 # Companies sharing one name key that a name-only company is looked for in (lowest ids first).
 MAX_COMPANIES_PER_NAME = 20
 
@@ -162,16 +170,34 @@ class _CompanyPeople:
 
 @dataclass
 class _CompanyCache:
-    """Per bulk call: a company's people, so 100k rows at 2,000 companies read each company once."""
+    """One snapshot of a CompanyCache. Threads may share it: an entry is published only once complete
+    (a whole list, a filled _CompanyPeople), and a snapshot is never emptied in place."""
 
     people_by_company: dict[int, _CompanyPeople] = field(default_factory=dict)
     ids_by_domain: dict[str, list[int]] = field(default_factory=dict)
     ids_by_key: dict[str, list[int]] = field(default_factory=dict)
+    people: int = 0  # person rows held (approximate under threads: only a bound reads it)
 
-    def clear(self) -> None:
-        self.people_by_company.clear()
-        self.ids_by_domain.clear()
-        self.ids_by_key.clear()
+
+class CompanyCache:
+    """Companies' people kept across `match_contacts` calls, safe to share between threads. A batch
+    works on the current snapshot; a snapshot that is full (CACHE_MAX_COMPANIES, CACHE_MAX_PEOPLE) or
+    older than `max_age_s` is replaced by an empty one for the batches that follow."""
+
+    def __init__(self, *, max_age_s: float = CACHE_MAX_AGE_S, clock_s: Callable[[], float] = time.monotonic) -> None:
+        self.max_age_s = max_age_s
+        self.clock_s = clock_s
+        self._lock = threading.Lock()
+        self._current = _CompanyCache()
+        self._born_s = clock_s()
+
+    def snapshot(self) -> _CompanyCache:
+        with self._lock:
+            current = self._current
+            full = len(current.people_by_company) > CACHE_MAX_COMPANIES or current.people > CACHE_MAX_PEOPLE
+            if full or self.clock_s() - self._born_s >= self.max_age_s:
+                self._current, self._born_s = _CompanyCache(), self.clock_s()
+            return self._current
 
 
 def fuzzy_confidence(score: float) -> float:
@@ -187,12 +213,17 @@ def match_contact(engine: Engine, query: ContactQuery, *, team_id: int | None = 
 
 
 def match_contacts(
-    engine: Engine, queries: Iterable[ContactQuery], *, team_id: int | None = None, batch_size: int = MATCH_BATCH_SIZE
+    engine: Engine,
+    queries: Iterable[ContactQuery],
+    *,
+    team_id: int | None = None,
+    batch_size: int = MATCH_BATCH_SIZE,
+    cache: CompanyCache | None = None,
 ) -> Iterator[MatchResult]:
     """One result per query, in order, streamed. A bad row becomes an INVALID result saying which
-    row and field; it never stops the batch."""
+    row and field; it never stops the batch. `cache`: kept by a caller that matches in several calls."""
     batch: list[tuple[int, ContactQuery]] = []
-    cache = _CompanyCache()
+    cache = cache or CompanyCache()
     for row, query in enumerate(queries, start=1):
         batch.append((row, query))
         if len(batch) >= batch_size:
@@ -203,11 +234,9 @@ def match_contacts(
 
 
 def _match_batch(
-    engine: Engine, batch: list[tuple[int, ContactQuery]], team_id: int | None, cache: _CompanyCache
+    engine: Engine, batch: list[tuple[int, ContactQuery]], team_id: int | None, companies: CompanyCache
 ) -> list[MatchResult]:
-    # Bounded: a long run sees each company's people as of at most CACHE_MAX_COMPANIES companies ago.
-    if len(cache.people_by_company) > CACHE_MAX_COMPANIES:
-        cache.clear()
+    cache = companies.snapshot()
     results: list[MatchResult] = []
     contacts: list[NormalizedContact | TributaryError] = []
     for _, query in batch:
@@ -407,22 +436,24 @@ def _prefetch_companies(conn: Connection, contacts: list[NormalizedContact], cac
             wanted.update(cache.ids_by_key.get(c.company_key, [])[:MAX_COMPANIES_PER_NAME])
     missing = sorted(wanted - cache.people_by_company.keys())
     if missing:
-        for company_id in missing:
-            cache.people_by_company[company_id] = _CompanyPeople()
+        fetched = {company_id: _CompanyPeople() for company_id in missing}
         people = _people_select().where(one_of(conn, _PERSON.c.company_id, missing)).order_by(_PERSON.c.id)
-        for row in conn.execute(people).all():  # fetched at once: streaming fetches one row per call
-            cache.people_by_company[row.company_id].add(row)
+        rows = conn.execute(people).all()  # fetched at once: streaming fetches one row per call
+        for row in rows:
+            fetched[row.company_id].add(row)
+        cache.people_by_company.update(fetched)  # published once filled (threads may share the cache)
+        cache.people += len(rows)
 
 
 def _fill(conn: Connection, ids_by: dict[str, list[int]], values: list[str], id_column, value_column) -> None:
     """ids_by[value] = the ids of the companies with that value (lowest first), for every value, in one read."""
     if not values:
         return
-    for value in values:
-        ids_by[value] = []
+    found: dict[str, list[int]] = {value: [] for value in values}
     rows = conn.execute(select(id_column, value_column).where(one_of(conn, value_column, values)).order_by(id_column))
     for company_id, value in rows:
-        ids_by[value].append(company_id)
+        found[value].append(company_id)
+    ids_by.update(found)  # published whole: another thread never reads a list being filled
 
 
 def _people_select():
@@ -436,13 +467,15 @@ def _people_select():
 def _people_at(conn: Connection, company_id: int, cache: _CompanyCache) -> _CompanyPeople:
     """The company's people; name keys from person_name_key, computed only for a person written
     without them."""
-    if company_id not in cache.people_by_company:
+    people = cache.people_by_company.get(company_id)
+    if people is None:
         people = _CompanyPeople()
         rows = conn.execute(_people_select().where(_PERSON.c.company_id == company_id).order_by(_PERSON.c.id)).all()
         for row in rows:
             people.add(row)
         cache.people_by_company[company_id] = people
-    return cache.people_by_company[company_id]
+        cache.people += len(rows)
+    return people
 
 
 def _exact_name(at_domain: bool) -> tuple[MatchRule, float]:
