@@ -12,13 +12,15 @@ writes per user and minute. This process runs the app (Flask test client), the h
 
 With `--worker-processes N` the job runs where production runs it: on N `tributary worker` processes
 on PostgreSQL + Redis (a scratch database, dropped after), while this process plays the web app and
-Google (each worker's vendor limit is rate / N: the limiter is per process).
+Google (each worker's vendor limit is rate / N: the limiter is per process). `--py-spy DIR` records
+each worker's stacks (raw, the GIL holder's) for `py-spy`'s tools.
 
 Reported: the Sheets API calls the job made (aim: at most 25 writes and 10 reads per 10,000 rows),
 and the wall time from the start call to the job's end against the larger of two lower bounds
 measured in the same run: the vendors' (provider i answered n_i requests at `rate` per second: no
 schedule finishes before max n_i / rate) and the Sheets quota's (W writes at 60 per minute: 60 s for
-every 60 beyond the first 60). The ratio is wall / bound (aim: within 1.25).
+every 60 beyond the first 60). The ratio is wall / bound (aim: within 1.25). Also reported: the CPU
+every process on the machine used over the wall time (a machine busy elsewhere slows the job).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import signal
 import sys
 import tempfile
 import threading
@@ -140,7 +143,7 @@ def _run_on_workers(n: int, args: argparse.Namespace, vendors, sheets, certs, tm
     import subprocess
     import uuid
 
-    from benchmarks.enrich import _drop_postgres, _scratch_postgres, _wait_started, _workers_cpu_s
+    from benchmarks.enrich import _drop_postgres, _scratch_postgres, _wait_started, _worker_pids, _workers_cpu_s
 
     pg_name, db_url = _scratch_postgres(f"sheets_{n}")
     workers: list[subprocess.Popen] = []
@@ -172,13 +175,20 @@ def _run_on_workers(n: int, args: argparse.Namespace, vendors, sheets, certs, tm
             "TRIBUTARY_VERIFY_SMTP_PORT": str(_NO_VERIFIER["verify_smtp_port"]),
         }
         cli = [sys.executable, "-m", "cli.main", "worker", "--no-periodic", "--threads", "2"]
-        workers = [subprocess.Popen(cli, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                   for _ in range(n)]
-        _wait_started(workers, spy=False)
-        cpu0 = _workers_cpu_s(workers, spy=False)
+        spy = bool(args.py_spy)
+        workers = [subprocess.Popen([*_spy_prefix(args, f"workers-{n}-{i}"), *cli], env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   for i in range(n)]
+        _wait_started(workers, spy=spy)
+        cpu0 = _workers_cpu_s(workers, spy=spy)
         result = _drive(services, rows, args, vendors, sheets, certs)
-        job_cpu = _workers_cpu_s(workers, spy=False) - cpu0
+        job_cpu = _workers_cpu_s(workers, spy=spy) - cpu0
         services.engine.dispose()
+        if spy:  # py-spy writes its file when the worker under it exits
+            for pid in _worker_pids(workers, spy=True):
+                os.kill(pid, signal.SIGTERM)
+            for w in workers:
+                w.wait()
         return {"worker_processes": n, **result, "workers_job_cpu_s": round(job_cpu, 1)}
     finally:
         for w in workers:
@@ -186,6 +196,15 @@ def _run_on_workers(n: int, args: argparse.Namespace, vendors, sheets, certs, tm
         for w in workers:
             w.wait()
         _drop_postgres(pg_name)
+
+
+def _spy_prefix(args: argparse.Namespace, label: str) -> list[str]:
+    """py-spy in front of a worker's command (raw stacks of the GIL's holder), or nothing."""
+    if not args.py_spy:
+        return []
+    py_spy = str(Path(sys.executable).with_name("py-spy"))
+    out = str(Path(args.py_spy) / f"{label}.txt")
+    return [py_spy, "record", "--format", "raw", "--rate", "200", "--gil", "--nonblocking", "-o", out, "--"]
 
 
 def _drive(services, rows: list[list[str]], args: argparse.Namespace, vendors, sheets, certs) -> dict:
@@ -209,6 +228,7 @@ def _drive(services, rows: list[list[str]], args: argparse.Namespace, vendors, s
             "mapping": {"first_name": "A", "last_name": "B", "company": "C", "domain": "D"},
             "output": {"mode": "new_columns"}}
     calls_before = len(sheets.calls)
+    busy0, own0 = _machine_busy_s(), sum(os.times()[:2])
     started = time.monotonic()
     view = call("/jobs", body)
     start_call_s = time.monotonic() - started
@@ -217,6 +237,7 @@ def _drive(services, rows: list[list[str]], args: argparse.Namespace, vendors, s
         tick.wait(args.poll_s)
         view = call(f"/jobs/{view['job_id']}/poll", {"oauth_token": token})
     wall = time.monotonic() - started
+    busy, own = _machine_busy_s() - busy0, sum(os.times()[:2]) - own0
     counts = vendors.counts()
     served_at = [v.served_at for v in counts if v.served_at]
     job_calls = sheets.calls[calls_before:]
@@ -238,7 +259,17 @@ def _drive(services, rows: list[list[str]], args: argparse.Namespace, vendors, s
         "ratio": round(wall / bound, 2) if bound else None,
         # The busiest vendor's requests per second from the start call (full block: its whole rate).
         "vendor_per_second": max(counts, key=lambda v: v.requests - v.rejected).sparkline(args.rate),
+        # CPU seconds over the wall time: every process on the machine (cores: os.cpu_count()), and
+        # this one (the app, the Sheets stand-in): a busy machine slows the job whatever its own CPU.
+        "machine_cpu_s": f"{busy:.1f} of {wall * (os.cpu_count() or 1):.1f}", "this_process_cpu_s": round(own, 1),
     }
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds every core spent not idle since boot (Linux /proc/stat: user..steal, less idle and iowait)."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -254,6 +285,7 @@ def main(argv: list[str] | None = None) -> None:
         help="run the job on N `tributary worker` processes (PostgreSQL + Redis), for each N given",
     )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="Redis for --worker-processes")
+    parser.add_argument("--py-spy", metavar="DIR", help="with --worker-processes: py-spy each worker (raw stacks)")
     args = parser.parse_args(argv)
     for n in args.worker_processes or [0]:
         print(f"load average at start: {os.getloadavg()[0]:.1f}")

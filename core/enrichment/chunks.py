@@ -701,9 +701,12 @@ class ChunkEngine:
     # ---- claims ------------------------------------------------------------------------------
 
     def claim(self, lease: _Lease, person_ids: list[int]) -> dict[int, object]:
-        """Claim these people for this chunk; returns each person's claim row."""
+        """Claim these people for this chunk; returns each person's claim row. Inserted in person order,
+        as every chunk inserts them: two chunks of one job sharing people wait for each other, never
+        deadlock (PostgreSQL would detect it only after deadlock_timeout, 1 s, and retry)."""
         if not person_ids:
             return {}
+        person_ids = sorted(person_ids)
         now = utcnow()
         until = now + timedelta(seconds=self.lease_s)
         ins = _claim_insert(self.engine)
@@ -735,7 +738,8 @@ class ChunkEngine:
             return self._claims(conn, job_id, person_ids)
 
     def take_over(self, lease: _Lease, person_ids: list[int]) -> list[int]:
-        """Claims of dead chunks (lease over, no outcome) become this chunk's."""
+        """Claims of dead chunks (lease over, no outcome) become this chunk's (locked in person order)."""
+        person_ids = sorted(person_ids)
         now = utcnow()
         until = now + timedelta(seconds=self.lease_s)
 

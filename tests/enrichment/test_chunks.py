@@ -244,6 +244,62 @@ def test_a_chunk_redone_after_its_worker_died_having_paid_reports_the_credits_on
     assert credits[8:] == [0, 0, 0, 0] and sum(credits[:4]) == _cost(world[:4])  # first rows in input order
 
 
+def test_two_chunks_claiming_shared_people_in_opposite_orders_wait_for_each_other_and_never_deadlock(
+    engine, db_url, world, tmp_path
+) -> None:
+    """PostgreSQL, staged: chunk 1's transaction has claimed person 1 and not committed. Chunk 2 claims
+    persons 2 and 1 (in that order in its rows) and waits for person 1, before it holds person 2 (claims
+    are inserted in person order); so chunk 1 then claims person 2 without waiting. In row order chunk 2
+    would hold person 2 while waiting: a deadlock PostgreSQL finds only after deadlock_timeout (1 s,
+    every job whose first two chunks share people, e.g. duplicate rows) — here chunk 1's lock_timeout
+    of 50 ms fails the test first."""
+    import time
+
+    from sqlalchemy import text
+
+    from core.enrichment.chunks import ChunkEngine, _claim_insert, _Lease
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("row locks held by another transaction: PostgreSQL only (SQLite has one writer)")
+    svc = make_jobs(engine, db_url, tmp_path, None, enrich_chunk_rows=4).services
+    chunks = ChunkEngine(svc.enrichment_jobs, chunk_rows=4, lease_s=60)
+    queued: list[tuple[int, int]] = []
+    chunks.enqueue = lambda chunk_id, attempt: queued.append((chunk_id, attempt))
+    team = _team(svc.accounts)
+    inp = w.write_csv(tmp_path / "in.csv", [w.row(p) for p in world[:8]])
+    req = request(tmp_path, inp, team, "out.csv", max_credits=1000)
+    job = CsvOnWorkers(svc.csv_enrichment, chunks).submit(req, svc.csv_enrichment.plan(req))
+    (first, _), (second, _) = queued[:2]
+    lease = _Lease(second, job.id, svc.accounts.team(team).id, 1, 4, 1, "test", [])
+    person_1, person_2 = 9_000_001, 9_000_002
+    until = utcnow().replace(year=2100)
+
+    def claim_row(person_id: int) -> dict:
+        return dict(job_id=job.id, person_id=person_id, chunk_id=first, attempt=1, lease_until=until, outcome=None)
+
+    def chunk_2_waits() -> bool:
+        with engine.connect() as conn:
+            return bool(conn.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )).scalar_one())
+
+    claims: dict = {}
+    chunk_2 = threading.Thread(target=lambda: claims.update(chunks.claim(lease, [person_2, person_1])), daemon=True)
+    with engine.connect() as chunk_1:
+        chunk_1.execute(text("SET LOCAL lock_timeout = '50ms'"))
+        chunk_1.execute(_claim_insert(engine), [claim_row(person_1)])
+        chunk_2.start()
+        deadline = time.monotonic() + WAIT_S
+        while not chunk_2_waits():
+            assert time.monotonic() < deadline, "chunk 2 never waited for person 1"
+            time.sleep(0.02)
+        chunk_1.execute(_claim_insert(engine), [claim_row(person_2)])  # chunk 2 does not hold it
+        chunk_1.commit()
+    chunk_2.join(WAIT_S)
+    assert not chunk_2.is_alive()
+    assert {p: c.chunk_id for p, c in claims.items()} == {person_1: first, person_2: first}
+
+
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     picks=st.lists(st.integers(0, 11), min_size=1, max_size=24),
