@@ -833,8 +833,7 @@ class _ChunkRun(_JobRun):
         self.chunks = engine
         self.lease = lease
         job = engine.jobs.job(lease.job_id)
-        super().__init__(engine.jobs, job)
-        self.companies = engine.company_cache(job.id)
+        super().__init__(engine.jobs, job, companies=engine.company_cache(job.id))
         self.wanted: list[tuple[_PersonEntry, int]] = []
         self.recheck: set[int] = set()  # people whose earlier claim may have been paid by this job
         self.other_ids: set[int] = set()  # people other chunks look up (their outcomes are theirs to save)

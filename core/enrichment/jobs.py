@@ -497,7 +497,7 @@ def _job_info(row) -> JobInfo:
 class _JobRun:
     """One run of one job (a fresh start or a resume): the pools, the person cache, the row buffer."""
 
-    def __init__(self, jobs: EnrichmentJobs, job: JobInfo) -> None:
+    def __init__(self, jobs: EnrichmentJobs, job: JobInfo, *, companies: CompanyCache | None = None) -> None:
         self.jobs = jobs
         self.engine = jobs.engine
         self.job = job
@@ -511,7 +511,8 @@ class _JobRun:
         self.budget = Budget(job.hold_id) if job.hold_id is not None else Budget.uncapped()
         self.pool = ThreadPoolExecutor(max_workers=jobs.workers, thread_name_prefix=f"enrich-{job.id}")
         self.match_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"enrich-{job.id}-match")
-        self.companies = CompanyCache()  # companies' people, read once per run rather than once per chunk
+        # Companies' people, read once per run rather than once per chunk (a worker's chunk: its job's).
+        self.companies = companies if companies is not None else CompanyCache()
         # People are claimed and settled a batch at a time (two write transactions per batch, not per
         # person); enough batches run at once to keep the lookup pool busy while others commit.
         self.batch_people = min(BATCH_PEOPLE, 2 * jobs.workers)
